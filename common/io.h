@@ -1,0 +1,89 @@
+/*
+ * io.h — file-descriptor I/O with deadlines, and the buffered line stream
+ * used for every line-oriented peer (SMTP client or server, protocol pipes).
+ *
+ * All functions retry on EINTR.  A timeout is per call, in milliseconds
+ * (<= 0: wait forever) and reported as -1 with errno ETIMEDOUT.  The stream
+ * may run over TLS (OpenSSL) once stream_start_tls() was called; callers see
+ * the same interface either way.  Input is treated as hostile: lines have a
+ * hard limit and their terminator is reported exactly, so the SMTP server
+ * can refuse bare LF / bare CR (SMTP smuggling, CVE-2023-51764..51766).
+ */
+#ifndef POSTHORN_IO_H
+#define POSTHORN_IO_H
+
+#include <stddef.h>
+#include <sys/types.h>
+#include <openssl/ssl.h>
+
+#include "common/buf.h"
+
+/* Plain fd helpers. */
+ssize_t io_read(int fd, void *p, size_t n, int timeout_ms);	/* 0 = EOF */
+int io_write_all(int fd, const void *p, size_t n, int timeout_ms);	/* 0 ok */
+/* Read until n bytes or EOF; returns bytes read or -1. */
+ssize_t io_read_full(int fd, void *p, size_t n, int timeout_ms);
+/* Read a whole (small) file into b, failing with EFBIG beyond max bytes. */
+int io_read_file(const char *path, size_t max, struct buf *b);
+/* Write data to path via a temporary file, fsync, rename, fsync dir. */
+int io_write_file_atomic(const char *path, const void *p, size_t n, int mode);
+/* fsync the directory that contains path (or path itself if a dir). */
+int io_fsync_dir(const char *path);
+int io_set_nonblock(int fd, int on);
+int io_set_cloexec(int fd, int on);
+
+/* How a line ended. */
+enum line_end {
+	LINE_CRLF,	/* "\r\n" */
+	LINE_LF,	/* bare "\n" */
+	LINE_CR,	/* bare "\r" not followed by "\n" */
+	LINE_EOF	/* input ended without a terminator */
+};
+
+/* Results of stream_getline(). */
+#define STREAM_LINE	1	/* a line is in *line */
+#define STREAM_EOF	0	/* clean end of input, nothing pending */
+#define STREAM_ERR	(-1)	/* I/O error or timeout (errno) */
+#define STREAM_TOOLONG	(-2)	/* line exceeded max; it was read and
+				   discarded up to its terminator, *end set */
+
+struct stream {
+	int rfd, wfd;
+	SSL *ssl;		/* NULL: plaintext */
+	int timeout_ms;		/* per read/write call */
+	char *rbuf;
+	size_t rpos, rlen, rcap;
+	struct buf wbuf;	/* pending output, sent by stream_flush() */
+	int eof;		/* peer closed its side */
+	int error;		/* sticky I/O error (errno value) */
+};
+
+int stream_init(struct stream *s, int rfd, int wfd, int timeout_ms);
+void stream_free(struct stream *s);	/* frees buffers and the SSL object;
+					   does not close fds */
+/* Read one line of at most max octets (terminator included) into line
+ * (terminator not stored).  See STREAM_* for results. */
+int stream_getline(struct stream *s, struct buf *line, size_t max,
+    enum line_end *end);
+/* Read up to n raw bytes (buffered input first); 0 = EOF, -1 error. */
+ssize_t stream_read(struct stream *s, void *p, size_t n);
+/* Read exactly n raw bytes into b (appending); -1 on EOF/error. */
+int stream_read_exact(struct stream *s, struct buf *b, size_t n);
+/* Buffered output; stream_flush() sends it all within the timeout. */
+int stream_write(struct stream *s, const void *p, size_t n);
+int stream_puts(struct stream *s, const char *str);
+int stream_printf(struct stream *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+int stream_flush(struct stream *s);
+/* Bytes already received but not yet consumed (pipelined input). */
+size_t stream_pending(const struct stream *s);
+/* Drop all buffered input (used after STARTTLS: CVE-2011-0411). */
+void stream_discard_input(struct stream *s);
+/* Is input readable within timeout_ms (buffered input counts)? 1/0/-1 */
+int stream_wait_readable(struct stream *s, int timeout_ms);
+/* Switch to TLS on an established SSL object whose handshake is done
+ * (stream takes ownership).  Buffered plaintext input must have been
+ * discarded by the caller first. */
+int stream_start_tls(struct stream *s, SSL *ssl);
+
+#endif

@@ -1,0 +1,45 @@
+/*
+ * qclient.h — the client side of the injection protocol (qmail's qmail.h
+ * in spirit): open a connection to posthorn-queue's unix socket, send the
+ * envelope and the message, and learn whether the queue took it.  Used by
+ * posthorn-smtpd, sendmail and posthorn-bounce.  The wire format is in
+ * queue/PROTOCOL.md.  The message is streamed (never held whole in memory);
+ * its bytes are the RFC 5322 message with LF line ends, no dot-stuffing.
+ *
+ *   struct qclient *q = qclient_open(cfg->queue_socket, &err);
+ *   qclient_envelope(q, &env);
+ *   qclient_write(q, data, n);  ...
+ *   qclient_finish(q, &res);    -> res.code 250 / 451 / 452 / 552 / 554
+ */
+#ifndef POSTHORN_QCLIENT_H
+#define POSTHORN_QCLIENT_H
+
+#include <stddef.h>
+
+#include "common/buf.h"
+#include "common/envelope.h"
+#include "common/qid.h"
+
+struct qresult {
+	int code;		/* SMTP-style: 250 ok, 4xx temporary, 5xx
+				   permanent */
+	char dsn[16];		/* "2.0.0", "4.3.1", "5.3.4", ... */
+	char text[256];		/* human text, printable ASCII */
+	char qid[QID_LEN + 1];	/* on success */
+};
+
+struct qclient;
+
+/* Connect.  NULL on failure, with a reason in err (the caller answers
+ * 451 4.3.0 / exits 75). */
+struct qclient *qclient_open(const char *socket_path, struct buf *err);
+int qclient_envelope(struct qclient *q, const struct envelope *e);
+/* Stream message bytes; -1 if the queue went away (then finish reports). */
+int qclient_write(struct qclient *q, const void *p, size_t n);
+/* End the message and wait for the verdict (fsync done when 250).  Always
+ * fills res; frees q.  Returns 0 when res->code is 2xx, else -1. */
+int qclient_finish(struct qclient *q, struct qresult *res);
+/* Abandon the message (nothing is queued); frees q. */
+void qclient_abort(struct qclient *q);
+
+#endif

@@ -1,0 +1,71 @@
+/*
+ * table.h — the lookup tables of the configuration directory.
+ *
+ *   TABLE_SPACE    "key  value..."   mailboxes, relocated, routes
+ *   TABLE_COLON    "key:value"       passwd (value taken verbatim)
+ *   TABLE_ALIASES  "key: value"      aliases; lines starting with white
+ *                                    space continue the previous entry
+ *
+ * '#' starts a comment line (not inside a value); blank lines are skipped.
+ * Keys are compared ASCII case-insensitively.  A line without a value, a
+ * duplicate key, a NUL byte or an overlong line (> 4096) is an error naming
+ * file and line.  A missing file is an empty table.  Lookups use binary
+ * search over the sorted entries.
+ */
+#ifndef POSTHORN_TABLE_H
+#define POSTHORN_TABLE_H
+
+#include <stddef.h>
+
+#include "common/buf.h"
+
+enum table_syntax { TABLE_SPACE, TABLE_COLON, TABLE_ALIASES };
+
+struct table_entry {
+	char *key;
+	char *value;
+	unsigned line;
+};
+
+struct table {
+	struct table_entry *v;
+	size_t n;
+	char *path;
+};
+
+int table_load(const char *path, enum table_syntax syntax, struct table *t,
+    struct buf *err);
+/* Same, from memory (tests, fuzzing); name is used in messages. */
+int table_parse(const char *name, const char *text, size_t len,
+    enum table_syntax syntax, struct table *t, struct buf *err);
+const struct table_entry *table_lookup(const struct table *t, const char *key);
+void table_free(struct table *t);
+
+/* Split an aliases/.forward value into items: separated by commas,
+ * double-quoted items may contain commas and spaces ("|prog a, b"),
+ * surrounding white space trimmed.  Items are malloc'd strings.  0 ok,
+ * -1 malformed (unterminated quote, empty item) with *why set. */
+int alias_split(const char *value, char ***items, size_t *nitems,
+    const char **why);
+void alias_items_free(char **items, size_t n);
+
+/* A routes entry: "domain  target [tls=may|encrypt|verify|dane|none]". */
+enum route_kind { ROUTE_MX, ROUTE_SMTP, ROUTE_LMTP_TCP, ROUTE_LMTP_UNIX };
+enum route_tls { ROUTE_TLS_MAY, ROUTE_TLS_NONE, ROUTE_TLS_ENCRYPT,
+	ROUTE_TLS_VERIFY, ROUTE_TLS_DANE };
+struct route {
+	enum route_kind kind;
+	char host[256];		/* host name / IP, or socket path */
+	char path[108];		/* ROUTE_LMTP_UNIX */
+	unsigned port;		/* 0: default */
+	int nomx;		/* "[host]": skip the MX lookup */
+	enum route_tls tls;
+};
+/* Parse a routes value; 0 ok, -1 with *why. */
+int route_parse(const char *value, struct route *r, const char **why);
+/* The route for domain: exact entry, then ".parent" entries, then "*".
+ * Returns 1 found, 0 none (use MX), -1 bad entry (*why). */
+int route_lookup(const struct table *routes, const char *domain,
+    struct route *r, const char **why);
+
+#endif
