@@ -67,4 +67,17 @@ int agent_job_send(int ctlfd, enum agent_kind_of_job kind,
 int agent_result_decode(char tag, const char *payload, size_t plen,
     struct agent_result *r, const char **why);
 
+/* The local-delivery spawner (posthorn-spawn, root; see
+ * queue/PROTOCOL.md).  The scheduler asks it to start posthorn-local for
+ * one recipient with ctlfd (the agent's end of a fresh socketpair, the job
+ * already written into it by the scheduler) as the agent's fd 3.  The
+ * spawner answers nothing: a failed spawn shows up as EOF on the
+ * scheduler's end without results (a temporary failure). */
+#define SPAWN_FD_ENV "POSTHORN_SPAWN_FD"
+int spawn_request_send(int spawnfd, const char *rcpt, int ctlfd);
+/* Spawner side: 1 = request read (rcpt copied, *ctlfd owned by the
+ * caller), 0 = EOF, -1 = bad. */
+int spawn_request_read(struct stream *s, char *rcpt, size_t rcptsz,
+    int *ctlfd);
+
 #endif

@@ -55,6 +55,9 @@ struct stream {
 	size_t rpos, rlen, rcap;
 	struct buf wbuf;	/* pending output, sent by stream_flush() */
 	int eof;		/* peer closed its side */
+	int fds_enabled;	/* read with recvmsg, collect SCM_RIGHTS */
+	int fdq[8];		/* received, not yet taken descriptors */
+	size_t nfdq;
 	int error;		/* sticky I/O error (errno value) */
 };
 
@@ -81,6 +84,18 @@ size_t stream_pending(const struct stream *s);
 void stream_discard_input(struct stream *s);
 /* Is input readable within timeout_ms (buffered input counts)? 1/0/-1 */
 int stream_wait_readable(struct stream *s, int timeout_ms);
+/* Unix sockets: receive with recvmsg() and queue descriptors passed with
+ * SCM_RIGHTS (extra ones beyond the queue's size are closed).  Received
+ * descriptors are O_CLOEXEC. */
+void stream_enable_fds(struct stream *s);
+/* The oldest received descriptor not yet taken, or -1. */
+int stream_take_fd(struct stream *s);
+/* Send p[0..n) with one descriptor attached (fd < 0: none), unbuffered:
+ * any pending stream output is flushed first. */
+int stream_send_fd(struct stream *s, const void *p, size_t n, int fd);
+/* Same on a bare socket fd. */
+int io_send_fd(int sock, const void *p, size_t n, int fd, int timeout_ms);
+
 /* Switch to TLS on an established SSL object whose handshake is done
  * (stream takes ownership).  Buffered plaintext input must have been
  * discarded by the caller first. */

@@ -42,4 +42,10 @@ int qclient_finish(struct qclient *q, struct qresult *res);
 /* Abandon the message (nothing is queued); frees q. */
 void qclient_abort(struct qclient *q);
 
+/* Ask the queue to make deferred mail due now: every message when domain
+ * is NULL (sendmail -q), else those with recipients in domain (ETRN).
+ * Returns 0 when the queue accepted the request; err says why not. */
+int qclient_flush(const char *socket_path, const char *domain,
+    struct buf *err);
+
 #endif
