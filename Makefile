@@ -57,7 +57,6 @@ UNIT_HELPERS := $(filter-out $(UNIT_SRCS),$(sort $(wildcard tests/unit/*.c)))
 
 # Component libraries, in link order (components may use common, not each other).
 COMP_LIBS      := $(foreach c,$(COMPONENTS),$(if $($(c)_SRCS),build/$(c)/lib.a))
-COMP_LIBS_ASAN := $(patsubst build/%,build-asan/%,$(COMP_LIBS))
 
 BINS := $(addprefix bin/,$(PROGRAMS))
 UNIT_BINS      := $(patsubst tests/unit/%.c,build/tests/%,$(UNIT_SRCS))
@@ -103,30 +102,45 @@ build-asan/$(1)/lib.a: $$($(1)_SRCS:%.c=build-asan/%.o)
 endef
 $(foreach c,$(COMPONENTS),$(if $($(c)_SRCS),$(eval $(call component_rules,$(c)))))
 
+# A program links its own component's library (if any) and common.
+comp_of = $(patsubst %/,%,$(dir $(1)))
+complib = $(if $($(1)_SRCS),build/$(1)/lib.a)
 define program_rules
-bin/$(1): build/$$(basename $$($(1)_MAIN)).o $(COMP_LIBS) build/common/lib.a
+bin/$(1): build/$$(basename $$($(1)_MAIN)).o $$(call complib,$$(call comp_of,$$($(1)_MAIN))) build/common/lib.a
 	@mkdir -p bin
-	$$(CC) $$(ALL_CFLAGS) $$(ALL_LDFLAGS) -o $$@ $$< $(COMP_LIBS) build/common/lib.a $$(LIBS)
+	$$(CC) $$(ALL_CFLAGS) $$(ALL_LDFLAGS) -o $$@ $$(filter %.o %.a,$$^) $$(LIBS)
 endef
 $(foreach p,$(PROGRAMS),$(eval $(call program_rules,$(p))))
 
 # ---- tests ---------------------------------------------------------------
-build/tests/%: tests/unit/%.c $(UNIT_HELPERS) $(COMP_LIBS) build/common/lib.a
-	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(UNIT_HELPERS) $(COMP_LIBS) build/common/lib.a $(LIBS) $(CHECK_LIBS)
+# tests/unit/test_COMPONENT_*.c links that component's library; any other
+# test_*.c links common only.
+test_comp = $(firstword $(filter $(COMPONENTS),$(word 2,$(subst _, ,$(notdir $(1))))))
+define unit_rules
+build/tests/$(1): tests/unit/$(1).c $(UNIT_HELPERS) $$(call complib,$$(call test_comp,$(1))) build/common/lib.a
+	@mkdir -p $$(@D)
+	$$(CC) $$(ALL_CFLAGS) $$(CHECK_CFLAGS) $$(ALL_LDFLAGS) -o $$@ $$(filter %.c %.a,$$^) $$(LIBS) $$(CHECK_LIBS)
+build-asan/tests/$(1): tests/unit/$(1).c $(UNIT_HELPERS) $$(patsubst build/%,build-asan/%,$$(call complib,$$(call test_comp,$(1)))) build-asan/common/lib.a
+	@mkdir -p $$(@D)
+	$$(CC) $$(ALL_CFLAGS) $$(SAN_FLAGS) -O1 $$(CHECK_CFLAGS) $$(ALL_LDFLAGS) -o $$@ $$(filter %.c %.a,$$^) $$(LIBS) $$(CHECK_LIBS)
+endef
+$(foreach t,$(UNIT_SRCS:tests/unit/%.c=%),$(eval $(call unit_rules,$(t))))
 
-build-asan/tests/%: tests/unit/%.c $(UNIT_HELPERS) $(COMP_LIBS_ASAN) build-asan/common/lib.a
-	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -O1 $(CHECK_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(UNIT_HELPERS) $(COMP_LIBS_ASAN) build-asan/common/lib.a $(LIBS) $(CHECK_LIBS)
-
-ALL_COMP_SRCS := $(foreach c,$(COMPONENTS),$($(c)_SRCS))
-build-fuzz/comp.a: $(ALL_COMP_SRCS:%.c=build-fuzz/obj/%.o)
-	@rm -f $@
-	ar rcs $@ $^ $(if $^,,build-fuzz/obj/empty.o)
-
-build-fuzz/%: tests/fuzz/%.c build-fuzz/comp.a build-fuzz/common.a
-	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< build-fuzz/comp.a build-fuzz/common.a $(LIBS)
+# tests/fuzz/fuzz_COMPONENT_*.c links that component's sources; others
+# common only.
+define fuzz_comp_rules
+build-fuzz/$(1).a: $$($(1)_SRCS:%.c=build-fuzz/obj/%.o)
+	@rm -f $$@
+	ar rcs $$@ $$^
+endef
+$(foreach c,$(COMPONENTS),$(if $($(c)_SRCS),$(eval $(call fuzz_comp_rules,$(c)))))
+fuzzlib = $(if $($(1)_SRCS),build-fuzz/$(1).a)
+define fuzz_rules
+build-fuzz/$(1): tests/fuzz/$(1).c $$(call fuzzlib,$$(call test_comp,$(1))) build-fuzz/common.a
+	@mkdir -p $$(@D)
+	$$(FUZZ_CC) $$(FUZZ_FLAGS) -fsanitize=fuzzer -o $$@ $$(filter %.c %.a,$$^) $$(LIBS)
+endef
+$(foreach t,$(FUZZ_SRCS:tests/fuzz/%.c=%),$(eval $(call fuzz_rules,$(t))))
 
 unit: deps-check $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
