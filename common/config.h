@@ -65,6 +65,11 @@ struct config {
 	uint64_t lock_timeout;		/* 60s: mbox locks */
 	char *alias_user;		/* "nobody": runs file/program
 					   deliveries from the aliases file */
+	char *mail_spool_dir;		/* /var/mail: system users' mboxes */
+	bool reverse_dns;		/* yes: smtpd looks up the client's
+					   name for Received (never trusted) */
+	uint64_t remote_connect_timeout;	/* 30s */
+	char *tls_ca_file;		/* NULL: OpenSSL's default paths */
 };
 
 /* Directory from "-C DIR" (arg, may be NULL), else $POSTHORN_CONF, else
