@@ -168,7 +168,11 @@ run: deps-check all
 	@test -f dev/posthorn.conf || tests/e2e/make-dev-config dev
 	exec bin/posthorn-run -C dev
 
-bench: all
+build/bench/fsync-ceiling: bench/fsync-ceiling.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $<
+
+bench: all build/bench/fsync-ceiling
 	@bench/run-all
 
 lint:
