@@ -35,12 +35,16 @@ enum local_kind {
 struct local_target {
 	enum local_kind kind;
 	char user[ADDR_LOCAL_MAX + 1];	/* the key that matched */
-	char ext[ADDR_LOCAL_MAX + 1];	/* "+ext" part ("" if none) */
+	char ext[ADDR_LOCAL_MAX + 1];	/* "+ext" part without the
+					   delimiter ("" if none) */
 	const char *path;	/* LOCAL_MAILBOX: the table value */
 	const char *value;	/* LOCAL_ALIAS: the table value */
 	uid_t uid;		/* LOCAL_USER; LOCAL_MAILBOX: owner of the
 				   mailbox (its directory, or nearest
-				   existing parent) */
+				   existing parent); (uid_t)-1 when
+				   the caller may not stat it (EACCES):
+				   the spawner treats that as a
+				   temporary failure */
 	gid_t gid;
 	char home[4096];	/* LOCAL_USER */
 };
@@ -52,11 +56,15 @@ void local_tables_free(struct local_tables *t);
 
 /* Resolve recipient "local@domain" (domain must be local; the caller
  * checks).  Returns 1 found (*out filled), 0 no such user, -1 temporary
- * failure (err says why, e.g. the password database failed). */
+ * failure (err says why, e.g. the password database failed).
+ * "postmaster" that matches nothing resolves to LOCAL_ALIAS "root"
+ * (RFC 5321 4.5.1). */
 int local_resolve(const struct config *cfg, const struct local_tables *t,
     const char *rcpt, struct local_target *out, struct buf *err);
 
-/* relocated table: the new address for rcpt, or NULL. */
+/* relocated table: the new address for rcpt, or NULL.  Keys tried:
+ * "user@domain", "@domain", then "user" (call it for local domains only
+ * if bare local-part keys must not match elsewhere). */
 const char *local_relocated(const struct local_tables *t, const char *rcpt);
 
 #endif
