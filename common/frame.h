@@ -41,7 +41,9 @@ int frame_decode(const char *p, size_t len, size_t max, char *tag,
     const char **payload, size_t *plen, size_t *consumed);
 
 /* Split a payload into NUL-separated fields (pointers into a private copy
- * in *store).  Returns the number of fields, or -1 if more than maxf. */
+ * in *store).  Returns the number of fields, or -1 if more than maxf.
+ * An empty payload is one empty field (as frame_put_fields() writes for
+ * one "" or for no fields at all). */
 int frame_fields(const char *payload, size_t plen, struct buf *store,
     const char **fields, size_t maxf);
 

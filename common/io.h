@@ -18,7 +18,9 @@
 
 #include "common/buf.h"
 
-/* Plain fd helpers. */
+/* Plain fd helpers.  A timeout covers the whole call (a deadline), not each
+ * wait inside it; writes to a socket whose peer is gone fail with EPIPE
+ * (MSG_NOSIGNAL), on pipes callers should ignore SIGPIPE. */
 ssize_t io_read(int fd, void *p, size_t n, int timeout_ms);	/* 0 = EOF */
 int io_write_all(int fd, const void *p, size_t n, int timeout_ms);	/* 0 ok */
 /* Read until n bytes or EOF; returns bytes read or -1. */
@@ -100,5 +102,19 @@ int io_send_fd(int sock, const void *p, size_t n, int fd, int timeout_ms);
  * (stream takes ownership).  Buffered plaintext input must have been
  * discarded by the caller first. */
 int stream_start_tls(struct stream *s, SSL *ssl);
+/* Run the TLS handshake of ssl (SSL_set_fd/set_accept_state or
+ * set_connect_state done by the caller) over rfd/wfd within timeout_ms,
+ * making both descriptors non-blocking.  0 done, -1 failed (errno:
+ * ETIMEDOUT, EPROTO for a TLS failure, or the system error). */
+int io_tls_handshake(SSL *ssl, int rfd, int wfd, int timeout_ms);
+
+/* The line splitter under stream_getline(), on memory: look for the first
+ * line end in p[0..n).  Returns 1 with *clen content octets, *consumed
+ * octets including the terminator and *end set; or 0 when more input is
+ * needed (*clen octets are certainly content; a trailing CR waits for the
+ * next octet).  With eof set, a final CR is LINE_CR and unterminated
+ * content is a LINE_EOF line; n == 0 with eof returns 0. */
+int line_scan(const char *p, size_t n, int eof, size_t *clen,
+    size_t *consumed, enum line_end *end);
 
 #endif
