@@ -15,6 +15,7 @@
 #define POSTHORN_QCLIENT_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "common/buf.h"
 #include "common/envelope.h"
@@ -47,5 +48,11 @@ void qclient_abort(struct qclient *q);
  * Returns 0 when the queue accepted the request; err says why not. */
 int qclient_flush(const char *socket_path, const char *domain,
     struct buf *err);
+
+/* mailq: write a Postfix-mailq-like listing of the queue to out (queue
+ * id, size, arrival, sender; each pending recipient with its last status
+ * and diagnostic; a "-- N Kbytes in M Requests." summary, or "Mail queue
+ * is empty").  0 ok; -1 with err (nothing or a partial listing written). */
+int qclient_list(const char *socket_path, FILE *out, struct buf *err);
 
 #endif

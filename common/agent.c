@@ -1,0 +1,354 @@
+/*
+ * agent.c — the scheduler ↔ delivery agent protocol and the spawner
+ * request (queue/PROTOCOL.md §3 and §4), both sides.
+ *
+ * Trusts: neither side trusts the other's bytes.  The agent side checks
+ * the job's framing, the envelope (envelope_decode re-validates it) and
+ * that exactly one descriptor came with the job; the scheduler side checks
+ * every result field and copies text only after sanitising it.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/addr.h"
+#include "common/agent.h"
+#include "common/frame.h"
+#include "common/log.h"
+
+#define AGENT_FRAME_MAX		8192
+#define AGENT_ENV_MAX		(4u * 1024 * 1024)
+#define AGENT_SEND_TIMEOUT_MS	(60 * 1000)
+#define AGENT_MAX_RCPTS		100000
+
+/* Strict unsigned decimal, no sign, no leading zeros, <= max. */
+static int
+parse_u32(const char *s, size_t n, uint32_t max, uint32_t *out)
+{
+	uint64_t v = 0;
+	size_t i;
+
+	if (n == 0 || n > 10 || (n > 1 && s[0] == '0'))
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	}
+	if (v > max)
+		return -1;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+/* "X.Y.Z": class 2/4/5, subject 1-3 digits, detail 1-3 digits. */
+static int
+dsn_ok(const char *s, char cls)
+{
+	size_t i = 2, d;
+
+	if (s[0] != cls || s[1] != '.')
+		return 0;
+	for (d = 0; s[i] >= '0' && s[i] <= '9'; i++)
+		d++;
+	if (d == 0 || d > 3 || s[i] != '.')
+		return 0;
+	i++;
+	for (d = 0; s[i] >= '0' && s[i] <= '9'; i++)
+		d++;
+	return d > 0 && d <= 3 && s[i] == '\0';
+}
+
+static char
+status_class(char status)
+{
+	switch (status) {
+	case 'D':
+		return '2';
+	case 'T':
+		return '4';
+	case 'P':
+		return '5';
+	default:
+		return 0;
+	}
+}
+
+/* ---- agent side ------------------------------------------------------- */
+
+static int
+parse_indexes(const char *s, size_t n, struct agent_job *job)
+{
+	size_t i, start = 0, k = 0;
+	uint32_t v;
+
+	if (job->env.nrcpts == 0 || job->env.nrcpts > AGENT_MAX_RCPTS)
+		return -1;
+	job->rcpt_index = xcalloc_array(job->env.nrcpts, sizeof(uint32_t));
+	if (job->rcpt_index == NULL)
+		return -1;
+	for (i = 0; i <= n; i++) {
+		if (i < n && s[i] != ',')
+			continue;
+		if (k >= job->env.nrcpts ||
+		    parse_u32(s + start, i - start, UINT32_MAX - 1, &v) == -1)
+			return -1;
+		job->rcpt_index[k++] = v;
+		start = i + 1;
+	}
+	return k == job->env.nrcpts ? 0 : -1;
+}
+
+static int
+job_fail(struct agent_job *job, const char **why, const char *reason)
+{
+	*why = reason;
+	agent_job_free(job);
+	return -1;
+}
+
+int
+agent_job_read(struct stream *ctl, struct agent_job *job, const char **why)
+{
+	struct buf jp = BUF_INIT, ep = BUF_INIT, store = BUF_INIT;
+	const char *f[3];
+	uint32_t kind;
+	char tag;
+	int r, nf;
+
+	memset(job, 0, sizeof(*job));
+	envelope_init(&job->env);
+	job->msgfd = -1;
+	stream_enable_fds(ctl);
+	r = frame_read(ctl, AGENT_FRAME_MAX, &tag, &jp);
+	if (r == FRAME_EOF) {
+		buf_free(&jp);
+		return 0;
+	}
+	if (r != FRAME_OK || tag != 'J') {
+		buf_free(&jp);
+		return job_fail(job, why, r == FRAME_ERR ?
+		    "control socket read error" : "malformed job frame");
+	}
+	job->msgfd = stream_take_fd(ctl);
+	nf = frame_fields(jp.data, jp.len, &store, f, 3);
+	if (job->msgfd == -1 || nf != 3 ||
+	    parse_u32(f[0], strlen(f[0]), JOB_BOUNCE_SUCCESS, &kind) == -1 ||
+	    strlen(f[1]) >= sizeof(job->domain)) {
+		buf_free(&jp);
+		buf_free(&store);
+		return job_fail(job, why, job->msgfd == -1 ?
+		    "job without message descriptor" : "malformed job frame");
+	}
+	job->kind = (enum agent_kind_of_job)kind;
+	snprintf(job->domain, sizeof(job->domain), "%s", f[1]);
+	r = frame_read(ctl, AGENT_ENV_MAX, &tag, &ep);
+	if (r != FRAME_OK || tag != 'E' ||
+	    envelope_decode(ep.data, ep.len, &job->env, why) == -1 ||
+	    parse_indexes(f[2], strlen(f[2]), job) == -1) {
+		buf_free(&jp);
+		buf_free(&ep);
+		buf_free(&store);
+		return job_fail(job, why, "malformed job envelope");
+	}
+	buf_free(&jp);
+	buf_free(&ep);
+	buf_free(&store);
+	if (job->env.qid == NULL)
+		return job_fail(job, why, "job envelope without queue id");
+	return 1;
+}
+
+void
+agent_job_free(struct agent_job *job)
+{
+	envelope_free(&job->env);
+	free(job->rcpt_index);
+	job->rcpt_index = NULL;
+	if (job->msgfd != -1)
+		close(job->msgfd);
+	job->msgfd = -1;
+}
+
+int
+agent_report(struct stream *ctl, const struct agent_job *job, size_t i,
+    char status, const char *dsn, const char *text, const char *relay)
+{
+	struct buf out = BUF_INIT, t = BUF_INIT, rl = BUF_INIT;
+	char idx[16], st[2] = { status, '\0' }, dfl[8];
+	const char *fields[5];
+	int r;
+
+	if (i >= job->env.nrcpts || status_class(status) == 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (dsn == NULL || !dsn_ok(dsn, status_class(status))) {
+		snprintf(dfl, sizeof(dfl), "%c.0.0", status_class(status));
+		dsn = dfl;
+	}
+	if (text == NULL)
+		text = "";
+	sanitize_text(&t, text, strlen(text), 500);
+	if (relay != NULL)
+		sanitize_text(&rl, relay, strlen(relay), 299);
+	snprintf(idx, sizeof(idx), "%u", (unsigned)job->rcpt_index[i]);
+	fields[0] = idx;
+	fields[1] = st;
+	fields[2] = dsn;
+	fields[3] = buf_str(&t);
+	fields[4] = buf_str(&rl);
+	r = frame_put_fields(&out, 'R', fields, 5);
+	if (r == 0)
+		r = stream_write(ctl, out.data, out.len);
+	if (r == 0)
+		r = stream_flush(ctl);
+	buf_free(&out);
+	buf_free(&t);
+	buf_free(&rl);
+	return r == 0 ? 0 : -1;
+}
+
+int
+agent_job_done(struct stream *ctl)
+{
+	if (stream_write(ctl, "1:Z,", 4) == -1)
+		return -1;
+	return stream_flush(ctl);
+}
+
+/* ---- scheduler side --------------------------------------------------- */
+
+int
+agent_job_send(int ctlfd, enum agent_kind_of_job kind,
+    const struct envelope *e, const uint32_t *index, const char *domain,
+    int msgfd)
+{
+	struct buf out = BUF_INIT, env = BUF_INIT, idx = BUF_INIT;
+	const char *fields[3];
+	char k[8];
+	size_t i;
+	int r = -1;
+
+	if (e->nrcpts == 0 || msgfd < 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	for (i = 0; i < e->nrcpts; i++)
+		if (buf_printf(&idx, i == 0 ? "%u" : ",%u",
+		    (unsigned)index[i]) == -1)
+			goto out;
+	snprintf(k, sizeof(k), "%d", (int)kind);
+	fields[0] = k;
+	fields[1] = domain != NULL ? domain : "";
+	fields[2] = buf_str(&idx);
+	if (frame_put_fields(&out, 'J', fields, 3) == -1 ||
+	    envelope_encode(e, &env) == -1 ||
+	    frame_put(&out, 'E', env.data, env.len) == -1)
+		goto out;
+	r = io_send_fd(ctlfd, out.data, out.len, msgfd, AGENT_SEND_TIMEOUT_MS);
+out:
+	buf_free(&out);
+	buf_free(&env);
+	buf_free(&idx);
+	return r == 0 ? 0 : -1;
+}
+
+static void
+copy_clean(char *dst, size_t dstsz, const char *src)
+{
+	struct buf b = BUF_INIT;
+
+	sanitize_text(&b, src, strlen(src), dstsz - 1);
+	snprintf(dst, dstsz, "%s", buf_str(&b));
+	buf_free(&b);
+}
+
+int
+agent_result_decode(char tag, const char *payload, size_t plen,
+    struct agent_result *r, const char **why)
+{
+	struct buf store = BUF_INIT;
+	const char *f[5];
+	int nf;
+
+	memset(r, 0, sizeof(*r));
+	if (tag == 'Z') {
+		if (plen != 0) {
+			*why = "done frame with payload";
+			return -1;
+		}
+		return 2;
+	}
+	if (tag != 'R') {
+		*why = "unknown frame from agent";
+		return -1;
+	}
+	nf = frame_fields(payload, plen, &store, f, 5);
+	if (nf != 5 || strlen(f[1]) != 1 || status_class(f[1][0]) == 0 ||
+	    parse_u32(f[0], strlen(f[0]), UINT32_MAX - 1, &r->rcpt_index) ==
+	    -1 || !dsn_ok(f[2], status_class(f[1][0]))) {
+		buf_free(&store);
+		*why = "malformed result frame";
+		return -1;
+	}
+	r->status = f[1][0];
+	snprintf(r->dsn, sizeof(r->dsn), "%s", f[2]);
+	copy_clean(r->text, sizeof(r->text), f[3]);
+	copy_clean(r->relay, sizeof(r->relay), f[4]);
+	buf_free(&store);
+	return 1;
+}
+
+/* ---- spawner ---------------------------------------------------------- */
+
+int
+spawn_request_send(int spawnfd, const char *rcpt, int ctlfd)
+{
+	struct buf out = BUF_INIT;
+	int r;
+
+	if (strlen(rcpt) >= ADDR_MAX || ctlfd < 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	r = frame_put_str(&out, 'S', rcpt);
+	if (r == 0)
+		r = io_send_fd(spawnfd, out.data, out.len, ctlfd,
+		    AGENT_SEND_TIMEOUT_MS);
+	buf_free(&out);
+	return r == 0 ? 0 : -1;
+}
+
+int
+spawn_request_read(struct stream *s, char *rcpt, size_t rcptsz, int *ctlfd)
+{
+	struct buf p = BUF_INIT;
+	struct addr a;
+	const char *why;
+	char tag;
+	int r, fd;
+
+	*ctlfd = -1;
+	stream_enable_fds(s);
+	r = frame_read(s, ADDR_MAX + 16, &tag, &p);
+	if (r == FRAME_EOF) {
+		buf_free(&p);
+		return 0;
+	}
+	fd = r == FRAME_OK ? stream_take_fd(s) : -1;
+	if (r != FRAME_OK || tag != 'S' || fd == -1 || p.len == 0 ||
+	    p.len >= rcptsz || memchr(p.data, '\0', p.len) != NULL ||
+	    addr_parse_mailbox(p.data, p.len, ADDR_UTF8, &a, &why) == -1) {
+		if (fd != -1)
+			close(fd);
+		buf_free(&p);
+		return -1;
+	}
+	memcpy(rcpt, p.data, p.len + 1);
+	*ctlfd = fd;
+	buf_free(&p);
+	return 1;
+}
