@@ -453,6 +453,25 @@ io_tls_handshake(SSL *ssl, int rfd, int wfd, int timeout_ms)
 	}
 }
 
+/* Did SSL_read's result r mean end of input?  A peer that closes without
+ * close_notify is EOF too: SMTP ends its data with its own marker, so a
+ * truncation is seen by the protocol, not by TLS. */
+static int
+tls_eof(SSL *ssl, int r)
+{
+	switch (SSL_get_error(ssl, r)) {
+	case SSL_ERROR_ZERO_RETURN:
+		return 1;
+	case SSL_ERROR_SYSCALL:
+		return r == 0 && errno == 0;
+	case SSL_ERROR_SSL:
+		return ERR_GET_REASON(ERR_peek_error()) ==
+		    SSL_R_UNEXPECTED_EOF_WHILE_READING;
+	default:
+		return 0;
+	}
+}
+
 static ssize_t
 tls_read_dl(struct stream *s, void *p, size_t n, int64_t deadline)
 {
@@ -465,14 +484,10 @@ tls_read_dl(struct stream *s, void *p, size_t n, int64_t deadline)
 		r = SSL_read(s->ssl, p, want);
 		if (r > 0)
 			return r;
-		if (SSL_get_error(s->ssl, r) == SSL_ERROR_ZERO_RETURN)
+		if (tls_eof(s->ssl, r))
 			return 0;
-		if (tls_wait(s->ssl, s->rfd, s->wfd, r, deadline) == -1) {
-			/* a peer closing without close_notify is EOF too */
-			if (errno == ECONNRESET && r == 0)
-				return 0;
+		if (tls_wait(s->ssl, s->rfd, s->wfd, r, deadline) == -1)
 			return -1;
-		}
 	}
 }
 
