@@ -1,0 +1,507 @@
+/*
+ * inject.c — posthorn-queue's side of the injection protocol
+ * (queue/PROTOCOL.md §1): receive an envelope and a message and write them
+ * durably into the spool (queue/SPOOL.md "Injection"), answer flush and
+ * listing requests.
+ *
+ * Trusts: nothing the client sends.  Frames are size-limited, the envelope
+ * is re-validated by envelope_decode, the client's claims about qid, uid,
+ * arrival, size and delivery state are overwritten, and the message octets
+ * are only counted and stored.  250 is sent only after fsync of the
+ * message, the record and both directory entries; every failure path
+ * unlinks what it created.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/addr.h"
+#include "common/frame.h"
+#include "common/io.h"
+#include "common/log.h"
+#include "common/qid.h"
+#include "queue/queue.h"
+#include "queue/spool.h"
+
+#define DATA_MAX	(65536 + 1)
+#define SMALL_MAX	8192
+#define LIST_MAX	100000	/* messages listed at most */
+
+struct verdict {
+	int code;
+	const char *dsn;
+	const char *text;
+};
+
+struct inj {
+	const struct inject_opts *o;
+	struct stream s;
+	char qid[QID_LEN + 1];
+	char msgpath[4096], tmppath[4096], envpath[4096];
+	int msgfd;
+	uint64_t size;
+	struct verdict v;	/* first error; code 0 = none yet */
+};
+
+static int
+reply(struct inj *j, int code, const char *dsn, const char *text,
+    const char *qid)
+{
+	struct buf out = BUF_INIT;
+	char c[8];
+	const char *f[4];
+	int r;
+
+	snprintf(c, sizeof(c), "%d", code);
+	f[0] = c;
+	f[1] = dsn;
+	f[2] = text;
+	f[3] = qid;
+	r = frame_put_fields(&out, 'R', f, 4);
+	if (r == 0)
+		r = stream_write(&j->s, out.data, out.len);
+	if (r == 0)
+		r = stream_flush(&j->s);
+	buf_free(&out);
+	return r;
+}
+
+static void
+fail(struct inj *j, int code, const char *dsn, const char *text)
+{
+	if (j->v.code != 0)
+		return;
+	j->v.code = code;
+	j->v.dsn = dsn;
+	j->v.text = text;
+}
+
+static void
+fail_errno(struct inj *j, int err)
+{
+	if (err == ENOSPC || err == EDQUOT || err == EIO || err == EFBIG)
+		fail(j, 452, "4.3.1", "insufficient system storage");
+	else
+		fail(j, 451, "4.3.0", "local error in processing");
+}
+
+static void
+cleanup(struct inj *j)
+{
+	if (j->msgfd != -1)
+		close(j->msgfd);
+	j->msgfd = -1;
+	if (j->qid[0] != '\0') {
+		unlink(j->tmppath);
+		unlink(j->envpath);
+		unlink(j->msgpath);
+	}
+	j->qid[0] = '\0';
+}
+
+static int
+open_message(struct inj *j)
+{
+	char tmpname[QID_LEN + 3];
+
+	qid_new(j->qid);
+	snprintf(tmpname, sizeof(tmpname), "%s.e", j->qid);
+	if (spool_path(j->msgpath, sizeof(j->msgpath), j->o->spool, "msg",
+	    j->qid) == -1 ||
+	    spool_path(j->envpath, sizeof(j->envpath), j->o->spool,
+	    "incoming", j->qid) == -1 ||
+	    spool_path(j->tmppath, sizeof(j->tmppath), j->o->spool, "tmp",
+	    tmpname) == -1) {
+		j->qid[0] = '\0';
+		return -1;
+	}
+	j->msgfd = open(j->msgpath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
+	    O_NOFOLLOW, 0640);
+	if (j->msgfd == -1) {
+		j->qid[0] = '\0';
+		return -1;
+	}
+	return 0;
+}
+
+static void
+store_data(struct inj *j, const struct buf *p)
+{
+	uint64_t n;
+
+	if (j->v.code != 0)
+		return;		/* discarding after an error */
+	n = j->size + p->len;
+	if (n < j->size || n > j->o->max_message_size) {
+		fail(j, 552, "5.3.4", "message size exceeds fixed limit");
+		cleanup(j);
+		return;
+	}
+	j->size = n;
+	if (p->len > 0 && io_write_all(j->msgfd, p->data, p->len, 0) == -1) {
+		fail_errno(j, errno);
+		cleanup(j);
+	}
+}
+
+static void
+reset_rcpts(struct envelope *e)
+{
+	size_t i;
+
+	for (i = 0; i < e->nrcpts; i++) {
+		struct rcpt *r = &e->rcpts[i];
+
+		r->state = RCPT_PENDING;
+		r->dsn[0] = '\0';
+		envelope_set_str(&r->diag, NULL);
+		envelope_set_str(&r->remote_mta, NULL);
+		r->last_attempt = 0;
+		r->attempts = 0;
+	}
+}
+
+/* Make the message and its record durable (SPOOL.md "Injection" 2-5). */
+static int
+commit(struct inj *j, struct spool_rec *rec)
+{
+	char dir[4096];
+	int fd = j->msgfd;
+
+	j->msgfd = -1;
+	if (fsync(fd) == -1) {
+		close(fd);
+		return -1;
+	}
+	if (close(fd) == -1)
+		return -1;
+	if (envelope_set_str(&rec->env.qid, j->qid) == -1)
+		return -1;
+	rec->env.arrival = (int64_t)time(NULL);
+	rec->env.size = j->size;
+	rec->env.uid = j->o->peer_uid;
+	reset_rcpts(&rec->env);
+	rec->next_try = 0;
+	rec->warned = 0;
+	if (spool_rec_reset_owed(rec) == -1 ||
+	    spool_rec_write(j->tmppath, rec) == -1 ||
+	    spool_path(dir, sizeof(dir), j->o->spool, "msg", "") == -1 ||
+	    io_fsync_dir(dir) == -1 ||
+	    rename(j->tmppath, j->envpath) == -1 ||
+	    spool_path(dir, sizeof(dir), j->o->spool, "incoming", "") == -1 ||
+	    io_fsync_dir(dir) == -1)
+		return -1;
+	return 0;
+}
+
+static void
+log_queued(const struct inj *j, const struct envelope *e)
+{
+	struct logline l;
+
+	log_begin(&l, LOG_INFO, "queued");
+	log_add(&l, "qid", j->qid);
+	log_addf(&l, "from", "<%s>", e->sender != NULL ? e->sender : "");
+	log_addf(&l, "size", "%llu", (unsigned long long)j->size);
+	log_addf(&l, "nrcpt", "%zu", e->nrcpts);
+	log_addf(&l, "uid", "%lld", (long long)j->o->peer_uid);
+	if (e->client_addr != NULL)
+		log_add(&l, "client", e->client_addr);
+	if (e->protocol != NULL)
+		log_add(&l, "protocol", e->protocol);
+	log_end(&l);
+}
+
+static void
+check_envelope(struct inj *j, const struct buf *p, struct spool_rec *rec)
+{
+	const char *why = "malformed envelope";
+
+	if (envelope_decode(p->data != NULL ? p->data : "", p->len,
+	    &rec->env, &why) == -1) {
+		log_msg(LOG_WARNING, "reject", "reason", why, NULL);
+		fail(j, 554, "5.5.0", "malformed envelope");
+	} else if (rec->env.sender == NULL)
+		fail(j, 554, "5.5.0", "envelope without sender");
+	else if (rec->env.nrcpts == 0)
+		fail(j, 554, "5.5.0", "envelope without recipients");
+	else if (rec->env.nrcpts > j->o->max_recipients)
+		fail(j, 452, "4.5.3", "too many recipients");
+	else if (open_message(j) == -1)
+		fail_errno(j, errno);
+}
+
+/* One message: the E frame is in p.  -1 closes the connection. */
+static int
+inject_one(struct inj *j, const struct buf *p)
+{
+	struct spool_rec rec;
+	struct buf data = BUF_INIT;
+	char tag;
+	int r;
+
+	spool_rec_init(&rec);
+	j->v.code = 0;
+	j->size = 0;
+	j->msgfd = -1;
+	j->qid[0] = '\0';
+	check_envelope(j, p, &rec);
+	for (;;) {
+		r = frame_read(&j->s, DATA_MAX, &tag, &data);
+		if (r != FRAME_OK || (tag != 'M' && tag != '.'))
+			break;
+		if (tag == '.' && data.len != 0) {
+			r = FRAME_BAD;
+			break;
+		}
+		if (tag == '.')
+			break;
+		store_data(j, &data);
+	}
+	buf_free(&data);
+	if (r != FRAME_OK || tag != '.') {
+		cleanup(j);
+		spool_rec_free(&rec);
+		if (r == FRAME_OK || r == FRAME_BAD) {
+			log_msg(LOG_WARNING, "reject", "reason",
+			    "protocol error", NULL);
+			(void)reply(j, 554, "5.5.0", "protocol error", "");
+		}
+		return -1;
+	}
+	if (j->v.code == 0 && commit(j, &rec) == -1)
+		fail_errno(j, errno);
+	if (j->v.code != 0) {
+		cleanup(j);
+		spool_rec_free(&rec);
+		log_msg(LOG_WARNING, "reject", "dsn", j->v.dsn, "reason",
+		    j->v.text, NULL);
+		return reply(j, j->v.code, j->v.dsn, j->v.text, "");
+	}
+	log_queued(j, &rec.env);
+	spool_rec_free(&rec);
+	r = reply(j, 250, "2.0.0", "queued", j->qid);
+	(void)wake_send(j->o->spool, "N");
+	j->qid[0] = '\0';	/* committed: nothing to clean up */
+	return r;
+}
+
+int
+wake_send(const char *spool, const char *msg)
+{
+	struct sockaddr_un sun;
+	int fd, r, saved;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (spool_path(sun.sun_path, sizeof(sun.sun_path), spool, "wake", "")
+	    == -1)
+		return -1;
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		return -1;
+	r = (int)sendto(fd, msg, strlen(msg), MSG_DONTWAIT | MSG_NOSIGNAL,
+	    (struct sockaddr *)&sun, sizeof(sun));
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return r == -1 ? -1 : 0;
+}
+
+static int
+do_flush(struct inj *j, const struct buf *p)
+{
+	struct buf msg = BUF_INIT;
+	const char *why;
+	int r;
+
+	if (p->len > 0 && (memchr(p->data, '\0', p->len) != NULL ||
+	    addr_domain_valid(p->data, p->len, 0, &why) == -1))
+		return reply(j, 501, "5.5.4", "invalid domain", "");
+	buf_append_char(&msg, 'F');
+	buf_append(&msg, p->data != NULL ? p->data : "", p->len);
+	if (wake_send(j->o->spool, buf_str(&msg)) == -1) {
+		buf_free(&msg);
+		log_msg(LOG_WARNING, "flush", "status", "failed", "reason",
+		    strerror(errno), NULL);
+		return reply(j, 451, "4.3.0", "scheduler not reachable", "");
+	}
+	log_msg(LOG_INFO, "flush", "domain", buf_str(&msg) + 1, NULL);
+	buf_free(&msg);
+	r = reply(j, 250, "2.0.0", "queue run started", "");
+	return r;
+}
+
+static int
+qid_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Collect valid queue ids from SPOOL/sub into *v. */
+static void
+collect(const char *spool, const char *sub, char ***v, size_t *n,
+    size_t *cap)
+{
+	char path[4096];
+	struct dirent *d;
+	DIR *dir;
+	char **nv;
+
+	if (spool_path(path, sizeof(path), spool, sub, "") == -1)
+		return;
+	dir = opendir(path);
+	if (dir == NULL)
+		return;
+	while ((d = readdir(dir)) != NULL && *n < LIST_MAX) {
+		if (!qid_valid(d->d_name))
+			continue;
+		if (*n == *cap) {
+			nv = xrealloc_array(*v, *cap + 256, sizeof(char *));
+			if (nv == NULL)
+				break;
+			*v = nv;
+			*cap += 256;
+		}
+		(*v)[*n] = xstrndup(d->d_name, QID_LEN);
+		if ((*v)[*n] != NULL)
+			(*n)++;
+	}
+	closedir(dir);
+}
+
+static int
+list_one(struct inj *j, const char *qid)
+{
+	struct spool_rec rec;
+	struct buf out = BUF_INIT, fields = BUF_INIT;
+	char path[4096];
+	const char *why;
+	size_t i, npend = 0;
+	int r;
+
+	spool_rec_init(&rec);
+	r = -1;
+	if (spool_path(path, sizeof(path), j->o->spool, "env", qid) == 0)
+		r = spool_rec_load(path, qid, &rec, &why);
+	if (r != 0) {
+		spool_rec_free(&rec);
+		spool_rec_init(&rec);
+		if (spool_path(path, sizeof(path), j->o->spool, "incoming",
+		    qid) == 0)
+			r = spool_rec_load(path, qid, &rec, &why);
+	}
+	if (r != 0) {
+		spool_rec_free(&rec);
+		return 0;	/* removed meanwhile, or corrupt: skip */
+	}
+	for (i = 0; i < rec.env.nrcpts; i++)
+		if (rec.env.rcpts[i].state == RCPT_PENDING ||
+		    rec.env.rcpts[i].state == RCPT_DEFERRED)
+			npend++;
+	buf_printf(&fields, "%s%c%llu%c%lld%c%s%c%zu", qid, 0,
+	    (unsigned long long)rec.env.size, 0, (long long)rec.env.arrival,
+	    0, rec.env.sender != NULL ? rec.env.sender : "", 0, npend);
+	for (i = 0; i < rec.env.nrcpts; i++) {
+		const struct rcpt *rc = &rec.env.rcpts[i];
+
+		if (rc->state != RCPT_PENDING && rc->state != RCPT_DEFERRED)
+			continue;
+		buf_printf(&fields, "%c%s%c%s%c%s", 0, rc->addr, 0, rc->dsn, 0,
+		    rc->diag != NULL ? rc->diag : "");
+	}
+	r = frame_put(&out, 'Q', fields.data, fields.len);
+	if (r == 0)
+		r = stream_write(&j->s, out.data, out.len);
+	spool_rec_free(&rec);
+	buf_free(&out);
+	buf_free(&fields);
+	return r;
+}
+
+static int
+do_list(struct inj *j)
+{
+	char **v = NULL;
+	size_t n = 0, cap = 0, i;
+	int r = 0;
+
+	collect(j->o->spool, "env", &v, &n, &cap);
+	collect(j->o->spool, "incoming", &v, &n, &cap);
+	if (n > 0)
+		qsort(v, n, sizeof(*v), qid_cmp);
+	for (i = 0; i < n; i++) {
+		if (r == 0 && (i == 0 || strcmp(v[i], v[i - 1]) != 0))
+			r = list_one(j, v[i]);
+		free(v[i]);
+	}
+	free(v);
+	if (r == -1)
+		return -1;
+	return reply(j, 250, "2.0.0", "end of listing", "");
+}
+
+int
+inject_serve(const struct inject_opts *o, int rfd, int wfd)
+{
+	struct inj j;
+	struct buf p = BUF_INIT;
+	char tag;
+	int r, rc = 0;
+
+	memset(&j, 0, sizeof(j));
+	j.o = o;
+	j.msgfd = -1;
+	if (stream_init(&j.s, rfd, wfd, o->timeout_ms) == -1)
+		return -1;
+	for (;;) {
+		r = frame_read(&j.s, SPOOL_ENV_MAX + 1, &tag, &p);
+		if (r == FRAME_EOF)
+			break;
+		if (r == FRAME_ERR) {
+			rc = -1;
+			break;
+		}
+		if (r == FRAME_BAD || (tag != 'E' && tag != 'F' &&
+		    tag != 'L') || (tag == 'L' && p.len != 0) ||
+		    (tag == 'F' && p.len > ADDR_DOMAIN_MAX)) {
+			log_msg(LOG_WARNING, "reject", "reason",
+			    "protocol error", NULL);
+			(void)reply(&j, 554, "5.5.0", "protocol error", "");
+			rc = -1;
+			break;
+		}
+		if (tag == 'E')
+			r = inject_one(&j, &p);
+		else if (tag == 'F')
+			r = do_flush(&j, &p);
+		else
+			r = do_list(&j);
+		if (r == -1) {
+			rc = -1;
+			break;
+		}
+	}
+	buf_free(&p);
+	stream_free(&j.s);
+	return rc;
+}
+
+int64_t
+peer_uid(int fd)
+{
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) == -1 ||
+	    len != sizeof(cr))
+		return -1;
+	return (int64_t)cr.uid;
+}

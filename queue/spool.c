@@ -1,0 +1,338 @@
+/*
+ * spool.c — envelope records of the spool (queue/SPOOL.md): encode,
+ * strict decode, atomic store; spool paths; retry backoff.
+ *
+ * Trusts: nothing read from the spool.  A record is accepted only if every
+ * frame is well-formed, in order, the envelope decodes (addresses are
+ * re-validated by envelope_decode), the owed string matches the
+ * recipients, and nothing follows the end frame.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/frame.h"
+#include "common/io.h"
+#include "common/qid.h"
+#include "queue/spool.h"
+
+void
+spool_rec_init(struct spool_rec *r)
+{
+	memset(r, 0, sizeof(*r));
+	envelope_init(&r->env);
+}
+
+void
+spool_rec_free(struct spool_rec *r)
+{
+	envelope_free(&r->env);
+	free(r->owed);
+	r->owed = NULL;
+}
+
+int
+spool_rec_reset_owed(struct spool_rec *r)
+{
+	size_t n;
+
+	if (size_add(r->env.nrcpts, 1, &n) == -1)
+		return -1;
+	free(r->owed);
+	r->owed = malloc(n);
+	if (r->owed == NULL)
+		return -1;
+	memset(r->owed, OWED_NONE, r->env.nrcpts);
+	r->owed[r->env.nrcpts] = '\0';
+	return 0;
+}
+
+int
+spool_rec_encode(const struct spool_rec *r, struct buf *out)
+{
+	struct buf env = BUF_INIT;
+	char next[24], warned[2] = { r->warned ? '1' : '0', '\0' };
+	const char *f[3];
+	int rc = -1;
+
+	if (r->owed == NULL || strlen(r->owed) != r->env.nrcpts) {
+		errno = EINVAL;
+		return -1;
+	}
+	snprintf(next, sizeof(next), "%lld",
+	    (long long)(r->next_try < 0 ? 0 : r->next_try));
+	f[0] = next;
+	f[1] = warned;
+	f[2] = r->owed;
+	if (frame_put_str(out, 'V', SPOOL_MAGIC) == 0 &&
+	    envelope_encode(&r->env, &env) == 0 &&
+	    frame_put(out, 'E', env.data, env.len) == 0 &&
+	    frame_put_fields(out, 'S', f, 3) == 0 &&
+	    frame_put(out, '.', "", 0) == 0)
+		rc = 0;
+	buf_free(&env);
+	return rc;
+}
+
+/* Strict decimal: 1..19 digits, no leading zeros. */
+static int
+parse_i64(const char *s, int64_t *out)
+{
+	int64_t v = 0;
+	size_t i, n = strlen(s);
+
+	if (n == 0 || n > 18 || (n > 1 && s[0] == '0'))
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+static int
+decode_state(const char *p, size_t n, struct spool_rec *r, const char **why)
+{
+	struct buf store = BUF_INIT;
+	const char *f[3];
+	size_t i, len;
+	int nf;
+
+	nf = frame_fields(p, n, &store, f, 3);
+	if (nf != 3 || parse_i64(f[0], &r->next_try) == -1 ||
+	    (strcmp(f[1], "0") != 0 && strcmp(f[1], "1") != 0)) {
+		buf_free(&store);
+		*why = "malformed scheduler state";
+		return -1;
+	}
+	r->warned = f[1][0] == '1';
+	len = strlen(f[2]);
+	if (len != r->env.nrcpts) {
+		buf_free(&store);
+		*why = "owed list does not match the recipients";
+		return -1;
+	}
+	for (i = 0; i < len; i++)
+		if (f[2][i] != OWED_NONE && f[2][i] != OWED_FAILURE &&
+		    f[2][i] != OWED_SUCCESS) {
+			buf_free(&store);
+			*why = "bad owed octet";
+			return -1;
+		}
+	r->owed = xstrndup(f[2], len);
+	buf_free(&store);
+	if (r->owed == NULL) {
+		*why = "out of memory";
+		return -1;
+	}
+	return 0;
+}
+
+/* Expected tags in order. */
+static const char rec_tags[] = "VES.";
+
+int
+spool_rec_decode(const char *p, size_t n, struct spool_rec *r,
+    const char **why)
+{
+	const char *pl;
+	size_t plen, used, k;
+	char tag;
+	int fr;
+
+	for (k = 0; k < sizeof(rec_tags) - 1; k++) {
+		fr = frame_decode(p, n, SPOOL_ENV_MAX + 1, &tag, &pl, &plen,
+		    &used);
+		if (fr != FRAME_OK || tag != rec_tags[k]) {
+			*why = fr == FRAME_EOF ? "record truncated" :
+			    "malformed record frame";
+			return -1;
+		}
+		switch (tag) {
+		case 'V':
+			if (plen != strlen(SPOOL_MAGIC) ||
+			    memcmp(pl, SPOOL_MAGIC, plen) != 0) {
+				*why = "unknown record version";
+				return -1;
+			}
+			break;
+		case 'E':
+			if (envelope_decode(pl, plen, &r->env, why) == -1)
+				return -1;
+			if (r->env.qid == NULL || !qid_valid(r->env.qid) ||
+			    r->env.nrcpts == 0) {
+				*why = "envelope without queue id or recipients";
+				return -1;
+			}
+			break;
+		case 'S':
+			if (decode_state(pl, plen, r, why) == -1)
+				return -1;
+			break;
+		case '.':
+			if (plen != 0) {
+				*why = "malformed end frame";
+				return -1;
+			}
+			break;
+		}
+		p += used;
+		n -= used;
+	}
+	if (n != 0) {
+		*why = "data after the end of the record";
+		return -1;
+	}
+	return 0;
+}
+
+int
+spool_rec_load(const char *path, const char *qid, struct spool_rec *r,
+    const char **why)
+{
+	struct buf b = BUF_INIT;
+
+	if (io_read_file(path, SPOOL_REC_MAX, &b) == -1) {
+		if (errno == EFBIG) {
+			*why = "record too large";
+			buf_free(&b);
+			return -1;
+		}
+		buf_free(&b);
+		return -2;
+	}
+	if (spool_rec_decode(b.data != NULL ? b.data : "", b.len, r, why)
+	    == -1) {
+		buf_free(&b);
+		return -1;
+	}
+	buf_free(&b);
+	if (strcmp(r->env.qid, qid) != 0) {
+		*why = "queue id does not match the file name";
+		return -1;
+	}
+	return 0;
+}
+
+int
+spool_rec_write(const char *tmppath, const struct spool_rec *r)
+{
+	struct buf b = BUF_INIT;
+	int fd, saved;
+
+	if (spool_rec_encode(r, &b) == -1) {
+		buf_free(&b);
+		return -1;
+	}
+	fd = open(tmppath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC |
+	    O_NOFOLLOW, 0640);
+	if (fd == -1) {
+		buf_free(&b);
+		return -1;
+	}
+	if (io_write_all(fd, b.data, b.len, 0) == -1 || fsync(fd) == -1) {
+		saved = errno;
+		close(fd);
+		unlink(tmppath);
+		buf_free(&b);
+		errno = saved;
+		return -1;
+	}
+	buf_free(&b);
+	if (close(fd) == -1) {
+		saved = errno;
+		unlink(tmppath);
+		errno = saved;
+		return -1;
+	}
+	return 0;
+}
+
+int
+spool_rec_store(const char *tmppath, const char *path,
+    const struct spool_rec *r)
+{
+	int saved;
+
+	if (spool_rec_write(tmppath, r) == -1)
+		return -1;
+	if (rename(tmppath, path) == -1) {
+		saved = errno;
+		unlink(tmppath);
+		errno = saved;
+		return -1;
+	}
+	return 0;
+}
+
+int
+spool_path(char *out, size_t outsz, const char *spool, const char *sub,
+    const char *name)
+{
+	int n;
+
+	n = snprintf(out, outsz, "%s/%s%s%s", spool, sub,
+	    name[0] != '\0' ? "/" : "", name);
+	if (n < 0 || (size_t)n >= outsz) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return 0;
+}
+
+int
+spool_mkdirs(const char *spool)
+{
+	static const char *const dirs[] = { "tmp", "msg", "incoming", "env",
+	    "quarantine" };
+	char path[4096];
+	size_t i;
+
+	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		if (spool_path(path, sizeof(path), spool, dirs[i], "") == -1)
+			return -1;
+		if (mkdir(path, 0750) == -1 && errno != EEXIST)
+			return -1;
+	}
+	return 0;
+}
+
+bool
+spool_qid_pid_alive(const char *qid)
+{
+	unsigned long pid;
+	char *end;
+
+	if (!qid_valid(qid))
+		return true;
+	pid = strtoul(qid + QID_LEN - 6, &end, 16);
+	if (*end != '\0' || pid == 0)
+		return true;
+	if (kill((pid_t)pid, 0) == -1 && errno == ESRCH)
+		return false;
+	return true;
+}
+
+uint64_t
+sched_backoff(uint64_t rmin, uint64_t rmax, uint32_t attempts, uint64_t rnd)
+{
+	uint64_t d = rmin < 1 ? 1 : rmin;
+	uint32_t i;
+
+	if (rmax < d)
+		rmax = d;
+	for (i = 1; i < attempts && d < rmax; i++)
+		d = d > rmax / 2 ? rmax : d * 2;
+	if (d > rmax)
+		d = rmax;
+	if (d >= 10)
+		d -= rnd % (d / 10 + 1);
+	return d < 1 ? 1 : d;
+}

@@ -1,0 +1,66 @@
+/*
+ * spool.h — the spool's envelope records and paths (queue/SPOOL.md), and
+ * the scheduling arithmetic shared by posthorn-queue and posthorn-send.
+ * Records are read from disk and are hostile: spool_rec_decode() checks
+ * everything and never trusts a length it did not verify.
+ */
+#ifndef POSTHORN_QUEUE_SPOOL_H
+#define POSTHORN_QUEUE_SPOOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/envelope.h"
+
+#define SPOOL_MAGIC	"posthorn-spool-1"
+#define SPOOL_REC_MAX	(8u * 1024 * 1024)	/* largest record file */
+#define SPOOL_ENV_MAX	(4u * 1024 * 1024)	/* largest E frame */
+
+/* owed[] octets */
+#define OWED_NONE	'-'
+#define OWED_FAILURE	'F'
+#define OWED_SUCCESS	'S'
+
+struct spool_rec {
+	struct envelope env;
+	int64_t next_try;	/* seconds since the epoch; 0 = due now */
+	int warned;		/* delay notice queued */
+	char *owed;		/* env.nrcpts octets + NUL */
+};
+
+void spool_rec_init(struct spool_rec *r);
+void spool_rec_free(struct spool_rec *r);
+/* Make owed[] match env.nrcpts (all OWED_NONE); for fresh envelopes. */
+int spool_rec_reset_owed(struct spool_rec *r);
+int spool_rec_encode(const struct spool_rec *r, struct buf *out);
+/* 0 ok, -1 malformed (*why).  r must be freshly initialised. */
+int spool_rec_decode(const char *p, size_t n, struct spool_rec *r,
+    const char **why);
+/* Read and decode a record file; also checks that its qid is qid.
+ * 0 ok; -1 corrupt (*why); -2 I/O error (errno, ENOENT if missing). */
+int spool_rec_load(const char *path, const char *qid, struct spool_rec *r,
+    const char **why);
+/* Write r to a new file tmppath and fsync it (removed on failure). */
+int spool_rec_write(const char *tmppath, const struct spool_rec *r);
+/* spool_rec_write, then rename to path (no directory fsync). */
+int spool_rec_store(const char *tmppath, const char *path,
+    const struct spool_rec *r);
+
+/* "SPOOL/sub/name" into out; -1 if it does not fit. */
+int spool_path(char *out, size_t outsz, const char *spool, const char *sub,
+    const char *name);
+/* Create tmp/ msg/ incoming/ env/ quarantine/ if missing (mode 0750). */
+int spool_mkdirs(const char *spool);
+/* Is the injector that created qid (pid in its last 6 hex digits) still
+ * running?  Conservative: true when unsure. */
+bool spool_qid_pid_alive(const char *qid);
+
+/* Retry delay after the attempts'th failed attempt (1 = first):
+ * min(rmin * 2^(attempts-1), rmax), shortened by up to 10% using rnd
+ * (any random number).  Never less than 1 second. */
+uint64_t sched_backoff(uint64_t rmin, uint64_t rmax, uint32_t attempts,
+    uint64_t rnd);
+
+#endif
