@@ -47,6 +47,11 @@ void log_end(struct logline *l);	/* emits and frees */
  * output octets.  Appends to out. */
 int sanitize_text(struct buf *out, const char *p, size_t n, size_t max);
 
+/* The journal sender (sd_journal_sendv); tests replace it to see the
+ * structured fields. */
+struct iovec;
+extern int (*log_journal_send)(const struct iovec *iov, int n);
+
 /* Fatal startup error: logs event=fatal with the reason and exits with
  * code. */
 void die(int code, const char *reason, const char *detail)
