@@ -1,0 +1,634 @@
+/*
+ * sendmail.c — the sendmail-compatible front end (also mailq and
+ * newaliases by argv[0]).  Runs as the calling user, never setuid.
+ *
+ * Takes recipients from the arguments and/or (-t) the To/Cc/Bcc fields,
+ * reads the message from standard input (CRLF becomes LF; without -i a
+ * line holding only "." ends it), removes Bcc, adds From/Date/Message-ID
+ * when missing, and streams it to posthorn-queue over queue_socket
+ * (common/qclient.h).  -bp lists the queue, -q flushes it, -bs speaks
+ * SMTP on stdin/stdout through posthorn-smtpd, -bi does nothing.
+ *
+ * Exit codes (sysexits.h): 0 queued; 64 usage; 65 bad message; 67 bad
+ * recipient address; 69 the queue refused the message; 70 internal error;
+ * 75 the queue could not be reached or answered a temporary failure; 78
+ * bad configuration.
+ *
+ * Trust: arguments, environment and input belong to the caller, who may
+ * be anyone; the queue learns the caller's uid from the socket, not from
+ * us.  Nothing here reaches a shell.
+ */
+#include <sys/random.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/addr.h"
+#include "common/buf.h"
+#include "common/config.h"
+#include "common/envelope.h"
+#include "common/log.h"
+#include "common/qclient.h"
+#include "common/qid.h"
+#include "queue/sendmail_msg.h"
+
+#define READ_CHUNK	65536
+
+enum mode { M_DELIVER, M_SMTP, M_LIST, M_FLUSH, M_ALIASES };
+
+struct opts {
+	enum mode mode;
+	const char *confdir;
+	const char *sender;	/* -f, or NULL */
+	const char *fullname;	/* -F, or NULL */
+	const char *flush_domain;	/* -qR */
+	bool extract;		/* -t */
+	bool ignore_dots;	/* -i, -oi */
+	unsigned notify;	/* -N */
+	enum dsn_ret ret;	/* -R */
+	const char *envid;	/* -V */
+	enum body_type body;	/* -B */
+	bool smtputf8;		/* -SMTPUTF8 */
+	char **rcpts;		/* the remaining arguments */
+	int nrcpts;
+};
+
+static void __attribute__((noreturn))
+fatal(int code, const char *what, const char *detail)
+{
+	if (detail != NULL && detail[0] != '\0')
+		log_msg(LOG_ERR, "error", "reason", what, "detail", detail,
+		    NULL);
+	else
+		log_msg(LOG_ERR, "error", "reason", what, NULL);
+	exit(code);
+}
+
+static void __attribute__((noreturn))
+usage(const char *why)
+{
+	log_msg(LOG_ERR, "usage", "reason", why, NULL);
+	fprintf(stderr, "usage: sendmail [-t] [-i] [-f sender] [-F name] "
+	    "[-N dsn] [-R ret] [-V envid] [-B type] [-C dir] [-v] "
+	    "[recipient ...]\n"
+	    "       sendmail -bp | -bs | -bi | -q[Rdomain] [-C dir]\n");
+	exit(EX_USAGE);
+}
+
+/* The value of an option: attached ("-fuser") or the next argument. */
+static const char *
+optval(char **argv, int *i, size_t skip)
+{
+	if (argv[*i][skip] != '\0')
+		return argv[*i] + skip;
+	if (argv[*i + 1] == NULL)
+		usage("option requires an argument");
+	return argv[++*i];
+}
+
+static void
+opt_notify(struct opts *o, const char *v)
+{
+	char up[128];
+	size_t k;
+
+	if (strlen(v) >= sizeof(up))
+		usage("bad -N value");
+	for (k = 0; v[k] != '\0'; k++)
+		up[k] = (char)toupper((unsigned char)v[k]);
+	up[k] = '\0';
+	if (notify_parse(up, &o->notify) == -1)
+		usage("bad -N value (never, or success,failure,delay)");
+}
+
+static void
+opt_b(struct opts *o, const char *arg)
+{
+	if (strcmp(arg, "m") == 0)
+		o->mode = M_DELIVER;
+	else if (strcmp(arg, "s") == 0)
+		o->mode = M_SMTP;
+	else if (strcmp(arg, "p") == 0)
+		o->mode = M_LIST;
+	else if (strcmp(arg, "i") == 0)
+		o->mode = M_ALIASES;
+	else if (strcmp(arg, "d") == 0 || strcmp(arg, "D") == 0)
+		usage("daemon mode: use posthorn-run or the systemd units");
+	else
+		usage("unsupported -b mode");
+}
+
+static void
+opt_q(struct opts *o, char **argv, int *i)
+{
+	o->mode = M_FLUSH;
+	if (argv[*i][2] == 'R')
+		o->flush_domain = optval(argv, i, 3);
+	/* -q, -q30m, -qI..., -qS...: one flush of everything */
+}
+
+/* One argument; returns 1 at the end of the options. */
+static int
+parse_opt(struct opts *o, char **argv, int *i)
+{
+	const char *a = argv[*i], *v;
+
+	if (a[0] != '-' || a[1] == '\0')
+		return 1;
+	if (strcmp(a, "--") == 0) {
+		++*i;
+		return 1;
+	}
+	if (strcmp(a, "-SMTPUTF8") == 0) {
+		o->smtputf8 = true;
+		return 0;
+	}
+	switch (a[1]) {
+	case 't':
+		if (a[2] != '\0')
+			usage("unknown option");
+		o->extract = true;
+		break;
+	case 'i':
+		if (a[2] != '\0')
+			usage("unknown option");
+		o->ignore_dots = true;
+		break;
+	case 'o':	/* -oi; other sendmail -oX options are accepted */
+		if (strcmp(a, "-oi") == 0)
+			o->ignore_dots = true;
+		else if (a[2] == '\0')
+			(void)optval(argv, i, 2);
+		break;
+	case 'O':
+		(void)optval(argv, i, 2);
+		break;
+	case 'v':
+		log_set_verbose(1);
+		break;
+	case 'f':
+	case 'r':
+		o->sender = optval(argv, i, 2);
+		break;
+	case 'F':
+		o->fullname = optval(argv, i, 2);
+		break;
+	case 'C':
+		o->confdir = optval(argv, i, 2);
+		break;
+	case 'N':
+		opt_notify(o, optval(argv, i, 2));
+		break;
+	case 'R':
+		v = optval(argv, i, 2);
+		if (strcasecmp(v, "full") == 0)
+			o->ret = RET_FULL;
+		else if (strcasecmp(v, "hdrs") == 0)
+			o->ret = RET_HDRS;
+		else
+			usage("bad -R value (full or hdrs)");
+		break;
+	case 'V':
+		o->envid = optval(argv, i, 2);
+		break;
+	case 'B':
+		v = optval(argv, i, 2);
+		if (strcasecmp(v, "8BITMIME") == 0)
+			o->body = BODY_8BITMIME;
+		else if (strcasecmp(v, "7BIT") == 0)
+			o->body = BODY_7BIT;
+		else
+			usage("bad -B value (7BIT or 8BITMIME)");
+		break;
+	case 'b':
+		opt_b(o, a + 2);
+		break;
+	case 'q':
+		opt_q(o, argv, i);
+		break;
+	case 'h':	/* hop count */
+	case 'L':	/* syslog tag */
+	case 'X':	/* traffic log: never honoured */
+		(void)optval(argv, i, 2);
+		break;
+	case 'm':	/* me too */
+	case 'n':	/* no aliasing */
+	case 'U':	/* initial user submission */
+	case 'G':	/* relay submission */
+	case 'A':	/* -Am / -Ac */
+	case 'e':	/* error mode */
+		break;
+	default:
+		usage("unknown option");
+	}
+	return 0;
+}
+
+static void
+parse_args(struct opts *o, int argc, char **argv)
+{
+	const char *base = strrchr(argv[0], '/');
+	int i;
+
+	base = base ? base + 1 : argv[0];
+	memset(o, 0, sizeof(*o));
+	if (strcmp(base, "mailq") == 0)
+		o->mode = M_LIST;
+	else if (strcmp(base, "newaliases") == 0)
+		o->mode = M_ALIASES;
+	for (i = 1; i < argc; i++)
+		if (parse_opt(o, argv, &i))
+			break;
+	o->rcpts = argv + i;
+	o->nrcpts = argc - i;
+	if (o->mode != M_DELIVER && o->nrcpts > 0)
+		usage("recipients given with -bp, -bs, -bi or -q");
+}
+
+/* ---- deliver --------------------------------------------------------- */
+
+struct job {
+	struct opts *o;
+	struct config *cfg;
+	struct envelope env;
+	struct strlist rcpts;
+	char login[ADDR_LOCAL_MAX + 1];
+	char gecos[256];
+	char sender[ADDR_MAX + 1];	/* "" = null sender */
+	struct sm_headers hdr;
+	struct sm_filter filt;
+	struct buf in;		/* filtered input not yet sent */
+	bool eof;		/* no more input */
+};
+
+static void
+who_am_i(struct job *j)
+{
+	struct passwd *pw = getpwuid(getuid());
+	const char *comma;
+	struct addr a;
+	const char *why;
+	size_t n;
+
+	if (pw == NULL || pw->pw_name == NULL)
+		fatal(EX_NOUSER, "the calling uid has no user name", NULL);
+	if (strlen(pw->pw_name) >= sizeof(j->login) ||
+	    addr_parse_mailbox(pw->pw_name, strlen(pw->pw_name),
+	    ADDR_ALLOW_NODOMAIN, &a, &why) == -1)
+		fatal(EX_NOUSER, "the user name is not a valid local part",
+		    pw->pw_name);
+	snprintf(j->login, sizeof(j->login), "%s", pw->pw_name);
+	if (pw->pw_gecos != NULL) {
+		comma = strchr(pw->pw_gecos, ',');
+		n = comma ? (size_t)(comma - pw->pw_gecos) :
+		    strlen(pw->pw_gecos);
+		if (n >= sizeof(j->gecos))
+			n = sizeof(j->gecos) - 1;
+		memcpy(j->gecos, pw->pw_gecos, n);
+		j->gecos[n] = '\0';
+	}
+}
+
+static void
+set_sender(struct job *j)
+{
+	struct strlist one = { NULL, 0 };
+	const char *s = j->o->sender, *why;
+
+	if (s == NULL) {
+		if (snprintf(j->sender, sizeof(j->sender), "%s@%s", j->login,
+		    j->cfg->hostname) >= (int)sizeof(j->sender))
+			fatal(EX_CONFIG, "hostname too long", NULL);
+		return;
+	}
+	if (s[0] == '\0' || strcmp(s, "<>") == 0) {
+		j->sender[0] = '\0';
+		return;
+	}
+	if (sm_addrlist_parse(s, strlen(s), j->cfg->hostname, &one,
+	    &why) == -1 || one.n != 1)
+		fatal(EX_USAGE, "invalid sender address (-f)", why ? why :
+		    "expected exactly one address");
+	snprintf(j->sender, sizeof(j->sender), "%s", one.v[0]);
+	strlist_free(&one);
+}
+
+static void
+add_rcpts(struct job *j, const char *s, size_t n, const char *where)
+{
+	const char *why;
+
+	if (sm_addrlist_parse(s, n, j->cfg->hostname, &j->rcpts, &why) ==
+	    -1) {
+		struct logline l;
+
+		log_begin(&l, LOG_ERR, "error");
+		log_add(&l, "reason", "invalid recipient address");
+		log_add(&l, "in", where);
+		log_add(&l, "detail", why ? why : "syntax");
+		log_addn(&l, "address", s, n);
+		log_end(&l);
+		exit(EX_NOUSER);
+	}
+}
+
+/* Read and filter input until the header section is complete. */
+static void
+read_headers(struct job *j)
+{
+	char chunk[READ_CHUNK];
+	const char *why = NULL;
+	ssize_t r;
+	int rc, fr = 0;
+
+	for (;;) {
+		rc = sm_headers_parse(&j->hdr, j->in.data ? j->in.data : "",
+		    j->in.len, j->eof, &why);
+		if (rc == 1)
+			return;
+		if (rc == -1)
+			fatal(EX_DATAERR, why, NULL);
+		r = read(0, chunk, sizeof(chunk));
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1)
+			fatal(EX_IOERR, "cannot read the message",
+			    strerror(errno));
+		if (r > 0)
+			fr = sm_filter_feed(&j->filt, chunk, (size_t)r, &j->in);
+		if (fr == -1)
+			fatal(EX_OSERR, "out of memory", NULL);
+		if (r == 0 || fr == 1) {
+			if (sm_filter_finish(&j->filt, &j->in) == -1)
+				fatal(EX_OSERR, "out of memory", NULL);
+			j->eof = true;
+		}
+	}
+}
+
+static void
+extract_rcpts(struct job *j)
+{
+	static const char *const names[] = { "To", "Cc", "Bcc" };
+	const char *v;
+	size_t i, k, vlen;
+
+	for (i = 0; i < j->hdr.n; i++)
+		for (k = 0; k < 3; k++) {
+			if (!sm_field_is(&j->hdr, i, names[k]))
+				continue;
+			sm_field_value(&j->hdr, i, &v, &vlen);
+			add_rcpts(j, v, vlen, names[k]);
+		}
+}
+
+static bool
+has_8bit(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s >= 128)
+			return true;
+	return false;
+}
+
+static void
+build_envelope(struct job *j)
+{
+	struct envelope *e = &j->env;
+	size_t i;
+
+	envelope_init(e);
+	if (envelope_set_sender(e, j->sender) == -1)
+		fatal(EX_SOFTWARE, "cannot set the sender", NULL);
+	e->smtputf8 = j->o->smtputf8 || has_8bit(j->sender);
+	for (i = 0; i < j->rcpts.n; i++) {
+		if (envelope_add_rcpt(e, j->rcpts.v[i], j->o->notify, NULL) <
+		    0)
+			fatal(EX_SOFTWARE, "cannot add a recipient", NULL);
+		if (has_8bit(j->rcpts.v[i]))
+			e->smtputf8 = true;
+	}
+	e->ret = j->o->ret;
+	e->body = j->o->body;
+	e->uid = (int64_t)getuid();
+	if ((j->o->envid != NULL && envelope_set_str(&e->envid,
+	    j->o->envid) == -1) ||
+	    envelope_set_str(&e->client_addr, "local") == -1 ||
+	    envelope_set_str(&e->protocol, "local") == -1)
+		fatal(EX_SOFTWARE, "out of memory", NULL);
+}
+
+static void
+unique_id(char *out, size_t outsz)
+{
+	char qid[QID_LEN + 1];
+	unsigned char rnd[4] = { 0, 0, 0, 0 };
+
+	qid_new(qid);
+	if (getrandom(rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd))
+		memset(rnd, 0, sizeof(rnd));
+	snprintf(out, outsz, "%s.%02X%02X%02X%02X", qid, rnd[0], rnd[1],
+	    rnd[2], rnd[3]);
+}
+
+static void
+new_headers(struct job *j, struct buf *out)
+{
+	struct sm_addfields a;
+	char uniq[QID_LEN + 16];
+	char from[ADDR_MAX + 1];
+
+	unique_id(uniq, sizeof(uniq));
+	if (j->sender[0] != '\0')
+		snprintf(from, sizeof(from), "%s", j->sender);
+	else
+		snprintf(from, sizeof(from), "%s@%s", j->login,
+		    j->cfg->hostname);
+	memset(&a, 0, sizeof(a));
+	a.from_addr = from;
+	a.full_name = j->o->fullname != NULL ? j->o->fullname :
+	    j->o->sender == NULL ? j->gecos : NULL;
+	a.hostname = j->cfg->hostname;
+	a.now = (long long)time(NULL);
+	a.unique = uniq;
+	if (sm_headers_write(&j->hdr, &a, out) == -1)
+		fatal(EX_OSERR, "out of memory", NULL);
+}
+
+static int
+verdict(const struct qresult *res)
+{
+	char code[8];
+
+	snprintf(code, sizeof(code), "%d", res->code);
+	if (res->code >= 200 && res->code < 300) {
+		log_msg(LOG_DEBUG, "queued", "qid", res->qid, NULL);
+		return 0;
+	}
+	log_msg(LOG_ERR, "not_sent", "code", code, "dsn", res->dsn, "text",
+	    res->text, NULL);
+	if (res->code >= 400 && res->code < 500)
+		return EX_TEMPFAIL;
+	if (strncmp(res->dsn, "5.1.", 4) == 0)
+		return EX_NOUSER;
+	return EX_UNAVAILABLE;
+}
+
+/* Stream the rest of standard input to the queue. */
+static int
+stream_body(struct job *j, struct qclient *q)
+{
+	char chunk[READ_CHUNK];
+	ssize_t r;
+	int fr;
+
+	while (!j->eof) {
+		r = read(0, chunk, sizeof(chunk));
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1) {
+			log_msg(LOG_ERR, "error", "reason",
+			    "cannot read the message", "detail",
+			    strerror(errno), NULL);
+			return EX_IOERR;
+		}
+		buf_reset(&j->in);
+		fr = r > 0 ? sm_filter_feed(&j->filt, chunk, (size_t)r,
+		    &j->in) : 1;
+		if (fr == 1) {
+			j->eof = true;
+			fr = sm_filter_finish(&j->filt, &j->in);
+		}
+		if (fr == -1)
+			fatal(EX_OSERR, "out of memory", NULL);
+		if (j->in.len > 0 && qclient_write(q, j->in.data,
+		    j->in.len) == -1)
+			return -1;	/* finish reports why */
+	}
+	return 0;
+}
+
+static int
+deliver(struct opts *o, struct config *cfg)
+{
+	static struct job j;
+	struct buf head = BUF_INIT, err = BUF_INIT;
+	struct qclient *q;
+	struct qresult res;
+	int i, rc;
+
+	j.o = o;
+	j.cfg = cfg;
+	buf_init(&j.in);
+	sm_headers_init(&j.hdr);
+	sm_filter_init(&j.filt, o->ignore_dots);
+	who_am_i(&j);
+	set_sender(&j);
+	for (i = 0; i < o->nrcpts; i++)
+		add_rcpts(&j, o->rcpts[i], strlen(o->rcpts[i]), "arguments");
+	if (!o->extract && j.rcpts.n == 0)
+		usage("no recipients given (and no -t)");
+	read_headers(&j);
+	if (o->extract)
+		extract_rcpts(&j);
+	if (j.rcpts.n == 0)
+		fatal(EX_USAGE, "no recipients found", NULL);
+	build_envelope(&j);
+	new_headers(&j, &head);
+	if ((q = qclient_open(cfg->queue_socket, &err)) == NULL)
+		fatal(EX_TEMPFAIL, "cannot reach the mail queue; message not "
+		    "sent", buf_str(&err));
+	if (qclient_envelope(q, &j.env) == 0 &&
+	    qclient_write(q, head.data, head.len) == 0 &&
+	    qclient_write(q, j.in.data + j.hdr.body_off,
+	    j.in.len - j.hdr.body_off) == 0) {
+		rc = stream_body(&j, q);
+		if (rc > 0) {
+			qclient_abort(q);
+			return rc;
+		}
+	}
+	qclient_finish(q, &res);
+	buf_free(&head);
+	buf_free(&err);
+	return verdict(&res);
+}
+
+/* ---- the other modes ------------------------------------------------- */
+
+static int
+list_queue(const struct config *cfg)
+{
+	struct buf err = BUF_INIT;
+
+	if (qclient_list(cfg->queue_socket, stdout, &err) == -1) {
+		fflush(stdout);
+		fatal(EX_TEMPFAIL, "cannot list the mail queue",
+		    buf_str(&err));
+	}
+	if (fflush(stdout) == EOF)
+		fatal(EX_IOERR, "cannot write the listing", strerror(errno));
+	return 0;
+}
+
+static int
+flush_queue(const struct config *cfg, const char *domain)
+{
+	struct buf err = BUF_INIT;
+
+	if (qclient_flush(cfg->queue_socket, domain, &err) == -1)
+		fatal(EX_TEMPFAIL, "cannot flush the mail queue",
+		    buf_str(&err));
+	return 0;
+}
+
+static int
+smtp_session(const struct config *cfg)
+{
+	char prog[PATH_MAX];
+
+	if (libexec_path("posthorn-smtpd", prog, sizeof(prog)) == -1)
+		fatal(EX_SOFTWARE, "cannot locate posthorn-smtpd", NULL);
+	setenv("POSTHORN_CONF", cfg->dir, 1);
+	execl(prog, "posthorn-smtpd", "--local", "-C", cfg->dir,
+	    (char *)NULL);
+	fatal(EX_UNAVAILABLE, "cannot run posthorn-smtpd", strerror(errno));
+}
+
+int
+main(int argc, char **argv)
+{
+	struct opts o;
+	struct config cfg;
+	struct buf err = BUF_INIT;
+
+	log_init("sendmail");
+	if (argc < 1)
+		usage("no program name");
+	parse_args(&o, argc, argv);
+	if (o.mode == M_ALIASES)
+		return 0;	/* aliases are read directly: nothing to build */
+	memset(&cfg, 0, sizeof(cfg));
+	if (config_load(config_dir(o.confdir), &cfg, &err) == -1)
+		fatal(EX_CONFIG, "bad configuration", buf_str(&err));
+	switch (o.mode) {
+	case M_LIST:
+		return list_queue(&cfg);
+	case M_FLUSH:
+		return flush_queue(&cfg, o.flush_domain);
+	case M_SMTP:
+		return smtp_session(&cfg);
+	default:
+		return deliver(&o, &cfg);
+	}
+}
