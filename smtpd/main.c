@@ -1,0 +1,42 @@
+/*
+ * main.c — posthorn-smtpd: one SMTP session on fd 0/1, or an accept loop
+ * over sockets passed with LISTEN_FDS.  See posthorn-smtpd(8).
+ *
+ *   posthorn-smtpd [-C dir] [-v] [--submission] [--smtps]
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "common/config.h"
+#include "common/log.h"
+#include "smtpd/smtpd.h"
+
+static void __attribute__((noreturn))
+usage(void)
+{
+	fprintf(stderr, "usage: posthorn-smtpd [-C dir] [-v] "
+	    "[--submission] [--smtps]\n");
+	exit(64);
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *dir = NULL;
+	unsigned mode = 0;
+
+	log_init("posthorn-smtpd");
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-C") == 0 && i + 1 < argc)
+			dir = argv[++i];
+		else if (strcmp(argv[i], "-v") == 0)
+			log_set_verbose(1);
+		else if (strcmp(argv[i], "--submission") == 0)
+			mode |= SMTPD_SUBMISSION;
+		else if (strcmp(argv[i], "--smtps") == 0)
+			mode |= SMTPD_SMTPS;
+		else
+			usage();
+	}
+	return smtpd_serve(config_dir(dir), mode);
+}

@@ -1,0 +1,217 @@
+/*
+ * server.c — how posthorn-smtpd gets its connections and its privileges.
+ *
+ * Either one session on fd 0/1 (systemd Accept=yes, inetd, tcpserver,
+ * posthorn-run) or, when started with LISTEN_FDS, an accept loop that
+ * forks one session process per connection.  Each session loads the
+ * local tables and the TLS certificate, then, if running as root,
+ * becomes the user posthorn-smtpd (refusing to go on as root when that
+ * user does not exist) before it reads a single octet from the peer.
+ * The client address comes from getpeername(), or from TCPREMOTEIP when
+ * fd 0 is not a socket (tcpserver, tests); its reverse DNS name is only
+ * ever used in the Received header.
+ */
+#include <errno.h>
+#include <grp.h>
+#include <netdb.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "common/cidr.h"
+#include "common/log.h"
+#include "smtpd/smtpd.h"
+
+#define SMTPD_USER	"posthorn-smtpd"
+#define MAX_LISTEN	16
+#define MAX_CHILDREN	512
+
+static int
+drop_privileges(void)
+{
+	struct passwd *pw;
+
+	if (geteuid() != 0)
+		return 0;
+	pw = getpwnam(SMTPD_USER);
+	if (pw == NULL || pw->pw_uid == 0) {
+		log_msg(LOG_ERR, "fatal", "reason", "running as root and no "
+		    "user " SMTPD_USER " to switch to", NULL);
+		return -1;
+	}
+	if (setgroups(0, NULL) != 0 || setgid(pw->pw_gid) != 0 ||
+	    setuid(pw->pw_uid) != 0 || setuid(0) == 0) {
+		log_msg(LOG_ERR, "fatal", "reason", "cannot drop privileges",
+		    NULL);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+peer_address(struct session *s, int fd)
+{
+	socklen_t len = sizeof(s->peer);
+	const char *env;
+
+	if (getpeername(fd, (struct sockaddr *)&s->peer, &len) == 0 &&
+	    (s->peer.ss_family == AF_INET || s->peer.ss_family == AF_INET6)) {
+		s->peer_known = true;
+	} else if ((env = getenv("TCPREMOTEIP")) != NULL &&
+	    ip_parse(env, &s->peer) == 0) {
+		s->peer_known = true;
+	}
+	if (s->peer_known)
+		ip_format((struct sockaddr *)&s->peer, s->peer_ip,
+		    sizeof(s->peer_ip));
+	if (!s->peer_known || s->peer_ip[0] == '\0')
+		snprintf(s->peer_ip, sizeof(s->peer_ip), "unknown");
+}
+
+static void
+reverse_dns(struct session *s)
+{
+	socklen_t len = s->peer.ss_family == AF_INET ?
+	    sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+
+	if (!s->cfg->reverse_dns || !s->peer_known)
+		return;
+	if (getnameinfo((struct sockaddr *)&s->peer, len, s->peer_name,
+	    sizeof(s->peer_name), NULL, 0, NI_NAMEREQD) != 0)
+		s->peer_name[0] = '\0';
+}
+
+static void
+refuse(int wfd, const struct config *cfg, const char *why)
+{
+	struct buf b = BUF_INIT;
+
+	log_msg(LOG_ERR, "session_failed", "reason", why, NULL);
+	if (buf_printf(&b, "421 4.3.0 %s Service not available\r\n",
+	    cfg->hostname) == 0)
+		(void)io_write_all(wfd, b.data, b.len, 5000);
+	buf_free(&b);
+}
+
+int
+smtpd_serve_fd(const struct config *cfg, unsigned mode, int rfd, int wfd)
+{
+	struct local_tables t;
+	struct smtpd_sink sink;
+	struct session s;
+	struct buf err = BUF_INIT;
+
+	memset(&t, 0, sizeof(t));
+	if (local_tables_load(cfg, &t, &err) != 0) {
+		refuse(wfd, cfg, buf_str(&err));
+		buf_free(&err);
+		return 111;
+	}
+	smtpd_queue_sink(&sink, cfg);
+	if (session_init(&s, cfg, &t, &sink, mode, rfd, wfd) != 0) {
+		local_tables_free(&t);
+		refuse(wfd, cfg, "out of memory");
+		return 111;
+	}
+	s.tls_ctx = tls_server_ctx(cfg);
+	peer_address(&s, rfd);
+	if (drop_privileges() != 0) {
+		session_free(&s);
+		local_tables_free(&t);
+		refuse(wfd, cfg, "cannot drop privileges");
+		return 111;
+	}
+	reverse_dns(&s);
+	session_run(&s);
+	session_free(&s);
+	local_tables_free(&t);
+	return 0;
+}
+
+/* Collect finished sessions; block when at the limit. */
+static void
+reap(unsigned *children)
+{
+	int st;
+
+	while (*children > 0 && waitpid(-1, &st,
+	    *children >= MAX_CHILDREN ? 0 : WNOHANG) > 0)
+		(*children)--;
+}
+
+static void
+session_child(const struct config *cfg, unsigned mode, const int *fds,
+    int n, int conn)
+{
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+	_exit(smtpd_serve_fd(cfg, mode, conn, conn));
+}
+
+static void __attribute__((noreturn))
+listen_loop(const struct config *cfg, unsigned mode, int n)
+{
+	struct pollfd pfd[MAX_LISTEN];
+	int fds[MAX_LISTEN];
+	unsigned children = 0;
+
+	if (n > MAX_LISTEN)
+		n = MAX_LISTEN;
+	for (int i = 0; i < n; i++) {
+		fds[i] = SD_LISTEN_FDS_START + i;
+		io_set_nonblock(fds[i], 1);
+		io_set_cloexec(fds[i], 1);
+		pfd[i].fd = fds[i];
+		pfd[i].events = POLLIN;
+	}
+	sd_notify(0, "READY=1");
+	for (;;) {
+		reap(&children);
+		if (poll(pfd, (nfds_t)n, 1000) <= 0)
+			continue;
+		for (int i = 0; i < n; i++) {
+			int c;
+			pid_t pid;
+			if (!(pfd[i].revents & POLLIN))
+				continue;
+			c = accept4(fds[i], NULL, NULL, SOCK_CLOEXEC);
+			if (c == -1)
+				continue;
+			pid = fork();
+			if (pid == 0)
+				session_child(cfg, mode, fds, n, c);
+			if (pid > 0)
+				children++;
+			else
+				log_msg(LOG_ERR, "fork_failed", "reason",
+				    strerror(errno), NULL);
+			close(c);
+		}
+	}
+}
+
+int
+smtpd_serve(const char *confdir, unsigned mode)
+{
+	static struct config cfg;
+	struct buf err = BUF_INIT;
+	int n;
+
+	signal(SIGPIPE, SIG_IGN);
+	if (config_load(confdir, &cfg, &err) != 0)
+		die(78, "bad configuration", buf_str(&err));
+	n = sd_listen_fds(1);
+	if (n < 0)
+		die(111, "LISTEN_FDS", strerror(-n));
+	if (n > 0)
+		listen_loop(&cfg, mode, n);
+	return smtpd_serve_fd(&cfg, mode, 0, 1);
+}

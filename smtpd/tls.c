@@ -1,0 +1,96 @@
+/*
+ * tls.c — the TLS server side: STARTTLS (RFC 3207) and implicit TLS
+ * (port 465, RFC 8314) with OpenSSL, TLS 1.2 or newer only.
+ *
+ * The certificate chain and key are read from tls_cert/tls_key for every
+ * connection (each session is its own process), so a renewed certificate
+ * is used by the next connection without a restart.  Renegotiation is
+ * off.  Input: the handshake from the peer, bounded by smtp_timeout.
+ * Trust: the configured files.
+ */
+#include <errno.h>
+#include <stdio.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "common/log.h"
+#include "smtpd/smtpd.h"
+
+static void
+log_ssl_error(const char *event, const char *what)
+{
+	char msg[256];
+	unsigned long e = ERR_get_error();
+
+	if (e != 0)
+		ERR_error_string_n(e, msg, sizeof(msg));
+	else
+		snprintf(msg, sizeof(msg), "%s", "unknown error");
+	ERR_clear_error();
+	log_msg(LOG_ERR, event, "file", what, "reason", msg, NULL);
+}
+
+SSL_CTX *
+tls_server_ctx(const struct config *cfg)
+{
+	SSL_CTX *ctx;
+
+	if (cfg->tls_cert == NULL || cfg->tls_key == NULL)
+		return NULL;
+	ctx = SSL_CTX_new(TLS_server_method());
+	if (ctx == NULL) {
+		log_ssl_error("tls_init_failed", "");
+		return NULL;
+	}
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
+	    SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert) != 1) {
+		log_ssl_error("tls_cert_failed", cfg->tls_cert);
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, cfg->tls_key,
+	    SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+		log_ssl_error("tls_key_failed", cfg->tls_key);
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+int
+tls_start(struct session *s)
+{
+	SSL *ssl;
+
+	ssl = SSL_new(s->tls_ctx);
+	if (ssl == NULL || SSL_set_rfd(ssl, s->io.rfd) != 1 ||
+	    SSL_set_wfd(ssl, s->io.wfd) != 1) {
+		log_ssl_error("tls_failed", "");
+		SSL_free(ssl);
+		return -1;
+	}
+	SSL_set_accept_state(ssl);
+	if (io_tls_handshake(ssl, s->io.rfd, s->io.wfd,
+	    s->io.timeout_ms) != 0) {
+		log_msg(LOG_NOTICE, "tls_handshake_failed", "client",
+		    s->peer_ip, "reason", errno == ETIMEDOUT ? "timeout" :
+		    "protocol", NULL);
+		ERR_clear_error();
+		SSL_free(ssl);
+		return -1;
+	}
+	if (stream_start_tls(&s->io, ssl) != 0) {
+		SSL_free(ssl);
+		return -1;
+	}
+	s->tls = true;
+	snprintf(s->tls_info, sizeof(s->tls_info), "%s:%s",
+	    SSL_get_version(ssl), SSL_get_cipher_name(ssl));
+	log_msg(LOG_INFO, "tls", "client", s->peer_ip, "version",
+	    SSL_get_version(ssl), "cipher", SSL_get_cipher_name(ssl), NULL);
+	return 0;
+}
