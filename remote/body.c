@@ -1,0 +1,155 @@
+/*
+ * body.c — LF message -> CRLF dot-stuffed wire form (see body.h).
+ *
+ * Input: the message file, whatever it contains (NULs included).  The
+ * conversion is a two-state machine per octet; nothing is buffered beyond
+ * one pending CR.
+ */
+#include <errno.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "remote/body.h"
+
+#define CHUNK 65536
+
+void
+body_conv_init(struct body_conv *c)
+{
+	c->bol = 1;
+	c->cr = 0;
+}
+
+static int
+line_end(struct body_conv *c, struct buf *out)
+{
+	c->bol = 1;
+	c->cr = 0;
+	return buf_append(out, "\r\n", 2);
+}
+
+int
+body_conv_chunk(struct body_conv *c, const char *in, size_t n,
+    struct buf *out)
+{
+	size_t i, start;
+
+	for (i = 0; i < n; i++) {
+		if (c->cr) {
+			/* CRLF or bare CR: either way one line end */
+			if (line_end(c, out) < 0)
+				return -1;
+			if (in[i] == '\n')
+				continue;
+		}
+		if (in[i] == '\r') {
+			c->cr = 1;
+			continue;
+		}
+		if (in[i] == '\n') {
+			if (line_end(c, out) < 0)
+				return -1;
+			continue;
+		}
+		if (c->bol && in[i] == '.' && buf_append_char(out, '.') < 0)
+			return -1;
+		c->bol = 0;
+		/* copy the run of ordinary octets at once */
+		start = i;
+		while (i + 1 < n && in[i + 1] != '\r' && in[i + 1] != '\n')
+			i++;
+		if (buf_append(out, in + start, i - start + 1) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int
+body_conv_end(struct body_conv *c, struct buf *out)
+{
+	if ((c->cr || !c->bol) && line_end(c, out) < 0)
+		return -1;
+	return buf_append(out, ".\r\n", 3);
+}
+
+int
+body_scan(int fd, struct body_info *info)
+{
+	static char in[CHUNK];
+	struct body_conv c;
+	struct buf out = BUF_INIT;
+	ssize_t n, i;
+	int rc = 0;
+
+	info->wire_size = 0;
+	info->eightbit = false;
+	if (lseek(fd, 0, SEEK_SET) < 0)
+		return -1;
+	body_conv_init(&c);
+	for (;;) {
+		n = read(fd, in, sizeof(in));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			rc = n < 0 ? -1 : 0;
+			break;
+		}
+		for (i = 0; i < n && !info->eightbit; i++)
+			if ((unsigned char)in[i] >= 0x80)
+				info->eightbit = true;
+		buf_reset(&out);
+		if (body_conv_chunk(&c, in, (size_t)n, &out) < 0) {
+			rc = -1;
+			break;
+		}
+		info->wire_size += out.len;
+	}
+	buf_reset(&out);
+	if (rc == 0 && body_conv_end(&c, &out) < 0)
+		rc = -1;
+	if (rc == 0)
+		info->wire_size += out.len - 3;	/* without ".\r\n" */
+	buf_free(&out);
+	return rc;
+}
+
+int
+body_send(int fd, struct stream *s, const char **why)
+{
+	static char in[CHUNK];
+	struct body_conv c;
+	struct buf out = BUF_INIT;
+	ssize_t n;
+	int rc = -1;
+
+	*why = "message file read error";
+	if (lseek(fd, 0, SEEK_SET) < 0)
+		return -1;
+	body_conv_init(&c);
+	for (;;) {
+		n = read(fd, in, sizeof(in));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			goto out;
+		buf_reset(&out);
+		if (n == 0)
+			break;
+		if (body_conv_chunk(&c, in, (size_t)n, &out) < 0)
+			goto out;
+		if (stream_write(s, out.data, out.len) < 0 ||
+		    stream_flush(s) < 0) {
+			*why = "connection lost while sending the message";
+			goto out;
+		}
+	}
+	if (body_conv_end(&c, &out) < 0)
+		goto out;
+	*why = "connection lost while sending the message";
+	if (stream_write(s, out.data, out.len) < 0 || stream_flush(s) < 0)
+		goto out;
+	rc = 0;
+out:
+	buf_free(&out);
+	return rc;
+}

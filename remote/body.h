@@ -1,0 +1,46 @@
+/*
+ * body.h — the message as it goes on the wire.
+ *
+ * The spool holds RFC 5322 bytes with LF line ends.  On the wire every
+ * line ends in CRLF and a line starting with '.' gets another '.'
+ * (RFC 5321 4.5.2).  A CRLF already in the file counts as one line end;
+ * a bare CR is turned into a line end too, so no octet sequence in the
+ * file can look like the end of data to any peer.  A last line without
+ * a terminator gets one.  The converter is incremental (the message is
+ * streamed, never held whole) and keeps its state between chunks.
+ */
+#ifndef POSTHORN_REMOTE_BODY_H
+#define POSTHORN_REMOTE_BODY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/io.h"
+
+struct body_conv {
+	int bol;		/* at the beginning of a line */
+	int cr;			/* previous octet was a CR (not yet emitted) */
+};
+
+struct body_info {
+	uint64_t wire_size;	/* octets on the wire, without ".CRLF" */
+	bool eightbit;		/* an octet >= 0x80 occurs */
+};
+
+void body_conv_init(struct body_conv *c);
+/* Convert in[0..n) and append the wire form to out. */
+int body_conv_chunk(struct body_conv *c, const char *in, size_t n,
+    struct buf *out);
+/* Finish: terminate an unterminated last line and append ".\r\n". */
+int body_conv_end(struct body_conv *c, struct buf *out);
+
+/* Read fd from offset 0 to the end and compute body_info.  0 / -1. */
+int body_scan(int fd, struct body_info *info);
+/* Send the message read from fd (from offset 0) to s in wire form,
+ * ending with ".\r\n", and flush.  0 ok, -1 on read or write error
+ * (errno; *why says which side failed). */
+int body_send(int fd, struct stream *s, const char **why);
+
+#endif

@@ -1,0 +1,552 @@
+/*
+ * deliver.c — routing, host iteration, reporting and logging for one
+ * posthorn-remote job (see deliver.h).
+ *
+ * Inputs: the job from the scheduler (envelope already validated by
+ * agent_job_read), the routes table, DNS answers (dns.c) and peers
+ * (smtp.c), all treated as hostile.  Rules, in order:
+ *   - a routes entry decides where mail goes (LMTP, smarthost, [host]);
+ *   - otherwise MX records by preference (equal ones shuffled), the
+ *     domain itself when there is no MX (RFC 5321 5.1), null MX
+ *     (RFC 7505) fails at once with 5.1.10, NXDOMAIN with 5.1.2, a DNS
+ *     failure defers with 4.4.3;
+ *   - a connection failure, a 4xx or a dropped connection moves the
+ *     recipients still open to the next address / host; a 5xx is final;
+ *   - when the hosts run out, what is still open is deferred.
+ * Every recipient gets exactly one result.
+ */
+#include <arpa/inet.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/un.h>
+#include <time.h>
+
+#include "common/log.h"
+#include "remote/deliver.h"
+#include "remote/tls.h"
+
+struct plan {
+	struct mx hosts[DNS_MX_MAX];
+	size_t n;
+	unsigned port;
+	int lmtp;
+	int unix_sock;			/* LMTP over a unix socket */
+	char path[108];
+	enum smtp_tls tls;
+	int by_mx;			/* hosts came from an MX lookup */
+};
+
+struct jobctx {
+	const struct agent_job *job;
+	struct rres *res;
+	bool *todo;
+	struct body_info info;
+	char last_dsn[16];
+	char last_text[DIAG_MAX + 1];
+	int attempts;
+	int dns_temp;			/* an address lookup failed softly */
+	char reused[320];		/* relay of the reused connection */
+};
+
+static int
+ms(uint64_t seconds)
+{
+	return seconds > 86400 ? 86400 * 1000 : (int)seconds * 1000;
+}
+
+int
+remote_init(struct remote *r, const struct config *cfg, struct buf *err)
+{
+	uint64_t t = cfg->smtp_timeout > 0 ? cfg->smtp_timeout : 300;
+
+	memset(r, 0, sizeof(*r));
+	r->cfg = cfg;
+	if (table_load(cfg->routes, TABLE_SPACE, &r->routes, err) < 0)
+		return -1;
+	if ((r->ctx = tls_client_ctx(cfg->tls_ca_file, err)) == NULL)
+		goto bad;
+	if (dns_open(&r->dns, &cfg->dns_servers, 5, err) < 0)
+		goto bad;
+	/* RFC 5321 4.5.3.2: 5 min for commands, 2 for DATA, 3 per data
+	 * block, 10 for the final dot; a shorter smtp_timeout shortens
+	 * all of them (the final dot gets twice as long) */
+	r->base.helo = cfg->hostname;
+	r->base.ctx = r->ctx;
+	r->base.connect_ms = ms(cfg->remote_connect_timeout > 0 ?
+	    cfg->remote_connect_timeout : 30);
+	r->base.cmd_ms = ms(t);
+	r->base.data_init_ms = ms(t < 120 ? t : 120);
+	r->base.data_block_ms = ms(t < 180 ? t : 180);
+	r->base.data_end_ms = ms(t >= 300 ? 600 : 2 * t);
+	return 0;
+bad:
+	table_free(&r->routes);
+	if (r->ctx != NULL)
+		SSL_CTX_free(r->ctx);
+	r->ctx = NULL;
+	return -1;
+}
+
+void
+remote_idle(struct remote *r)
+{
+	if (r->have_conn)
+		smtp_quit(&r->conn);
+	r->have_conn = 0;
+}
+
+void
+remote_free(struct remote *r)
+{
+	remote_idle(r);
+	dns_close(&r->dns);
+	table_free(&r->routes);
+	if (r->ctx != NULL)
+		SSL_CTX_free(r->ctx);
+	r->ctx = NULL;
+}
+
+/* ---- recipient bookkeeping ----------------------------------------- */
+
+static bool
+open_rcpt(const struct rres *x)
+{
+	return x->status == 0 || x->status == 'T';
+}
+
+static size_t
+count_open(const struct jobctx *jc)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < jc->job->env.nrcpts; i++)
+		if (open_rcpt(&jc->res[i]))
+			n++;
+	return n;
+}
+
+static void
+settle_open(struct jobctx *jc, char status, const char *dsn,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* Give every open recipient a final status. */
+static void
+settle_open(struct jobctx *jc, char status, const char *dsn,
+    const char *fmt, ...)
+{
+	struct rres *x;
+	va_list ap;
+	size_t i;
+
+	for (i = 0; i < jc->job->env.nrcpts; i++) {
+		x = &jc->res[i];
+		if (!open_rcpt(x))
+			continue;
+		x->status = status;
+		snprintf(x->dsn, sizeof(x->dsn), "%s", dsn);
+		va_start(ap, fmt);
+		vsnprintf(x->text, sizeof(x->text), fmt, ap);
+		va_end(ap);
+	}
+}
+
+static void
+note_error(struct jobctx *jc, const struct smtp_err *e)
+{
+	snprintf(jc->last_dsn, sizeof(jc->last_dsn), "%s", e->dsn);
+	snprintf(jc->last_text, sizeof(jc->last_text), "%s", e->text);
+}
+
+/* ---- one connection -------------------------------------------------- */
+
+static void
+log_tls_fallback(const struct agent_job *job, const struct smtp_conn *c)
+{
+	log_msg(LOG_WARNING, "tls-fallback", "qid", job->env.qid,
+	    "relay", c->relay, "reason", c->err.text, NULL);
+}
+
+static void
+log_8bit(const struct agent_job *job, const struct smtp_conn *c,
+    const struct jobctx *jc)
+{
+	if (jc->info.eightbit && !(c->ext & EXT_8BITMIME))
+		log_msg(LOG_INFO, "8bit-to-7bit-peer", "qid", job->env.qid,
+		    "relay", c->relay, "action", "sent unchanged", NULL);
+}
+
+/* Run the transaction for the open recipients on c; keep c for the next
+ * job when everything is settled, else close it. */
+static void
+transact(struct remote *r, struct jobctx *jc, struct smtp_conn *c)
+{
+	const struct envelope *env = &jc->job->env;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < env->nrcpts; i++)
+		jc->todo[i] = open_rcpt(&jc->res[i]);
+	log_8bit(jc->job, c, jc);
+	rc = smtp_transaction(c, env, jc->todo, jc->job->msgfd, &jc->info,
+	    jc->res);
+	if (rc < 0)
+		note_error(jc, &c->err);
+	if (rc == 0 && count_open(jc) == 0) {
+		r->conn = *c;
+		r->have_conn = 1;
+		snprintf(r->conn_domain, sizeof(r->conn_domain), "%s",
+		    jc->job->domain);
+		return;
+	}
+	if (rc == 0)
+		smtp_quit(c);
+	else
+		smtp_close(c);
+}
+
+static void
+try_address(struct remote *r, struct jobctx *jc, const char *host,
+    const struct sockaddr *sa, const struct plan *pl)
+{
+	struct smtp_params p = r->base;
+	struct smtp_conn c;
+
+	p.lmtp = pl->lmtp;
+	p.tls = pl->unix_sock ? SMTP_TLS_NONE : pl->tls;
+	jc->attempts++;
+	if (smtp_open(&c, host, sa, &p) == 0) {
+		if (strcmp(c.relay, jc->reused) == 0) {
+			smtp_quit(&c);	/* just tried on the kept one */
+			return;
+		}
+		transact(r, jc, &c);
+		return;
+	}
+	note_error(jc, &c.err);
+	if (!c.err.tls_failed || p.tls != SMTP_TLS_MAY)
+		return;
+	log_tls_fallback(jc->job, &c);
+	p.tls = SMTP_TLS_NONE;
+	jc->attempts++;
+	if (smtp_open(&c, host, sa, &p) == 0)
+		transact(r, jc, &c);
+	else
+		note_error(jc, &c.err);
+}
+
+/* ---- routing --------------------------------------------------------- */
+
+static enum smtp_tls
+tls_policy(enum route_tls t)
+{
+	switch (t) {
+	case ROUTE_TLS_NONE:
+		return SMTP_TLS_NONE;
+	case ROUTE_TLS_ENCRYPT:
+		return SMTP_TLS_ENCRYPT;
+	case ROUTE_TLS_VERIFY:
+		return SMTP_TLS_VERIFY;
+	default:
+		return SMTP_TLS_MAY;
+	}
+}
+
+/* "[192.0.2.1]" / "[IPv6:2001:db8::1]" -> "192.0.2.1" / "2001:db8::1" */
+static int
+domain_literal(const char *d, char *out, size_t outsz)
+{
+	size_t n = strlen(d);
+
+	if (n < 3 || d[0] != '[' || d[n - 1] != ']')
+		return 0;
+	d++;
+	n -= 2;
+	if (n > 5 && strncasecmp(d, "IPv6:", 5) == 0) {
+		d += 5;
+		n -= 5;
+	}
+	if (n >= outsz)
+		return 0;
+	memcpy(out, d, n);
+	out[n] = '\0';
+	return 1;
+}
+
+static int
+numeric_addr(const char *host, unsigned port, struct sockaddr_storage *ss)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)port);
+		return 1;
+	}
+	if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)port);
+		return 1;
+	}
+	return 0;
+}
+
+static void
+plan_one(struct plan *pl, const char *host)
+{
+	snprintf(pl->hosts[0].name, sizeof(pl->hosts[0].name), "%s", host);
+	pl->hosts[0].pref = 0;
+	pl->n = 1;
+}
+
+/* MX lookup for name into pl; settles the recipients and returns -1 when
+ * DNS gives a final answer or a temporary failure. */
+static int
+plan_mx(struct remote *r, struct jobctx *jc, struct plan *pl,
+    const char *name)
+{
+	struct mxlist mx;
+	int rc;
+
+	rc = dns_mx(&r->dns, name, &mx);
+	switch (rc) {
+	case DNS_OK:
+		memcpy(pl->hosts, mx.v, mx.n * sizeof(mx.v[0]));
+		pl->n = mx.n;
+		pl->by_mx = 1;
+		return 0;
+	case DNS_NODATA:
+		plan_one(pl, name);	/* RFC 5321 5.1: implicit MX */
+		return 0;
+	case DNS_NULLMX:
+		settle_open(jc, 'P', "5.1.10", "Domain %s does not accept "
+		    "mail (null MX)", name);
+		return -1;
+	case DNS_NXDOMAIN:
+		settle_open(jc, 'P', "5.1.2", "Host or domain name not "
+		    "found. Name service error for name=%s type=MX: Host not "
+		    "found", name);
+		return -1;
+	default:
+		settle_open(jc, 'T', "4.4.3", "Host or domain name not "
+		    "found. Name service error for name=%s type=MX: Host not "
+		    "found, try again", name);
+		return -1;
+	}
+}
+
+/* Decide where the job's mail goes.  0: pl filled; -1: settled. */
+static int
+make_plan(struct remote *r, struct jobctx *jc, struct plan *pl)
+{
+	const char *domain = jc->job->domain, *why = NULL;
+	char lit[INET6_ADDRSTRLEN + 8];
+	struct route rt;
+	int rc;
+
+	memset(pl, 0, sizeof(*pl));
+	pl->tls = SMTP_TLS_MAY;
+	pl->port = (unsigned)r->cfg->remote_port;
+	rc = route_lookup(&r->routes, domain, &rt, &why);
+	if (rc < 0) {
+		settle_open(jc, 'T', "4.3.5", "bad routes entry for %s: %s",
+		    domain, why != NULL ? why : "malformed");
+		return -1;
+	}
+	if (rc == 0) {
+		if (domain_literal(domain, lit, sizeof(lit))) {
+			plan_one(pl, lit);
+			return 0;
+		}
+		return plan_mx(r, jc, pl, domain);
+	}
+	pl->tls = tls_policy(rt.tls);
+	if (rt.tls == ROUTE_TLS_DANE) {
+		settle_open(jc, 'T', "4.7.5", "routes asks for tls=dane for "
+		    "%s, which this posthorn-remote does not support", domain);
+		return -1;
+	}
+	switch (rt.kind) {
+	case ROUTE_LMTP_UNIX:
+		pl->lmtp = 1;
+		pl->unix_sock = 1;
+		snprintf(pl->path, sizeof(pl->path), "%s", rt.path);
+		plan_one(pl, rt.path);
+		return 0;
+	case ROUTE_LMTP_TCP:
+		pl->lmtp = 1;
+		pl->port = rt.port != 0 ? rt.port : 24;
+		plan_one(pl, rt.host);
+		return 0;
+	case ROUTE_SMTP:
+		if (rt.port != 0)
+			pl->port = rt.port;
+		if (rt.nomx || numeric_addr(rt.host, 0,
+		    &(struct sockaddr_storage){ 0 })) {
+			plan_one(pl, rt.host);
+			return 0;
+		}
+		return plan_mx(r, jc, pl, rt.host);
+	default:
+		return plan_mx(r, jc, pl, domain);
+	}
+}
+
+/* Addresses of one host; 0 with at least one address, -1 none. */
+static int
+host_addrs(struct remote *r, struct jobctx *jc, const struct plan *pl,
+    const char *host, struct addrlist *al)
+{
+	int rc;
+
+	al->n = 0;
+	if (numeric_addr(host, pl->port, &al->v[0])) {
+		al->n = 1;
+		return 0;
+	}
+	rc = dns_addrs(&r->dns, host, pl->port, al);
+	if (rc == DNS_OK)
+		return 0;
+	if (rc == DNS_TEMP || rc == DNS_BAD)
+		jc->dns_temp = 1;
+	snprintf(jc->last_dsn, sizeof(jc->last_dsn), "%s",
+	    rc == DNS_TEMP || rc == DNS_BAD ? "4.4.3" : "4.4.4");
+	snprintf(jc->last_text, sizeof(jc->last_text), "Host or domain "
+	    "name not found. Name service error for name=%s type=AAAA/A: %s",
+	    host, rc == DNS_TEMP || rc == DNS_BAD ? "Host not found, try "
+	    "again" : rc == DNS_NXDOMAIN ? "Host not found" :
+	    "no address records");
+	return -1;
+}
+
+static void
+run_plan(struct remote *r, struct jobctx *jc, const struct plan *pl)
+{
+	struct addrlist al;
+	struct sockaddr_un sun;
+	size_t h, a;
+	int any_addr = 0;
+
+	if (pl->unix_sock) {
+		memset(&sun, 0, sizeof(sun));
+		sun.sun_family = AF_UNIX;
+		snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", pl->path);
+		try_address(r, jc, pl->path, (struct sockaddr *)&sun, pl);
+		return;
+	}
+	for (h = 0; h < pl->n && count_open(jc) > 0; h++) {
+		if (host_addrs(r, jc, pl, pl->hosts[h].name, &al) < 0)
+			continue;
+		any_addr = 1;
+		for (a = 0; a < al.n && count_open(jc) > 0; a++) {
+			if (jc->attempts >= REMOTE_MAX_ATTEMPTS)
+				return;
+			try_address(r, jc, pl->hosts[h].name,
+			    (struct sockaddr *)&al.v[a], pl);
+		}
+	}
+	if (any_addr || jc->dns_temp)
+		return;
+	/* no host has any address, and DNS said so definitively */
+	settle_open(jc, 'P', pl->by_mx ? "5.4.4" : "5.1.2", "%s",
+	    jc->last_text);
+}
+
+/* ---- reporting ------------------------------------------------------- */
+
+static void
+log_result(const struct agent_job *job, size_t i, const struct rres *x)
+{
+	struct logline l;
+	struct timespec now;
+	double delay = 0;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	if (job->env.arrival > 0)
+		delay = (double)now.tv_sec - (double)job->env.arrival +
+		    (double)now.tv_nsec / 1e9;
+	if (delay < 0)
+		delay = 0;
+	log_begin(&l, x->status == 'D' ? LOG_INFO : LOG_WARNING, "delivery");
+	log_add(&l, "qid", job->env.qid != NULL ? job->env.qid : "");
+	log_addf(&l, "to", "<%s>", job->env.rcpts[i].addr);
+	log_add(&l, "relay", x->relay[0] != '\0' ? x->relay : "none");
+	log_addf(&l, "delay", "%.2f", delay);
+	log_add(&l, "tls", x->tls[0] != '\0' ? x->tls : "none");
+	log_add(&l, "dsn", x->dsn);
+	log_add(&l, "status", x->status == 'D' ? "sent" :
+	    x->status == 'P' ? "bounced" : "deferred");
+	log_add(&l, "reply", x->text);
+	log_end(&l);
+}
+
+static int
+report(struct stream *ctl, const struct agent_job *job, struct jobctx *jc)
+{
+	struct rres *x;
+	size_t i;
+	char cls;
+
+	for (i = 0; i < job->env.nrcpts; i++) {
+		x = &jc->res[i];
+		if (x->status == 0) {
+			x->status = 'T';
+			snprintf(x->dsn, sizeof(x->dsn), "%s",
+			    jc->last_dsn[0] != '\0' ? jc->last_dsn : "4.4.1");
+			snprintf(x->text, sizeof(x->text), "%s",
+			    jc->last_text[0] != '\0' ? jc->last_text :
+			    "no mail host could be reached");
+		}
+		/* the scheduler insists on a matching class */
+		cls = x->status == 'D' ? '2' : x->status == 'T' ? '4' : '5';
+		if (x->dsn[0] != cls)
+			dsn_with_class(x->dsn, cls, x->dsn);
+		log_result(job, i, x);
+		if (agent_report(ctl, job, i, x->status, x->dsn, x->text,
+		    x->relay[0] != '\0' ? x->relay : NULL) < 0)
+			return -1;
+	}
+	return agent_job_done(ctl);
+}
+
+int
+remote_job(struct remote *r, struct stream *ctl, const struct agent_job *job)
+{
+	struct jobctx jc;
+	struct plan pl;
+	int rc;
+
+	memset(&jc, 0, sizeof(jc));
+	jc.job = job;
+	jc.res = xcalloc_array(job->env.nrcpts ? job->env.nrcpts : 1,
+	    sizeof(*jc.res));
+	jc.todo = xcalloc_array(job->env.nrcpts ? job->env.nrcpts : 1,
+	    sizeof(*jc.todo));
+	if (jc.res == NULL || jc.todo == NULL) {
+		free(jc.res);
+		free(jc.todo);
+		return -1;
+	}
+	if (body_scan(job->msgfd, &jc.info) < 0)
+		settle_open(&jc, 'T', "4.3.0", "cannot read the message file");
+	if (count_open(&jc) > 0 && r->have_conn) {
+		r->have_conn = 0;
+		if (strcasecmp(r->conn_domain, job->domain) == 0 &&
+		    smtp_rset(&r->conn) == 0) {
+			snprintf(jc.reused, sizeof(jc.reused), "%s",
+			    r->conn.relay);
+			transact(r, &jc, &r->conn);
+		} else
+			smtp_quit(&r->conn);
+	}
+	if (count_open(&jc) > 0 && make_plan(r, &jc, &pl) == 0)
+		run_plan(r, &jc, &pl);
+	rc = report(ctl, job, &jc);
+	free(jc.res);
+	free(jc.todo);
+	return rc;
+}

@@ -1,0 +1,80 @@
+/*
+ * dns.h — MX and address lookups for posthorn-remote through glibc's
+ * resolver (res_nquery; answers parsed with ns_initparse/ns_parserr, never
+ * by hand).  The dns_servers override replaces the resolver state's name
+ * servers (IPv4 in nsaddr_list, IPv6 through glibc's _u._ext.nsaddrs).
+ * Answers come from the network and are hostile: names are expanded with
+ * the library's bounds checks, record lengths are checked, and the number
+ * of records kept is bounded.
+ */
+#ifndef POSTHORN_REMOTE_DNS_H
+#define POSTHORN_REMOTE_DNS_H
+
+#include <netinet/in.h>
+#include <resolv.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include "common/buf.h"
+#include "common/config.h"
+
+#define DNS_MX_MAX	32	/* MX hosts kept per domain */
+#define DNS_ADDR_MAX	16	/* addresses kept per host and family */
+
+/* Results of lookups. */
+#define DNS_OK		0	/* records found */
+#define DNS_NXDOMAIN	1	/* the name does not exist (permanent) */
+#define DNS_NODATA	2	/* the name exists, no record of the type */
+#define DNS_TEMP	3	/* SERVFAIL, timeout, network trouble */
+#define DNS_NULLMX	4	/* RFC 7505 "MX 0 ." */
+#define DNS_BAD		5	/* malformed answer (treated as temporary) */
+
+struct mx {
+	char name[NS_MAXDNAME];
+	unsigned pref;
+};
+
+struct mxlist {
+	struct mx v[DNS_MX_MAX];
+	size_t n;
+};
+
+struct addrlist {
+	struct sockaddr_storage v[2 * DNS_ADDR_MAX];
+	size_t n;
+};
+
+struct dns {
+	struct __res_state res;
+	int ready;
+};
+
+/* Set up a resolver; servers (may be empty) override resolv.conf.
+ * timeout_s bounds each try.  0 ok, -1 with err. */
+int dns_open(struct dns *d, const struct strlist *servers, int timeout_s,
+    struct buf *err);
+void dns_close(struct dns *d);
+
+/* MX records of domain, sorted by preference, equal preferences
+ * shuffled.  DNS_OK, DNS_NODATA (no MX: use the domain itself),
+ * DNS_NULLMX, DNS_NXDOMAIN, DNS_TEMP or DNS_BAD. */
+int dns_mx(struct dns *d, const char *domain, struct mxlist *out);
+/* AAAA and A records of host (IPv6 first), port set on each.  DNS_OK
+ * when at least one address was found; otherwise the more hopeful of
+ * the two lookups' results (DNS_TEMP before DNS_NODATA / DNS_NXDOMAIN). */
+int dns_addrs(struct dns *d, const char *host, unsigned port,
+    struct addrlist *out);
+
+/* Answer parsers (also for tests and fuzzing).  ans[0..len) is a whole
+ * DNS message.  They append what they find and return DNS_* codes. */
+int dns_parse_mx(const unsigned char *ans, size_t len, struct mxlist *out);
+int dns_parse_addrs(const unsigned char *ans, size_t len, int type,
+    unsigned port, struct addrlist *out);
+/* Sort by preference and shuffle equal preferences (rnd may be NULL:
+ * random()). */
+void dns_mx_sort(struct mxlist *l, unsigned (*rnd)(void));
+
+/* Parse one dns_servers entry "ip", "ip:port", "[v6]:port" into ss. */
+int dns_server_parse(const char *s, struct sockaddr_storage *ss);
+
+#endif

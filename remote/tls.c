@@ -1,0 +1,102 @@
+/*
+ * tls.c — TLS client handshakes for posthorn-remote (see tls.h).
+ *
+ * Input: a connected socket after the peer's "220" to STARTTLS (the caller
+ * has already discarded any plaintext the peer sent after it).  The
+ * handshake is bounded by the caller's timeout (io_tls_handshake).
+ */
+#include <arpa/inet.h>
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+#include <string.h>
+
+#include "common/io.h"
+#include "remote/tls.h"
+
+static void
+ssl_err(struct buf *err, const char *what)
+{
+	unsigned long e = ERR_get_error();
+	char tmp[256];
+
+	if (e != 0) {
+		ERR_error_string_n(e, tmp, sizeof(tmp));
+		buf_printf(err, "%s: %s", what, tmp);
+	} else
+		buf_printf(err, "%s", what);
+	ERR_clear_error();
+}
+
+SSL_CTX *
+tls_client_ctx(const char *ca_file, struct buf *err)
+{
+	SSL_CTX *ctx;
+
+	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL) {
+		ssl_err(err, "SSL_CTX_new");
+		return NULL;
+	}
+	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION |
+	    SSL_OP_NO_RENEGOTIATION);
+	SSL_CTX_set_mode(ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	if (ca_file != NULL) {
+		if (SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1) {
+			ssl_err(err, "tls_ca_file");
+			SSL_CTX_free(ctx);
+			return NULL;
+		}
+	} else
+		(void)SSL_CTX_set_default_verify_paths(ctx);
+	ERR_clear_error();
+	return ctx;
+}
+
+/* Is s an IP address (no SNI for those, RFC 6066 3)? */
+static int
+is_ip(const char *s)
+{
+	unsigned char tmp[16];
+
+	return inet_pton(AF_INET, s, tmp) == 1 ||
+	    inet_pton(AF_INET6, s, tmp) == 1;
+}
+
+SSL *
+tls_client_handshake(SSL_CTX *ctx, int fd, const char *sni, int verify,
+    int timeout_ms, char *desc, size_t descsz, int *trusted,
+    struct buf *err)
+{
+	SSL *ssl;
+
+	*trusted = 0;
+	snprintf(desc, descsz, "none");
+	if ((ssl = SSL_new(ctx)) == NULL) {
+		ssl_err(err, "SSL_new");
+		return NULL;
+	}
+	if (SSL_set_fd(ssl, fd) != 1)
+		goto fail;
+	if (sni != NULL && sni[0] != '\0' && !is_ip(sni)) {
+		if (SSL_set_tlsext_host_name(ssl, sni) != 1)
+			goto fail;
+		if (SSL_set1_host(ssl, sni) != 1)
+			goto fail;
+	} else if (sni != NULL && sni[0] != '\0') {
+		X509_VERIFY_PARAM *p = SSL_get0_param(ssl);
+		if (X509_VERIFY_PARAM_set1_ip_asc(p, sni) != 1)
+			goto fail;
+	}
+	SSL_set_verify(ssl, verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
+	SSL_set_connect_state(ssl);
+	if (io_tls_handshake(ssl, fd, fd, timeout_ms) != 0)
+		goto fail;
+	*trusted = SSL_get_verify_result(ssl) == X509_V_OK &&
+	    SSL_get0_peer_certificate(ssl) != NULL;
+	snprintf(desc, descsz, "%s/%s", SSL_get_version(ssl),
+	    SSL_CIPHER_get_name(SSL_get_current_cipher(ssl)));
+	return ssl;
+fail:
+	ssl_err(err, "TLS handshake failed");
+	SSL_free(ssl);
+	return NULL;
+}

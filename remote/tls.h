@@ -1,0 +1,31 @@
+/*
+ * tls.h — the TLS client side of posthorn-remote (OpenSSL).
+ *
+ * Opportunistic by default (RFC 7435): any certificate is accepted and the
+ * verification result is only logged, because the alternative on the
+ * public Internet is plaintext.  With route option tls=verify the peer's
+ * certificate must chain to tls_ca_file (or OpenSSL's default paths) and
+ * match the host name.  Trusts nothing the peer sends beyond what OpenSSL
+ * validates.
+ */
+#ifndef POSTHORN_REMOTE_TLS_H
+#define POSTHORN_REMOTE_TLS_H
+
+#include <stddef.h>
+#include <openssl/ssl.h>
+
+#include "common/buf.h"
+
+/* The client context; ca_file NULL: OpenSSL's default paths. */
+SSL_CTX *tls_client_ctx(const char *ca_file, struct buf *err);
+
+/* Handshake on fd.  sni: the name we meant to reach (NULL: none);
+ * verify: fail unless the certificate chains and matches sni.  Returns
+ * the SSL object (for stream_start_tls) or NULL with err.  desc gets
+ * "TLSv1.3/TLS_AES_256_GCM_SHA384" and *trusted whether the chain and
+ * name verified. */
+SSL *tls_client_handshake(SSL_CTX *ctx, int fd, const char *sni,
+    int verify, int timeout_ms, char *desc, size_t descsz, int *trusted,
+    struct buf *err);
+
+#endif
