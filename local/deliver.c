@@ -1,0 +1,212 @@
+/*
+ * deliver.c — one local delivery: loop check, resolution (localuser.h),
+ * privilege checks, then the mailbox, alias or user path.
+ *
+ * posthorn-local is started by the spawner with the recipient's uid
+ * already set (queue/spawn.c), or, when the whole instance runs as one
+ * unprivileged user (posthorn-run), with that user's uid.  It never runs
+ * as root (main.c refuses) and never changes uid itself, so here we only
+ * check that the uid we have is the one the recipient needs:
+ *
+ *   - a target that is uid 0 (root's mailbox, a root-owned virtual
+ *     mailbox) is refused permanently: alias root to a person;
+ *   - any other mismatch is a deployment error and is deferred (4.3.5)
+ *     rather than written with the wrong owner.
+ *
+ * System users: ~/.forward is honoured only when it is a regular file
+ * owned by the user and not group- or world-writable; otherwise it is
+ * ignored (and logged) and the mail goes to the mailbox.  A home
+ * directory that cannot be examined (NFS not mounted, I/O error) defers.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/io.h"
+#include "common/log.h"
+#include "local/local.h"
+
+#define FORWARD_MAX	65536
+
+/* Who we are, for HOME/USER of programs run from the aliases file. */
+static void
+set_self(struct lctx *c)
+{
+	struct passwd *pw = getpwuid(geteuid());
+
+	if (pw != NULL) {
+		snprintf(c->user, sizeof(c->user), "%s", pw->pw_name);
+		snprintf(c->home, sizeof(c->home), "%s", pw->pw_dir);
+	} else {
+		snprintf(c->user, sizeof(c->user), "%lu",
+		    (unsigned long)geteuid());
+		snprintf(c->home, sizeof(c->home), "/");
+	}
+}
+
+/* 0 = we may deliver as uid; else *r is set. */
+static int
+check_uid(uid_t uid, const char *what, struct lresult *r)
+{
+	if (uid == 0) {
+		res_set(r, 'P', "5.7.1", "refusing to deliver as root; alias "
+		    "root to a user");
+		return -1;
+	}
+	if (uid == (uid_t)-1) {
+		res_set(r, 'T', "4.3.0", "cannot determine the owner of %s",
+		    what);
+		return -1;
+	}
+	if (uid != geteuid()) {
+		res_set(r, 'T', "4.3.5", "delivery agent runs as uid %lu but "
+		    "%s belongs to uid %lu", (unsigned long)geteuid(), what,
+		    (unsigned long)uid);
+		return -1;
+	}
+	return 0;
+}
+
+void
+mailbox_deliver(const struct lctx *c, const char *user, const char *home,
+    struct lresult *r)
+{
+	char path[4200];
+	struct stat st;
+
+	if (snprintf(path, sizeof(path), "%s/Maildir/", home) <
+	    (int)sizeof(path) && stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+		maildir_deliver(c, path, r);
+		return;
+	}
+	if (snprintf(path, sizeof(path), "%s/%s", c->cfg->mail_spool_dir,
+	    user) >= (int)sizeof(path)) {
+		res_errno(r, ENAMETOOLONG, "mailbox", user);
+		return;
+	}
+	mbox_deliver(c, path, r);
+}
+
+/* Read ~/.forward if it is trustworthy: 1 = value in out, 0 = none. */
+static int
+read_forward(const struct lctx *c, uid_t uid, struct buf *out)
+{
+	char path[4200];
+	struct buf text = BUF_INIT;
+	struct stat st;
+	const char *why = NULL;
+	int fd, ok;
+
+	snprintf(path, sizeof(path), "%s/.forward", c->home);
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    st.st_uid == uid && (st.st_mode & 022) == 0;
+	close(fd);
+	if (!ok) {
+		log_msg(LOG_WARNING, "forward_ignored", "qid", c->qid,
+		    "path", path, "reason", "not a regular file owned by the "
+		    "user without group/world write", NULL);
+		return 0;
+	}
+	if (io_read_file(path, FORWARD_MAX, &text) != 0 ||
+	    forward_text_to_value(text.data, text.len, out, &why) != 0) {
+		log_msg(LOG_WARNING, "forward_ignored", "qid", c->qid,
+		    "path", path, "reason", why ? why : strerror(errno), NULL);
+		buf_free(&text);
+		return 0;
+	}
+	buf_free(&text);
+	return out->len > 0;
+}
+
+static void
+deliver_user(struct lctx *c, const struct local_target *t, struct lresult *r)
+{
+	struct buf fwd = BUF_INIT;
+	struct stat st;
+
+	if (check_uid(t->uid, "the mailbox", r) != 0)
+		return;
+	snprintf(c->user, sizeof(c->user), "%s", t->user);
+	snprintf(c->home, sizeof(c->home), "%s", t->home);
+	if (stat(c->home, &st) != 0) {
+		res_set(r, 'T', "4.3.0", "home directory %s: %s", c->home,
+		    strerror(errno));
+		return;
+	}
+	if (read_forward(c, t->uid, &fwd) == 1)
+		expand_deliver(c, buf_str(&fwd), t->user, true, r);
+	else
+		mailbox_deliver(c, c->user, c->home, r);
+	buf_free(&fwd);
+}
+
+static void
+deliver_target(struct lctx *c, const struct local_target *t,
+    struct lresult *r)
+{
+	switch (t->kind) {
+	case LOCAL_MAILBOX:
+		if (check_uid(t->uid, t->path, r) != 0)
+			return;
+		if (t->path[strlen(t->path) - 1] == '/')
+			maildir_deliver(c, t->path, r);
+		else
+			mbox_deliver(c, t->path, r);
+		return;
+	case LOCAL_ALIAS:
+		expand_deliver(c, t->value, t->user, false, r);
+		return;
+	case LOCAL_USER:
+		deliver_user(c, t, r);
+		return;
+	default:
+		res_set(r, 'P', "5.1.1", "no such user");
+		return;
+	}
+}
+
+void
+local_deliver(struct lctx *c, struct lresult *r)
+{
+	struct local_target t;
+	struct buf err = BUF_INIT;
+	struct addr a;
+	const char *why;
+	int rc;
+
+	set_self(c);
+	if (addr_parse_mailbox(c->rcpt, strlen(c->rcpt),
+	    ADDR_UTF8 | ADDR_ALLOW_NODOMAIN, &a, &why) != 0 ||
+	    addr_local_unquoted(&a, c->local, sizeof(c->local)) < 0) {
+		res_set(r, 'P', "5.1.3", "bad recipient address");
+		return;
+	}
+	snprintf(c->domain, sizeof(c->domain), "%s", a.domain);
+	rc = msg_loop_check(c->msgfd, c->rcpt);
+	if (rc != 0) {
+		if (rc == 1)
+			res_set(r, 'P', "5.4.6", "mail forwarding loop for %s",
+			    c->rcpt);
+		else
+			res_set(r, 'T', "4.3.0", "reading the message: %s",
+			    strerror(errno));
+		return;
+	}
+	rc = local_resolve(c->cfg, c->tabs, c->rcpt, &t, &err);
+	if (rc == 1) {
+		snprintf(c->ext, sizeof(c->ext), "%s", t.ext);
+		deliver_target(c, &t, r);
+	} else if (rc == 0)
+		res_set(r, 'P', "5.1.1", "no such user here");
+	else
+		res_set(r, 'T', "4.3.0", "recipient lookup failed: %s",
+		    buf_str(&err));
+	buf_free(&err);
+}

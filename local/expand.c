@@ -1,0 +1,303 @@
+/*
+ * expand.c — alias and ~/.forward expansion.
+ *
+ * Items (common/table.h alias_split syntax):
+ *   |command          program delivery (program.c)
+ *   /path/file        mbox (mbox.c);  /path/dir/  Maildir (maildir.c)
+ *   :include:/path    the file's lines are more items (one level deeper)
+ *   name, name@dom    an address; "\name" is the same without alias lookup
+ *
+ * In the aliases file (we run as alias_user): a local name that is itself
+ * an alias is expanded here, recursively, with a visited set (a name seen
+ * twice is a loop and is dropped) and a depth limit.  Every other address
+ * (a local user, a virtual mailbox, a remote domain) is collected and
+ * re-injected at the end as ONE new message (forward.c), so that it is
+ * delivered by a posthorn-local running with the right uid.
+ *
+ * In a ~/.forward (we run as its owner): the owner's own name, with or
+ * without '\', means "my mailbox"; files, programs and :include: run as
+ * the owner; every other address is re-injected (aliases are never
+ * expanded with a user's privileges).
+ *
+ * Limits: MAX_DEPTH nested aliases/includes, MAX_ITEMS items in all,
+ * include files up to INCLUDE_MAX octets.  The outcome is the merge of
+ * every part's outcome (T over P over D; local.h).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "common/io.h"
+#include "common/log.h"
+#include "common/table.h"
+#include "local/local.h"
+
+#define MAX_DEPTH	10
+#define MAX_ITEMS	1000
+#define INCLUDE_MAX	(1024 * 1024)
+
+struct exp {
+	const struct lctx *c;
+	const char *self;	/* .forward owner, or NULL for aliases */
+	char *visited[MAX_ITEMS];
+	size_t nvisited;
+	char *fwd[MAX_ITEMS];
+	size_t nfwd;
+	size_t nitems;
+	size_t nparts;		/* deliveries made or attempted */
+	struct lresult total;
+};
+
+static void expand_value(struct exp *x, const char *value, int depth);
+
+static void
+part(struct exp *x, const struct lresult *r)
+{
+	x->nparts++;
+	res_merge(&x->total, r);
+}
+
+static void
+fail(struct exp *x, char status, const char *dsn, const char *text,
+    const char *arg)
+{
+	struct lresult r;
+
+	res_set(&r, status, dsn, "%s%s", text, arg);
+	part(x, &r);
+}
+
+static bool
+seen(struct exp *x, char *const *v, size_t n, const char *s)
+{
+	size_t i;
+
+	(void)x;
+	for (i = 0; i < n; i++)
+		if (strcasecmp(v[i], s) == 0)
+			return true;
+	return false;
+}
+
+static void
+add_forward(struct exp *x, const char *addr)
+{
+	char *d;
+
+	if (seen(x, x->fwd, x->nfwd, addr))
+		return;
+	if (x->nfwd == MAX_ITEMS || (d = strdup(addr)) == NULL) {
+		fail(x, 'T', "4.3.0", "alias expansion: out of memory", "");
+		return;
+	}
+	x->fwd[x->nfwd++] = d;
+}
+
+static void
+do_include(struct exp *x, const char *path, int depth)
+{
+	struct buf text = BUF_INIT, value = BUF_INIT;
+	const char *why;
+
+	while (*path == ' ' || *path == '\t')
+		path++;
+	if (path[0] != '/') {
+		fail(x, 'T', "4.3.5", ":include: needs an absolute path: ",
+		    path);
+		return;
+	}
+	if (io_read_file(path, INCLUDE_MAX, &text) != 0) {
+		struct lresult r;
+		res_errno(&r, errno, ":include:", path);
+		part(x, &r);
+	} else if (forward_text_to_value(text.data, text.len, &value,
+	    &why) != 0)
+		fail(x, 'T', "4.3.5", "bad :include: file: ", path);
+	else
+		expand_value(x, buf_str(&value), depth + 1);
+	buf_free(&text);
+	buf_free(&value);
+}
+
+/* A local name: our own mailbox (.forward), another alias, or forward. */
+static void
+do_local(struct exp *x, const char *name, bool noalias, int depth)
+{
+	const struct config *cfg = x->c->cfg;
+	const struct table_entry *e;
+	char full[ADDR_MAX];
+	const char *dom;
+	char *d;
+
+	if (x->self != NULL && strcasecmp(name, x->self) == 0) {
+		struct lresult r;
+		mailbox_deliver(x->c, x->c->user, x->c->home, &r);
+		part(x, &r);
+		return;
+	}
+	if (x->self == NULL && !noalias &&
+	    (e = table_lookup(&x->c->tabs->aliases, name)) != NULL) {
+		if (seen(x, x->visited, x->nvisited, name)) {
+			log_msg(LOG_WARNING, "alias_loop", "qid", x->c->qid,
+			    "alias", name, NULL);
+			return;
+		}
+		if (x->nvisited < MAX_ITEMS &&
+		    (d = strdup(name)) != NULL)
+			x->visited[x->nvisited++] = d;
+		expand_value(x, e->value, depth + 1);
+		return;
+	}
+	dom = config_is_local_domain(cfg, x->c->domain) ? x->c->domain :
+	    cfg->hostname;
+	if (snprintf(full, sizeof(full), "%s@%s", name, dom) >=
+	    (int)sizeof(full)) {
+		fail(x, 'P', "5.1.3", "address too long: ", name);
+		return;
+	}
+	add_forward(x, full);
+}
+
+static void
+do_address(struct exp *x, const char *item, int depth)
+{
+	struct addr a;
+	const char *why;
+	char lp[ADDR_LOCAL_MAX + 1], full[ADDR_MAX];
+	bool noalias = false;
+
+	if (item[0] == '\\') {
+		noalias = true;
+		item++;
+	}
+	if (addr_parse_mailbox(item, strlen(item),
+	    ADDR_UTF8 | ADDR_ALLOW_NODOMAIN, &a, &why) != 0) {
+		fail(x, 'T', "4.3.5", "bad address in alias expansion: ",
+		    item);
+		return;
+	}
+	if (a.domain[0] != '\0' &&
+	    !config_is_local_domain(x->c->cfg, a.domain)) {
+		if (addr_format(&a, full, sizeof(full)) < 0)
+			return;
+		add_forward(x, full);
+		return;
+	}
+	if (addr_local_unquoted(&a, lp, sizeof(lp)) < 0 || lp[0] == '\0') {
+		fail(x, 'T', "4.3.5", "bad address in alias expansion: ",
+		    item);
+		return;
+	}
+	do_local(x, lp, noalias, depth);
+}
+
+static void
+expand_item(struct exp *x, const char *item, int depth)
+{
+	struct lresult r;
+	size_t n = strlen(item);
+
+	if (++x->nitems > MAX_ITEMS) {
+		fail(x, 'P', "5.3.5", "alias expansion too large", "");
+		return;
+	}
+	if (item[0] == '|') {
+		program_deliver(x->c, item + 1, &r);
+		part(x, &r);
+	} else if (item[0] == '/' && item[n - 1] == '/') {
+		maildir_deliver(x->c, item, &r);
+		part(x, &r);
+	} else if (item[0] == '/') {
+		mbox_deliver(x->c, item, &r);
+		part(x, &r);
+	} else if (strncasecmp(item, ":include:", 9) == 0)
+		do_include(x, item + 9, depth);
+	else
+		do_address(x, item, depth);
+}
+
+static void
+expand_value(struct exp *x, const char *value, int depth)
+{
+	char **items = NULL;
+	size_t n = 0, i;
+	const char *why;
+
+	if (depth > MAX_DEPTH) {
+		fail(x, 'P', "5.4.6", "alias nesting deeper than 10 levels",
+		    "");
+		return;
+	}
+	if (alias_split(value, &items, &n, &why) != 0) {
+		fail(x, 'T', "4.3.5", "malformed alias or .forward: ", why);
+		return;
+	}
+	for (i = 0; i < n; i++)
+		expand_item(x, items[i], depth);
+	alias_items_free(items, n);
+}
+
+void
+expand_deliver(const struct lctx *c, const char *value, const char *key,
+    bool in_forward, struct lresult *r)
+{
+	static struct exp x;	/* large: keep it off the stack */
+	size_t i;
+
+	memset(&x, 0, sizeof(x));
+	x.c = c;
+	x.self = in_forward ? key : NULL;
+	if ((x.visited[0] = strdup(key)) != NULL)
+		x.nvisited = 1;
+	expand_value(&x, value, 0);
+	if (x.nfwd > 0) {
+		struct lresult fr;
+		forward_deliver(c, x.fwd, x.nfwd, &fr);
+		part(&x, &fr);
+	}
+	if (x.nparts == 0)
+		res_set(&x.total, 'P', "5.4.6", "alias %s loops back to "
+		    "itself or expands to nothing", key);
+	*r = x.total;
+	for (i = 0; i < x.nvisited; i++)
+		free(x.visited[i]);
+	for (i = 0; i < x.nfwd; i++)
+		free(x.fwd[i]);
+}
+
+int
+forward_text_to_value(const char *text, size_t len, struct buf *out,
+    const char **why)
+{
+	size_t i = 0, s, e;
+
+	buf_reset(out);
+	if (len == 0)
+		return 0;
+	if (memchr(text, '\0', len) != NULL) {
+		*why = "NUL octet";
+		return -1;
+	}
+	while (i < len) {
+		s = i;
+		while (i < len && text[i] != '\n')
+			i++;
+		e = i++;
+		while (s < e && (text[s] == ' ' || text[s] == '\t' ||
+		    text[s] == ','))
+			s++;
+		while (e > s && (text[e - 1] == ' ' || text[e - 1] == '\t' ||
+		    text[e - 1] == '\r' || text[e - 1] == ','))
+			e--;
+		if (s == e || text[s] == '#')
+			continue;
+		if ((out->len > 0 && buf_append_str(out, ", ") == -1) ||
+		    buf_append(out, text + s, e - s) == -1) {
+			*why = "out of memory";
+			return -1;
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,101 @@
+/*
+ * local.h — posthorn-local's internal interface: one delivery of one
+ * message to one local recipient, and the pieces it is made of (Maildir,
+ * mbox, program, alias/.forward expansion, forwarding by re-injection).
+ *
+ * Trust: the envelope and the message come from the scheduler but their
+ * contents come from the network; they are data only.  The aliases file,
+ * the mailboxes table and posthorn.conf are the administrator's; a
+ * ~/.forward is its owner's and only runs with that owner's uid.
+ */
+#ifndef POSTHORN_LOCAL_H
+#define POSTHORN_LOCAL_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "common/addr.h"
+#include "common/buf.h"
+#include "common/config.h"
+#include "common/localuser.h"
+
+/* errno stand-in for "not a regular file" (Linux has no EFTYPE). */
+#define EFTYPE_LOCAL	EMEDIUMTYPE
+
+/* Outcome of a delivery (or a part of one). */
+struct lresult {
+	char status;		/* 'D', 'T', 'P' */
+	char dsn[8];		/* "2.0.0" */
+	char text[400];		/* diagnostic, printable */
+};
+
+/* Everything one delivery needs. */
+struct lctx {
+	const struct config *cfg;
+	const struct local_tables *tabs;
+	const char *qid;	/* "" if unknown */
+	const char *sender;	/* envelope sender, "" = <> */
+	const char *rcpt;	/* the recipient as the queue has it */
+	int msgfd;		/* the message, LF line ends, seekable */
+	off_t msgsize;
+	char local[ADDR_LOCAL_MAX + 1];	/* local part (unquoted) */
+	char ext[ADDR_LOCAL_MAX + 1];	/* extension, "" if none */
+	char domain[ADDR_DOMAIN_MAX + 1];
+	/* whom file/program deliveries run as (our own uid) */
+	char user[256];
+	char home[4096];
+};
+
+/* result.c */
+void res_set(struct lresult *r, char status, const char *dsn,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* Classify an errno from writing a mailbox: disk full / quota / I/O →
+ * temporary, permission → permanent. */
+void res_errno(struct lresult *r, int err, const char *what,
+    const char *path);
+/* Fold part into total: T beats P beats D (a temporary failure retries
+ * the whole delivery; at-least-once). */
+void res_merge(struct lresult *total, const struct lresult *part);
+
+/* message.c: the bytes every mailbox gets. */
+/* "Return-Path: <sender>\nDelivered-To: <rcpt>\n" */
+int msg_prefix(const struct lctx *c, struct buf *out);
+/* Scan the header section: 1 = loop (Delivered-To equal to rcpt, or more
+ * than 100 Received), 0 = fine, -1 = read error (errno). */
+int msg_loop_check(int msgfd, const char *rcpt);
+/* Write prefix + message to fd.  mbox: ">From " quoting (mboxrd) and a
+ * final newline guaranteed.  Returns octets written or -1 (errno). */
+off_t msg_copy(int msgfd, int outfd, const struct buf *prefix, bool mbox);
+
+/* maildir.c: deliver into DIR/ (tmp, new, cur created when missing). */
+void maildir_deliver(const struct lctx *c, const char *dir,
+    struct lresult *r);
+/* mbox.c: append to the mbox file path, fcntl + dotlock locked. */
+void mbox_deliver(const struct lctx *c, const char *path, struct lresult *r);
+/* program.c: /bin/sh -c cmd with the message on stdin. */
+void program_deliver(const struct lctx *c, const char *cmd,
+    struct lresult *r);
+/* forward.c: re-inject the message for addrs (one new message). */
+void forward_deliver(const struct lctx *c, char *const *addrs, size_t n,
+    struct lresult *r);
+/* expand.c: deliver according to an aliases value (in_forward false;
+ * key = the alias name) or a ~/.forward's text turned into a value
+ * (in_forward true; key = the owner's user name, c->user/home). */
+void expand_deliver(const struct lctx *c, const char *value, const char *key,
+    bool in_forward, struct lresult *r);
+/* Parse .forward / :include: text into one alias_split-able value: lines
+ * joined with commas, '#' comment lines and blank lines dropped.  0 ok,
+ * -1 (*why). */
+int forward_text_to_value(const char *text, size_t len, struct buf *out,
+    const char **why);
+
+/* deliver.c: the whole delivery of c->rcpt. */
+void local_deliver(struct lctx *c, struct lresult *r);
+/* Deliver to a system user's own mailbox: ~/Maildir/ if it exists, else
+ * mail_spool_dir/USER. */
+void mailbox_deliver(const struct lctx *c, const char *user,
+    const char *home, struct lresult *r);
+
+#endif

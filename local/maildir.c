@@ -1,0 +1,188 @@
+/*
+ * maildir.c — delivery into a Maildir (https://cr.yp.to/proto/maildir.html).
+ *
+ * The message is written to tmp/UNIQUE, fsync'd and closed, then linked to
+ * new/UNIQUE,S=SIZE (the ",S=" size is what Dovecot reads), tmp/UNIQUE is
+ * removed and the new/ directory fsync'd.  Only after that is the delivery
+ * reported done; any failure before removes the tmp file, so a reader
+ * never sees a partial message in new/.  UNIQUE is
+ * "SECONDS.MmicrosecondsPpidQcounter.HOST" — unique across processes (pid),
+ * time, and deliveries within one process (counter); O_EXCL guarantees we
+ * never overwrite.  The Maildir and its tmp/new/cur are created (0700)
+ * when missing; the parent directory must exist.
+ *
+ * Runs as the mailbox owner; paths come from the administrator's tables or
+ * the user's passwd entry, never from the message.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "common/io.h"
+#include "local/local.h"
+
+#define NAME_TRIES 5
+
+/* The host name with '/' and ':' encoded, as the Maildir spec asks. */
+static void
+maildir_host(char *out, size_t outsz)
+{
+	char h[256];
+	size_t i, o = 0;
+
+	if (gethostname(h, sizeof(h) - 1) != 0)
+		snprintf(h, sizeof(h), "localhost");
+	h[sizeof(h) - 1] = '\0';
+	for (i = 0; h[i] != '\0' && o + 5 < outsz; i++) {
+		if (h[i] == '/' || h[i] == ':') {
+			snprintf(out + o, outsz - o, "\\%03o",
+			    (unsigned char)h[i]);
+			o += 4;
+		} else
+			out[o++] = h[i];
+	}
+	out[o] = '\0';
+}
+
+static int
+ensure_dir(const char *path)
+{
+	struct stat st;
+
+	if (mkdir(path, 0700) == 0)
+		return io_fsync_dir(path) == 0 ? 0 : -1;
+	if (errno != EEXIST)
+		return -1;
+	if (stat(path, &st) != 0)
+		return -1;
+	if (!S_ISDIR(st.st_mode)) {
+		errno = ENOTDIR;
+		return -1;
+	}
+	return 0;
+}
+
+/* Create tmp/UNIQUE; returns the fd and fills name, or -1. */
+static int
+open_tmp(const char *dir, char *name, size_t namesz, char *tmp,
+    size_t tmpsz)
+{
+	static unsigned counter;
+	char host[256];
+	struct timeval tv;
+	int fd, i, n;
+
+	maildir_host(host, sizeof(host));
+	for (i = 0; i < NAME_TRIES; i++) {
+		gettimeofday(&tv, NULL);
+		n = snprintf(name, namesz, "%lld.M%ldP%ldQ%u.%s",
+		    (long long)tv.tv_sec, (long)tv.tv_usec, (long)getpid(),
+		    ++counter, host);
+		if (n < 0 || (size_t)n >= namesz)
+			goto toolong;
+		n = snprintf(tmp, tmpsz, "%s/tmp/%s", dir, name);
+		if (n < 0 || (size_t)n >= tmpsz)
+			goto toolong;
+		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+		    O_CLOEXEC, 0600);
+		if (fd >= 0 || errno != EEXIST)
+			return fd;
+	}
+	return -1;
+toolong:
+	errno = ENAMETOOLONG;
+	return -1;
+}
+
+/* Write the message into the open tmp file; octets written or -1. */
+static off_t
+write_tmp(const struct lctx *c, int fd)
+{
+	struct buf prefix = BUF_INIT;
+	off_t n;
+
+	if (msg_prefix(c, &prefix) == -1) {
+		buf_free(&prefix);
+		errno = ENOMEM;
+		return -1;
+	}
+	n = msg_copy(c->msgfd, fd, &prefix, false);
+	buf_free(&prefix);
+	if (n >= 0 && fsync(fd) != 0)
+		n = -1;
+	return n;
+}
+
+/* tmp → new: link (never overwrites), or rename where the filesystem has
+ * no hard links. */
+static int
+move_new(const char *tmp, const char *new)
+{
+	if (link(tmp, new) == 0) {
+		unlink(tmp);
+		return 0;
+	}
+	if (errno != EPERM && errno != ENOSYS && errno != EOPNOTSUPP)
+		return -1;
+	return rename(tmp, new);
+}
+
+void
+maildir_deliver(const struct lctx *c, const char *dir, struct lresult *r)
+{
+	char d[4096], sub[4200], name[512], tmp[4800], new[5000];
+	size_t len;
+	off_t size;
+	int fd, e;
+
+	len = strlen(dir);
+	while (len > 1 && dir[len - 1] == '/')
+		len--;
+	if (len >= sizeof(d)) {
+		res_errno(r, ENAMETOOLONG, "maildir", dir);
+		return;
+	}
+	memcpy(d, dir, len);
+	d[len] = '\0';
+	if (ensure_dir(d) != 0)
+		goto fail_dir;
+	snprintf(sub, sizeof(sub), "%s/tmp", d);
+	if (ensure_dir(sub) != 0)
+		goto fail_dir;
+	snprintf(sub, sizeof(sub), "%s/new", d);
+	if (ensure_dir(sub) != 0)
+		goto fail_dir;
+	snprintf(sub, sizeof(sub), "%s/cur", d);
+	if (ensure_dir(sub) != 0)
+		goto fail_dir;
+	fd = open_tmp(d, name, sizeof(name), tmp, sizeof(tmp));
+	if (fd < 0)
+		goto fail_dir;
+	size = write_tmp(c, fd);
+	e = errno;
+	if (close(fd) != 0 && size >= 0) {
+		size = -1;
+		e = errno;
+	}
+	if (size < 0) {
+		unlink(tmp);
+		res_errno(r, e, "maildir", d);
+		return;
+	}
+	snprintf(new, sizeof(new), "%s/new/%s,S=%lld", d, name,
+	    (long long)size);
+	if (move_new(tmp, new) != 0 || io_fsync_dir(new) != 0) {
+		e = errno;
+		unlink(tmp);
+		res_errno(r, e, "maildir", d);
+		return;
+	}
+	res_set(r, 'D', "2.0.0", "delivered to maildir %s/", d);
+	return;
+fail_dir:
+	res_errno(r, errno, "maildir", d);
+}

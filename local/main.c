@@ -1,0 +1,125 @@
+/*
+ * posthorn-local — local delivery agent.  Started by the scheduler (or by
+ * the root spawner, posthorn-spawn, with the recipient's uid already set)
+ * with fd 3 the control socket (queue/PROTOCOL.md section 3).  Reads jobs
+ * until EOF; for each recipient delivers (deliver.c) and reports D/T/P
+ * with an enhanced status code, then "done".
+ *
+ *   posthorn-local [-v] [-C DIR]
+ *
+ * Refuses to work as root: every recipient is deferred with 4.3.0.  A
+ * broken configuration defers every recipient with 4.3.5 (mail waits for
+ * the administrator instead of bouncing).  Exit 0 at EOF, 1 on a protocol
+ * error.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/agent.h"
+#include "common/log.h"
+#include "local/local.h"
+
+#define CTL_TIMEOUT_MS	(10 * 60 * 1000)
+
+struct setup {
+	struct config cfg;
+	struct local_tables tabs;
+	struct buf err;		/* empty when the configuration is usable */
+};
+
+static void
+log_result(const struct agent_job *job, size_t i, const struct lresult *r)
+{
+	struct logline l;
+	const char *st = r->status == 'D' ? "sent" :
+	    r->status == 'T' ? "deferred" : "bounced";
+
+	log_begin(&l, r->status == 'D' ? LOG_INFO : LOG_WARNING, "delivery");
+	log_add(&l, "qid", job->env.qid);
+	log_addf(&l, "from", "<%s>", job->env.sender);
+	log_addf(&l, "to", "<%s>", job->env.rcpts[i].addr);
+	log_add(&l, "status", st);
+	log_add(&l, "relay", "local");
+	log_addf(&l, "delay", "%llds", job->env.arrival > 0 ?
+	    (long long)(time(NULL) - job->env.arrival) : 0LL);
+	log_add(&l, "dsn", r->dsn);
+	log_add(&l, "detail", r->text);
+	log_end(&l);
+}
+
+static void
+run_job(struct setup *s, struct stream *ctl, struct agent_job *job)
+{
+	struct lresult r;
+	struct lctx c;
+	struct stat st;
+	size_t i;
+
+	for (i = 0; i < job->env.nrcpts; i++) {
+		memset(&c, 0, sizeof(c));
+		c.cfg = &s->cfg;
+		c.tabs = &s->tabs;
+		c.qid = job->env.qid;
+		c.sender = job->env.sender != NULL ? job->env.sender : "";
+		c.rcpt = job->env.rcpts[i].addr;
+		c.msgfd = job->msgfd;
+		c.msgsize = fstat(job->msgfd, &st) == 0 ? st.st_size : 0;
+		if (s->err.len > 0)
+			res_set(&r, 'T', "4.3.5", "configuration error: %s",
+			    buf_str(&s->err));
+		else if (geteuid() == 0 || getuid() == 0)
+			res_set(&r, 'T', "4.3.0", "posthorn-local refuses to "
+			    "run as root (start it through posthorn-spawn)");
+		else
+			local_deliver(&c, &r);
+		log_result(job, i, &r);
+		if (agent_report(ctl, job, i, r.status, r.dsn, r.text,
+		    "local") == -1)
+			die(1, "control socket write failed", "");
+	}
+	if (agent_job_done(ctl) == -1)
+		die(1, "control socket write failed", "");
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct setup s;
+	struct stream ctl;
+	struct agent_job job;
+	const char *dir = NULL, *why = "";
+	int ch, rc;
+
+	log_init("posthorn-local");
+	while ((ch = getopt(argc, argv, "C:v")) != -1) {
+		if (ch == 'C')
+			dir = optarg;
+		else if (ch == 'v')
+			log_set_verbose(1);
+		else
+			die(64, "usage", "posthorn-local [-v] [-C DIR]");
+	}
+	signal(SIGPIPE, SIG_IGN);
+	buf_init(&s.err);
+	if (config_load(config_dir(dir), &s.cfg, &s.err) == 0 &&
+	    local_tables_load(&s.cfg, &s.tabs, &s.err) != 0)
+		config_free(&s.cfg);
+	if (s.err.len > 0)
+		log_msg(LOG_ERR, "config_error", "detail", buf_str(&s.err),
+		    NULL);
+	if (stream_init(&ctl, AGENT_FD, AGENT_FD, CTL_TIMEOUT_MS) != 0)
+		die(1, "no control socket on fd 3", "");
+	stream_enable_fds(&ctl);
+	while ((rc = agent_job_read(&ctl, &job, &why)) == 1) {
+		run_job(&s, &ctl, &job);
+		agent_job_free(&job);
+	}
+	if (rc < 0)
+		die(1, "protocol error", why);
+	return 0;
+}

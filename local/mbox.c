@@ -1,0 +1,226 @@
+/*
+ * mbox.c — append one message to an mbox file.
+ *
+ * Locking: an fcntl() write lock on the file, then a dotlock PATH.lock
+ * (created O_EXCL; one older than STALE_LOCK seconds is removed as
+ * stale).  If the directory does not let us create the dotlock (EACCES,
+ * e.g. a /var/mail without group write) the fcntl lock alone is used.
+ * Both are retried until lock_timeout; then the delivery is deferred.
+ *
+ * The append is atomic in effect: the old size is noted under the lock,
+ * and on any write or fsync failure the file is truncated back to it.  The
+ * message is "From SENDER DATE", Return-Path, Delivered-To, the message
+ * with mboxrd ">From " quoting, a final newline and a blank line.  The
+ * file must be a regular file with one link, owned by our uid, and is
+ * opened without following symbolic links; it is created 0600 when
+ * missing.  "/dev/null" is accepted as the classic discard target.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "local/local.h"
+
+#define STALE_LOCK	600	/* seconds */
+#define RETRY_NS	100000000L	/* 100 ms between lock attempts */
+
+static void
+pause_retry(void)
+{
+	struct timespec ts = { 0, RETRY_NS };
+
+	nanosleep(&ts, NULL);
+}
+
+static int
+lock_fcntl(int fd, time_t deadline)
+{
+	struct flock fl;
+
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	for (;;) {
+		if (fcntl(fd, F_SETLK, &fl) == 0)
+			return 0;
+		if (errno != EACCES && errno != EAGAIN && errno != EINTR)
+			return -1;
+		if (time(NULL) >= deadline) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		pause_retry();
+	}
+}
+
+/* 1 = dotlock held, 0 = directory does not allow one (fcntl only),
+ * -1 = error / timeout. */
+static int
+lock_dot(const char *lock, time_t deadline)
+{
+	struct stat st;
+	int fd;
+
+	for (;;) {
+		fd = open(lock, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+		    O_CLOEXEC, 0600);
+		if (fd >= 0) {
+			close(fd);
+			return 1;
+		}
+		if (errno == EACCES || errno == EPERM || errno == EROFS)
+			return 0;
+		if (errno != EEXIST)
+			return -1;
+		if (lstat(lock, &st) == 0 &&
+		    time(NULL) - st.st_mtime > STALE_LOCK)
+			unlink(lock);
+		else if (time(NULL) >= deadline) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		pause_retry();
+	}
+}
+
+static int
+from_line(const struct lctx *c, int needsep, struct buf *out)
+{
+	char date[64];
+	struct tm tm;
+	time_t now = time(NULL);
+
+	if (localtime_r(&now, &tm) == NULL ||
+	    strftime(date, sizeof(date), "%a %b %e %H:%M:%S %Y", &tm) == 0)
+		snprintf(date, sizeof(date), "Thu Jan  1 00:00:00 1970");
+	buf_reset(out);
+	if (needsep && buf_append_char(out, '\n') == -1)
+		return -1;
+	if (buf_printf(out, "From %s %s\n", c->sender[0] != '\0' ?
+	    c->sender : "MAILER-DAEMON", date) == -1)
+		return -1;
+	return buf_printf(out, "Return-Path: <%s>\nDelivered-To: %s\n",
+	    c->sender, c->rcpt);
+}
+
+/* Does the file end without a newline (and so needs one before From_)? */
+static int
+needs_separator(int fd, off_t size)
+{
+	char last;
+
+	if (size == 0)
+		return 0;
+	if (pread(fd, &last, 1, size - 1) != 1)
+		return 0;
+	return last != '\n';
+}
+
+/* Append under the locks; 0 ok, -1 with errno (file restored). */
+static int
+append(const struct lctx *c, int fd)
+{
+	struct buf prefix = BUF_INIT;
+	struct stat st;
+	off_t old;
+	int e;
+
+	if (fstat(fd, &st) != 0)
+		return -1;
+	old = st.st_size;
+	if (from_line(c, needs_separator(fd, old), &prefix) == -1) {
+		buf_free(&prefix);
+		errno = ENOMEM;
+		return -1;
+	}
+	if (msg_copy(c->msgfd, fd, &prefix, true) >= 0 && fsync(fd) == 0) {
+		buf_free(&prefix);
+		return 0;
+	}
+	e = errno;
+	buf_free(&prefix);
+	if (ftruncate(fd, old) == 0)
+		fsync(fd);
+	errno = e;
+	return -1;
+}
+
+static int
+check_file(int fd)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) != 0)
+		return -1;
+	if (!S_ISREG(st.st_mode)) {
+		errno = EFTYPE_LOCAL;
+		return -1;
+	}
+	if (st.st_nlink != 1) {
+		errno = EMLINK;
+		return -1;
+	}
+	if (st.st_uid != geteuid()) {
+		errno = EPERM;
+		return -1;
+	}
+	return 0;
+}
+
+void
+mbox_deliver(const struct lctx *c, const char *path, struct lresult *r)
+{
+	char lock[4200];
+	time_t deadline;
+	int fd, dot, e;
+
+	if (strcmp(path, "/dev/null") == 0) {
+		res_set(r, 'D', "2.0.0", "discarded (/dev/null)");
+		return;
+	}
+	if (snprintf(lock, sizeof(lock), "%s.lock", path) >=
+	    (int)sizeof(lock)) {
+		res_errno(r, ENAMETOOLONG, "mailbox", path);
+		return;
+	}
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW |
+	    O_NOCTTY | O_NONBLOCK | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		res_errno(r, errno, "mailbox", path);
+		return;
+	}
+	if (check_file(fd) != 0) {
+		e = errno;
+		close(fd);
+		if (e == EPERM)
+			res_set(r, 'P', "5.2.0", "mailbox %s: owned by "
+			    "another user", path);
+		else
+			res_errno(r, e, "mailbox", path);
+		return;
+	}
+	deadline = time(NULL) + (time_t)c->cfg->lock_timeout;
+	if (lock_fcntl(fd, deadline) != 0 ||
+	    (dot = lock_dot(lock, deadline)) < 0) {
+		e = errno;
+		close(fd);
+		if (e == ETIMEDOUT)
+			res_set(r, 'T', "4.2.0", "mailbox %s: locked by "
+			    "another process (waited %llus)", path,
+			    (unsigned long long)c->cfg->lock_timeout);
+		else
+			res_errno(r, e, "mailbox lock", lock);
+		return;
+	}
+	if (append(c, fd) != 0)
+		res_errno(r, errno, "mailbox", path);
+	else
+		res_set(r, 'D', "2.0.0", "delivered to mailbox %s", path);
+	if (dot == 1)
+		unlink(lock);
+	close(fd);	/* releases the fcntl lock */
+}

@@ -1,0 +1,92 @@
+/*
+ * result.c — delivery outcomes: setting, classifying errno values into
+ * temporary / permanent failures with enhanced status codes (RFC 3463),
+ * and merging the outcomes of an alias expansion's parts.
+ *
+ * Classification: anything the administrator or time can fix (disk full,
+ * quota, I/O errors, missing NFS home, lock timeout) is temporary; what
+ * cannot change by waiting (permission denied, not a regular file, a
+ * symbolic link where a mailbox should be) is permanent.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "local/local.h"
+
+void
+res_set(struct lresult *r, char status, const char *dsn, const char *fmt, ...)
+{
+	va_list ap;
+	size_t i;
+
+	r->status = status;
+	snprintf(r->dsn, sizeof(r->dsn), "%s", dsn);
+	va_start(ap, fmt);
+	vsnprintf(r->text, sizeof(r->text), fmt, ap);
+	va_end(ap);
+	/* diagnostics may quote hostile text: keep them printable */
+	for (i = 0; r->text[i] != '\0'; i++)
+		if ((unsigned char)r->text[i] < 0x20 ||
+		    (unsigned char)r->text[i] > 0x7e)
+			r->text[i] = '?';
+}
+
+void
+res_errno(struct lresult *r, int err, const char *what, const char *path)
+{
+	const char *s = strerror(err);
+
+	switch (err) {
+	case ENOSPC:
+		res_set(r, 'T', "4.3.1", "%s %s: %s", what, path, s);
+		break;
+	case EDQUOT:
+		res_set(r, 'T', "4.2.2", "%s %s: mailbox full (%s)", what,
+		    path, s);
+		break;
+	case EACCES:
+	case EPERM:
+	case EROFS:
+		res_set(r, 'P', "5.2.0", "%s %s: %s", what, path, s);
+		break;
+	case ELOOP:
+	case EISDIR:
+	case ENOTDIR:
+	case EMLINK:
+	case EFTYPE_LOCAL:
+		res_set(r, 'P', "5.2.0", "%s %s: not a safe mailbox (%s)",
+		    what, path, err == EFTYPE_LOCAL ? "not a regular file" :
+		    s);
+		break;
+	case EFBIG:
+		res_set(r, 'P', "5.2.3", "%s %s: %s", what, path, s);
+		break;
+	default:
+		res_set(r, 'T', "4.2.0", "%s %s: %s", what, path, s);
+		break;
+	}
+}
+
+static int
+rank(char status)
+{
+	switch (status) {
+	case 'T':
+		return 3;
+	case 'P':
+		return 2;
+	case 'D':
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+void
+res_merge(struct lresult *total, const struct lresult *part)
+{
+	if (rank(part->status) > rank(total->status))
+		*total = *part;
+}

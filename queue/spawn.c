@@ -1,0 +1,355 @@
+/*
+ * posthorn-spawn — the local-delivery spawner: the only posthorn code that
+ * changes uid.
+ *
+ *   posthorn-spawn [-C DIR] [-u USER] [-- /path/posthorn-send [args...]]
+ *
+ * Without a command it runs posthorn-send from its own directory with
+ * "-C DIR" (that is how posthorn-run starts it).
+ * Started as root by posthorn-send.service (holding only CAP_SETUID and
+ * CAP_SETGID: CapabilityBoundingSet=CAP_SETUID CAP_SETGID), or as the
+ * calling user by posthorn-run.  It
+ *
+ *   1. makes a socketpair and starts the scheduler (the command after
+ *      "--") as USER (default posthorn-queue; if that user does not exist
+ *      and -u was not given, or -u root is given, the scheduler keeps our
+ *      ids, as posthorn-run run by root expects) with its end named by
+ *      POSTHORN_SPAWN_FD;
+ *   2. reads requests "S rcpt" + a descriptor (queue/PROTOCOL.md section
+ *      4, spawn_request_read) — the descriptor is the control socket of a
+ *      delivery agent, the job already written into it by the scheduler;
+ *   3. for each, resolves rcpt (local_resolve) to a uid:
+ *        system user              → its uid, gid, supplementary groups
+ *        virtual mailbox          → the mailbox owner's uid/gid
+ *        alias, unknown, or uid 0 → alias_user (default "nobody")
+ *      and starts posthorn-local under it with the descriptor on fd 3,
+ *      /dev/null on 0 and 1, a clean environment;
+ *   4. exits when the scheduler exits, with its exit status.
+ *
+ * It never reads message bytes (it never has the message descriptor: the
+ * job was written into the control socket before it was handed over) and
+ * never runs anything as uid 0: a recipient that resolves to root runs
+ * posthorn-local as alias_user, which then refuses with 5.7.1 unless an
+ * alias sends the mail elsewhere.  After changing ids the child checks
+ * real and effective ids before exec.  When not started as root it
+ * changes no ids at all (posthorn-run as an ordinary user).  A request it
+ * cannot serve is answered by closing the descriptor: the scheduler sees
+ * EOF without a result, a temporary failure.
+ *
+ * Trust: requests come from the scheduler (less privileged than us): the
+ * recipient is re-validated by spawn_request_read and only ever used as a
+ * lookup key.  The tables are reloaded for every request, so alias and
+ * mailbox changes apply without a restart.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/agent.h"
+#include "common/config.h"
+#include "common/localuser.h"
+#include "common/log.h"
+
+#define DEFAULT_USER	"posthorn-queue"
+
+/* The ids a child will run as. */
+struct ids {
+	uid_t uid;
+	gid_t gid;
+	char name[256];		/* for initgroups; "" = no passwd entry */
+};
+
+static volatile sig_atomic_t got_term;
+
+static void
+on_term(int sig)
+{
+	(void)sig;
+	got_term = 1;
+}
+
+static int
+ids_of_user(const char *user, struct ids *id)
+{
+	struct passwd *pw = getpwnam(user);
+
+	if (pw == NULL || pw->pw_uid == 0)
+		return -1;
+	id->uid = pw->pw_uid;
+	id->gid = pw->pw_gid;
+	snprintf(id->name, sizeof(id->name), "%s", pw->pw_name);
+	return 0;
+}
+
+/*
+ * In the child, as root: become id for good, then check it.  Any failure
+ * ends the child before it runs anything.
+ */
+static void
+become(const struct ids *id)
+{
+	if (id->uid == 0)
+		return;		/* the scheduler keeps root (see above) */
+	if (id->name[0] != '\0') {
+		if (initgroups(id->name, id->gid) != 0)
+			_exit(111);
+	} else if (setgroups(1, &id->gid) != 0)
+		_exit(111);
+	if (setgid(id->gid) != 0 || setuid(id->uid) != 0)
+		_exit(111);
+	if (getuid() != id->uid || geteuid() != id->uid ||
+	    getgid() != id->gid || getegid() != id->gid || geteuid() == 0 ||
+	    setuid(0) == 0)
+		_exit(111);
+}
+
+/* Start the scheduler with its end of the spawn socket. */
+static pid_t
+start_send(char **argv, bool root, const struct ids *id, int *spawnfd)
+{
+	int sv[2];
+	char num[16];
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+		die(71, "socketpair", strerror(errno));
+	pid = fork();
+	if (pid < 0)
+		die(71, "fork", strerror(errno));
+	if (pid == 0) {
+		if (root)
+			become(id);
+		if (fcntl(sv[1], F_SETFD, 0) != 0)
+			_exit(111);
+		snprintf(num, sizeof(num), "%d", sv[1]);
+		if (setenv(SPAWN_FD_ENV, num, 1) != 0)
+			_exit(111);
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGINT, SIG_DFL);
+		execv(argv[0], argv);
+		_exit(111);
+	}
+	close(sv[1]);
+	*spawnfd = sv[0];
+	return pid;
+}
+
+/* Which ids posthorn-local runs with for rcpt: 0, or -1 (no spawn). */
+static int
+ids_for(const struct config *cfg, const char *rcpt, const struct ids *alias,
+    struct ids *id)
+{
+	struct local_tables t;
+	struct local_target tg;
+	struct buf err = BUF_INIT;
+	struct passwd *pw;
+	int rc;
+
+	*id = *alias;
+	if (local_tables_load(cfg, &t, &err) != 0) {
+		log_msg(LOG_ERR, "spawn_failed", "to", rcpt, "reason",
+		    buf_str(&err), NULL);
+		buf_free(&err);
+		return -1;
+	}
+	rc = local_resolve(cfg, &t, rcpt, &tg, &err);
+	local_tables_free(&t);
+	if (rc < 0 || ((tg.kind == LOCAL_USER || tg.kind == LOCAL_MAILBOX) &&
+	    tg.uid == (uid_t)-1)) {
+		log_msg(LOG_ERR, "spawn_failed", "to", rcpt, "reason",
+		    rc < 0 ? buf_str(&err) : "mailbox owner unknown", NULL);
+		buf_free(&err);
+		return -1;
+	}
+	buf_free(&err);
+	if (rc == 0 || tg.uid == 0 ||
+	    (tg.kind != LOCAL_USER && tg.kind != LOCAL_MAILBOX))
+		return 0;
+	id->uid = tg.uid;
+	id->gid = tg.gid;
+	id->name[0] = '\0';
+	if (tg.kind == LOCAL_USER)
+		snprintf(id->name, sizeof(id->name), "%s", tg.user);
+	else if ((pw = getpwuid(tg.uid)) != NULL && pw->pw_gid == tg.gid)
+		snprintf(id->name, sizeof(id->name), "%s", pw->pw_name);
+	return 0;
+}
+
+/* Fork posthorn-local for one request; the parent keeps nothing. */
+static void
+spawn_local(const char *local, const char *cfgdir, bool root,
+    const struct ids *id, int ctlfd)
+{
+	char js[256], *envp[3], *argv[4];
+	const char *jenv = getenv("JOURNAL_STREAM");
+	int null, n = 0;
+	pid_t pid;
+
+	pid = fork();
+	if (pid != 0) {
+		if (pid < 0)
+			log_msg(LOG_ERR, "spawn_failed", "reason",
+			    strerror(errno), NULL);
+		return;
+	}
+	if (root && id->uid == 0)
+		_exit(111);	/* never: ids_for() excludes uid 0 */
+	if (root)
+		become(id);
+	if (ctlfd != AGENT_FD && dup2(ctlfd, AGENT_FD) != AGENT_FD)
+		_exit(111);
+	if (fcntl(AGENT_FD, F_SETFD, 0) != 0)
+		_exit(111);
+	null = open("/dev/null", O_RDWR);
+	if (null < 0 || dup2(null, 0) != 0 || dup2(null, 1) != 1)
+		_exit(111);
+	close_range(AGENT_FD + 1, ~0U, 0);
+	envp[n++] = (char *)"PATH=/usr/bin:/bin";
+	if (jenv != NULL && snprintf(js, sizeof(js), "JOURNAL_STREAM=%s",
+	    jenv) < (int)sizeof(js))
+		envp[n++] = js;
+	envp[n] = NULL;
+	argv[0] = (char *)"posthorn-local";
+	argv[1] = (char *)"-C";
+	argv[2] = (char *)cfgdir;
+	argv[3] = NULL;
+	execve(local, argv, envp);
+	_exit(111);
+}
+
+/* Reap children; returns 1 when the scheduler has exited (*status). */
+static int
+reap(pid_t send, int *status)
+{
+	pid_t p;
+	int st, done = 0;
+
+	while ((p = waitpid(-1, &st, WNOHANG)) > 0)
+		if (p == send) {
+			*status = st;
+			done = 1;
+		}
+	return done;
+}
+
+static int
+exit_code(int st)
+{
+	if (WIFEXITED(st))
+		return WEXITSTATUS(st);
+	return WIFSIGNALED(st) ? 128 + WTERMSIG(st) : 1;
+}
+
+static void
+usage(void)
+{
+	die(64, "usage", "posthorn-spawn [-C DIR] [-u USER] [-- "
+	    "/path/posthorn-send [args...]]");
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct config cfg;
+	struct ids sendid, aliasid, lid;
+	struct buf err = BUF_INIT;
+	struct stream s;
+	struct sigaction sa;
+	static const char default_user[] = DEFAULT_USER;
+	const char *dir = NULL, *user = default_user;
+	char sendprog[4096], *sendargv[4], **cmd;
+	char local[4096], rcpt[ADDR_MAX + 1], code[16];
+	bool root = geteuid() == 0;
+	int ch, spawnfd, ctlfd, st = 0, rc, sent_term = 0;
+	pid_t send;
+
+	log_init("posthorn-spawn");
+	while ((ch = getopt(argc, argv, "+C:u:")) != -1) {
+		if (ch == 'C')
+			dir = optarg;
+		else if (ch == 'u')
+			user = optarg;
+		else
+			usage();
+	}
+	dir = config_dir(dir);
+	if (optind < argc && argv[optind][0] != '/')
+		usage();
+	if (config_load(dir, &cfg, &err) != 0)
+		die(78, "configuration error", buf_str(&err));
+	if (libexec_path("posthorn-local", local, sizeof(local)) != 0)
+		die(78, "cannot find posthorn-local", "");
+	memset(&sendid, 0, sizeof(sendid));
+	memset(&aliasid, 0, sizeof(aliasid));
+	if (root && strcmp(user, "root") != 0 &&
+	    ids_of_user(user, &sendid) != 0) {
+		if (user != default_user)
+			die(67, "no such user", user);
+		log_msg(LOG_WARNING, "no_user", "user", user, "detail",
+		    "the scheduler keeps running as root", NULL);
+	}
+	if (root && ids_of_user(cfg.alias_user, &aliasid) != 0)
+		die(67, "alias_user: no such user (or it is root)",
+		    cfg.alias_user);
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_term;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	cmd = argv + optind;
+	if (optind == argc) {
+		if (libexec_path("posthorn-send", sendprog,
+		    sizeof(sendprog)) != 0)
+			die(78, "cannot find posthorn-send", "");
+		sendargv[0] = sendprog;
+		sendargv[1] = (char *)"-C";
+		sendargv[2] = (char *)dir;
+		sendargv[3] = NULL;
+		cmd = sendargv;
+	}
+	send = start_send(cmd, root, &sendid, &spawnfd);
+	stream_init(&s, spawnfd, spawnfd, 5000);
+	stream_enable_fds(&s);
+	log_msg(LOG_INFO, "started", "scheduler", cmd[0], NULL);
+
+	for (;;) {
+		if (reap(send, &st))
+			break;
+		if (got_term && !sent_term) {
+			kill(send, SIGTERM);
+			sent_term = 1;
+		}
+		rc = stream_wait_readable(&s, 1000);
+		if (rc <= 0)
+			continue;	/* timeout or EINTR: reap, look again */
+		rc = spawn_request_read(&s, rcpt, sizeof(rcpt), &ctlfd);
+		if (rc == 0) {
+			/* the scheduler closed its end: wait for it */
+			waitpid(send, &st, 0);
+			break;
+		}
+		if (rc < 0) {
+			log_msg(LOG_ERR, "protocol_error", "detail",
+			    "bad spawn request; stopping the scheduler", NULL);
+			kill(send, SIGTERM);
+			waitpid(send, &st, 0);
+			return 1;
+		}
+		if (ids_for(&cfg, rcpt, &aliasid, &lid) == 0)
+			spawn_local(local, dir, root, &lid, ctlfd);
+		close(ctlfd);
+	}
+	stream_free(&s);
+	snprintf(code, sizeof(code), "%d", exit_code(st));
+	log_msg(LOG_INFO, "stopped", "status", code, NULL);
+	return exit_code(st);
+}
