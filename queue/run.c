@@ -930,6 +930,12 @@ setup(struct run *r, const char *dirarg, struct buf *err)
 	}
 	if (config_load(r->dir, &r->cfg, err) == -1)
 		return -1;
+	/* every program started from here, and what they start, finds the
+	 * instance (and tests find every process of it) */
+	if (setenv("POSTHORN_CONF", r->dir, 1) == -1) {
+		buf_printf(err, "setenv: %s", strerror(errno));
+		return -1;
+	}
 	if (snprintf(r->rundir, sizeof(r->rundir), "%s/run", r->dir) >=
 	    (int)sizeof(r->rundir) || mkdir_p(r->rundir, 0755) == -1) {
 		buf_printf(err, "%s/run: %s", r->dir, strerror(errno));

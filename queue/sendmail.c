@@ -592,6 +592,9 @@ flush_queue(const struct config *cfg, const char *domain)
 	return 0;
 }
 
+/* -bs: an SMTP session on stdin/stdout.  posthorn-smtpd has no local
+ * mode of its own yet, so the session is presented as a loopback client
+ * (fd 0 is not a socket: smtpd takes the address from TCPREMOTEIP). */
 static int
 smtp_session(const struct config *cfg)
 {
@@ -599,9 +602,16 @@ smtp_session(const struct config *cfg)
 
 	if (libexec_path("posthorn-smtpd", prog, sizeof(prog)) == -1)
 		fatal(EX_SOFTWARE, "cannot locate posthorn-smtpd", NULL);
-	setenv("POSTHORN_CONF", cfg->dir, 1);
-	execl(prog, "posthorn-smtpd", "--local", "-C", cfg->dir,
-	    (char *)NULL);
+	if (setenv("POSTHORN_CONF", cfg->dir, 1) == -1 ||
+	    setenv("PROTO", "local", 1) == -1 ||
+	    setenv("TCPREMOTEIP", "127.0.0.1", 1) == -1 ||
+	    setenv("TCPREMOTEPORT", "0", 1) == -1 ||
+	    setenv("TCPLOCALIP", "127.0.0.1", 1) == -1 ||
+	    setenv("TCPLOCALPORT", "0", 1) == -1)
+		fatal(EX_OSERR, "cannot set the environment", NULL);
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_PID");
+	execl(prog, "posthorn-smtpd", "-C", cfg->dir, (char *)NULL);
 	fatal(EX_UNAVAILABLE, "cannot run posthorn-smtpd", strerror(errno));
 }
 

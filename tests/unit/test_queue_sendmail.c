@@ -1,0 +1,385 @@
+/*
+ * test_queue_sendmail.c — the sendmail front end's message handling
+ * (queue/sendmail_msg.c): the input filter, RFC 5322 address lists and
+ * the header section, checked byte for byte.
+ */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/buf.h"
+#include "common/config.h"
+#include "queue/sendmail_msg.h"
+
+/* ---- filter ---------------------------------------------------------- */
+
+/* Filter in, fed in pieces of step octets (0: all at once). */
+static int
+filt(const char *in, bool ignore_dots, size_t step, struct buf *out)
+{
+	struct sm_filter f;
+	size_t n = strlen(in), pos = 0, k;
+	int rc = 0;
+
+	sm_filter_init(&f, ignore_dots);
+	buf_reset(out);
+	while (pos < n && rc == 0) {
+		k = step == 0 || n - pos < step ? n - pos : step;
+		rc = sm_filter_feed(&f, in + pos, k, out);
+		pos += k;
+	}
+	ck_assert_int_ne(rc, -1);
+	ck_assert_int_eq(sm_filter_finish(&f, out), 0);
+	return rc;
+}
+
+static void
+check_filter(const char *in, bool dots, const char *want, int want_end)
+{
+	struct buf out = BUF_INIT;
+	size_t step;
+
+	for (step = 0; step <= 3; step++) {
+		ck_assert_int_eq(filt(in, dots, step, &out), want_end);
+		ck_assert_str_eq(buf_str(&out), want);
+	}
+	buf_free(&out);
+}
+
+START_TEST(filter_crlf)
+{
+	check_filter("a\r\nb\r\n", false, "a\nb\n", 0);
+	check_filter("a\nb", false, "a\nb\n", 0);
+	check_filter("a\rb\r\n\r", false, "a\rb\n\r\n", 0);
+	check_filter("", false, "", 0);
+	check_filter("x\r\r\n", false, "x\r\n", 0);
+}
+END_TEST
+
+START_TEST(filter_dot)
+{
+	check_filter("a\n.\nb\n", false, "a\n", 1);
+	check_filter("a\r\n.\r\nb\r\n", false, "a\n", 1);
+	check_filter(".\n", false, "", 1);
+	check_filter("a\n.", false, "a\n", 0);
+	check_filter("a\n..\n.x\n. \n", false, "a\n..\n.x\n. \n", 0);
+	check_filter("a\n.\r.\n", false, "a\n.\r.\n", 0);
+	check_filter("a.\n", false, "a.\n", 0);
+	check_filter("a\n.\nb\n", true, "a\n.\nb\n", 0);
+	check_filter("a\r\n.\r\n", true, "a\n.\n", 0);
+}
+END_TEST
+
+/* ---- address lists --------------------------------------------------- */
+
+static void
+check_list(const char *in, const char *want)
+{
+	struct strlist l = { NULL, 0 };
+	struct buf got = BUF_INIT;
+	const char *why = NULL;
+	size_t i;
+
+	ck_assert_msg(sm_addrlist_parse(in, strlen(in), "host.example", &l,
+	    &why) == 0, "%s: %s", in, why ? why : "?");
+	for (i = 0; i < l.n; i++)
+		buf_printf(&got, "%s%s", i ? " " : "", l.v[i]);
+	ck_assert_str_eq(buf_str(&got), want);
+	strlist_free(&l);
+	buf_free(&got);
+}
+
+static void
+check_bad(const char *in)
+{
+	struct strlist l = { NULL, 0 };
+	const char *why = NULL;
+
+	ck_assert_msg(sm_addrlist_parse(in, strlen(in), "host.example", &l,
+	    &why) == -1, "accepted: %s", in);
+	ck_assert_ptr_nonnull(why);
+	strlist_free(&l);
+}
+
+START_TEST(addrlist_forms)
+{
+	check_list("a@example.org", "a@example.org");
+	check_list(" a@example.org , b@example.net ",
+	    "a@example.org b@example.net");
+	check_list("Alice Smith <alice@example.org>", "alice@example.org");
+	check_list("\"Smith, Alice\" <alice@example.org>, bob",
+	    "alice@example.org bob@host.example");
+	check_list("alice@example.org (Alice, the boss)", "alice@example.org");
+	check_list("(c) alice(x)@(y)example.org", "alice@example.org");
+	check_list("friends: a@x.org, B <b@y.org>;, c@z.org",
+	    "a@x.org b@y.org c@z.org");
+	check_list("undisclosed-recipients:;", "");
+	check_list("undisclosed-recipients:", "");
+	check_list("a@x.org,\n\tb@y.org,\n c@z.org", "a@x.org b@y.org c@z.org");
+	check_list("<@relay.example:a@x.org>", "a@x.org");
+	check_list("< a@x.org >", "a@x.org");
+	check_list("\"john doe\"@x.org", "\"john doe\"@x.org");
+	check_list("a@x.org, a@x.org, ,", "a@x.org");
+	check_list("john . smith @ x.org", "john.smith@x.org");
+	check_list("a@[127.0.0.1]", "a@[127.0.0.1]");
+	check_list("", "");
+}
+END_TEST
+
+START_TEST(addrlist_bad)
+{
+	check_bad("Alice Smith");
+	check_bad("alice@example.org>");
+	check_bad("<alice@example.org");
+	check_bad("\"unterminated@example.org");
+	check_bad("alice@example.org (comment");
+	check_bad("g1: g2: a@b.org;;");
+	check_bad("a@b.org;");
+	check_bad("<a@b.org> junk");
+	check_bad("<>");
+	check_bad("a@-bad-.org");
+	check_bad("a@b..org");
+	check_bad("<<a@b.org>>");
+	check_bad("a b@c.org");
+}
+END_TEST
+
+START_TEST(addrlist_nul)
+{
+	struct strlist l = { NULL, 0 };
+	const char *why = NULL;
+
+	ck_assert_int_eq(sm_addrlist_parse("a@b.org\0c", 9, "h", &l, &why),
+	    -1);
+	ck_assert_uint_eq(l.n, 0);
+}
+END_TEST
+
+/* ---- headers --------------------------------------------------------- */
+
+static const struct sm_addfields fixed = {
+	"user@host.example", NULL, "host.example", 0, "UNIQ"
+};
+
+static void
+rewrite(const char *in, const struct sm_addfields *a, const char *want_head,
+    const char *want_body)
+{
+	struct sm_headers h;
+	struct buf out = BUF_INIT;
+	const char *why = NULL;
+
+	sm_headers_init(&h);
+	ck_assert_int_eq(sm_headers_parse(&h, in, strlen(in), true, &why), 1);
+	ck_assert_int_eq(sm_headers_write(&h, a, &out), 0);
+	ck_assert_str_eq(buf_str(&out), want_head);
+	ck_assert_str_eq(in + h.body_off, want_body);
+	sm_headers_free(&h);
+	buf_free(&out);
+}
+
+START_TEST(headers_kept_and_bcc_removed)
+{
+	rewrite("From: a@b.org\nTo: c@d.org\nBcc: x@y.org,\n  z@y.org\n"
+	    "Date: Mon, 1 Jan 2024 00:00:00 +0000\nmessage-id: <m@b.org>\n"
+	    "Subject: hi\n\tthere\n\nbody\nBcc: not a header\n", &fixed,
+	    "From: a@b.org\nTo: c@d.org\n"
+	    "Date: Mon, 1 Jan 2024 00:00:00 +0000\nmessage-id: <m@b.org>\n"
+	    "Subject: hi\n\tthere\n\n",
+	    "body\nBcc: not a header\n");
+}
+END_TEST
+
+START_TEST(headers_added)
+{
+	struct sm_addfields a = fixed;
+
+	setenv("TZ", "UTC", 1);
+	tzset();
+	a.now = 86400;
+	rewrite("Subject: x\n\nbody\n", &a,
+	    "Subject: x\nFrom: user@host.example\n"
+	    "Date: Fri, 02 Jan 1970 00:00:00 +0000\n"
+	    "Message-ID: <UNIQ@host.example>\n\n", "body\n");
+	a.full_name = "Alice Q. User";
+	rewrite("", &a, "From: \"Alice Q. User\" <user@host.example>\n"
+	    "Date: Fri, 02 Jan 1970 00:00:00 +0000\n"
+	    "Message-ID: <UNIQ@host.example>\n\n", "");
+	a.full_name = "Alice";
+	rewrite("To: b@c.org\nDate: x\nMessage-Id: <y@z>\n", &a,
+	    "To: b@c.org\nDate: x\nMessage-Id: <y@z>\n"
+	    "From: Alice <user@host.example>\n\n", "");
+}
+END_TEST
+
+START_TEST(headers_body_without_separator)
+{
+	setenv("TZ", "UTC", 1);
+	tzset();
+	rewrite("From: a@b.org\nthis is the body\nX: y\n", &fixed,
+	    "From: a@b.org\nDate: Thu, 01 Jan 1970 00:00:00 +0000\n"
+	    "Message-ID: <UNIQ@host.example>\n\n",
+	    "this is the body\nX: y\n");
+	/* a continuation line first is not a header */
+	rewrite(" x\n", &fixed, "From: user@host.example\n"
+	    "Date: Thu, 01 Jan 1970 00:00:00 +0000\n"
+	    "Message-ID: <UNIQ@host.example>\n\n", " x\n");
+}
+END_TEST
+
+START_TEST(headers_mbox_from_line)
+{
+	struct sm_headers h;
+	const char *in = "From alice Mon Jan  1 00:00:00 2024\nTo: b@c.org\n"
+	    "\nbody\n";
+	const char *why = NULL;
+
+	sm_headers_init(&h);
+	ck_assert_int_eq(sm_headers_parse(&h, in, strlen(in), true, &why), 1);
+	ck_assert_uint_eq(h.n, 1);
+	ck_assert(sm_field_is(&h, 0, "to"));
+	ck_assert_str_eq(in + h.body_off, "body\n");
+	sm_headers_free(&h);
+}
+END_TEST
+
+START_TEST(headers_incremental)
+{
+	struct sm_headers h;
+	const char *why = NULL;
+	const char *in = "To: a@b.org\nSubject: x\n\nbody";
+	size_t n;
+
+	sm_headers_init(&h);
+	/* every proper prefix before the blank line needs more input */
+	for (n = 0; n < 24; n++)
+		ck_assert_int_eq(sm_headers_parse(&h, in, n, false, &why), 0);
+	ck_assert_int_eq(sm_headers_parse(&h, in, 24, false, &why), 1);
+	ck_assert_uint_eq(h.body_off, 24);
+	ck_assert_uint_eq(h.n, 2);
+	/* at EOF a partial section is the whole section */
+	ck_assert_int_eq(sm_headers_parse(&h, in, 11, true, &why), 1);
+	ck_assert_uint_eq(h.n, 1);
+	ck_assert_uint_eq(h.body_off, 11);
+	sm_headers_free(&h);
+}
+END_TEST
+
+START_TEST(headers_too_large)
+{
+	struct sm_headers h;
+	const char *why = NULL;
+	size_t n = SM_HEADER_MAX + 100, i;
+	char *big = malloc(n);
+
+	ck_assert_ptr_nonnull(big);
+	/* one endless header line */
+	memcpy(big, "X: ", 3);
+	memset(big + 3, 'a', n - 3);
+	sm_headers_init(&h);
+	ck_assert_int_eq(sm_headers_parse(&h, big, n, false, &why), -1);
+	ck_assert_str_eq(why, "header section too large");
+	/* many short fields */
+	for (i = 0; i + 6 <= n; i += 6)
+		memcpy(big + i, "X: y\n", 5), big[i + 5] = ' ';
+	why = NULL;
+	ck_assert_int_eq(sm_headers_parse(&h, big, n, true, &why), -1);
+	ck_assert_ptr_nonnull(why);
+	sm_headers_free(&h);
+	free(big);
+}
+END_TEST
+
+START_TEST(headers_field_value)
+{
+	struct sm_headers h;
+	const char *why = NULL, *v;
+	const char *in = "To : a@b.org,\n c@d.org\nCc:e@f.org\n\n";
+	size_t vlen;
+
+	sm_headers_init(&h);
+	ck_assert_int_eq(sm_headers_parse(&h, in, strlen(in), false, &why),
+	    1);
+	ck_assert(sm_field_is(&h, 0, "TO"));
+	sm_field_value(&h, 0, &v, &vlen);
+	ck_assert_uint_eq(vlen, strlen(" a@b.org,\n c@d.org\n"));
+	ck_assert(memcmp(v, " a@b.org,\n c@d.org\n", vlen) == 0);
+	ck_assert(sm_field_is(&h, 1, "cc"));
+	ck_assert(!sm_field_is(&h, 1, "c"));
+	sm_headers_free(&h);
+}
+END_TEST
+
+/* ---- phrases and dates ----------------------------------------------- */
+
+static void
+check_phrase(const char *in, const char *want)
+{
+	struct buf out = BUF_INIT;
+
+	ck_assert_int_eq(sm_phrase(in, &out), 0);
+	ck_assert_str_eq(buf_str(&out), want);
+	buf_free(&out);
+}
+
+START_TEST(phrase_forms)
+{
+	check_phrase("Alice Smith", "Alice Smith");
+	check_phrase("Smith, Alice", "\"Smith, Alice\"");
+	check_phrase("A \"B\" \\C", "\"A \\\"B\\\" \\\\C\"");
+	check_phrase("Evil\r\nBcc: x@y.org", "\"EvilBcc: x@y.org\"");
+	check_phrase("J\xc3\xbcrgen", "=?UTF-8?B?SsO8cmdlbg==?=");
+	check_phrase("\xff\xfe" "abc", "\"abc\"");
+	check_phrase("", "");
+	check_phrase(" lead", "\" lead\"");
+}
+END_TEST
+
+START_TEST(date_format)
+{
+	struct buf out = BUF_INIT;
+
+	setenv("TZ", "UTC", 1);
+	tzset();
+	ck_assert_int_eq(sm_date(1700000000, &out), 0);
+	ck_assert_str_eq(buf_str(&out), "Tue, 14 Nov 2023 22:13:20 +0000");
+	buf_free(&out);
+}
+END_TEST
+
+static Suite *
+suite(void)
+{
+	Suite *s = suite_create("queue_sendmail");
+	TCase *tc = tcase_create("all");
+
+	tcase_add_test(tc, filter_crlf);
+	tcase_add_test(tc, filter_dot);
+	tcase_add_test(tc, addrlist_forms);
+	tcase_add_test(tc, addrlist_bad);
+	tcase_add_test(tc, addrlist_nul);
+	tcase_add_test(tc, headers_kept_and_bcc_removed);
+	tcase_add_test(tc, headers_added);
+	tcase_add_test(tc, headers_body_without_separator);
+	tcase_add_test(tc, headers_mbox_from_line);
+	tcase_add_test(tc, headers_incremental);
+	tcase_add_test(tc, headers_too_large);
+	tcase_add_test(tc, headers_field_value);
+	tcase_add_test(tc, phrase_forms);
+	tcase_add_test(tc, date_format);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
