@@ -7,13 +7,11 @@
  * from its clients.  Run as root, it first becomes the spool's owner.
  */
 #include <errno.h>
-#include <grp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <systemd/sd-daemon.h>
@@ -24,22 +22,6 @@
 #include "queue/spool.h"
 
 #define MAX_CHILDREN 200
-
-static void
-drop_to_spool_owner(const char *spool)
-{
-	struct stat st;
-
-	if (geteuid() != 0)
-		return;
-	if (stat(spool, &st) == -1)
-		die(75, "cannot stat spool", spool);
-	if (st.st_uid == 0)
-		return;
-	if (setgroups(0, NULL) == -1 || setgid(st.st_gid) == -1 ||
-	    setuid(st.st_uid) == -1)
-		die(75, "cannot drop privileges", strerror(errno));
-}
 
 static void
 serve_listener(struct inject_opts *o, int lfd)
@@ -93,7 +75,8 @@ main(int argc, char **argv)
 	}
 	if (config_load(config_dir(dir), &cfg, &err) == -1)
 		die(78, "configuration error", buf_str(&err));
-	drop_to_spool_owner(cfg.spool);
+	if (spool_drop_privileges(cfg.spool) == -1)
+		die(75, "cannot drop privileges", strerror(errno));
 	if (spool_mkdirs(cfg.spool) == -1)
 		die(75, "cannot create spool directories", strerror(errno));
 	memset(&o, 0, sizeof(o));

@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -318,6 +319,23 @@ spool_qid_pid_alive(const char *qid)
 	if (kill((pid_t)pid, 0) == -1 && errno == ESRCH)
 		return false;
 	return true;
+}
+
+int
+spool_drop_privileges(const char *spool)
+{
+	struct stat st;
+
+	if (geteuid() != 0)
+		return 0;
+	if (stat(spool, &st) == -1)
+		return -1;
+	if (st.st_uid == 0)
+		return 0;
+	if (setgroups(0, NULL) == -1 || setgid(st.st_gid) == -1 ||
+	    setuid(st.st_uid) == -1)
+		return -1;
+	return 0;
 }
 
 uint64_t

@@ -57,6 +57,10 @@ int spool_mkdirs(const char *spool);
  * running?  Conservative: true when unsure. */
 bool spool_qid_pid_alive(const char *qid);
 
+/* Running as root: become the owner of the spool directory (unless it is
+ * root's).  0 ok, -1 with errno. */
+int spool_drop_privileges(const char *spool);
+
 /* Retry delay after the attempts'th failed attempt (1 = first):
  * min(rmin * 2^(attempts-1), rmax), shortened by up to 10% using rnd
  * (any random number).  Never less than 1 second. */

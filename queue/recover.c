@@ -1,0 +1,244 @@
+/*
+ * recover.c — posthorn-send's view of the spool directories: startup
+ * recovery (queue/SPOOL.md "Recovery"), pickup of new mail from
+ * incoming/, and quarantine of corrupt or foreign files.
+ *
+ * Trusts: no name or file in the spool.  Only valid queue ids are used as
+ * names; everything else is moved to quarantine/ with a log line.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/qid.h"
+#include "queue/sched.h"
+
+void
+quarantine(struct sched *s, const char *sub, const char *name,
+    const char *why)
+{
+	char src[4096], dst[4096], qname[300];
+	int i;
+
+	if (spool_path(src, sizeof(src), s->spool, sub, name) == -1)
+		return;
+	for (i = 0; i < 1000; i++) {
+		if (i == 0)
+			snprintf(qname, sizeof(qname), "%s.%s", sub, name);
+		else
+			snprintf(qname, sizeof(qname), "%s.%s.%d", sub, name,
+			    i);
+		if (spool_path(dst, sizeof(dst), s->spool, "quarantine",
+		    qname) == -1)
+			return;
+		if (renameat2(AT_FDCWD, src, AT_FDCWD, dst, RENAME_NOREPLACE)
+		    == 0) {
+			log_msg(LOG_ERR, "quarantine", "file", src, "to", dst,
+			    "reason", why, NULL);
+			return;
+		}
+		if (errno != EEXIST)
+			break;
+	}
+	log_msg(LOG_ERR, "quarantine", "file", src, "status", "failed",
+	    "reason", strerror(errno), NULL);
+}
+
+static int
+dot(const char *n)
+{
+	return strcmp(n, ".") == 0 || strcmp(n, "..") == 0;
+}
+
+static void
+clean_tmp(struct sched *s)
+{
+	char path[4096], qid[QID_LEN + 1];
+	struct dirent *d;
+	DIR *dir;
+	size_t n;
+
+	if (spool_path(path, sizeof(path), s->spool, "tmp", "") == -1 ||
+	    (dir = opendir(path)) == NULL)
+		return;
+	while ((d = readdir(dir)) != NULL) {
+		if (dot(d->d_name))
+			continue;
+		n = strlen(d->d_name);
+		if (n != QID_LEN + 2 || d->d_name[QID_LEN] != '.' ||
+		    (d->d_name[QID_LEN + 1] != 's' &&
+		    d->d_name[QID_LEN + 1] != 'e')) {
+			quarantine(s, "tmp", d->d_name, "foreign file");
+			continue;
+		}
+		memcpy(qid, d->d_name, QID_LEN);
+		qid[QID_LEN] = '\0';
+		if (!qid_valid(qid)) {
+			quarantine(s, "tmp", d->d_name, "foreign file");
+			continue;
+		}
+		if (d->d_name[QID_LEN + 1] == 'e' && spool_qid_pid_alive(qid))
+			continue;
+		if (spool_path(path, sizeof(path), s->spool, "tmp",
+		    d->d_name) == 0)
+			(void)unlink(path);
+	}
+	closedir(dir);
+}
+
+static void
+load_env(struct sched *s, const char *qid)
+{
+	struct spool_rec rec;
+	struct qent *e;
+	char path[4096];
+	const char *why = "";
+	int r;
+
+	spool_rec_init(&rec);
+	r = -2;
+	if (spool_path(path, sizeof(path), s->spool, "env", qid) == 0)
+		r = spool_rec_load(path, qid, &rec, &why);
+	if (r == -1)
+		quarantine(s, "env", qid, why);
+	else if (r == 0 && (e = qindex_add(&s->ix, qid)) != NULL)
+		(void)qindex_schedule(&s->ix, e, rec.next_try);
+	spool_rec_free(&rec);
+}
+
+static void
+scan_env(struct sched *s)
+{
+	char path[4096];
+	struct dirent *d;
+	DIR *dir;
+
+	if (spool_path(path, sizeof(path), s->spool, "env", "") == -1 ||
+	    (dir = opendir(path)) == NULL)
+		return;
+	while ((d = readdir(dir)) != NULL) {
+		if (dot(d->d_name))
+			continue;
+		if (!qid_valid(d->d_name))
+			quarantine(s, "env", d->d_name, "foreign file");
+		else
+			load_env(s, d->d_name);
+	}
+	closedir(dir);
+}
+
+int
+scan_incoming(struct sched *s)
+{
+	char path[4096], dst[4096];
+	struct dirent *d;
+	struct qent *e;
+	DIR *dir;
+	int n = 0;
+
+	if (spool_path(path, sizeof(path), s->spool, "incoming", "") == -1 ||
+	    (dir = opendir(path)) == NULL)
+		return -1;
+	while ((d = readdir(dir)) != NULL) {
+		if (dot(d->d_name))
+			continue;
+		if (!qid_valid(d->d_name)) {
+			quarantine(s, "incoming", d->d_name, "foreign file");
+			continue;
+		}
+		if (spool_path(path, sizeof(path), s->spool, "incoming",
+		    d->d_name) == -1 || spool_path(dst, sizeof(dst), s->spool,
+		    "env", d->d_name) == -1)
+			continue;
+		if (qindex_get(&s->ix, d->d_name) != NULL) {
+			/* SPOOL.md invariant 2: env/ wins */
+			(void)unlink(path);
+			continue;
+		}
+		if (rename(path, dst) == -1) {
+			log_msg(LOG_ERR, "pickup", "qid", d->d_name, "reason",
+			    strerror(errno), NULL);
+			continue;
+		}
+		e = qindex_add(&s->ix, d->d_name);
+		if (e != NULL && qindex_schedule(&s->ix, e, 0) == 0)
+			n++;
+	}
+	closedir(dir);
+	return n;
+}
+
+static int
+exists(struct sched *s, const char *sub, const char *qid)
+{
+	char path[4096];
+	struct stat st;
+
+	if (spool_path(path, sizeof(path), s->spool, sub, qid) == -1)
+		return 1;
+	return lstat(path, &st) == 0 || errno != ENOENT;
+}
+
+static void
+clean_orphans(struct sched *s)
+{
+	char path[4096];
+	struct dirent *d;
+	DIR *dir;
+
+	if (spool_path(path, sizeof(path), s->spool, "msg", "") == -1 ||
+	    (dir = opendir(path)) == NULL)
+		return;
+	while ((d = readdir(dir)) != NULL) {
+		if (dot(d->d_name))
+			continue;
+		if (!qid_valid(d->d_name)) {
+			quarantine(s, "msg", d->d_name, "foreign file");
+			continue;
+		}
+		/* pid first: once the injector is gone, its rename into
+		 * incoming/ (if any) has happened */
+		if (qindex_get(&s->ix, d->d_name) != NULL ||
+		    spool_qid_pid_alive(d->d_name) ||
+		    exists(s, "incoming", d->d_name) ||
+		    exists(s, "env", d->d_name))
+			continue;
+		if (spool_path(path, sizeof(path), s->spool, "msg",
+		    d->d_name) == 0 && unlink(path) == 0)
+			log_msg(LOG_INFO, "orphan_removed", "qid", d->d_name,
+			    NULL);
+	}
+	closedir(dir);
+}
+
+int
+recover(struct sched *s)
+{
+	struct timespec t0, t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (spool_mkdirs(s->spool) == -1)
+		return -1;
+	clean_tmp(s);
+	scan_env(s);
+	(void)scan_incoming(s);
+	clean_orphans(s);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	{
+		struct logline l;
+
+		log_begin(&l, LOG_INFO, "recovered");
+		log_addf(&l, "messages", "%zu", s->ix.n);
+		log_addf(&l, "ms", "%lld", (long long)((t1.tv_sec - t0.tv_sec) *
+		    1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000));
+		log_end(&l);
+	}
+	return 0;
+}

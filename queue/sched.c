@@ -1,0 +1,611 @@
+/*
+ * sched.c — posthorn-send's scheduling: which messages are due, one
+ * "round" per attempt of a message (deliveries, then owed notices), jobs
+ * grouped by destination, concurrency limits, and recording every result
+ * in the spool (queue/SPOOL.md invariant 5) before the message is
+ * rescheduled or removed.
+ *
+ * Trusts: records it reads are decoded strictly (spool.c); results come
+ * validated from agents.c.  A record that cannot be read is quarantined
+ * and never stops other mail.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+#include <systemd/sd-daemon.h>
+
+#include "common/addr.h"
+#include "common/log.h"
+#include "queue/policy.h"
+#include "queue/sched.h"
+
+static void round_advance(struct round *rd);
+static void dispatch(struct sched *s);
+
+static uint64_t
+rnd_next(struct sched *s)
+{
+	/* xorshift64*: jitter only, not security */
+	s->rnd ^= s->rnd >> 12;
+	s->rnd ^= s->rnd << 25;
+	s->rnd ^= s->rnd >> 27;
+	return s->rnd * 2685821657736338717ULL;
+}
+
+static size_t
+round_cap(const struct sched *s)
+{
+	return (size_t)(s->cfg.local_concurrency + s->cfg.remote_concurrency)
+	    + 16;
+}
+
+static size_t
+class_limit(const struct sched *s, enum job_class c)
+{
+	uint64_t v = c == CLASS_REMOTE ? s->cfg.remote_concurrency :
+	    s->cfg.local_concurrency;
+
+	return v == 0 ? 1 : (size_t)v;
+}
+
+static int
+rec_path(const struct sched *s, const char *sub, const char *qid,
+    const char *suffix, char *out, size_t outsz)
+{
+	char name[QID_LEN + 8];
+
+	snprintf(name, sizeof(name), "%s%s", qid, suffix);
+	return spool_path(out, outsz, s->spool, sub, name);
+}
+
+static void
+round_store(struct round *rd)
+{
+	char tmp[4096], path[4096];
+
+	if (rec_path(rd->s, "tmp", rd->ent->qid, ".s", tmp, sizeof(tmp)) ==
+	    -1 || rec_path(rd->s, "env", rd->ent->qid, "", path, sizeof(path))
+	    == -1 || spool_rec_store(tmp, path, &rd->rec) == -1)
+		log_msg(LOG_ERR, "spool_write", "qid", rd->ent->qid, "reason",
+		    strerror(errno), NULL);
+}
+
+/* ---- jobs --------------------------------------------------------------- */
+
+static struct job *
+job_new(struct round *rd, enum agent_kind_of_job kind, enum job_class cls,
+    const char *domain)
+{
+	struct job *j;
+
+	j = calloc(1, sizeof(*j));
+	if (j == NULL)
+		return NULL;
+	j->idx = xcalloc_array(rd->rec.env.nrcpts, sizeof(uint32_t));
+	j->got = calloc(rd->rec.env.nrcpts, 1);
+	if (j->idx == NULL || j->got == NULL) {
+		free(j->idx);
+		free(j->got);
+		free(j);
+		return NULL;
+	}
+	j->round = rd;
+	j->kind = kind;
+	j->cls = cls;
+	snprintf(j->domain, sizeof(j->domain), "%s", domain);
+	return j;
+}
+
+static void
+job_free(struct job *j)
+{
+	free(j->idx);
+	free(j->got);
+	free(j);
+}
+
+static void
+job_enqueue(struct job *j)
+{
+	struct jobq *q = &j->round->s->wait[j->cls];
+
+	if (j->n == 0) {
+		job_free(j);
+		return;
+	}
+	j->next = NULL;
+	if (q->tail != NULL)
+		q->tail->next = j;
+	else
+		q->head = j;
+	q->tail = j;
+	q->n++;
+	j->round->jobs++;
+}
+
+int
+job_envelope(const struct job *j, struct envelope *e)
+{
+	const struct envelope *src = &j->round->rec.env;
+	size_t k;
+
+	*e = *src;
+	e->rcpts = xcalloc_array(j->n, sizeof(struct rcpt));
+	if (e->rcpts == NULL)
+		return -1;
+	for (k = 0; k < j->n; k++)
+		e->rcpts[k] = src->rcpts[j->idx[k]];
+	e->nrcpts = j->n;
+	e->rcap = j->n;
+	return 0;
+}
+
+static const char *
+status_word(char st)
+{
+	return st == 'D' ? "sent" : st == 'T' ? "deferred" : "bounced";
+}
+
+static const char *
+kind_word(enum agent_kind_of_job k)
+{
+	return k == JOB_BOUNCE_FAILED ? "failure" :
+	    k == JOB_BOUNCE_DELAYED ? "delay" : "success";
+}
+
+static void
+log_result(const struct job *j, size_t i, const struct agent_result *r)
+{
+	const struct round *rd = j->round;
+	const struct rcpt *rc = &rd->rec.env.rcpts[i];
+	struct logline l;
+
+	if (j->kind == JOB_DELIVER) {
+		log_begin(&l, r->status == 'D' ? LOG_INFO : LOG_WARNING,
+		    "delivery");
+		log_add(&l, "qid", rd->ent->qid);
+		log_addf(&l, "to", "<%s>", rc->addr);
+		log_add(&l, "relay", r->relay[0] != '\0' ? r->relay :
+		    (j->cls == CLASS_LOCAL ? "local" : "none"));
+		log_addf(&l, "delay", "%llds", (long long)(time(NULL) -
+		    rd->rec.env.arrival));
+		log_add(&l, "dsn", r->dsn);
+		log_add(&l, "status", status_word(r->status));
+		log_add(&l, "text", r->text);
+	} else {
+		log_begin(&l, LOG_INFO, "notice");
+		log_add(&l, "qid", rd->ent->qid);
+		log_add(&l, "kind", kind_word(j->kind));
+		log_addf(&l, "to", "<%s>", rc->addr);
+		log_add(&l, "status", r->status == 'T' ? "deferred" :
+		    "done");
+		log_add(&l, "text", r->text);
+	}
+	log_end(&l);
+}
+
+int
+job_result(struct job *j, const struct agent_result *r)
+{
+	struct round *rd = j->round;
+	size_t k;
+
+	for (k = 0; k < j->n; k++)
+		if (j->idx[k] == r->rcpt_index)
+			break;
+	if (k == j->n || j->got[k])
+		return -1;
+	j->got[k] = 1;
+	if (j->kind == JOB_DELIVER) {
+		if (policy_apply_delivery(&rd->rec, r->rcpt_index, r->status,
+		    r->dsn, r->text, r->relay, (int64_t)time(NULL)) == -1)
+			return -1;
+	} else
+		policy_apply_notice(&rd->rec, j->kind, r->rcpt_index,
+		    r->status);
+	log_result(j, r->rcpt_index, r);
+	return 0;
+}
+
+void
+job_finished(struct job *j, const char *reason)
+{
+	struct round *rd = j->round;
+	struct sched *s = rd->s;
+	struct agent_result r;
+	size_t k;
+
+	for (k = 0; k < j->n; k++) {
+		if (j->got[k])
+			continue;
+		memset(&r, 0, sizeof(r));
+		r.rcpt_index = j->idx[k];
+		r.status = 'T';
+		snprintf(r.dsn, sizeof(r.dsn), "4.3.0");
+		snprintf(r.text, sizeof(r.text), "%s", reason);
+		(void)job_result(j, &r);
+	}
+	round_store(rd);
+	if (j->counted && s->running[j->cls] > 0)
+		s->running[j->cls]--;
+	job_free(j);
+	if (--rd->jobs == 0)
+		round_advance(rd);
+	dispatch(s);
+}
+
+static void
+dispatch(struct sched *s)
+{
+	struct jobq *q;
+	struct job *j;
+	int c;
+
+	if (s->dispatching) {
+		s->dispatch_again = 1;
+		return;
+	}
+	s->dispatching = 1;
+	do {
+		s->dispatch_again = 0;
+		for (c = 0; c < NCLASS && !s->stopping; c++) {
+			q = &s->wait[c];
+			while (q->head != NULL &&
+			    s->running[c] < class_limit(s, (enum job_class)c)) {
+				j = q->head;
+				q->head = j->next;
+				if (q->head == NULL)
+					q->tail = NULL;
+				q->n--;
+				s->running[c]++;
+				j->counted = 1;
+				agent_start(j);
+			}
+		}
+	} while (s->dispatch_again);
+	s->dispatching = 0;
+	sched_status(s);
+}
+
+/* ---- rounds ------------------------------------------------------------- */
+
+static size_t
+make_delivery_jobs(struct round *rd)
+{
+	const struct envelope *e = &rd->rec.env;
+	struct job *j;
+	char *taken;
+	size_t i, k, n = 0;
+	const char *dom;
+
+	taken = calloc(e->nrcpts ? e->nrcpts : 1, 1);
+	if (taken == NULL)
+		return 0;
+	for (i = 0; i < e->nrcpts; i++) {
+		if (taken[i] || !policy_deliverable(&rd->rec, i))
+			continue;
+		dom = policy_domain(e->rcpts[i].addr);
+		if (config_is_local_domain(&rd->s->cfg, dom)) {
+			j = job_new(rd, JOB_DELIVER, CLASS_LOCAL, "");
+			if (j == NULL)
+				break;
+			j->idx[j->n++] = (uint32_t)i;
+			taken[i] = 1;
+		} else {
+			j = job_new(rd, JOB_DELIVER, CLASS_REMOTE, dom);
+			if (j == NULL)
+				break;
+			addr_lower(j->domain);
+			for (k = i; k < e->nrcpts; k++)
+				if (!taken[k] && policy_deliverable(&rd->rec,
+				    k) && addr_domain_eq(dom,
+				    policy_domain(e->rcpts[k].addr))) {
+					j->idx[j->n++] = (uint32_t)k;
+					taken[k] = 1;
+				}
+		}
+		job_enqueue(j);
+		n++;
+	}
+	free(taken);
+	return n;
+}
+
+static size_t
+make_notice_job(struct round *rd, enum agent_kind_of_job kind)
+{
+	struct spool_rec *r = &rd->rec;
+	struct job *j;
+	size_t i;
+
+	j = job_new(rd, kind, CLASS_BOUNCE, "");
+	if (j == NULL)
+		return 0;
+	for (i = 0; i < r->env.nrcpts; i++)
+		if ((kind == JOB_BOUNCE_FAILED && r->owed[i] == OWED_FAILURE) ||
+		    (kind == JOB_BOUNCE_SUCCESS &&
+		    r->owed[i] == OWED_SUCCESS) ||
+		    (kind == JOB_BOUNCE_DELAYED &&
+		    r->env.rcpts[i].state == RCPT_DEFERRED))
+			j->idx[j->n++] = (uint32_t)i;
+	i = j->n;
+	job_enqueue(j);
+	return i > 0 ? 1 : 0;
+}
+
+static void
+round_free(struct round *rd)
+{
+	struct sched *s = rd->s;
+
+	if (rd->msgfd != -1)
+		close(rd->msgfd);
+	spool_rec_free(&rd->rec);
+	if (rd->ent != NULL)
+		rd->ent->round = NULL;
+	free(rd);
+	s->rounds--;
+}
+
+static void
+remove_message(struct sched *s, struct qent *ent)
+{
+	char path[4096];
+
+	if (rec_path(s, "env", ent->qid, "", path, sizeof(path)) == 0 &&
+	    unlink(path) == -1 && errno != ENOENT) {
+		log_msg(LOG_ERR, "remove", "qid", ent->qid, "reason",
+		    strerror(errno), NULL);
+		return;
+	}
+	if (rec_path(s, "msg", ent->qid, "", path, sizeof(path)) == 0)
+		(void)unlink(path);
+	log_msg(LOG_INFO, "removed", "qid", ent->qid, NULL);
+}
+
+static void
+round_end(struct round *rd)
+{
+	struct sched *s = rd->s;
+	struct qent *ent = rd->ent;
+	int64_t now = (int64_t)time(NULL);
+
+	if (policy_done(&rd->rec)) {
+		remove_message(s, ent);
+		rd->ent = NULL;
+		round_free(rd);
+		qindex_del(&s->ix, ent);
+	} else {
+		rd->rec.next_try = policy_next_try(&rd->rec, now,
+		    s->cfg.retry_min, s->cfg.retry_max, rnd_next(s));
+		round_store(rd);
+		if (qindex_schedule(&s->ix, ent, rd->rec.next_try) == -1)
+			log_msg(LOG_ERR, "schedule", "qid", ent->qid, "reason",
+			    "out of memory", NULL);
+		round_free(rd);
+	}
+	sched_kick(s);
+}
+
+static void
+round_advance(struct round *rd)
+{
+	struct sched *s = rd->s;
+	int64_t now = (int64_t)time(NULL);
+	size_t n = 0;
+
+	if (rd->phase == 0) {
+		rd->phase = 1;
+		if (policy_expire(&rd->rec, now, s->cfg.queue_lifetime) > 0) {
+			log_msg(LOG_WARNING, "expired", "qid", rd->ent->qid,
+			    NULL);
+			round_store(rd);
+		}
+		n += make_notice_job(rd, JOB_BOUNCE_FAILED);
+		n += make_notice_job(rd, JOB_BOUNCE_SUCCESS);
+		if (policy_delay_due(&rd->rec, now, s->cfg.delay_warning))
+			n += make_notice_job(rd, JOB_BOUNCE_DELAYED);
+		if (n > 0) {
+			dispatch(s);
+			return;
+		}
+	}
+	round_end(rd);
+}
+
+static void
+start_round(struct sched *s, struct qent *ent)
+{
+	struct round *rd;
+	char path[4096];
+	const char *why = "";
+	int r, err = 0;
+
+	qindex_unschedule(&s->ix, ent);
+	rd = calloc(1, sizeof(*rd));
+	if (rd == NULL) {
+		(void)qindex_schedule(&s->ix, ent, (int64_t)time(NULL) + 60);
+		return;
+	}
+	rd->s = s;
+	rd->ent = ent;
+	rd->msgfd = -1;
+	rd->started = (int64_t)time(NULL);
+	spool_rec_init(&rd->rec);
+	ent->round = rd;
+	s->rounds++;
+	r = -2;
+	if (rec_path(s, "env", ent->qid, "", path, sizeof(path)) == 0)
+		r = spool_rec_load(path, ent->qid, &rd->rec, &why);
+	if (r == 0 && rec_path(s, "msg", ent->qid, "", path, sizeof(path)) ==
+	    0) {
+		rd->msgfd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (rd->msgfd == -1 && errno == ENOENT) {
+			r = -1;
+			why = "message file missing";
+		} else if (rd->msgfd == -1)
+			r = -2;
+	}
+	if (r == -2)
+		err = errno;
+	if (r != 0) {
+		if (r == -1)
+			quarantine(s, "env", ent->qid, why);
+		else if (err != ENOENT)
+			log_msg(LOG_ERR, "spool_read", "qid", ent->qid,
+			    "reason", strerror(err), NULL);
+		rd->ent = NULL;
+		round_free(rd);
+		if (r == -1 || err == ENOENT)
+			qindex_del(&s->ix, ent);
+		else
+			(void)qindex_schedule(&s->ix, ent,
+			    (int64_t)time(NULL) + 60);
+		return;
+	}
+	if (make_delivery_jobs(rd) > 0)
+		dispatch(s);
+	else
+		round_advance(rd);
+}
+
+/* ---- timer, flush, status ----------------------------------------------- */
+
+static int
+timer_cb(sd_event_source *src, uint64_t usec, void *arg)
+{
+	(void)src;
+	(void)usec;
+	sched_kick(arg);
+	return 0;
+}
+
+void
+sched_kick(struct sched *s)
+{
+	struct qent *e;
+	int64_t now;
+
+	if (s->kicking) {
+		s->kick_again = 1;
+		return;
+	}
+	s->kicking = 1;
+	do {
+		s->kick_again = 0;
+		now = (int64_t)time(NULL);
+		while (!s->stopping && s->rounds < round_cap(s) &&
+		    (e = qindex_peek(&s->ix)) != NULL && e->due <= now)
+			start_round(s, e);
+	} while (s->kick_again);
+	s->kicking = 0;
+	e = qindex_peek(&s->ix);
+	if (e == NULL || s->stopping || s->rounds >= round_cap(s)) {
+		sd_event_source_set_enabled(s->timer, SD_EVENT_OFF);
+		return;
+	}
+	sd_event_source_set_time(s->timer, e->due <= 0 ? 1 :
+	    (uint64_t)e->due * 1000000ULL);
+	sd_event_source_set_enabled(s->timer, SD_EVENT_ONESHOT);
+	sched_status(s);
+}
+
+struct flush_arg {
+	struct sched *s;
+	const char *domain;
+	int64_t now;
+};
+
+static void
+flush_one(struct qent *e, void *arg)
+{
+	struct flush_arg *fa = arg;
+	struct spool_rec rec;
+	char path[4096];
+	const char *why;
+	size_t i;
+	bool hit = fa->domain == NULL;
+
+	if (e->round != NULL || e->hpos == QENT_NOT_IN_HEAP)
+		return;
+	if (!hit) {
+		spool_rec_init(&rec);
+		if (rec_path(fa->s, "env", e->qid, "", path, sizeof(path)) ==
+		    0 && spool_rec_load(path, e->qid, &rec, &why) == 0)
+			for (i = 0; i < rec.env.nrcpts && !hit; i++)
+				hit = policy_deliverable(&rec, i) &&
+				    addr_domain_eq(fa->domain, policy_domain(
+				    rec.env.rcpts[i].addr));
+		spool_rec_free(&rec);
+	}
+	if (hit && e->due > fa->now)
+		(void)qindex_schedule(&fa->s->ix, e, fa->now);
+}
+
+void
+sched_flush(struct sched *s, const char *domain)
+{
+	struct flush_arg fa = { s, domain, (int64_t)time(NULL) };
+
+	log_msg(LOG_INFO, "flush", "domain", domain != NULL ? domain : "",
+	    NULL);
+	qindex_each(&s->ix, flush_one, &fa);
+	sched_kick(s);
+}
+
+void
+sched_status(struct sched *s)
+{
+	sd_notifyf(0, "STATUS=%zu queued, %zu in delivery, agents: %zu local, "
+	    "%zu remote, %zu bounce; waiting jobs: %zu", s->ix.n, s->rounds,
+	    s->running[CLASS_LOCAL], s->running[CLASS_REMOTE],
+	    s->running[CLASS_BOUNCE], s->wait[0].n + s->wait[1].n +
+	    s->wait[2].n);
+}
+
+int
+sched_init(struct sched *s, const char *confdir, struct buf *err)
+{
+	const char *sfd;
+	char *end;
+	long v;
+
+	memset(s, 0, sizeof(*s));
+	s->spawnfd = -1;
+	if (config_load(confdir, &s->cfg, err) == -1)
+		return -1;
+	s->spool = strdup(s->cfg.spool);
+	if (s->spool == NULL)
+		return -1;
+	qindex_init(&s->ix);
+	if (getrandom(&s->rnd, sizeof(s->rnd), 0) != sizeof(s->rnd))
+		s->rnd = (uint64_t)time(NULL) ^ (uint64_t)getpid();
+	if (s->rnd == 0)
+		s->rnd = 88172645463325252ULL;
+	sfd = getenv(SPAWN_FD_ENV);
+	if (sfd != NULL && sfd[0] != '\0') {
+		errno = 0;
+		v = strtol(sfd, &end, 10);
+		if (errno != 0 || *end != '\0' || v < 3 || v > 65535 ||
+		    fcntl((int)v, F_GETFD) == -1) {
+			buf_set(err, "bad " SPAWN_FD_ENV, strlen("bad "
+			    SPAWN_FD_ENV));
+			return -1;
+		}
+		s->spawnfd = (int)v;
+		io_set_cloexec(s->spawnfd, 1);
+	}
+	if (sd_event_default(&s->ev) < 0 ||
+	    sd_event_add_time(s->ev, &s->timer, CLOCK_REALTIME, 1, 1000,
+	    timer_cb, s) < 0) {
+		buf_set(err, "cannot create the event loop", 28);
+		return -1;
+	}
+	sd_event_source_set_enabled(s->timer, SD_EVENT_OFF);
+	return 0;
+}

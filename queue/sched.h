@@ -1,0 +1,99 @@
+/*
+ * sched.h — posthorn-send's state: the index of queued messages, the
+ * messages being attempted ("rounds"), the jobs waiting for or running in
+ * delivery agents, and the concurrency counters.  One process, one
+ * sd-event loop; nothing here blocks for long except the short writes of
+ * a job into an agent's socket.
+ */
+#ifndef POSTHORN_QUEUE_SCHED_H
+#define POSTHORN_QUEUE_SCHED_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <systemd/sd-event.h>
+
+#include "common/agent.h"
+#include "common/config.h"
+#include "queue/index.h"
+#include "queue/spool.h"
+
+enum job_class { CLASS_LOCAL = 0, CLASS_REMOTE, CLASS_BOUNCE, NCLASS };
+
+struct sched;
+struct agent;
+
+struct round {
+	struct sched *s;
+	struct qent *ent;
+	struct spool_rec rec;
+	int msgfd;
+	size_t jobs;		/* jobs not finished */
+	int phase;		/* 0 deliveries, 1 notices */
+	int64_t started;
+};
+
+struct job {
+	struct round *round;
+	enum agent_kind_of_job kind;
+	enum job_class cls;
+	char domain[256];
+	uint32_t *idx;
+	char *got;		/* per idx: result received */
+	size_t n;
+	struct agent *agent;
+	int counted;		/* holds a concurrency slot */
+	struct job *next;	/* wait queue */
+};
+
+struct jobq {
+	struct job *head, *tail;
+	size_t n;
+};
+
+struct sched {
+	struct config cfg;
+	char *spool;
+	sd_event *ev;
+	sd_event_source *timer;
+	struct qindex ix;
+	size_t rounds;		/* active rounds */
+	struct jobq wait[NCLASS];
+	size_t running[NCLASS];
+	int spawnfd;		/* POSTHORN_SPAWN_FD, or -1 */
+	int stopping;
+	uint64_t rnd;
+	int kicking, kick_again;
+	int dispatching, dispatch_again;
+};
+
+/* sched.c */
+int sched_init(struct sched *s, const char *confdir, struct buf *err);
+/* Re-arm the timer for the earliest due message (or start due ones). */
+void sched_kick(struct sched *s);
+/* Make every deferred message (or those with a pending recipient in
+ * domain) due now. */
+void sched_flush(struct sched *s, const char *domain);
+void sched_status(struct sched *s);
+/* Called by agents.c when a job's agent is finished: recipients without
+ * a result get a temporary failure "4.3.0 <reason>".  Frees j. */
+void job_finished(struct job *j, const char *reason);
+/* Apply one result of a job.  -1 if the index is not one of the job's or
+ * was already reported (a protocol error). */
+int job_result(struct job *j, const struct agent_result *r);
+/* The envelope of a job's recipients (shallow: shares the round's
+ * strings; free with free(e->rcpts) only). */
+int job_envelope(const struct job *j, struct envelope *e);
+
+/* agents.c */
+void agent_start(struct job *j);
+size_t agents_running(void);
+void agents_kill_all(void);
+
+/* recover.c */
+int recover(struct sched *s);
+int scan_incoming(struct sched *s);
+void quarantine(struct sched *s, const char *sub, const char *name,
+    const char *why);
+
+#endif

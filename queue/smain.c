@@ -1,0 +1,205 @@
+/*
+ * smain.c — posthorn-send: the scheduler.  Recovers the spool, then runs
+ * an sd-event loop: wake-ups from posthorn-queue on SPOOL/wake, a timer
+ * for the next due message, delivery agents' sockets and exits, SIGTERM
+ * (clean stop), SIGHUP (reload).  Type=notify: READY=1 after recovery,
+ * WATCHDOG=1 when WATCHDOG_USEC is set, STATUS= with counts.  Trusts its
+ * configuration; wake-up datagrams are checked (only N and F are known).
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <systemd/sd-daemon.h>
+
+#include "common/addr.h"
+#include "common/log.h"
+#include "queue/sched.h"
+
+#define STOP_GRACE_USEC (10 * 1000000ULL)
+
+static const char *confdir;
+
+static int
+wake_cb(sd_event_source *src, int fd, uint32_t revents, void *arg)
+{
+	struct sched *s = arg;
+	char b[300];
+	const char *why;
+	ssize_t n;
+	int i, scan = 0;
+
+	(void)src;
+	(void)revents;
+	for (i = 0; i < 1000; i++) {
+		n = recv(fd, b, sizeof(b) - 1, MSG_DONTWAIT);
+		if (n <= 0)
+			break;
+		b[n] = '\0';
+		if (n == 1 && b[0] == 'N')
+			scan = 1;
+		else if (b[0] == 'F' && n == 1)
+			sched_flush(s, NULL);
+		else if (b[0] == 'F' && memchr(b, '\0', (size_t)n) == NULL &&
+		    addr_domain_valid(b + 1, (size_t)n - 1, 0, &why) == 0)
+			sched_flush(s, b + 1);
+		else
+			log_msg(LOG_WARNING, "wake", "reason",
+			    "unknown datagram", NULL);
+	}
+	if (scan && !s->stopping)
+		(void)scan_incoming(s);
+	sched_kick(s);
+	return 0;
+}
+
+static int
+bind_wake(struct sched *s)
+{
+	struct sockaddr_un sun;
+	int fd;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (spool_path(sun.sun_path, sizeof(sun.sun_path), s->spool, "wake",
+	    "") == -1)
+		return -1;
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd == -1)
+		return -1;
+	(void)unlink(sun.sun_path);
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1 ||
+	    chmod(sun.sun_path, 0660) == -1 ||
+	    sd_event_add_io(s->ev, NULL, fd, EPOLLIN, wake_cb, s) < 0) {
+		close(fd);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+stop_now(sd_event_source *src, uint64_t usec, void *arg)
+{
+	struct sched *s = arg;
+
+	(void)src;
+	(void)usec;
+	agents_kill_all();
+	return sd_event_exit(s->ev, 0);
+}
+
+static int
+post_cb(sd_event_source *src, void *arg)
+{
+	struct sched *s = arg;
+
+	(void)src;
+	if (s->stopping && agents_running() == 0)
+		return sd_event_exit(s->ev, 0);
+	return 0;
+}
+
+static int
+term_cb(sd_event_source *src, const struct signalfd_siginfo *si, void *arg)
+{
+	struct sched *s = arg;
+	uint64_t now;
+
+	(void)src;
+	(void)si;
+	if (s->stopping)
+		return 0;
+	log_msg(LOG_INFO, "stopping", "agents", agents_running() > 0 ?
+	    "running" : "none", NULL);
+	sd_notify(0, "STOPPING=1");
+	s->stopping = 1;
+	sd_event_source_set_enabled(s->timer, SD_EVENT_OFF);
+	sd_event_now(s->ev, CLOCK_MONOTONIC, &now);
+	if (sd_event_add_time(s->ev, NULL, CLOCK_MONOTONIC,
+	    now + STOP_GRACE_USEC, 0, stop_now, s) < 0 ||
+	    sd_event_add_post(s->ev, NULL, post_cb, s) < 0 ||
+	    agents_running() == 0)
+		return sd_event_exit(s->ev, 0);
+	return 0;
+}
+
+static int
+hup_cb(sd_event_source *src, const struct signalfd_siginfo *si, void *arg)
+{
+	struct sched *s = arg;
+	struct config nc;
+	struct buf err = BUF_INIT;
+
+	(void)src;
+	(void)si;
+	sd_notify(0, "RELOADING=1");
+	if (config_load(confdir, &nc, &err) == -1) {
+		log_msg(LOG_ERR, "reload", "status", "failed", "reason",
+		    buf_str(&err), NULL);
+	} else {
+		if (strcmp(nc.spool, s->spool) != 0)
+			log_msg(LOG_WARNING, "reload", "reason",
+			    "spool change needs a restart", NULL);
+		config_free(&s->cfg);
+		s->cfg = nc;
+		log_msg(LOG_INFO, "reload", "status", "ok", NULL);
+	}
+	buf_free(&err);
+	sd_notify(0, "READY=1");
+	sched_kick(s);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct sched s;
+	struct buf err = BUF_INIT;
+	sigset_t ss;
+	int ch;
+
+	log_init("posthorn-send");
+	while ((ch = getopt(argc, argv, "C:v")) != -1) {
+		if (ch == 'C')
+			confdir = optarg;
+		else if (ch == 'v')
+			log_set_verbose(1);
+		else
+			die(64, "usage", "posthorn-send [-v] [-C dir]");
+	}
+	confdir = config_dir(confdir);
+	sigemptyset(&ss);
+	sigaddset(&ss, SIGCHLD);
+	sigaddset(&ss, SIGTERM);
+	sigaddset(&ss, SIGINT);
+	sigaddset(&ss, SIGHUP);
+	sigprocmask(SIG_BLOCK, &ss, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if (sched_init(&s, confdir, &err) == -1)
+		die(78, "configuration error", buf_str(&err));
+	if (setenv("POSTHORN_CONF", confdir, 1) == -1 ||
+	    spool_drop_privileges(s.spool) == -1)
+		die(75, "cannot set up", strerror(errno));
+	if (recover(&s) == -1)
+		die(75, "cannot recover the spool", strerror(errno));
+	if (bind_wake(&s) == -1)
+		die(75, "cannot bind the wake socket", strerror(errno));
+	if (sd_event_add_signal(s.ev, NULL, SIGTERM, term_cb, &s) < 0 ||
+	    sd_event_add_signal(s.ev, NULL, SIGINT, term_cb, &s) < 0 ||
+	    sd_event_add_signal(s.ev, NULL, SIGHUP, hup_cb, &s) < 0 ||
+	    sd_event_set_watchdog(s.ev, 1) < 0)
+		die(75, "cannot set up the event loop", "");
+	sched_kick(&s);
+	sd_notify(0, "READY=1");
+	log_msg(LOG_INFO, "ready", NULL);
+	sched_status(&s);
+	if (sd_event_loop(s.ev) < 0)
+		die(75, "event loop failed", "");
+	log_msg(LOG_INFO, "stopped", NULL);
+	return 0;
+}
