@@ -1,0 +1,251 @@
+/*
+ * job.c — one posthorn-bounce job (see job.h).
+ *
+ * Rules, in order:
+ *   - a failed message whose envelope protocol is "double-bounce" (a
+ *     notice to the postmaster that failed too) is dropped: log, 'D';
+ *   - a message from <> or MAILER-DAEMON@... never gets a notice back:
+ *     its failures go once to postmaster@hostname as a double bounce,
+ *     its delays and successes are not reported ('D', logged);
+ *   - otherwise each recipient's NOTIFY decides (bounce_wanted()).
+ * Recipients that get no notice are reported 'D' at once.  The others are
+ * reported 'D' once the queue said 250 for the notice, 'T' with the
+ * queue's reason when it said 4xx or could not be reached, 'P' when it
+ * refused the notice permanently (5xx).
+ *
+ * Trusts: the job was validated by agent_job_read(); the queue's verdict
+ * was sanitised by qclient.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bounce/job.h"
+#include "common/log.h"
+#include "common/qclient.h"
+
+bool
+bounce_wanted(enum dsn_kind kind, unsigned notify)
+{
+	if (notify & NOTIFY_NEVER)
+		return false;
+	switch (kind) {
+	case DSN_FAILED:
+		return notify == 0 || (notify & NOTIFY_FAILURE);
+	case DSN_DELAYED:
+		return notify == 0 || (notify & NOTIFY_DELAY);
+	case DSN_SUCCESS:
+		return (notify & NOTIFY_SUCCESS) != 0;
+	}
+	return false;
+}
+
+static const char *
+kind_name(enum dsn_kind kind)
+{
+	return kind == DSN_FAILED ? "failed" : kind == DSN_DELAYED ?
+	    "delayed" : "success";
+}
+
+static enum dsn_kind
+job_kind(enum agent_kind_of_job k)
+{
+	return k == JOB_BOUNCE_DELAYED ? DSN_DELAYED :
+	    k == JOB_BOUNCE_SUCCESS ? DSN_SUCCESS : DSN_FAILED;
+}
+
+static void
+log_rcpt(const struct agent_job *job, size_t i, const char *event,
+    const char *reason, const char *notice)
+{
+	struct logline l;
+
+	log_begin(&l, LOG_INFO, event);
+	log_add(&l, "qid", job->env.qid);
+	log_addf(&l, "from", "<%s>", job->env.sender ? job->env.sender : "");
+	log_addf(&l, "to", "<%s>", job->env.rcpts[i].addr);
+	log_add(&l, "reason", reason);
+	if (notice != NULL)
+		log_add(&l, "notice", notice);
+	log_end(&l);
+}
+
+/* Report every recipient with cover[i] == want. */
+static int
+report_all(struct stream *ctl, const struct agent_job *job, const bool *cover,
+    bool want, char status, const char *dsn, const char *text)
+{
+	size_t i;
+
+	for (i = 0; i < job->env.nrcpts; i++)
+		if ((cover == NULL || cover[i] == want) &&
+		    agent_report(ctl, job, i, status, dsn, text, NULL) == -1)
+			return -1;
+	return 0;
+}
+
+static int
+sink_queue(void *ctx, const void *p, size_t n)
+{
+	return qclient_write(ctx, p, n);
+}
+
+/* Build the notice and hand it to the queue; res says what happened. */
+static void
+inject(const struct config *cfg, const struct dsn_input *in,
+    struct qresult *res)
+{
+	struct envelope ne;
+	struct dsn_plan plan;
+	struct qclient *q;
+	struct buf err = BUF_INIT;
+	const char *why = "queue connection lost";
+
+	memset(res, 0, sizeof(*res));
+	envelope_init(&ne);
+	if (dsn_plan(in, &plan, &why) == -1) {
+		res->code = 451;
+		snprintf(res->dsn, sizeof(res->dsn), "4.3.0");
+		snprintf(res->text, sizeof(res->text), "%s", why);
+		return;
+	}
+	if (envelope_set_sender(&ne, "") == -1 ||
+	    envelope_add_rcpt(&ne, in->to, 0, NULL) == -1 ||
+	    envelope_set_str(&ne.protocol, in->double_bounce ?
+	    BOUNCE_PROTO_DOUBLE : BOUNCE_PROTO) == -1 ||
+	    envelope_set_str(&ne.client_addr, "local") == -1) {
+		res->code = 451;
+		snprintf(res->dsn, sizeof(res->dsn), "4.3.0");
+		snprintf(res->text, sizeof(res->text),
+		    "cannot make the notice's envelope");
+		envelope_free(&ne);
+		return;
+	}
+	ne.body = plan.eightbit ? BODY_8BITMIME : BODY_7BIT;
+	ne.smtputf8 = plan.smtputf8;
+	ne.uid = -1;
+	q = qclient_open(cfg->queue_socket, &err);
+	if (q == NULL) {
+		res->code = 451;
+		snprintf(res->dsn, sizeof(res->dsn), "4.3.0");
+		snprintf(res->text, sizeof(res->text), "queue unreachable: %s",
+		    buf_str(&err));
+	} else if (qclient_envelope(q, &ne) == -1 ||
+	    dsn_write(in, &plan, sink_queue, q, &why) == -1) {
+		/* Never finish a notice that was not written whole: the
+		 * queue would store the part it got. */
+		qclient_abort(q);
+		res->code = 451;
+		snprintf(res->dsn, sizeof(res->dsn), "4.3.0");
+		snprintf(res->text, sizeof(res->text), "notice not queued: %s",
+		    why);
+	} else {
+		qclient_finish(q, res);
+	}
+	buf_free(&err);
+	envelope_free(&ne);
+}
+
+/* The whole job is suppressed (no notice for anybody). */
+static int
+suppress(struct stream *ctl, const struct agent_job *job, const char *event,
+    const char *reason)
+{
+	size_t i;
+
+	for (i = 0; i < job->env.nrcpts; i++)
+		log_rcpt(job, i, event, reason, NULL);
+	if (report_all(ctl, job, NULL, true, 'D', "2.0.0", reason) == -1)
+		return -1;
+	return agent_job_done(ctl);
+}
+
+static int
+notify_and_report(const struct config *cfg, struct stream *ctl,
+    const struct agent_job *job, struct dsn_input *in, const bool *cover)
+{
+	struct qresult res;
+	char text[400];
+	char st;
+	size_t i;
+
+	inject(cfg, in, &res);
+	if (res.code / 100 == 2) {
+		st = 'D';
+		snprintf(text, sizeof(text), "notice queued as %s", res.qid);
+	} else {
+		st = res.code / 100 == 5 ? 'P' : 'T';
+		snprintf(text, sizeof(text), "notice not queued: %d %s %s",
+		    res.code, res.dsn, res.text);
+	}
+	for (i = 0; i < job->env.nrcpts; i++) {
+		if (!cover[i])
+			continue;
+		log_rcpt(job, i, st == 'D' ? "notice" : "notice-failed",
+		    kind_name(in->kind), st == 'D' ? res.qid : text);
+		if (agent_report(ctl, job, i, st, st == 'D' ? "2.0.0" : res.dsn,
+		    text, NULL) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+int
+bounce_job(const struct config *cfg, struct stream *ctl,
+    const struct agent_job *job)
+{
+	const struct envelope *e = &job->env;
+	enum dsn_kind kind = job_kind(job->kind);
+	struct dsn_input in;
+	char postmaster[300];
+	bool *cover, any = false, dbl = false;
+	const char *to = e->sender;
+	size_t i;
+	int rc = -1;
+
+	if (dsn_sender_is_null(e->sender)) {
+		if (e->protocol != NULL &&
+		    strcmp(e->protocol, BOUNCE_PROTO_DOUBLE) == 0)
+			return suppress(ctl, job, "double-bounce-dropped",
+			    "a failed double bounce is dropped");
+		if (kind != DSN_FAILED)
+			return suppress(ctl, job, "notice-suppressed",
+			    "no notice to a mail system sender");
+		snprintf(postmaster, sizeof(postmaster), "postmaster@%s",
+		    cfg->hostname);
+		to = postmaster;
+		dbl = true;
+	}
+	cover = xcalloc_array(e->nrcpts, sizeof(bool));
+	if (cover == NULL)
+		return -1;
+	for (i = 0; i < e->nrcpts; i++) {
+		cover[i] = bounce_wanted(kind, e->rcpts[i].notify);
+		any = any || cover[i];
+		if (!cover[i])
+			log_rcpt(job, i, "notice-suppressed",
+			    "not requested (NOTIFY)", NULL);
+	}
+	if (report_all(ctl, job, cover, false, 'D', "2.0.0",
+	    "no notice requested (NOTIFY)") == -1)
+		goto out;
+	if (any) {
+		if (dsn_input_init(&in, kind, e, job->msgfd, cfg->hostname,
+		    to) == -1) {
+			if (report_all(ctl, job, cover, true, 'T', "4.3.0",
+			    "no randomness for the notice") == -1)
+				goto out;
+		} else {
+			in.cover = cover;
+			in.double_bounce = dbl;
+			in.queue_lifetime = cfg->queue_lifetime;
+			in.max_original = cfg->bounce_max_original;
+			if (notify_and_report(cfg, ctl, job, &in, cover) == -1)
+				goto out;
+		}
+	}
+	rc = agent_job_done(ctl);
+out:
+	free(cover);
+	return rc;
+}

@@ -1,0 +1,32 @@
+/*
+ * job.h — one posthorn-bounce job: decide which recipients of the job get
+ * a notice (DSN NOTIFY, null and MAILER-DAEMON senders, double bounces),
+ * build the notification (dsn.h), inject it through the queue
+ * (qclient.h) and report a result for every recipient of the job
+ * (agent.h).  Input: a job already decoded and validated by
+ * agent_job_read(); the configuration.
+ */
+#ifndef POSTHORN_BOUNCE_JOB_H
+#define POSTHORN_BOUNCE_JOB_H
+
+#include <stdbool.h>
+
+#include "bounce/dsn.h"
+#include "common/agent.h"
+#include "common/config.h"
+
+/* The envelope protocol that marks a double bounce: if it fails too, it
+ * is dropped with a log line. */
+#define BOUNCE_PROTO_DOUBLE	"double-bounce"
+#define BOUNCE_PROTO		"bounce"
+
+/* Does a recipient with these NOTIFY bits want a notice of this kind? */
+bool bounce_wanted(enum dsn_kind kind, unsigned notify);
+
+/* Handle the job and send every result and the done frame.  0 ok, -1 if
+ * the control connection failed (the scheduler treats missing results as
+ * temporary failures). */
+int bounce_job(const struct config *cfg, struct stream *ctl,
+    const struct agent_job *job);
+
+#endif

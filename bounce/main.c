@@ -1,0 +1,58 @@
+/*
+ * posthorn-bounce — builds delivery status notifications and injects them
+ * through posthorn-queue.  Started by the scheduler (posthorn-send) with
+ * fd 3 the control socket (queue/PROTOCOL.md §3); reads jobs until EOF.
+ * Runs as the queue's user; it never needs more.  Trusts the
+ * configuration; everything from the control socket and the message is
+ * checked by agent_job_read() and the builder.
+ *
+ *   posthorn-bounce [-v] [-C dir]
+ *
+ * Exit: 0 at EOF, 75 when the configuration cannot be loaded, 1 on a
+ * protocol error (the scheduler retries the job's recipients).
+ */
+#include <signal.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "bounce/job.h"
+#include "common/log.h"
+
+#define CTL_TIMEOUT_MS	(10 * 60 * 1000)
+
+int
+main(int argc, char **argv)
+{
+	struct config cfg;
+	struct buf err = BUF_INIT;
+	struct stream ctl;
+	struct agent_job job;
+	const char *dir = NULL, *why = NULL;
+	int c, r;
+
+	log_init("posthorn-bounce");
+	signal(SIGPIPE, SIG_IGN);
+	while ((c = getopt(argc, argv, "vC:")) != -1) {
+		if (c == 'v')
+			log_set_verbose(1);
+		else if (c == 'C')
+			dir = optarg;
+		else
+			die(64, "usage", "posthorn-bounce [-v] [-C dir]");
+	}
+	if (config_load(config_dir(dir), &cfg, &err) == -1)
+		die(75, "config", buf_str(&err));
+	if (stream_init(&ctl, AGENT_FD, AGENT_FD, CTL_TIMEOUT_MS) == -1)
+		die(75, "control socket", "cannot set up fd 3");
+	while ((r = agent_job_read(&ctl, &job, &why)) == 1) {
+		r = bounce_job(&cfg, &ctl, &job);
+		agent_job_free(&job);
+		if (r == -1)
+			die(1, "control socket", "cannot send results");
+	}
+	if (r == -1)
+		die(1, "protocol", why);
+	stream_free(&ctl);
+	config_free(&cfg);
+	return 0;
+}
