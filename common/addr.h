@@ -5,7 +5,8 @@
  * which is accepted and stripped) or a bare Mailbox.  Local parts are
  * dot-strings or quoted-strings of at most 64 octets (as written, quotes
  * included); domains at most 255 octets with labels of at most 63, or
- * address literals [1.2.3.4] / [IPv6:...].  Non-ASCII (valid UTF-8 only) is
+ * address literals [1.2.3.4] / [IPv6:...]; local@domain at most 254
+ * octets (a 256-octet path, RFC 5321 4.5.3.1.3).  Non-ASCII (valid UTF-8 only) is
  * allowed only with ADDR_UTF8 (SMTPUTF8, RFC 6531).  Input is hostile: every
  * length is checked, NUL and control characters are refused, and a
  * rejection comes with a short English reason.
@@ -54,7 +55,8 @@ int addr_format(const struct addr *a, char *out, size_t outsz);
 /* The local part with quoting removed (for table lookups). */
 int addr_local_unquoted(const struct addr *a, char *out, size_t outsz);
 /* Split a local part at the first delim ('+'): user and extension ("" if
- * none).  Both outputs must be ADDR_LOCAL_MAX + 1 bytes. */
+ * none; a delimiter in the first position does not split, and delim 0
+ * never splits).  Both outputs must be ADDR_LOCAL_MAX + 1 bytes. */
 void addr_split_ext(const char *local, char delim, char *user, char *ext);
 /* ASCII case-insensitive domain comparison. */
 bool addr_domain_eq(const char *a, const char *b);
