@@ -236,7 +236,7 @@ class Instance:
         self.maildir = os.path.join(self.dir, "Maildir") + "/"
         self.conf = {
             "hostname": HOSTNAME,
-            "local_domains": DOMAIN + ", localhost",
+            "local_domains": DOMAIN + ", " + HOSTNAME + ", localhost",
             "listen": "127.0.0.1:0",
             "spool": os.path.join(self.dir, "spool"),
             "queue_socket": os.path.join(self.dir, "run", "queue.sock"),
@@ -303,6 +303,8 @@ class Instance:
 
     def start(self, timeout=20.0):
         require("posthorn-run")
+        if self not in _instances:
+            _instances.append(self)
         for name in ("ready", "listen"):
             try:
                 os.unlink(self.path("run", name))
