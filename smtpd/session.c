@@ -298,15 +298,18 @@ rcpt_policy(struct session *s, const char *rcpt, const char *domain)
 	return 554;
 }
 
-/* RCPT TO:<postmaster> without a domain means our postmaster. */
+/* RCPT TO:<postmaster> without a domain (RFC 5321 §4.5.1) means the
+ * postmaster of our first local domain. */
 static int
 rcpt_address(struct session *s, struct addr *a, char *out, size_t outsz)
 {
+	const struct strlist *l = &s->cfg->local_domains;
+
 	if (a->domain[0] == '\0') {
 		if (strcasecmp(a->local, "postmaster") != 0)
 			return -1;
 		snprintf(a->domain, sizeof(a->domain), "%s",
-		    s->cfg->hostname);
+		    l->n > 0 ? l->v[0] : s->cfg->hostname);
 	}
 	return addr_format(a, out, outsz) < 0 ? -1 : 0;
 }
