@@ -1,0 +1,197 @@
+/*
+ * test_local_driver.c — a stand-in scheduler for the posthorn-local and
+ * posthorn-spawn end-to-end tests (built by tests/e2e/test_local_* with
+ * cc against build/common/lib.a; not a test itself, so not executable).
+ *
+ *   driver agent MSGFILE SENDER RCPT... -- PROG [ARGS...]
+ *       starts PROG with fd 3 one end of a socketpair, sends one job
+ *       (agent_job_send: the envelope with every RCPT, MSGFILE's fd) and
+ *       prints each result as "R index status dsn text", then "Z", then
+ *       "exit N" after closing the socket (EOF) and reaping PROG.
+ *   driver spawn MSGFILE SENDER RCPT...
+ *       runs as the scheduler under posthorn-spawn: for each RCPT makes a
+ *       socketpair, writes a one-recipient job into its end, hands the
+ *       other end to the spawner ($POSTHORN_SPAWN_FD) and prints the
+ *       results ("EOF" when the agent ended without any).  Exits with
+ *       $DRIVER_EXIT (default 0) so the spawner's propagation is visible.
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/agent.h"
+#include "common/frame.h"
+#include "common/qid.h"
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: driver agent MSG SENDER RCPT... -- PROG ...\n"
+	    "       driver spawn MSG SENDER RCPT...\n");
+	exit(2);
+}
+
+static void
+make_env(struct envelope *e, const char *sender, char **rcpts, size_t n,
+    uint32_t *idx)
+{
+	char qid[QID_LEN + 1];
+	size_t i;
+
+	envelope_init(e);
+	qid_new(qid);
+	if (envelope_set_sender(e, sender) == -1 ||
+	    envelope_set_str(&e->qid, qid) == -1) {
+		fprintf(stderr, "driver: bad sender\n");
+		exit(2);
+	}
+	e->arrival = time(NULL);
+	for (i = 0; i < n; i++) {
+		if (envelope_add_rcpt(e, rcpts[i], 0, NULL) < 0) {
+			fprintf(stderr, "driver: bad recipient %s\n", rcpts[i]);
+			exit(2);
+		}
+		idx[i] = (uint32_t)i;
+	}
+}
+
+/* Print results until Z; returns the number of results, -1 on EOF. */
+static int
+read_results(int fd)
+{
+	struct stream s;
+	struct buf p = BUF_INIT;
+	struct agent_result r;
+	const char *why;
+	char tag;
+	int n = 0, rc;
+
+	stream_init(&s, fd, fd, 120000);
+	for (;;) {
+		rc = frame_read(&s, 8192, &tag, &p);
+		if (rc != FRAME_OK) {
+			printf("EOF\n");
+			n = -1;
+			break;
+		}
+		rc = agent_result_decode(tag, p.data, p.len, &r, &why);
+		if (rc == 2) {
+			printf("Z\n");
+			break;
+		}
+		if (rc != 1) {
+			printf("BAD %s\n", why);
+			n = -1;
+			break;
+		}
+		printf("R %u %c %s %s\n", (unsigned)r.rcpt_index, r.status,
+		    r.dsn, r.text);
+		n++;
+	}
+	fflush(stdout);
+	buf_free(&p);
+	stream_free(&s);
+	return n;
+}
+
+static int
+agent_mode(int msgfd, const char *sender, char **rcpts, size_t n,
+    char **prog)
+{
+	struct envelope e;
+	uint32_t idx[64];
+	int sv[2], st, null;
+	pid_t pid;
+
+	make_env(&e, sender, rcpts, n, idx);
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+		return 2;
+	pid = fork();
+	if (pid == 0) {
+		null = open("/dev/null", O_RDWR);
+		dup2(null, 0);
+		dup2(null, 1);
+		dup2(sv[1], 3);
+		execv(prog[0], prog);
+		_exit(127);
+	}
+	close(sv[1]);
+	if (agent_job_send(sv[0], JOB_DELIVER, &e, idx, "", msgfd) != 0) {
+		printf("SEND FAILED\n");
+		return 1;
+	}
+	read_results(sv[0]);
+	close(sv[0]);
+	waitpid(pid, &st, 0);
+	printf("exit %d\n", WIFEXITED(st) ? WEXITSTATUS(st) : 128);
+	envelope_free(&e);
+	return 0;
+}
+
+static int
+spawn_mode(int msgfd, const char *sender, char **rcpts, size_t n)
+{
+	const char *s = getenv(SPAWN_FD_ENV);
+	const char *ex = getenv("DRIVER_EXIT");
+	struct envelope e;
+	uint32_t idx[1] = { 0 };
+	size_t i;
+	int sv[2], spawnfd;
+
+	if (s == NULL) {
+		fprintf(stderr, "driver: %s not set\n", SPAWN_FD_ENV);
+		return 2;
+	}
+	spawnfd = atoi(s);
+	printf("uid %u\n", (unsigned)getuid());
+	for (i = 0; i < n; i++) {
+		make_env(&e, sender, rcpts + i, 1, idx);
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) !=
+		    0 || agent_job_send(sv[0], JOB_DELIVER, &e, idx, "",
+		    msgfd) != 0 || spawn_request_send(spawnfd, rcpts[i],
+		    sv[1]) != 0) {
+			printf("SPAWN FAILED\n");
+			return 1;
+		}
+		close(sv[1]);
+		read_results(sv[0]);
+		close(sv[0]);
+		envelope_free(&e);
+	}
+	return ex != NULL ? atoi(ex) : 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	int msgfd, i, dash = -1;
+
+	if (argc < 5)
+		usage();
+	msgfd = open(argv[2], O_RDONLY);
+	if (msgfd < 0) {
+		perror(argv[2]);
+		return 2;
+	}
+	for (i = 4; i < argc; i++)
+		if (strcmp(argv[i], "--") == 0) {
+			dash = i;
+			break;
+		}
+	if (strcmp(argv[1], "agent") == 0) {
+		if (dash < 0 || dash + 1 >= argc || dash - 4 > 64)
+			usage();
+		return agent_mode(msgfd, argv[3], argv + 4, (size_t)(dash - 4),
+		    argv + dash + 1);
+	}
+	if (strcmp(argv[1], "spawn") == 0)
+		return spawn_mode(msgfd, argv[3], argv + 4,
+		    (size_t)(argc - 4));
+	usage();
+	return 2;
+}
