@@ -211,6 +211,38 @@ listener_new(struct run *r, enum lkind kind, int fd)
 	return l;
 }
 
+/* "host:port", "[v6]:port", "host" (the kind's standard port) or
+ * "host:0" (a free port, chosen by the kernel). */
+static int
+listen_spec(enum lkind kind, const char *spec, char *host, size_t hostsz,
+    unsigned *port)
+{
+	static const unsigned std[] = { 25, 587, 465, 0 };
+	char tmp[300];
+	size_t n = strlen(spec);
+	const char *first = strchr(spec, ':');
+	bool zero;
+
+	zero = n > 2 && strcmp(spec + n - 2, ":0") == 0 &&
+	    ((spec[0] == '[' && spec[n - 3] == ']') ||
+	    (spec[0] != '[' && first == spec + n - 2));
+	if (zero) {
+		if (n - 2 >= sizeof(tmp))
+			return -1;
+		memcpy(tmp, spec, n - 2);
+		tmp[n - 2] = '\0';
+		if (parse_hostport(tmp, host, hostsz, port) == -1 ||
+		    *port != 0)
+			return -1;
+		return 0;
+	}
+	if (parse_hostport(spec, host, hostsz, port) == -1)
+		return -1;
+	if (*port == 0)
+		*port = std[kind];
+	return 0;
+}
+
 /* Bind every address "host:port" resolves to. */
 static int
 bind_tcp(struct run *r, enum lkind kind, const char *spec, struct buf *err)
@@ -220,7 +252,7 @@ bind_tcp(struct run *r, enum lkind kind, const char *spec, struct buf *err)
 	unsigned port;
 	int rc, n = 0;
 
-	if (parse_hostport(spec, host, sizeof(host), &port) == -1) {
+	if (listen_spec(kind, spec, host, sizeof(host), &port) == -1) {
 		buf_printf(err, "%s: bad listen address \"%s\"",
 		    lkind_name[kind], spec);
 		return -1;
