@@ -64,6 +64,8 @@ struct envelope {
 	int64_t uid;		/* submitting uid (SO_PEERCRED), -1 unknown */
 	int64_t arrival;	/* time() when queued; 0 unknown */
 	char *qid;		/* set by the queue; NULL before */
+	uint32_t seen;		/* envelope_decode*(): tags already seen
+				   (private to envelope.c) */
 };
 
 void envelope_init(struct envelope *e);
@@ -78,7 +80,9 @@ int envelope_set_str(char **field, const char *value);
 /* Encode all fields as frames onto out. */
 int envelope_encode(const struct envelope *e, struct buf *out);
 /* Decode frames from p[0..len) (exactly the envelope's frames; no other
- * data).  0 ok, -1 with *why. */
+ * data) into e, which must be as envelope_init() left it; on error the
+ * caller still envelope_free()s it.  0 ok, -1 with *why.  The tags are
+ * listed in envelope.c's top comment. */
 int envelope_decode(const char *p, size_t len, struct envelope *e,
     const char **why);
 /* Decode one frame into e (used when the frames come from a stream).
@@ -89,7 +93,11 @@ int envelope_decode_frame(struct envelope *e, char tag, const char *payload,
 /* Parsing of the SMTP parameters shared by smtpd and sendmail. */
 int notify_parse(const char *s, unsigned *bits);	/* "SUCCESS,DELAY" */
 int notify_format(unsigned bits, char *out, size_t outsz);
-/* xtext (RFC 3461 §4): decode into out; -1 if malformed. */
+/* xtext (RFC 3461 §4): both append to out.  Decoding accepts only "+XX"
+ * with upper-case hex (not +00) and xchars 33..126 other than '+' and
+ * '='; -1 if malformed (out unchanged).  notify_format() writes
+ * "NEVER" or e.g. "SUCCESS,DELAY" and returns its length, -1 for 0 or an
+ * invalid combination or when it does not fit. */
 int xtext_decode(const char *s, size_t len, struct buf *out);
 int xtext_encode(const char *s, size_t len, struct buf *out);
 
