@@ -1,0 +1,262 @@
+/*
+ * test_queue_spool.c — spool envelope records (queue/spool.c): exact
+ * encoding of the scheduler state, round trip with delivery state,
+ * rejection of every truncation, trailing data, a wrong version, owed
+ * lists that do not match, bad state fields; atomic store and load
+ * with the file name checked against the queue id.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/frame.h"
+#include "queue/spool.h"
+
+#define QID "0005E1A2B3C4D5000123"
+
+static void
+mkrec(struct spool_rec *r)
+{
+	spool_rec_init(r);
+	ck_assert_int_eq(envelope_set_sender(&r->env, "a@example.org"), 0);
+	ck_assert_int_eq(envelope_add_rcpt(&r->env, "b@example.net",
+	    NOTIFY_SUCCESS, "rfc822;b@example.net"), 0);
+	ck_assert_int_eq(envelope_add_rcpt(&r->env, "c@example.com", 0,
+	    NULL), 1);
+	ck_assert_int_eq(envelope_set_str(&r->env.qid, QID), 0);
+	r->env.arrival = 1700000000;
+	r->env.size = 1234;
+	r->env.uid = 1000;
+	ck_assert_int_eq(spool_rec_reset_owed(r), 0);
+}
+
+static void
+encode(const struct spool_rec *r, struct buf *b)
+{
+	buf_reset(b);
+	ck_assert_int_eq(spool_rec_encode(r, b), 0);
+}
+
+START_TEST(layout)
+{
+	struct spool_rec r;
+	struct buf b = BUF_INIT;
+	const char *pl;
+	size_t plen, used;
+	char tag;
+
+	mkrec(&r);
+	r.next_try = 1700000300;
+	r.warned = 1;
+	r.owed[1] = OWED_FAILURE;
+	encode(&r, &b);
+	ck_assert_int_eq(memcmp(b.data, "17:Vposthorn-spool-1,", 21), 0);
+	ck_assert_int_eq(frame_decode(b.data + 21, b.len - 21, SPOOL_ENV_MAX,
+	    &tag, &pl, &plen, &used), FRAME_OK);
+	ck_assert_int_eq(tag, 'E');
+	ck_assert_uint_eq(b.len - 21 - used, 24);
+	ck_assert_int_eq(memcmp(b.data + 21 + used,
+	    "16:S1700000300\0" "1\0" "-F,1:.,", 24), 0);
+	spool_rec_free(&r);
+	buf_free(&b);
+}
+END_TEST
+
+START_TEST(round_trip)
+{
+	struct spool_rec r, d;
+	struct buf b = BUF_INIT, b2 = BUF_INIT;
+	const char *why = NULL;
+
+	mkrec(&r);
+	r.env.rcpts[1].state = RCPT_DEFERRED;
+	snprintf(r.env.rcpts[1].dsn, sizeof(r.env.rcpts[1].dsn), "4.4.1");
+	ck_assert_int_eq(envelope_set_str(&r.env.rcpts[1].diag,
+	    "connection refused"), 0);
+	r.env.rcpts[1].attempts = 3;
+	r.env.rcpts[1].last_attempt = 1700000100;
+	r.owed[0] = OWED_SUCCESS;
+	r.next_try = 42;
+	encode(&r, &b);
+	spool_rec_init(&d);
+	ck_assert_msg(spool_rec_decode(b.data, b.len, &d, &why) == 0, "%s",
+	    why);
+	ck_assert_str_eq(d.env.qid, QID);
+	ck_assert_str_eq(d.env.sender, "a@example.org");
+	ck_assert_uint_eq(d.env.nrcpts, 2);
+	ck_assert_str_eq(d.env.rcpts[0].orcpt, "rfc822;b@example.net");
+	ck_assert_uint_eq(d.env.rcpts[0].notify, NOTIFY_SUCCESS);
+	ck_assert_int_eq(d.env.rcpts[1].state, RCPT_DEFERRED);
+	ck_assert_str_eq(d.env.rcpts[1].dsn, "4.4.1");
+	ck_assert_str_eq(d.env.rcpts[1].diag, "connection refused");
+	ck_assert_uint_eq(d.env.rcpts[1].attempts, 3);
+	ck_assert_int_eq(d.next_try, 42);
+	ck_assert_int_eq(d.warned, 0);
+	ck_assert_str_eq(d.owed, "S-");
+	encode(&d, &b2);
+	ck_assert_uint_eq(b.len, b2.len);
+	ck_assert_int_eq(memcmp(b.data, b2.data, b.len), 0);
+	spool_rec_free(&r);
+	spool_rec_free(&d);
+	buf_free(&b);
+	buf_free(&b2);
+}
+END_TEST
+
+static int
+decodes(const char *p, size_t n)
+{
+	struct spool_rec d;
+	const char *why = NULL;
+	int r;
+
+	spool_rec_init(&d);
+	r = spool_rec_decode(p, n, &d, &why);
+	if (r == -1)
+		ck_assert_ptr_nonnull(why);
+	spool_rec_free(&d);
+	return r;
+}
+
+START_TEST(truncations_and_trailers)
+{
+	struct spool_rec r;
+	struct buf b = BUF_INIT, x = BUF_INIT;
+	size_t n;
+
+	mkrec(&r);
+	encode(&r, &b);
+	ck_assert_int_eq(decodes(b.data, b.len), 0);
+	for (n = 0; n < b.len; n++)
+		ck_assert_msg(decodes(b.data, n) == -1, "prefix %zu", n);
+	buf_set(&x, b.data, b.len);
+	buf_append_str(&x, "1:.,");
+	ck_assert_int_eq(decodes(x.data, x.len), -1);
+	buf_set(&x, b.data, b.len);
+	buf_append_char(&x, '\n');
+	ck_assert_int_eq(decodes(x.data, x.len), -1);
+	spool_rec_free(&r);
+	buf_free(&b);
+	buf_free(&x);
+}
+END_TEST
+
+/* Rebuild a record from hand-made frames around a real E frame. */
+static int
+decodes_with(const struct spool_rec *r, const char *v, const char *s,
+    size_t slen)
+{
+	struct buf env = BUF_INIT, b = BUF_INIT;
+	int rc;
+
+	ck_assert_int_eq(envelope_encode(&r->env, &env), 0);
+	frame_put_str(&b, 'V', v);
+	frame_put(&b, 'E', env.data, env.len);
+	frame_put(&b, 'S', s, slen);
+	frame_put(&b, '.', "", 0);
+	rc = decodes(b.data, b.len);
+	buf_free(&env);
+	buf_free(&b);
+	return rc;
+}
+
+START_TEST(bad_fields)
+{
+	struct spool_rec r;
+
+	mkrec(&r);
+	ck_assert_int_eq(decodes_with(&r, SPOOL_MAGIC, "0\0" "0\0" "--", 6),
+	    0);
+	ck_assert_int_eq(decodes_with(&r, "posthorn-spool-2",
+	    "0\0" "0\0" "--", 6), -1);
+	ck_assert_int_eq(decodes_with(&r, SPOOL_MAGIC, "0\0" "0\0" "---", 7),
+	    -1);
+	ck_assert_int_eq(decodes_with(&r, SPOOL_MAGIC, "0\0" "0\0" "-", 5),
+	    -1);
+	ck_assert_int_eq(decodes_with(&r, SPOOL_MAGIC, "0\0" "0\0" "-X", 6),
+	    -1);
+	ck_assert_int_eq(decodes_with(&r, SPOOL_MAGIC, "0\0" "2\0" "--", 6),
+	    -1);
+	ck_assert_int_eq(decodes_with(&r, SPOOL_MAGIC, "-1\0" "0\0" "--", 7),
+	    -1);
+	ck_assert_int_eq(decodes_with(&r, SPOOL_MAGIC, "01\0" "0\0" "--", 7),
+	    -1);
+	ck_assert_int_eq(decodes_with(&r, SPOOL_MAGIC,
+	    "99999999999999999999\0" "0\0" "--", 25), -1);
+	ck_assert_int_eq(decodes_with(&r, SPOOL_MAGIC, "0\0" "0", 3), -1);
+	ck_assert_int_eq(decodes_with(&r, SPOOL_MAGIC, "0\0" "0\0" "--\0", 7),
+	    -1);
+	/* an envelope without qid is not a spool record */
+	envelope_set_str(&r.env.qid, NULL);
+	ck_assert_int_eq(decodes_with(&r, SPOOL_MAGIC, "0\0" "0\0" "--", 6),
+	    -1);
+	spool_rec_free(&r);
+}
+END_TEST
+
+START_TEST(store_and_load)
+{
+	char dir[] = "/tmp/test_queue_spoolXXXXXX", tmp[256], path[256],
+	    other[256];
+	struct spool_rec r, d;
+	const char *why = NULL;
+	struct stat st;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	ck_assert_int_eq(spool_mkdirs(dir), 0);
+	ck_assert_int_eq(spool_mkdirs(dir), 0);	/* idempotent */
+	ck_assert_int_eq(spool_path(path, sizeof(path), dir, "env", QID), 0);
+	ck_assert_int_eq(spool_path(tmp, sizeof(tmp), dir, "tmp", QID ".s"),
+	    0);
+	ck_assert_int_eq(spool_path(other, sizeof(other), dir, "env",
+	    "0005E1A2B3C4D5000124"), 0);
+	ck_assert_int_eq(spool_path(other, 10, dir, "env", QID), -1);
+	mkrec(&r);
+	ck_assert_int_eq(spool_rec_store(tmp, path, &r), 0);
+	ck_assert_int_eq(stat(tmp, &st), -1);	/* renamed away */
+	spool_rec_init(&d);
+	ck_assert_int_eq(spool_rec_load(path, QID, &d, &why), 0);
+	ck_assert_str_eq(d.env.rcpts[1].addr, "c@example.com");
+	spool_rec_free(&d);
+	ck_assert_int_eq(rename(path, other), 0);
+	spool_rec_init(&d);
+	ck_assert_int_eq(spool_rec_load(other, "0005E1A2B3C4D5000124", &d,
+	    &why), -1);
+	ck_assert_str_eq(why, "queue id does not match the file name");
+	spool_rec_free(&d);
+	spool_rec_init(&d);
+	ck_assert_int_eq(spool_rec_load(path, QID, &d, &why), -2);
+	spool_rec_free(&d);
+	unlink(other);
+	spool_rec_free(&r);
+	snprintf(path, sizeof(path), "00000000000001%06X",
+	    (unsigned)getpid());
+	ck_assert(spool_qid_pid_alive(path));
+	/* above Linux's largest pid_max: never a live process */
+	ck_assert(!spool_qid_pid_alive("00000000000001FFFFFF"));
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("queue_spool");
+	TCase *t = tcase_create("spool");
+	SRunner *r;
+	int failed;
+
+	tcase_add_test(t, layout);
+	tcase_add_test(t, round_trip);
+	tcase_add_test(t, truncations_and_trailers);
+	tcase_add_test(t, bad_fields);
+	tcase_add_test(t, store_and_load);
+	suite_add_tcase(s, t);
+	r = srunner_create(s);
+	srunner_run_all(r, CK_NORMAL);
+	failed = srunner_ntests_failed(r);
+	srunner_free(r);
+	return failed == 0 ? 0 : 1;
+}
