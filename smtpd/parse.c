@@ -127,9 +127,10 @@ next_param(const char *s, char *key, size_t keysz, char *val, size_t valsz,
 	return s + n;
 }
 
-/* A strict decimal number of at most 20 digits. */
+/* A strict decimal number of at most 20 digits.  With saturate, a value
+ * beyond 2^64-1 becomes UINT64_MAX (a SIZE that is simply too big). */
 static int
-parse_decimal(const char *s, uint64_t *out)
+parse_decimal(const char *s, uint64_t *out, bool saturate)
 {
 	size_t n = strlen(s);
 
@@ -138,7 +139,12 @@ parse_decimal(const char *s, uint64_t *out)
 	for (size_t i = 0; i < n; i++)
 		if (s[i] < '0' || s[i] > '9')
 			return -1;
-	return parse_uint(s, UINT64_MAX, out);
+	if (parse_uint(s, UINT64_MAX, out) == 0)
+		return 0;
+	if (!saturate)
+		return -1;
+	*out = UINT64_MAX;
+	return 0;
 }
 
 static int
@@ -183,7 +189,7 @@ smtp_parse_mail_params(const char *rest, bool esmtp, uint64_t max_size,
 			    "Parameters need EHLO");
 		if (strcasecmp(key, "SIZE") == 0) {
 			if (mp->size_given || !hasval ||
-			    parse_decimal(val, &mp->size) != 0)
+			    parse_decimal(val, &mp->size, true) != 0)
 				return fail(pe, 501, "5.5.4",
 				    "Bad SIZE parameter");
 			mp->size_given = true;
@@ -337,7 +343,7 @@ smtp_parse_bdat(const char *args, uint64_t *size, bool *last)
 		num[n++] = *p++;
 	}
 	num[n] = '\0';
-	if (n == 0 || parse_decimal(num, size) != 0)
+	if (n == 0 || parse_decimal(num, size, false) != 0)
 		return -1;
 	*last = false;
 	if (*p == '\0')

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "common/cidr.h"
@@ -907,7 +908,11 @@ command(struct session *s)
 	enum line_end end;
 	int r;
 
-	if (stream_pending(&s->io) == 0 && stream_flush(&s->io) != 0) {
+	if (s->io.error != 0 || (stream_pending(&s->io) == 0 &&
+	    stream_flush(&s->io) != 0)) {
+		/* the peer does not take our replies: stop reading */
+		log_msg(LOG_INFO, "disconnect", "client", s->peer_ip,
+		    "reason", "write_failed", NULL);
 		s->done = true;
 		return;
 	}
@@ -947,6 +952,27 @@ command(struct session *s)
 	dispatch(s, buf_str(&s->line), s->line.len);
 }
 
+/* After the last reply: send FIN, then drop what the client still sends
+ * (briefly, boundedly) so that closing with unread input does not turn
+ * into a reset that destroys our last reply (a 421) in flight. */
+static void
+linger(struct session *s)
+{
+	char sink[4096];
+	size_t total = 0;
+	time_t end = time(NULL) + 2;
+
+	if (s->io.ssl != NULL || shutdown(s->io.wfd, SHUT_WR) != 0)
+		return;
+	s->io.timeout_ms = 2000;
+	while (total < 262144 && time(NULL) < end) {
+		ssize_t r = stream_read(&s->io, sink, sizeof(sink));
+		if (r <= 0)
+			break;
+		total += (size_t)r;
+	}
+}
+
 int
 session_init(struct session *s, const struct config *cfg,
     const struct local_tables *t, const struct smtpd_sink *sink,
@@ -982,7 +1008,8 @@ session_run(struct session *s)
 	session_reply(s, 220, NULL, "%s ESMTP", s->cfg->hostname);
 	while (!s->done)
 		command(s);
-	stream_flush(&s->io);
+	if (stream_flush(&s->io) == 0)
+		linger(s);
 	log_msg(LOG_INFO, "close", "client", s->peer_ip, NULL);
 }
 
