@@ -187,7 +187,7 @@ START_TEST(test_decode_bad)
 	    "bad or duplicate recipient field");
 	ck_assert_str_eq(DEC("1:S,4:Ru@d,6:D4.2.x,"),
 	    "bad or duplicate recipient field");
-	ck_assert_str_eq(DEC("1:S,4:Ru@d,10:D4.2222.2,"),
+	ck_assert_str_eq(DEC("1:S,4:Ru@d,9:D4.2222.2,"),
 	    "bad or duplicate recipient field");
 	ck_assert_str_eq(DEC("1:S,4:Ru@d,5:D4.2.,"),
 	    "bad or duplicate recipient field");
