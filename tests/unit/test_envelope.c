@@ -194,7 +194,7 @@ START_TEST(test_decode_bad)
 	ck_assert_str_eq(DEC("1:S,4:Ru@d,6:D4.2.2,6:D4.2.2,"),
 	    "bad or duplicate recipient field");
 	/* text fields */
-	ck_assert_str_eq(DEC("1:S,5:Hx\ry,"), "malformed envelope field");
+	ck_assert_str_eq(DEC("1:S,4:Hx\ry,"), "malformed envelope field");
 	ck_assert_str_eq(DEC("1:S,4:Ru@d,4:Ga\nb,"),
 	    "bad or duplicate recipient field");
 	ck_assert_str_eq(DEC("1:S,1:V,"), "malformed envelope field");
