@@ -1,0 +1,546 @@
+"""test_remote_lib.py — helpers for posthorn-remote's end-to-end tests
+(imported by tests/e2e/test_remote_*; not a test itself, not executable).
+
+- build_driver(): compiles test_remote_driver.c (a stand-in scheduler that
+  speaks the agent protocol through common/agent.c) into build/e2e/.
+- Tmp: a scratch directory (mode 0755 so the unprivileged agent can read
+  its configuration), removed at the end.
+- Unbound: Debian's unbound on 127.0.0.1 at a free port with local-data
+  lines, started and stopped by PID.
+- Peer: a scripted SMTP/LMTP server in threads, listening on one or more
+  loopback addresses that share one port (so one remote_port reaches every
+  "MX host"), recording every command and the exact DATA bytes.
+- run(): writes the job file, runs the driver with bin/posthorn-remote
+  (as user nobody through setpriv when we are root) and parses results.
+
+Every server started here is stopped in stop_all(), called by finish()
+and at interpreter exit.
+"""
+
+import atexit
+import os
+import pwd
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+BIN = os.path.join(ROOT, "bin")
+DRIVER = os.path.join(ROOT, "build", "e2e", "remote-driver")
+# the program under test (overridable to test another build of it)
+REMOTE = os.environ.get("POSTHORN_REMOTE_BIN",
+                        os.path.join(BIN, "posthorn-remote"))
+
+_stoppers = []
+failures = []
+
+
+def stop_all():
+    while _stoppers:
+        f = _stoppers.pop()
+        try:
+            f()
+        except Exception as e:  # keep stopping the rest
+            sys.stderr.write("cleanup: %r\n" % (e,))
+
+
+atexit.register(stop_all)
+signal.signal(signal.SIGTERM, lambda *a: (stop_all(), os._exit(1)))
+
+
+def skip(reason):
+    stop_all()
+    sys.stderr.write(reason + "\n")
+    sys.stderr.flush()
+    os._exit(77)
+
+
+def check(cond, what):
+    if cond:
+        print("ok   " + what)
+    else:
+        print("FAIL " + what)
+        failures.append(what)
+    sys.stdout.flush()
+
+
+def eq(got, want, what):
+    check(got == want, "%s (got %r, want %r)" % (what, got, want)
+          if got != want else what)
+
+
+def finish():
+    stop_all()
+    if failures:
+        sys.stderr.write("%d check(s) failed\n" % len(failures))
+        sys.exit(1)
+    sys.exit(0)
+
+
+def require_remote():
+    if not os.access(REMOTE, os.X_OK):
+        skip("not built yet: " + REMOTE)
+
+
+def build_driver():
+    lib = os.path.join(ROOT, "build", "common", "lib.a")
+    src = os.path.join(HERE, "test_remote_driver.c")
+    if not os.path.exists(lib):
+        skip("build/common/lib.a not built yet (run make)")
+    if (os.path.exists(DRIVER) and os.path.getmtime(DRIVER) >
+            max(os.path.getmtime(src), os.path.getmtime(lib))):
+        return DRIVER
+    os.makedirs(os.path.dirname(DRIVER), exist_ok=True)
+    pk = subprocess.run(["pkg-config", "--cflags", "--libs", "libsystemd",
+                         "openssl"], stdout=subprocess.PIPE, text=True,
+                        check=True).stdout.split()
+    tmp = DRIVER + ".%d" % os.getpid()
+    subprocess.run([os.environ.get("CC", "cc"), "-std=c17", "-D_GNU_SOURCE",
+                    "-O1", "-I", ROOT, src, lib, "-o", tmp] + pk +
+                   ["-lcrypt", "-lresolv"], check=True)
+    os.rename(tmp, DRIVER)
+    return DRIVER
+
+
+class Tmp:
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="posthorn-remote-")
+        os.chmod(self.dir, 0o755)
+        _stoppers.append(self.cleanup)
+
+    def path(self, *p):
+        return os.path.join(self.dir, *p)
+
+    def write(self, name, data, mode=0o644):
+        p = self.path(name)
+        with open(p, "wb" if isinstance(data, bytes) else "w") as f:
+            f.write(data)
+        os.chmod(p, mode)
+        return p
+
+    def cleanup(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def free_port(host="127.0.0.1"):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((host, 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+# ---- DNS ------------------------------------------------------------------
+
+class Unbound:
+    """unbound on 127.0.0.1:PORT serving local-data; stopped by PID."""
+
+    def __init__(self, tmp, lines):
+        if shutil.which("unbound") is None and not os.path.exists(
+                "/usr/sbin/unbound"):
+            skip("unbound is not installed (tools/deps)")
+        self.proc = None
+        for attempt in range(5):
+            self.port = free_port()
+            conf = tmp.write("unbound.conf", self._conf(tmp, lines))
+            self.log = open(tmp.path("unbound.out"), "ab")
+            self.proc = subprocess.Popen(
+                ["/usr/sbin/unbound", "-d", "-c", conf],
+                stdout=self.log, stderr=self.log)
+            _stoppers.append(self.stop)
+            if self._wait_ready():
+                return
+            self.stop()
+        raise AssertionError("unbound did not start; see unbound.out")
+
+    def _conf(self, tmp, lines):
+        out = ["server:",
+               "  interface: 127.0.0.1@%d" % self.port,
+               "  port: %d" % self.port,
+               "  do-ip6: no",
+               "  do-not-query-localhost: no",
+               "  chroot: \"\"",
+               "  username: \"\"",
+               "  directory: \"%s\"" % tmp.dir,
+               "  pidfile: \"%s\"" % tmp.path("unbound.pid"),
+               "  use-syslog: no",
+               "  logfile: \"\"",
+               "  verbosity: 0",
+               "  do-daemonize: no",
+               "  access-control: 127.0.0.0/8 allow",
+               "  module-config: \"iterator\"",
+               "  harden-referral-path: no",
+               "  qname-minimisation: no",
+               "  infra-host-ttl: 1",
+               "  local-zone: \"example.test.\" static",
+               "  local-zone: \"servfail.test.\" transparent",
+               "forward-zone:",
+               "  name: \"servfail.test.\"",
+               "  forward-addr: 127.0.0.1@9",
+               "server:"]
+        for l in lines:
+            out.append("  local-data: \"%s\"" % l)
+        return "\n".join(out) + "\n"
+
+    def _wait_ready(self):
+        q = (b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00"
+             b"\x07example\x04test\x00\x00\x06\x00\x01")
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                return False
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.settimeout(0.2)
+            try:
+                s.sendto(q, ("127.0.0.1", self.port))
+                if s.recv(512)[:2] == b"\x12\x34":
+                    return True
+            except OSError:
+                time.sleep(0.1)
+            finally:
+                s.close()
+        return False
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+
+# ---- the scripted SMTP/LMTP peer ----------------------------------------
+
+def make_cert(tmp):
+    key, crt = tmp.path("peer.key"), tmp.path("peer.crt")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
+                    "-nodes", "-subj", "/CN=localhost", "-keyout", key,
+                    "-out", crt, "-days", "2"], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return crt, key
+
+
+class Session:
+    def __init__(self, local, remote):
+        self.local = local
+        self.remote = remote
+        self.cmds = []
+        self.data = []      # one bytes object per DATA, as received
+        self.tls = False
+        self.closed = False
+
+
+class Conn:
+    """Line I/O over a plain or TLS socket with a byte buffer."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.buf = b""
+
+    def fill(self):
+        d = self.sock.recv(65536)
+        if not d:
+            raise EOFError
+        self.buf += d
+
+    def line(self):
+        while b"\n" not in self.buf:
+            self.fill()
+        i = self.buf.index(b"\n")
+        l, self.buf = self.buf[:i + 1], self.buf[i + 1:]
+        return l
+
+    def data(self):
+        """Bytes up to and including the CRLF.CRLF that ends DATA."""
+        out = b""
+        while True:
+            l = self.line()
+            out += l
+            if l == b".\r\n":
+                return out
+
+    def send(self, b):
+        self.sock.sendall(b)
+
+
+def _wire(reply):
+    if isinstance(reply, bytes):
+        return reply
+    return ("\r\n".join(reply.split("\n")) + "\r\n").encode()
+
+
+class Peer:
+    """A scripted SMTP (or LMTP) server.
+
+    replies: keys "greeting", "EHLO", "HELO", "LHLO", "MAIL", "RCPT",
+    "RCPT:addr", "DATA", "END", "END:addr" (LMTP), "RSET", "STARTTLS",
+    "QUIT"; values are a reply ("250 ok", lines joined with "\\n"), raw
+    bytes sent as they are, None (close the connection) or "hang" (stop
+    answering); a key "HOST:ip:" prefix restricts it to one listening
+    address.  ext: the EHLO keywords.  after_starttls: bytes sent right
+    after the STARTTLS 220.  cert: (crt, key) to offer STARTTLS; with
+    tls_fail the "handshake" is answered with garbage.
+    """
+
+    def __init__(self, ips=("127.0.0.1",), port=0, ext=None, replies=None,
+                 cert=None, lmtp=False, after_starttls=b"", tls_fail=False,
+                 name="peer.test"):
+        self.ext = ext if ext is not None else [
+            "PIPELINING", "SIZE 10485760", "8BITMIME", "ENHANCEDSTATUSCODES",
+            "DSN", "SMTPUTF8"]
+        self.replies = dict(replies or {})
+        self.cert = cert
+        self.lmtp = lmtp
+        self.after_starttls = after_starttls
+        self.tls_fail = tls_fail
+        self.name = name
+        self.sessions = []
+        self.lock = threading.Lock()
+        self.socks = []
+        self.stopping = False
+        for ip in ips:
+            fam = socket.AF_INET6 if ":" in ip else socket.AF_INET
+            s = socket.socket(fam, socket.SOCK_STREAM)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((ip, port))
+            port = s.getsockname()[1]
+            s.listen(16)
+            self.socks.append(s)
+        self.port = port
+        self.threads = []
+        for s in self.socks:
+            t = threading.Thread(target=self._accept, args=(s,), daemon=True)
+            t.start()
+            self.threads.append(t)
+        _stoppers.append(self.stop)
+
+    def stop(self):
+        self.stopping = True
+        for s in self.socks:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+        self.socks = []
+
+    def _accept(self, ls):
+        while not self.stopping:
+            try:
+                c, addr = ls.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(c, addr),
+                             daemon=True).start()
+
+    def reply(self, key, local):
+        for k in ("HOST:%s:%s" % (local, key), key):
+            if k in self.replies:
+                return True, self.replies[k]
+        return False, None
+
+    def _say(self, conn, sess, key, default):
+        found, r = self.reply(key, sess.local)
+        if not found:
+            r = default
+        if r is None:
+            raise EOFError
+        if r == "hang":
+            time.sleep(3600)
+        conn.send(_wire(r))
+        return r if isinstance(r, str) else r.decode("latin-1")
+
+    def _ehlo(self, sess):
+        lines = [self.name] + list(self.ext)
+        if self.cert is not None and not sess.tls:
+            lines.append("STARTTLS")
+        return "\n".join(("250-" if i < len(lines) - 1 else "250 ") + l
+                         for i, l in enumerate(lines))
+
+    def _serve(self, sock, addr):
+        sock.settimeout(30)
+        sess = Session(sock.getsockname()[0], addr)
+        with self.lock:
+            self.sessions.append(sess)
+        conn = Conn(sock)
+        rcpts = []
+        try:
+            self._say(conn, sess, "greeting", "220 %s ESMTP test peer"
+                      % self.name)
+            while True:
+                raw = conn.line()
+                line = raw.rstrip(b"\r\n").decode("latin-1")
+                sess.cmds.append(line)
+                verb = line.split(" ", 1)[0].split(":", 1)[0].upper()
+                if verb in ("EHLO", "LHLO"):
+                    self._say(conn, sess, verb, self._ehlo(sess))
+                elif verb == "HELO":
+                    self._say(conn, sess, "HELO", "250 %s" % self.name)
+                elif verb == "STARTTLS" and self.cert and not sess.tls:
+                    r = self._say(conn, sess, "STARTTLS", "220 2.0.0 go")
+                    if not r.startswith("220"):
+                        continue
+                    if self.after_starttls:
+                        conn.send(self.after_starttls)
+                    if self.tls_fail:
+                        conn.send(b"this is not TLS\r\n" * 4)
+                        raise EOFError
+                    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+                    ctx.load_cert_chain(*self.cert)
+                    conn = Conn(ctx.wrap_socket(sock, server_side=True))
+                    sess.tls = True
+                elif verb == "MAIL":
+                    rcpts = []
+                    self._say(conn, sess, "MAIL", "250 2.1.0 ok")
+                elif verb == "RCPT":
+                    a = line[line.index("<") + 1:line.index(">")] \
+                        if "<" in line and ">" in line else ""
+                    found, _ = self.reply("RCPT:" + a, sess.local)
+                    r = self._say(conn, sess, "RCPT:" + a if found else
+                                  "RCPT", "250 2.1.5 ok")
+                    if r.startswith("2"):
+                        rcpts.append(a)
+                elif verb == "DATA":
+                    r = self._say(conn, sess, "DATA",
+                                  "354 go" if rcpts else "554 5.5.1 no "
+                                  "valid recipients")
+                    if not r.startswith("354"):
+                        continue
+                    sess.data.append(conn.data())
+                    if self.lmtp:
+                        for a in rcpts:
+                            found, _ = self.reply("END:" + a, sess.local)
+                            self._say(conn, sess, "END:" + a if found
+                                      else "END", "250 2.0.0 <%s> ok" % a)
+                    else:
+                        self._say(conn, sess, "END",
+                                  "250 2.0.0 Ok: queued as T%d"
+                                  % len(sess.data))
+                elif verb == "RSET":
+                    rcpts = []
+                    self._say(conn, sess, "RSET", "250 2.0.0 ok")
+                elif verb == "QUIT":
+                    self._say(conn, sess, "QUIT", "221 2.0.0 bye")
+                    break
+                elif verb == "NOOP":
+                    self._say(conn, sess, "NOOP", "250 2.0.0 ok")
+                else:
+                    self._say(conn, sess, verb, "502 5.5.1 unknown")
+        except (EOFError, OSError, ssl.SSLError, ValueError):
+            pass
+        finally:
+            sess.closed = True
+            try:
+                sock.close()
+            except OSError:
+                pass
+
+    def all_sessions(self):
+        with self.lock:
+            return list(self.sessions)
+
+    def wait_closed(self, n, timeout=10):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            s = self.all_sessions()
+            if len(s) >= n and all(x.closed for x in s):
+                return s
+            time.sleep(0.02)
+        return self.all_sessions()
+
+
+# ---- running the agent ----------------------------------------------------
+
+def write_conf(tmp, port, dns_port=None, routes=None, extra=None):
+    lines = ["hostname = client.posthorn.test",
+             "remote_port = %d" % port,
+             "remote_connect_timeout = 5s",
+             "smtp_timeout = 10s"]
+    if dns_port is not None:
+        lines.append("dns_servers = 127.0.0.1:%d" % dns_port)
+    lines.append("routes = %s" % tmp.path("routes"))
+    tmp.write("routes", "".join("%s %s\n" % r for r in (routes or [])))
+    lines += extra or []
+    tmp.write("posthorn.conf", "\n".join(lines) + "\n")
+    return tmp.dir
+
+
+class Result:
+    def __init__(self, out, err):
+        self.out = out
+        self.log = err
+        self.jobs = []
+        self.exit = None
+        for line in out.splitlines():
+            if line.startswith("J "):
+                self.jobs.append([])
+            elif line.startswith("R "):
+                p = line.split(" ", 5)
+                self.jobs[-1].append({"index": int(p[1]), "status": p[2],
+                                      "dsn": p[3], "relay": p[4],
+                                      "text": p[5] if len(p) > 5 else ""})
+            elif line.startswith("exit "):
+                self.exit = int(line[5:])
+
+    def one(self, job=0):
+        return {r["index"]: r for r in self.jobs[job]}
+
+    def logs(self, event):
+        return [l for l in self.log.splitlines() if "event=%s " % event in
+                l + " "]
+
+
+def unprivileged():
+    """Command prefix running the agent as nobody when we are root."""
+    if os.getuid() != 0:
+        return []
+    nobody = pwd.getpwnam("nobody")
+    return [shutil.which("setpriv") or "/usr/bin/setpriv",
+            "--reuid=%d" % nobody.pw_uid,
+            "--regid=%d" % nobody.pw_gid, "--clear-groups", "--"]
+
+
+def run(tmp, conf, jobs, prefix=None, timeout=120, env=None):
+    """jobs: list of dicts {domain, msg (bytes), sender, rcpts: [str or
+    "addr NOTIFY=..."], opts: [..], sleep: n}."""
+    lines = []
+    for i, j in enumerate(jobs):
+        m = tmp.write("msg%d" % i, j["msg"])
+        if j.get("sleep"):
+            lines.append("sleep %d" % j["sleep"])
+        lines.append("job %s %s" % (j["domain"], m))
+        lines.append("from %s" % (j.get("sender") or "<>"))
+        for r in j["rcpts"]:
+            lines.append("rcpt %s" % r)
+        for o in j.get("opts", []):
+            lines.append("opt %s" % o)
+    jf = tmp.write("jobs", "\n".join(lines) + "\n")
+    cmd = [build_driver(), jf, "--"] + (prefix if prefix is not None else
+                                        unprivileged()) + \
+        [REMOTE, "-C", conf]
+    e = dict(os.environ)
+    e.pop("JOURNAL_STREAM", None)
+    e.update(env or {})
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=timeout, env=e)
+    r = Result(p.stdout.decode("latin-1"), p.stderr.decode("latin-1"))
+    sys.stdout.write(r.out)
+    sys.stdout.write(r.log)
+    return r
+
+
+MSG = (b"From: a@client.test\nTo: b@example.test\nSubject: test\n\n"
+       b"line 1\n.leading dot\n..two dots\n.\nlast line\n")
+MSG_WIRE = (b"From: a@client.test\r\nTo: b@example.test\r\nSubject: test"
+            b"\r\n\r\nline 1\r\n..leading dot\r\n...two dots\r\n..\r\n"
+            b"last line\r\n.\r\n")
