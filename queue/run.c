@@ -20,6 +20,7 @@
  * never read here: connection bytes only reach the exec'd programs.
  * Notifications are accepted only from processes of our own uid.
  */
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -536,13 +537,20 @@ on_accept(sd_event_source *s, int fd, uint32_t revents, void *ud)
 static int
 sched_start(struct run *r)
 {
-	char *argv[4];
+	char *argv[6];
 	pid_t pid;
 
 	argv[0] = strrchr(r->sched_prog, '/') + 1;
 	argv[1] = "-C";
 	argv[2] = r->dir;
 	argv[3] = NULL;
+	/* the spawner would switch the scheduler to posthorn-queue when run
+	 * by root; under posthorn-run everything runs as the caller */
+	if (geteuid() == 0 && strcmp(argv[0], "posthorn-spawn") == 0) {
+		argv[3] = "-u";
+		argv[4] = "root";
+		argv[5] = NULL;
+	}
 	if ((pid = fork()) == -1) {
 		log_msg(LOG_ERR, "spawn_failed", "program", r->sched_prog,
 		    "reason", strerror(errno), NULL);
@@ -950,6 +958,34 @@ find_scheduler(struct run *r, struct buf *err)
 	return -1;
 }
 
+/* One posthorn-run per directory: a second one would take over the
+ * first one's queue socket.  The lock lives as long as the process. */
+static int
+lock_instance(struct run *r, struct buf *err)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	if (snprintf(path, sizeof(path), "%s/lock", r->rundir) >=
+	    (int)sizeof(path)) {
+		buf_printf(err, "%s/lock: path too long", r->rundir);
+		return -1;
+	}
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd == -1) {
+		buf_printf(err, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		buf_printf(err, "%s: %s", path, errno == EWOULDBLOCK ?
+		    "another posthorn-run is running in this directory" :
+		    strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return 0;	/* fd stays open (close-on-exec) until we exit */
+}
+
 static int
 setup(struct run *r, const char *dirarg, struct buf *err)
 {
@@ -973,6 +1009,8 @@ setup(struct run *r, const char *dirarg, struct buf *err)
 		buf_printf(err, "%s/run: %s", r->dir, strerror(errno));
 		return -1;
 	}
+	if (lock_instance(r, err) == -1)
+		return -1;
 	if (snprintf(tmp, sizeof(tmp), "%s/ready", r->rundir) <
 	    (int)sizeof(tmp))
 		unlink(tmp);

@@ -42,7 +42,8 @@ import tempfile
 import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
-BIN = os.path.join(ROOT, "bin")
+# POSTHORN_E2E_BIN: run the tests against programs elsewhere (installed)
+BIN = os.environ.get("POSTHORN_E2E_BIN") or os.path.join(ROOT, "bin")
 
 DOMAIN = "posthorn.test"
 HOSTNAME = "mx.posthorn.test"
