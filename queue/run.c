@@ -31,8 +31,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <netdb.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -103,6 +105,9 @@ struct run {
 	char notify_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	bool ready;
 	bool stopping;
+	bool smtpd_drop;	/* root without a posthorn-smtpd user: */
+	uid_t smtpd_uid;	/* run sessions as nobody */
+	gid_t smtpd_gid;
 };
 
 static uint64_t
@@ -457,6 +462,10 @@ spawn_for(struct run *r, struct listener *l, int conn)
 		unsetenv("NOTIFY_SOCKET");
 		if (l->kind != L_QUEUE)
 			set_tcp_env(conn);
+		if (l->kind != L_QUEUE && r->smtpd_drop &&
+		    (setgroups(0, NULL) == -1 || setgid(r->smtpd_gid) == -1 ||
+		    setuid(r->smtpd_uid) == -1 || setuid(0) == 0))
+			_exit(EX_OSERR);
 		child_exec(prog, argv, conn);
 	}
 	setpgid(pid, pid);
@@ -986,6 +995,26 @@ lock_instance(struct run *r, struct buf *err)
 	return 0;	/* fd stays open (close-on-exec) until we exit */
 }
 
+/* posthorn-smtpd refuses to stay root and becomes posthorn-smtpd by
+ * itself.  On a machine without that user (a development box, a test
+ * container) posthorn-run, run by root, starts the sessions as nobody:
+ * the network-facing program never runs as root. */
+static void
+smtpd_identity(struct run *r)
+{
+	struct passwd *pw;
+
+	if (geteuid() != 0 || getpwnam("posthorn-smtpd") != NULL)
+		return;
+	if ((pw = getpwnam("nobody")) == NULL || pw->pw_uid == 0)
+		return;	/* smtpd will refuse, and say why */
+	r->smtpd_drop = true;
+	r->smtpd_uid = pw->pw_uid;
+	r->smtpd_gid = pw->pw_gid;
+	log_msg(LOG_INFO, "smtpd_user", "user", "nobody", "reason",
+	    "running as root and there is no user posthorn-smtpd", NULL);
+}
+
 static int
 setup(struct run *r, const char *dirarg, struct buf *err)
 {
@@ -1020,6 +1049,7 @@ setup(struct run *r, const char *dirarg, struct buf *err)
 	}
 	if (find_scheduler(r, err) == -1)
 		return -1;
+	smtpd_identity(r);
 	sigemptyset(&ss);
 	sigaddset(&ss, SIGINT);
 	sigaddset(&ss, SIGTERM);
