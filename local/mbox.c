@@ -187,7 +187,7 @@ mbox_deliver(const struct lctx *c, const char *path, struct lresult *r)
 		res_errno(r, ENAMETOOLONG, "mailbox", path);
 		return;
 	}
-	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW |
+	fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_NOFOLLOW |
 	    O_NOCTTY | O_NONBLOCK | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		res_errno(r, errno, "mailbox", path);

@@ -32,9 +32,9 @@
  * posthorn-local as alias_user, which then refuses with 5.7.1 unless an
  * alias sends the mail elsewhere.  After changing ids the child checks
  * real and effective ids before exec.  When not started as root it
- * changes no ids at all (posthorn-run as an ordinary user).  A request it
- * cannot serve is answered by closing the descriptor: the scheduler sees
- * EOF without a result, a temporary failure.
+ * changes no ids at all (posthorn-run as an ordinary user).  If fork
+ * fails the descriptor is just closed: the scheduler sees EOF without a
+ * result, a temporary failure.
  *
  * Trust: requests come from the scheduler (less privileged than us): the
  * recipient is re-validated by spawn_request_read and only ever used as a
@@ -142,8 +142,14 @@ start_send(char **argv, bool root, const struct ids *id, int *spawnfd)
 	return pid;
 }
 
-/* Which ids posthorn-local runs with for rcpt: 0, or -1 (no spawn). */
-static int
+/*
+ * Which ids posthorn-local runs with for rcpt.  When the lookup itself
+ * fails (a broken table, the password database down, a mailbox whose
+ * owner we may not see) the agent still starts, as alias_user: it meets
+ * the same failure and reports it to the scheduler as a temporary failure
+ * with a diagnostic, instead of a bare "agent ended without result".
+ */
+static void
 ids_for(const struct config *cfg, const char *rcpt, const struct ids *alias,
     struct ids *id)
 {
@@ -155,24 +161,20 @@ ids_for(const struct config *cfg, const char *rcpt, const struct ids *alias,
 
 	*id = *alias;
 	if (local_tables_load(cfg, &t, &err) != 0) {
-		log_msg(LOG_ERR, "spawn_failed", "to", rcpt, "reason",
+		log_msg(LOG_ERR, "lookup_failed", "to", rcpt, "reason",
 		    buf_str(&err), NULL);
 		buf_free(&err);
-		return -1;
+		return;
 	}
 	rc = local_resolve(cfg, &t, rcpt, &tg, &err);
 	local_tables_free(&t);
-	if (rc < 0 || ((tg.kind == LOCAL_USER || tg.kind == LOCAL_MAILBOX) &&
-	    tg.uid == (uid_t)-1)) {
-		log_msg(LOG_ERR, "spawn_failed", "to", rcpt, "reason",
-		    rc < 0 ? buf_str(&err) : "mailbox owner unknown", NULL);
-		buf_free(&err);
-		return -1;
-	}
+	if (rc < 0)
+		log_msg(LOG_ERR, "lookup_failed", "to", rcpt, "reason",
+		    buf_str(&err), NULL);
 	buf_free(&err);
-	if (rc == 0 || tg.uid == 0 ||
+	if (rc != 1 || tg.uid == 0 || tg.uid == (uid_t)-1 ||
 	    (tg.kind != LOCAL_USER && tg.kind != LOCAL_MAILBOX))
-		return 0;
+		return;
 	id->uid = tg.uid;
 	id->gid = tg.gid;
 	id->name[0] = '\0';
@@ -180,7 +182,6 @@ ids_for(const struct config *cfg, const char *rcpt, const struct ids *alias,
 		snprintf(id->name, sizeof(id->name), "%s", tg.user);
 	else if ((pw = getpwuid(tg.uid)) != NULL && pw->pw_gid == tg.gid)
 		snprintf(id->name, sizeof(id->name), "%s", pw->pw_name);
-	return 0;
 }
 
 /* Fork posthorn-local for one request; the parent keeps nothing. */
@@ -344,8 +345,8 @@ main(int argc, char **argv)
 			waitpid(send, &st, 0);
 			return 1;
 		}
-		if (ids_for(&cfg, rcpt, &aliasid, &lid) == 0)
-			spawn_local(local, dir, root, &lid, ctlfd);
+		ids_for(&cfg, rcpt, &aliasid, &lid);
+		spawn_local(local, dir, root, &lid, ctlfd);
 		close(ctlfd);
 	}
 	stream_free(&s);
