@@ -54,6 +54,8 @@ job_kind(enum agent_kind_of_job k)
 	    k == JOB_BOUNCE_SUCCESS ? DSN_SUCCESS : DSN_FAILED;
 }
 
+/* One line per recipient: what became of its notice.  reason and
+ * notice may be NULL. */
 static void
 log_rcpt(const struct agent_job *job, size_t i, const char *event,
     const char *reason, const char *notice)
@@ -62,9 +64,11 @@ log_rcpt(const struct agent_job *job, size_t i, const char *event,
 
 	log_begin(&l, LOG_INFO, event);
 	log_add(&l, "qid", job->env.qid);
+	log_add(&l, "kind", kind_name(job_kind(job->kind)));
 	log_addf(&l, "from", "<%s>", job->env.sender ? job->env.sender : "");
 	log_addf(&l, "to", "<%s>", job->env.rcpts[i].addr);
-	log_add(&l, "reason", reason);
+	if (reason != NULL)
+		log_add(&l, "reason", reason);
 	if (notice != NULL)
 		log_add(&l, "notice", notice);
 	log_end(&l);
@@ -182,7 +186,7 @@ notify_and_report(const struct config *cfg, struct stream *ctl,
 		if (!cover[i])
 			continue;
 		log_rcpt(job, i, st == 'D' ? "notice" : "notice-failed",
-		    kind_name(in->kind), st == 'D' ? res.qid : text);
+		    st == 'D' ? NULL : text, st == 'D' ? res.qid : NULL);
 		if (agent_report(ctl, job, i, st, st == 'D' ? "2.0.0" : res.dsn,
 		    text, NULL) == -1)
 			return -1;
