@@ -153,6 +153,14 @@ parse_opt(struct opts *o, char **argv, int *i)
 		o->smtputf8 = true;
 		return 0;
 	}
+	if (a[2] != '\0' && strspn(a + 1, "tivmnUG") == strlen(a + 1)) {
+		/* grouped flags, as getopt allows: -ti, -it */
+		o->extract = o->extract || strchr(a, 't') != NULL;
+		o->ignore_dots = o->ignore_dots || strchr(a, 'i') != NULL;
+		if (strchr(a, 'v') != NULL)
+			log_set_verbose(1);
+		return 0;
+	}
 	switch (a[1]) {
 	case 't':
 		if (a[2] != '\0')
@@ -550,8 +558,8 @@ deliver(struct opts *o, struct config *cfg)
 		    "sent", buf_str(&err));
 	if (qclient_envelope(q, &j.env) == 0 &&
 	    qclient_write(q, head.data, head.len) == 0 &&
-	    qclient_write(q, j.in.data + j.hdr.body_off,
-	    j.in.len - j.hdr.body_off) == 0) {
+	    (j.in.len <= j.hdr.body_off || qclient_write(q, j.in.data +
+	    j.hdr.body_off, j.in.len - j.hdr.body_off) == 0)) {
 		rc = stream_body(&j, q);
 		if (rc > 0) {
 			qclient_abort(q);
@@ -596,13 +604,13 @@ flush_queue(const struct config *cfg, const char *domain)
  * mode of its own yet, so the session is presented as a loopback client
  * (fd 0 is not a socket: smtpd takes the address from TCPREMOTEIP). */
 static int
-smtp_session(const struct config *cfg)
+smtp_session(const char *dir)
 {
 	char prog[PATH_MAX];
 
 	if (libexec_path("posthorn-smtpd", prog, sizeof(prog)) == -1)
 		fatal(EX_SOFTWARE, "cannot locate posthorn-smtpd", NULL);
-	if (setenv("POSTHORN_CONF", cfg->dir, 1) == -1 ||
+	if (setenv("POSTHORN_CONF", dir, 1) == -1 ||
 	    setenv("PROTO", "local", 1) == -1 ||
 	    setenv("TCPREMOTEIP", "127.0.0.1", 1) == -1 ||
 	    setenv("TCPREMOTEPORT", "0", 1) == -1 ||
@@ -611,7 +619,7 @@ smtp_session(const struct config *cfg)
 		fatal(EX_OSERR, "cannot set the environment", NULL);
 	unsetenv("LISTEN_FDS");
 	unsetenv("LISTEN_PID");
-	execl(prog, "posthorn-smtpd", "-C", cfg->dir, (char *)NULL);
+	execl(prog, "posthorn-smtpd", "-C", dir, (char *)NULL);
 	fatal(EX_UNAVAILABLE, "cannot run posthorn-smtpd", strerror(errno));
 }
 
@@ -637,7 +645,7 @@ main(int argc, char **argv)
 	case M_FLUSH:
 		return flush_queue(&cfg, o.flush_domain);
 	case M_SMTP:
-		return smtp_session(&cfg);
+		return smtp_session(config_dir(o.confdir));
 	default:
 		return deliver(&o, &cfg);
 	}
