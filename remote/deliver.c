@@ -16,6 +16,7 @@
  * Every recipient gets exactly one result.
  */
 #include <arpa/inet.h>
+#include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +38,9 @@ struct plan {
 	char path[108];
 	enum smtp_tls tls;
 	int by_mx;			/* hosts came from an MX lookup */
+	int from_route;			/* hosts came from routes: a lookup
+					   failure is a configuration problem,
+					   never a bounce */
 };
 
 struct jobctx {
@@ -313,6 +317,9 @@ plan_mx(struct remote *r, struct jobctx *jc, struct plan *pl,
 	int rc;
 
 	rc = dns_mx(&r->dns, name, &mx);
+	if (pl->from_route && (rc == DNS_NXDOMAIN || rc == DNS_NODATA ||
+	    rc == DNS_NULLMX))
+		rc = DNS_NODATA;	/* a relay host: use its address */
 	switch (rc) {
 	case DNS_OK:
 		memcpy(pl->hosts, mx.v, mx.n * sizeof(mx.v[0]));
@@ -365,6 +372,7 @@ make_plan(struct remote *r, struct jobctx *jc, struct plan *pl)
 		return plan_mx(r, jc, pl, domain);
 	}
 	pl->tls = tls_policy(rt.tls);
+	pl->from_route = 1;
 	if (rt.tls == ROUTE_TLS_DANE) {
 		settle_open(jc, 'T', "4.7.5", "routes asks for tls=dane for "
 		    "%s, which this posthorn-remote does not support", domain);
@@ -396,6 +404,33 @@ make_plan(struct remote *r, struct jobctx *jc, struct plan *pl)
 	}
 }
 
+/* getaddrinfo() (files, then DNS) for relay hosts named in routes. */
+static int
+system_addrs(const char *host, unsigned port, struct addrlist *al)
+{
+	struct addrinfo hints, *res, *ai;
+	char svc[16];
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV;
+	snprintf(svc, sizeof(svc), "%u", port);
+	if (getaddrinfo(host, svc, &hints, &res) != 0)
+		return -1;
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		if (al->n >= sizeof(al->v) / sizeof(al->v[0]))
+			break;
+		if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) ||
+		    ai->ai_addrlen > sizeof(al->v[0]))
+			continue;
+		memset(&al->v[al->n], 0, sizeof(al->v[0]));
+		memcpy(&al->v[al->n], ai->ai_addr, ai->ai_addrlen);
+		al->n++;
+	}
+	freeaddrinfo(res);
+	return al->n > 0 ? 0 : -1;
+}
+
 /* Addresses of one host; 0 with at least one address, -1 none. */
 static int
 host_addrs(struct remote *r, struct jobctx *jc, const struct plan *pl,
@@ -410,6 +445,10 @@ host_addrs(struct remote *r, struct jobctx *jc, const struct plan *pl,
 	}
 	rc = dns_addrs(&r->dns, host, pl->port, al);
 	if (rc == DNS_OK)
+		return 0;
+	/* a relay host from routes may live in /etc/hosts ("localhost") */
+	if (pl->from_route && rc != DNS_TEMP && rc != DNS_BAD &&
+	    system_addrs(host, pl->port, al) == 0)
 		return 0;
 	if (rc == DNS_TEMP || rc == DNS_BAD)
 		jc->dns_temp = 1;
@@ -451,9 +490,13 @@ run_plan(struct remote *r, struct jobctx *jc, const struct plan *pl)
 	}
 	if (any_addr || jc->dns_temp)
 		return;
-	/* no host has any address, and DNS said so definitively */
-	settle_open(jc, 'P', pl->by_mx ? "5.4.4" : "5.1.2", "%s",
-	    jc->last_text);
+	/* no host has any address, and DNS said so definitively; for a
+	 * routes entry that is the administrator's mistake: defer */
+	if (pl->from_route)
+		settle_open(jc, 'T', "4.4.4", "%s (routes)", jc->last_text);
+	else
+		settle_open(jc, 'P', pl->by_mx ? "5.4.4" : "5.1.2", "%s",
+		    jc->last_text);
 }
 
 /* ---- reporting ------------------------------------------------------- */

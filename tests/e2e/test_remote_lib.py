@@ -387,11 +387,14 @@ class Peer:
                 elif verb == "HELO":
                     self._say(conn, sess, "HELO", "250 %s" % self.name)
                 elif verb == "STARTTLS" and self.cert and not sess.tls:
-                    r = self._say(conn, sess, "STARTTLS", "220 2.0.0 go")
+                    found, r = self.reply("STARTTLS", sess.local)
+                    r = r if found else "220 2.0.0 go"
+                    if r is None:
+                        raise EOFError
+                    # the reply and any injected bytes in one segment
+                    conn.send(_wire(r) + self.after_starttls)
                     if not r.startswith("220"):
                         continue
-                    if self.after_starttls:
-                        conn.send(self.after_starttls)
                     if self.tls_fail:
                         conn.send(b"this is not TLS\r\n" * 4)
                         raise EOFError
