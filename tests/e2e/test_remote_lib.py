@@ -294,7 +294,7 @@ class Peer:
 
     def __init__(self, ips=("127.0.0.1",), port=0, ext=None, replies=None,
                  cert=None, lmtp=False, after_starttls=b"", tls_fail=False,
-                 name="peer.test"):
+                 name="peer.test", unix=None):
         self.ext = ext if ext is not None else [
             "PIPELINING", "SIZE 10485760", "8BITMIME", "ENHANCEDSTATUSCODES",
             "DSN", "SMTPUTF8"]
@@ -308,6 +308,13 @@ class Peer:
         self.lock = threading.Lock()
         self.socks = []
         self.stopping = False
+        if unix is not None:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.bind(unix)
+            os.chmod(unix, 0o777)
+            s.listen(16)
+            self.socks.append(s)
+            ips = ()
         for ip in ips:
             fam = socket.AF_INET6 if ":" in ip else socket.AF_INET
             s = socket.socket(fam, socket.SOCK_STREAM)
@@ -369,7 +376,8 @@ class Peer:
 
     def _serve(self, sock, addr):
         sock.settimeout(30)
-        sess = Session(sock.getsockname()[0], addr)
+        local = sock.getsockname()
+        sess = Session(local if isinstance(local, str) else local[0], addr)
         with self.lock:
             self.sessions.append(sess)
         conn = Conn(sock)
