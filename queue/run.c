@@ -1015,8 +1015,48 @@ smtpd_identity(struct run *r)
 	    "running as root and there is no user posthorn-smtpd", NULL);
 }
 
+/* -l KIND=ADDR: listeners from the command line replace the
+ * configuration's for that kind (tests: "-l smtp=127.0.0.1:0"). */
+struct lopt {
+	const char *spec[MAX_LISTENERS];
+	size_t n;
+};
+
 static int
-setup(struct run *r, const char *dirarg, struct buf *err)
+apply_lopts(struct run *r, const struct lopt *lo, struct buf *err)
+{
+	struct strlist *lists[3] = { &r->cfg.listen,
+		&r->cfg.submission_listen, &r->cfg.smtps_listen };
+	bool replaced[3] = { false, false, false };
+	size_t i, k, n;
+
+	for (i = 0; i < lo->n; i++) {
+		for (k = 0; k < 3; k++) {
+			n = strlen(lkind_name[k]);
+			if (strncmp(lo->spec[i], lkind_name[k], n) == 0 &&
+			    lo->spec[i][n] == '=')
+				break;
+		}
+		if (k == 3) {
+			buf_printf(err, "-l %s: expected smtp=, submission= "
+			    "or smtps= and an address", lo->spec[i]);
+			return -1;
+		}
+		if (!replaced[k]) {
+			strlist_free(lists[k]);
+			replaced[k] = true;
+		}
+		if (strlist_add(lists[k], lo->spec[i] + n + 1) == -1) {
+			buf_printf(err, "out of memory");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int
+setup(struct run *r, const char *dirarg, const struct lopt *lo,
+    struct buf *err)
 {
 	char tmp[PATH_MAX];
 	sigset_t ss;
@@ -1025,7 +1065,8 @@ setup(struct run *r, const char *dirarg, struct buf *err)
 		buf_printf(err, "%s: %s", dirarg, strerror(errno));
 		return -1;
 	}
-	if (config_load(r->dir, &r->cfg, err) == -1)
+	if (config_load(r->dir, &r->cfg, err) == -1 ||
+	    apply_lopts(r, lo, err) == -1)
 		return -1;
 	/* every program started from here, and what they start, finds the
 	 * instance (and tests find every process of it) */
@@ -1090,7 +1131,8 @@ cleanup(struct run *r)
 static void __attribute__((noreturn))
 usage(void)
 {
-	fprintf(stderr, "usage: posthorn-run [-v] [-C DIR]\n");
+	fprintf(stderr, "usage: posthorn-run [-v] [-C DIR] "
+	    "[-l smtp|submission|smtps=ADDR ...]\n");
 	exit(EX_USAGE);
 }
 
@@ -1098,15 +1140,21 @@ int
 main(int argc, char **argv)
 {
 	static struct run r;
+	static struct lopt lo;
 	struct buf err = BUF_INIT;
 	const char *dirarg = NULL;
 	int c, rc;
 
 	log_init("posthorn-run");
-	while ((c = getopt(argc, argv, "C:v")) != -1) {
+	while ((c = getopt(argc, argv, "C:l:v")) != -1) {
 		switch (c) {
 		case 'C':
 			dirarg = optarg;
+			break;
+		case 'l':
+			if (lo.n == MAX_LISTENERS)
+				usage();
+			lo.spec[lo.n++] = optarg;
 			break;
 		case 'v':
 			log_set_verbose(1);
@@ -1119,7 +1167,7 @@ main(int argc, char **argv)
 		usage();
 	r.notify_fd = -1;
 	r.backoff = BACKOFF_MIN_USEC;
-	if (setup(&r, config_dir(dirarg), &err) == -1)
+	if (setup(&r, config_dir(dirarg), &lo, &err) == -1)
 		die(EX_CONFIG, buf_str(&err), NULL);
 	if (sched_start(&r) == -1)
 		sched_schedule_restart(&r);

@@ -220,7 +220,10 @@ class Instance:
     """A posthorn instance in a temporary directory, run by posthorn-run.
 
     conf: posthorn.conf keys to add or override (a value of None removes
-    a default key); mailboxes: {key: path} for the mailboxes table (a
+    a default key); listen: {kind: address or [addresses]} for
+    posthorn-run's -l (default {"smtp": "127.0.0.1:0"}; kinds smtp,
+    submission, smtps; port 0 = a free port, read back with addr(kind));
+    mailboxes: {key: path} for the mailboxes table (a
     relative path is taken under the instance directory; a trailing slash
     means Maildir); aliases, relocated, routes, passwd: file contents;
     env: extra environment for posthorn-run (e.g. POSTHORN_LIBEXEC for
@@ -231,14 +234,13 @@ class Instance:
 
     def __init__(self, conf=None, mailboxes=None, aliases=None,
                  relocated=None, routes=None, passwd=None, env=None,
-                 start=True, verbose=False):
+                 listen=None, start=True, verbose=False):
         self.dir = tempfile.mkdtemp(prefix="ph-", dir="/tmp")
         os.chmod(self.dir, 0o755)
         self.maildir = os.path.join(self.dir, "Maildir") + "/"
         self.conf = {
             "hostname": HOSTNAME,
             "local_domains": DOMAIN + ", " + HOSTNAME + ", localhost",
-            "listen": "127.0.0.1:0",
             "spool": os.path.join(self.dir, "spool"),
             "queue_socket": os.path.join(self.dir, "run", "queue.sock"),
             "mailboxes": os.path.join(self.dir, "mailboxes"),
@@ -258,6 +260,14 @@ class Instance:
             "user": "Maildir/", "postmaster": "Maildir/"}
         self.files = {"aliases": aliases, "relocated": relocated,
                       "routes": routes, "passwd": passwd}
+        # listeners, given to posthorn-run as "-l kind=addr" (port 0: a
+        # free port); a "listen" key in conf replaces the default
+        if listen is None:
+            listen = {} if "listen" in self.conf else {"smtp": "127.0.0.1:0"}
+        self.listen_opts = []
+        for kind, addrs in listen.items():
+            for a in ([addrs] if isinstance(addrs, str) else addrs):
+                self.listen_opts += ["-l", "%s=%s" % (kind, a)]
         self.env = env or {}
         self.verbose = verbose
         self.proc = None
@@ -313,7 +323,7 @@ class Instance:
                 pass
         env = dict(os.environ)
         env.update(self.env)
-        argv = [program("posthorn-run"), "-C", self.dir]
+        argv = [program("posthorn-run"), "-C", self.dir] + self.listen_opts
         if self.verbose:
             argv.append("-v")
         self.log = open(self.logfile, "ab")
