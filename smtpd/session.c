@@ -833,7 +833,9 @@ check_generic(struct session *s, const struct smtp_cmd *c, const char *args)
 		return -1;
 	}
 	if ((c->flags & C_NOTXN) && s->in_txn) {
-		session_reply(s, 503, "5.5.1", "Nested MAIL command");
+		session_reply(s, 503, "5.5.1", "%s",
+		    c->proceed == do_mail ? "Nested MAIL command" :
+		    "Not allowed during a mail transaction");
 		return -1;
 	}
 	return 0;
