@@ -372,7 +372,7 @@ make_plan(struct remote *r, struct jobctx *jc, struct plan *pl)
 		return plan_mx(r, jc, pl, domain);
 	}
 	pl->tls = tls_policy(rt.tls);
-	pl->from_route = 1;
+	pl->from_route = rt.kind != ROUTE_MX;
 	if (rt.tls == ROUTE_TLS_DANE) {
 		settle_open(jc, 'T', "4.7.5", "routes asks for tls=dane for "
 		    "%s, which this posthorn-remote does not support", domain);

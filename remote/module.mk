@@ -1,5 +1,5 @@
 # remote/module.mk — posthorn-remote, the SMTP/LMTP delivery agent.
-# (PROGRAMS line added once common/config.c, table.c and envelope.c land.)
+PROGRAMS += posthorn-remote
 posthorn-remote_MAIN := remote/main.c
 remote_SRCS := remote/reply.c remote/dns.c remote/body.c remote/tls.c \
                remote/smtp.c remote/deliver.c
