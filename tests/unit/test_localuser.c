@@ -1,0 +1,330 @@
+/*
+ * test_localuser.c — unit tests for common/localuser.c: resolution order
+ * (mailboxes, aliases, system users), "+ext" fallback, case handling,
+ * mailbox owners, the postmaster default, hostile local parts, relocated.
+ */
+#include <check.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/localuser.h"
+
+static char tmpdir[PATH_MAX];
+static struct config cfg;
+static struct local_tables tabs;
+
+static void
+write_file(const char *name, const char *text)
+{
+	char p[PATH_MAX + 64];
+	FILE *f;
+
+	snprintf(p, sizeof(p), "%s/%s", tmpdir, name);
+	f = fopen(p, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static char *
+tpath(const char *name)
+{
+	char p[PATH_MAX + 64];
+
+	snprintf(p, sizeof(p), "%s/%s", tmpdir, name);
+	return strdup(p);
+}
+
+static void
+make_dir(const char *name)
+{
+	char *p = tpath(name);
+
+	ck_assert_int_eq(mkdir(p, 0700), 0);
+	free(p);
+}
+
+static void
+setup(void)
+{
+	struct buf err = BUF_INIT;
+	char mb[4 * PATH_MAX + 256];
+
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_localuser.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+	make_dir("boxes");
+	snprintf(mb, sizeof(mb),
+	    "# virtual mailboxes\n"
+	    "alice@example.org %s/boxes/alice/\n"
+	    "carol %s/boxes/sub/dir/carol.mbox\n"
+	    "both %s/boxes/both/\n"
+	    "bad relative/path/\n",
+	    tmpdir, tmpdir, tmpdir);
+	write_file("mailboxes", mb);
+	write_file("aliases",
+	    "both: root\n"
+	    "list: a, b,\n"
+	    "  c\n"
+	    "bob+special: /tmp/x\n"
+	    "team: /dev/null\n");
+	write_file("relocated",
+	    "old@example.org new@example.net\n"
+	    "@gone.example everyone@example.net\n"
+	    "moved   moved@example.com\n");
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.mailboxes = tpath("mailboxes");
+	cfg.aliases = tpath("aliases");
+	cfg.relocated = tpath("relocated");
+	cfg.local_case_insensitive = true;
+	cfg.recipient_delimiter = '+';
+	if (local_tables_load(&cfg, &tabs, &err) != 0)
+		ck_abort_msg("tables: %s", buf_str(&err));
+	buf_free(&err);
+}
+
+static void
+teardown(void)
+{
+	char cmd[PATH_MAX + 32];
+
+	local_tables_free(&tabs);
+	free(cfg.mailboxes);
+	free(cfg.aliases);
+	free(cfg.relocated);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+static int
+resolve(const char *rcpt, struct local_target *t)
+{
+	struct buf err = BUF_INIT;
+	int rc;
+
+	rc = local_resolve(&cfg, &tabs, rcpt, t, &err);
+	buf_free(&err);
+	return rc;
+}
+
+START_TEST(test_mailbox_full_address)
+{
+	struct local_target t;
+	char want[PATH_MAX + 64];
+
+	ck_assert_int_eq(resolve("alice@example.org", &t), 1);
+	ck_assert_int_eq(t.kind, LOCAL_MAILBOX);
+	snprintf(want, sizeof(want), "%s/boxes/alice/", tmpdir);
+	ck_assert_str_eq(t.path, want);
+	ck_assert_str_eq(t.user, "alice");
+	ck_assert_str_eq(t.ext, "");
+	/* Maildir not created yet: owner of the nearest parent (boxes) */
+	ck_assert_uint_eq(t.uid, getuid());
+	ck_assert_uint_eq(t.gid, getgid());
+	/* the full-address key does not match another domain */
+	ck_assert_int_eq(resolve("alice@example.com", &t), 0);
+	ck_assert_int_eq(t.kind, LOCAL_NONE);
+}
+END_TEST
+
+START_TEST(test_mailbox_localpart_ext_case)
+{
+	struct local_target t;
+
+	ck_assert_int_eq(resolve("carol@any.example", &t), 1);
+	ck_assert_int_eq(t.kind, LOCAL_MAILBOX);
+	ck_assert_str_eq(t.ext, "");
+	ck_assert_int_eq(resolve("Carol+Lists@any.example", &t), 1);
+	ck_assert_int_eq(t.kind, LOCAL_MAILBOX);
+	ck_assert_str_eq(t.user, "Carol");
+	ck_assert_str_eq(t.ext, "Lists");
+	ck_assert_int_eq(resolve("ALICE+x@example.org", &t), 1);
+	ck_assert_int_eq(t.kind, LOCAL_MAILBOX);
+	ck_assert_str_eq(t.ext, "x");
+}
+END_TEST
+
+START_TEST(test_mailbox_bad_path_is_temporary)
+{
+	struct local_target t;
+	struct buf err = BUF_INIT;
+
+	ck_assert_int_eq(local_resolve(&cfg, &tabs, "bad@h", &t, &err), -1);
+	ck_assert_ptr_nonnull(strstr(buf_str(&err), "not an absolute path"));
+	buf_free(&err);
+}
+END_TEST
+
+START_TEST(test_mailbox_owner_existing)
+{
+	struct local_target t;
+
+	make_dir("boxes/alice");
+	ck_assert_int_eq(resolve("alice@example.org", &t), 1);
+	ck_assert_uint_eq(t.uid, getuid());
+}
+END_TEST
+
+START_TEST(test_order_mailbox_before_alias)
+{
+	struct local_target t;
+
+	ck_assert_int_eq(resolve("both@h", &t), 1);
+	ck_assert_int_eq(t.kind, LOCAL_MAILBOX);
+}
+END_TEST
+
+START_TEST(test_alias)
+{
+	struct local_target t;
+
+	ck_assert_int_eq(resolve("list@h", &t), 1);
+	ck_assert_int_eq(t.kind, LOCAL_ALIAS);
+	ck_assert_str_eq(t.user, "list");
+	ck_assert_ptr_nonnull(strstr(t.value, "a"));
+	ck_assert_int_eq(resolve("List+x@h", &t), 1);
+	ck_assert_int_eq(t.kind, LOCAL_ALIAS);
+	ck_assert_str_eq(t.ext, "x");
+	/* the full local part wins over the stripped one */
+	ck_assert_int_eq(resolve("bob+special@h", &t), 1);
+	ck_assert_int_eq(t.kind, LOCAL_ALIAS);
+	ck_assert_str_eq(t.value, "/tmp/x");
+	ck_assert_str_eq(t.ext, "");
+}
+END_TEST
+
+START_TEST(test_system_user)
+{
+	struct local_target t;
+
+	ck_assert_int_eq(resolve("root@h", &t), 1);
+	ck_assert_int_eq(t.kind, LOCAL_USER);
+	ck_assert_uint_eq(t.uid, 0);
+	ck_assert_uint_eq(t.gid, 0);
+	ck_assert_str_eq(t.home, "/root");
+	ck_assert_str_eq(t.user, "root");
+	ck_assert_int_eq(resolve("ROOT+tag@h", &t), 1);
+	ck_assert_int_eq(t.kind, LOCAL_USER);
+	ck_assert_str_eq(t.user, "root");
+	ck_assert_str_eq(t.ext, "tag");
+	cfg.local_case_insensitive = false;
+	ck_assert_int_eq(resolve("ROOT@h", &t), 0);
+	/* no domain at all (RCPT TO:<root>) */
+	cfg.local_case_insensitive = true;
+	ck_assert_int_eq(resolve("root", &t), 1);
+	ck_assert_int_eq(t.kind, LOCAL_USER);
+}
+END_TEST
+
+START_TEST(test_delimiter_off)
+{
+	struct local_target t;
+
+	cfg.recipient_delimiter = '\0';
+	ck_assert_int_eq(resolve("root+x@h", &t), 0);
+	ck_assert_int_eq(resolve("list+x@h", &t), 0);
+	ck_assert_int_eq(t.kind, LOCAL_NONE);
+}
+END_TEST
+
+START_TEST(test_unknown_and_hostile)
+{
+	struct local_target t;
+
+	ck_assert_int_eq(resolve("nosuchuser-xyz@h", &t), 0);
+	ck_assert_int_eq(t.kind, LOCAL_NONE);
+	ck_assert_int_eq(resolve("\"../root\"@h", &t), 0);
+	ck_assert_int_eq(resolve("\"ro ot\"@h", &t), 0);
+	ck_assert_int_eq(resolve("-root@h", &t), 0);
+	ck_assert_int_eq(resolve("+x@h", &t), 0);
+	ck_assert_int_eq(resolve("root+@h", &t), 0);
+	ck_assert_int_eq(resolve("", &t), 0);
+	ck_assert_int_eq(resolve("@h", &t), 0);
+	ck_assert_int_eq(resolve("a@@h", &t), 0);
+	ck_assert_int_eq(resolve("a\n@h", &t), 0);
+}
+END_TEST
+
+START_TEST(test_postmaster_default)
+{
+	struct local_target t;
+
+	ck_assert_int_eq(resolve("PostMaster@h", &t), 1);
+	ck_assert_int_eq(t.kind, LOCAL_ALIAS);
+	ck_assert_str_eq(t.value, "root");
+	ck_assert_str_eq(t.user, "postmaster");
+}
+END_TEST
+
+START_TEST(test_relocated)
+{
+	ck_assert_str_eq(local_relocated(&tabs, "old@example.org"),
+	    "new@example.net");
+	ck_assert_str_eq(local_relocated(&tabs, "OLD@example.org"),
+	    "new@example.net");
+	ck_assert_str_eq(local_relocated(&tabs, "anyone@gone.example"),
+	    "everyone@example.net");
+	ck_assert_str_eq(local_relocated(&tabs, "moved@h"),
+	    "moved@example.com");
+	ck_assert_ptr_null(local_relocated(&tabs, "old@example.com"));
+	ck_assert_ptr_null(local_relocated(&tabs, "stay@example.org"));
+	ck_assert_ptr_null(local_relocated(&tabs, "@"));
+}
+END_TEST
+
+START_TEST(test_missing_tables)
+{
+	struct config c2;
+	struct local_tables t2;
+	struct local_target t;
+	struct buf err = BUF_INIT;
+
+	memset(&c2, 0, sizeof(c2));
+	c2.aliases = tpath("nonexistent-aliases");
+	c2.recipient_delimiter = '+';
+	ck_assert_int_eq(local_tables_load(&c2, &t2, &err), 0);
+	ck_assert_int_eq(local_resolve(&c2, &t2, "nested@h", &t, &err), 0);
+	ck_assert_int_eq(local_resolve(&c2, &t2, "root@h", &t, &err), 1);
+	local_tables_free(&t2);
+	free(c2.aliases);
+	buf_free(&err);
+}
+END_TEST
+
+static Suite *
+suite(void)
+{
+	Suite *s = suite_create("localuser");
+	TCase *tc = tcase_create("resolve");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_mailbox_full_address);
+	tcase_add_test(tc, test_mailbox_localpart_ext_case);
+	tcase_add_test(tc, test_mailbox_bad_path_is_temporary);
+	tcase_add_test(tc, test_mailbox_owner_existing);
+	tcase_add_test(tc, test_order_mailbox_before_alias);
+	tcase_add_test(tc, test_alias);
+	tcase_add_test(tc, test_system_user);
+	tcase_add_test(tc, test_delimiter_off);
+	tcase_add_test(tc, test_unknown_and_hostile);
+	tcase_add_test(tc, test_postmaster_default);
+	tcase_add_test(tc, test_relocated);
+	tcase_add_test(tc, test_missing_tables);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
