@@ -490,9 +490,13 @@ message_finish(struct session *s, unsigned flags, uint64_t size)
 		snprintf(res.text, sizeof(res.text), "Queue error");
 	}
 	log_received(s, &res, size);
-	if (res.code < 300)
-		s->messages++;
 	txn_reset(s);
+	if (res.code < 300 && res.qid[0] != '\0') {
+		s->messages++;
+		session_reply(s, res.code, res.dsn, "Ok: queued as %s",
+		    res.qid);
+		return;
+	}
 	session_reply(s, res.code, res.dsn, "%s", res.text);
 }
 
