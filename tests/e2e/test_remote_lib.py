@@ -481,7 +481,10 @@ def write_conf(tmp, port, dns_port=None, routes=None, extra=None):
         lines.append("dns_servers = 127.0.0.1:%d" % dns_port)
     lines.append("routes = %s" % tmp.path("routes"))
     tmp.write("routes", "".join("%s %s\n" % r for r in (routes or [])))
-    lines += extra or []
+    extra = extra or []
+    keys = {e.split("=")[0].strip() for e in extra}
+    lines = [l for l in lines if l.split("=")[0].strip() not in keys]
+    lines += extra
     tmp.write("posthorn.conf", "\n".join(lines) + "\n")
     return tmp.dir
 
