@@ -165,6 +165,58 @@ class FakeQueue:
             return len(self.messages)
 
 
+class RealQueue:
+    """bin/posthorn-queue with a temporary spool, seen from outside: the
+    accepted messages are read back from the spool (msg/QID and the
+    envelope record incoming/QID), flush requests from the scheduler's
+    wake socket, which this harness binds in place of posthorn-send."""
+
+    def __init__(self, spool):
+        self.spool = spool
+        os.makedirs(spool, exist_ok=True)
+        self.wake = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.wake.bind(os.path.join(spool, "wake"))
+        self.wake.setblocking(False)
+        self._flushes = []
+
+    def _qids(self):
+        d = os.path.join(self.spool, "incoming")
+        return sorted(os.listdir(d)) if os.path.isdir(d) else []
+
+    @property
+    def messages(self):
+        out = []
+        for qid in self._qids():
+            with open(os.path.join(self.spool, "incoming", qid), "rb") as f:
+                rec = f.read()
+            env = []
+            i = 0
+            while i < len(rec):
+                j = rec.index(b":", i)
+                n = int(rec[i:j])
+                body = rec[j + 1:j + 1 + n]
+                if body[:1] == b"E":
+                    env = _envelope_fields(body[1:])
+                i = j + 1 + n + 1
+            with open(os.path.join(self.spool, "msg", qid), "rb") as f:
+                out.append((env, f.read()))
+        return out
+
+    def count(self):
+        return len(self._qids())
+
+    @property
+    def flushes(self):
+        while True:
+            try:
+                d = self.wake.recv(1024)
+            except BlockingIOError:
+                break
+            if d.startswith(b"F"):
+                self._flushes.append(d[1:].decode())
+        return self._flushes
+
+
 # ---- configuration and servers ------------------------------------------------
 
 class Instance:
@@ -172,7 +224,7 @@ class Instance:
 
     def __init__(self, extra_conf="", tls=False, passwd=None,
                  relay_networks="127.0.0.0/8", mailboxes="alice /tmp/\n",
-                 real_queue=False):
+                 real_queue=None):
         self.dir = tempfile.mkdtemp(prefix="posthorn-smtpd-e2e-")
         atexit.register(shutil.rmtree, self.dir, True)
         os.chmod(self.dir, 0o755)
@@ -212,6 +264,9 @@ class Instance:
         self._write("mailboxes", mailboxes)
         self._write("relocated", "old@example.org new@example.net\n")
         self._write("posthorn.conf", "\n".join(conf) + "\n" + extra_conf)
+        if real_queue is None:
+            real_queue = os.access(os.path.join(BIN, "posthorn-queue"),
+                                   os.X_OK)
         if real_queue:
             self._start_real_queue()
         else:
@@ -240,6 +295,7 @@ class Instance:
         ls.bind(self.sock_path)
         os.chmod(self.sock_path, 0o666)
         ls.listen(256)
+        self.queue = RealQueue(self.spool)
         p = start_with_listen_fd([q, "-C", self.dir], ls, drop=False)
         ls.close()
         self.queue_proc = p
@@ -398,6 +454,18 @@ def need_binaries():
     for b in (SMTPD, CHECKPW):
         if not os.access(b, os.X_OK):
             skip("%s not built (make)" % b)
+
+
+QUEUED = b"250 2.0.0 Ok: queued as "
+
+
+def expect_queued(d):
+    """The 250 after a message: a valid queue id."""
+    line = d.expect_line_prefix(QUEUED)
+    qid = line[len(QUEUED):]
+    if len(qid) != 20 or not all(c in b"0123456789ABCDEF" for c in qid):
+        fail("bad queue id in %r" % line)
+    return qid.decode()
 
 
 def strip_received(msg):
