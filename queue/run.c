@@ -21,6 +21,7 @@
  * Notifications are accepted only from processes of our own uid.
  */
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -28,6 +29,8 @@
 #include <sys/wait.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
+
+#include <dirent.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -97,6 +100,7 @@ struct run {
 	struct child *kids;
 	size_t nkids, kcap;
 	pid_t sched_pid;
+	pid_t sched_pgid;	/* process group of the latest scheduler */
 	char sched_prog[PATH_MAX];
 	uint64_t sched_started;
 	uint64_t backoff;
@@ -571,6 +575,7 @@ sched_start(struct run *r)
 	}
 	setpgid(pid, pid);
 	r->sched_pid = pid;
+	r->sched_pgid = pid;
 	r->sched_started = now_usec();
 	{
 		char p[32];
@@ -614,7 +619,11 @@ on_restart(sd_event_source *s, uint64_t usec, void *ud)
 
 	(void)s;
 	(void)usec;
-	if (!r->stopping && r->sched_pid == 0 && sched_start(r) == -1)
+	if (r->stopping || r->sched_pid != 0)
+		return 0;
+	if (r->sched_pgid > 0)
+		kill(-r->sched_pgid, SIGKILL);
+	if (sched_start(r) == -1)
 		sched_schedule_restart(r);
 	return 0;
 }
@@ -770,6 +779,51 @@ signal_group(pid_t pid, int sig)
 		kill(pid, sig);
 }
 
+/* Orphans: we are a child subreaper, so a descendant whose parent died
+ * (posthorn-send after a SIGKILL of posthorn-spawn, an agent) becomes our
+ * child.  Signal each child process we do not track, by PID. */
+static void
+signal_orphans(struct run *r, int sig)
+{
+	char path[64], stat[512];
+	struct dirent *de;
+	pid_t self = getpid(), pid;
+	ssize_t k;
+	size_t i;
+	long ppid;
+	DIR *d;
+	int fd;
+
+	if ((d = opendir("/proc")) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		pid = (pid_t)strtol(de->d_name, NULL, 10);
+		snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+			continue;
+		k = read(fd, stat, sizeof(stat) - 1);
+		close(fd);
+		if (k <= 0)
+			continue;
+		stat[k] = '\0';
+		/* "pid (comm) state ppid ...": comm may hold anything */
+		{
+			char *rp = strrchr(stat, ')');
+
+			if (rp == NULL || sscanf(rp + 1, " %*c %ld", &ppid) != 1 ||
+			    ppid != (long)self)
+				continue;
+		}
+		for (i = 0; i < r->nkids && r->kids[i].pid != pid; i++)
+			;
+		if (i == r->nkids && pid != r->sched_pid)
+			kill(pid, sig);
+	}
+	closedir(d);
+}
+
 static void
 signal_all(struct run *r, int sig)
 {
@@ -777,14 +831,24 @@ signal_all(struct run *r, int sig)
 
 	if (r->sched_pid > 0)
 		signal_group(r->sched_pid, sig);
+	if (r->sched_pgid > 0)	/* what is left of an earlier scheduler */
+		kill(-r->sched_pgid, sig);
 	for (i = 0; i < r->nkids; i++)
 		signal_group(r->kids[i].pid, sig);
+	signal_orphans(r, sig);
 }
 
+/* Stopping ends when no child at all is left, orphans included. */
 static void
 maybe_exit(struct run *r)
 {
-	if (r->stopping && r->sched_pid == 0 && r->nkids == 0)
+	siginfo_t si;
+
+	if (!r->stopping || r->sched_pid != 0 || r->nkids != 0)
+		return;
+	memset(&si, 0, sizeof(si));
+	if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) == -1 &&
+	    errno == ECHILD)
 		sd_event_exit(r->ev, 0);
 }
 
@@ -813,6 +877,10 @@ reaped(struct run *r, pid_t pid, int status)
 		r->sched_pid = 0;
 		log_exit(strrchr(r->sched_prog, '/') + 1, pid, status,
 		    r->stopping ? LOG_INFO : LOG_ERR);
+		/* never two schedulers on one spool: what the dead one
+		 * started (posthorn-send under the spawner, agents) goes
+		 * too, and is killed outright before the next start */
+		kill(-pid, SIGTERM);
 		if (!r->stopping)
 			sched_schedule_restart(r);
 		return;
@@ -1091,6 +1159,11 @@ setup(struct run *r, const char *dirarg, const struct lopt *lo,
 	if (find_scheduler(r, err) == -1)
 		return -1;
 	smtpd_identity(r);
+	/* orphaned descendants become ours: nothing outlives a stop */
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) == -1) {
+		buf_printf(err, "PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
+		return -1;
+	}
 	sigemptyset(&ss);
 	sigaddset(&ss, SIGINT);
 	sigaddset(&ss, SIGTERM);
