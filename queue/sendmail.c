@@ -5,7 +5,7 @@
  * Takes recipients from the arguments and/or (-t) the To/Cc/Bcc fields,
  * reads the message from standard input (CRLF becomes LF; without -i a
  * line holding only "." ends it), removes Bcc, adds From/Date/Message-ID
- * when missing, and streams it to posthorn-queue over queue_socket
+ * when missing, prepends a Received field naming the uid, and streams it to posthorn-queue over queue_socket
  * (common/qclient.h).  -bp lists the queue, -q flushes it, -bs speaks
  * SMTP on stdin/stdout through posthorn-smtpd, -bi does nothing.
  *
@@ -469,7 +469,13 @@ new_headers(struct job *j, struct buf *out)
 	a.hostname = j->cfg->hostname;
 	a.now = (long long)time(NULL);
 	a.unique = uniq;
-	if (sm_headers_write(&j->hdr, &a, out) == -1)
+	/* the trace field of a local submission, as Postfix's pickup
+	 * writes it: who injected the message, and when */
+	if (buf_printf(out, "Received: by %s (posthorn sendmail, from "
+	    "userid %lu);\n\t", j->cfg->hostname,
+	    (unsigned long)getuid()) == -1 || sm_date(a.now, out) == -1 ||
+	    buf_append_char(out, '\n') == -1 ||
+	    sm_headers_write(&j->hdr, &a, out) == -1)
 		fatal(EX_OSERR, "out of memory", NULL);
 }
 
