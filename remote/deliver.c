@@ -307,6 +307,32 @@ plan_one(struct plan *pl, const char *host)
 	pl->n = 1;
 }
 
+/* RFC 5321 5.1: when our own name is among the MX hosts, that host and
+ * every one of equal or higher preference value are dropped; if nothing
+ * is left the mail would loop back to us.  0 ok, -1 settled. */
+static int
+drop_self(struct remote *r, struct jobctx *jc, struct plan *pl,
+    const char *name)
+{
+	size_t i;
+
+	if (r->cfg->hostname == NULL)
+		return 0;
+	for (i = 0; i < pl->n; i++)
+		if (strcasecmp(pl->hosts[i].name, r->cfg->hostname) == 0)
+			break;
+	if (i == pl->n)
+		return 0;
+	while (i > 0 && pl->hosts[i - 1].pref == pl->hosts[i].pref)
+		i--;
+	pl->n = i;
+	if (pl->n > 0)
+		return 0;
+	settle_open(jc, pl->from_route ? 'T' : 'P', pl->from_route ?
+	    "4.4.6" : "5.4.6", "mail for %s loops back to myself", name);
+	return -1;
+}
+
 /* MX lookup for name into pl; settles the recipients and returns -1 when
  * DNS gives a final answer or a temporary failure. */
 static int
@@ -325,7 +351,7 @@ plan_mx(struct remote *r, struct jobctx *jc, struct plan *pl,
 		memcpy(pl->hosts, mx.v, mx.n * sizeof(mx.v[0]));
 		pl->n = mx.n;
 		pl->by_mx = 1;
-		return 0;
+		return drop_self(r, jc, pl, name);
 	case DNS_NODATA:
 		plan_one(pl, name);	/* RFC 5321 5.1: implicit MX */
 		return 0;
