@@ -6,7 +6,9 @@
  *   TABLE_ALIASES  "key: value"      aliases; lines starting with white
  *                                    space continue the previous entry
  *
- * '#' starts a comment line (not inside a value); blank lines are skipped.
+ * '#' starts a comment line (not inside a value); blank lines are skipped
+ * (in aliases a blank or comment line also ends the entry, so a following
+ * indented line is an error).  Lines may end in CRLF; other CRs are errors.
  * Keys are compared ASCII case-insensitively.  A line without a value, a
  * duplicate key, a NUL byte or an overlong line (> 4096) is an error naming
  * file and line.  A missing file is an empty table.  Lookups use binary
@@ -49,7 +51,11 @@ int alias_split(const char *value, char ***items, size_t *nitems,
     const char **why);
 void alias_items_free(char **items, size_t n);
 
-/* A routes entry: "domain  target [tls=may|encrypt|verify|dane|none]". */
+/* A routes entry: "domain  target [tls=may|encrypt|verify|dane|none]".
+ * Targets: "host[:port]" (SMTP, MX lookup on host), "[host][:port]" (no
+ * MX lookup; IPv6 as "[::1]:25"), "lmtp:host:port", "lmtp:[::1]:24",
+ * "lmtp:/path.sock", and "direct" (ROUTE_MX: normal MX delivery, to exempt
+ * a domain from a "*" smarthost).  Port 0 means the default. */
 enum route_kind { ROUTE_MX, ROUTE_SMTP, ROUTE_LMTP_TCP, ROUTE_LMTP_UNIX };
 enum route_tls { ROUTE_TLS_MAY, ROUTE_TLS_NONE, ROUTE_TLS_ENCRYPT,
 	ROUTE_TLS_VERIFY, ROUTE_TLS_DANE };

@@ -1,0 +1,538 @@
+/*
+ * table.c — lookup tables of the configuration directory (table.h):
+ * mailboxes, relocated, routes (TABLE_SPACE), passwd (TABLE_COLON) and
+ * aliases (TABLE_ALIASES), plus the parsers for alias values and routes.
+ *
+ * The files are written by administrators but are still parsed as hostile
+ * input: a NUL octet, an overlong line, a line without a value, a
+ * continuation without an entry or a duplicate key is an error naming
+ * "FILE:LINE"; nothing is half-loaded.  Entries are sorted once and found
+ * by binary search, ASCII case-insensitively.  A line whose first
+ * non-blank octet is '#' is a comment; blank lines are skipped.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/addr.h"
+#include "common/buf.h"
+#include "common/io.h"
+#include "common/log.h"
+#include "common/table.h"
+#include "common/units.h"
+
+#define TABLE_LINE_MAX	4096
+#define TABLE_FILE_MAX	(64 * 1024 * 1024)
+#define ALIAS_ITEMS_MAX	10000
+
+static int
+ascii_casecmp(const char *a, const char *b)
+{
+	unsigned char ca, cb;
+
+	for (;; a++, b++) {
+		ca = (unsigned char)*a;
+		cb = (unsigned char)*b;
+		if (ca >= 'A' && ca <= 'Z')
+			ca = (unsigned char)(ca - 'A' + 'a');
+		if (cb >= 'A' && cb <= 'Z')
+			cb = (unsigned char)(cb - 'A' + 'a');
+		if (ca != cb || ca == '\0')
+			return (int)ca - (int)cb;
+	}
+}
+
+static int
+entry_cmp(const void *a, const void *b)
+{
+	const struct table_entry *x = a, *y = b;
+	int r = ascii_casecmp(x->key, y->key);
+
+	if (r != 0)
+		return r;
+	return x->line < y->line ? -1 : x->line > y->line;
+}
+
+void
+table_free(struct table *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->n; i++) {
+		free(t->v[i].key);
+		free(t->v[i].value);
+	}
+	free(t->v);
+	free(t->path);
+	t->v = NULL;
+	t->n = 0;
+	t->path = NULL;
+}
+
+static int
+add_entry(struct table *t, size_t *cap, const char *k, size_t kn,
+    const char *v, size_t vn, unsigned line)
+{
+	struct table_entry *nv, *e;
+	size_t ncap;
+
+	if (t->n == *cap) {
+		ncap = *cap == 0 ? 16 : *cap;
+		if (size_mul(ncap, 2, &ncap) == -1)
+			return -1;
+		nv = xrealloc_array(t->v, ncap, sizeof(*nv));
+		if (nv == NULL)
+			return -1;
+		t->v = nv;
+		*cap = ncap;
+	}
+	e = &t->v[t->n];
+	e->key = xstrndup(k, kn);
+	e->value = xstrndup(v, vn);
+	e->line = line;
+	if (e->key == NULL || e->value == NULL) {
+		free(e->key);
+		free(e->value);
+		return -1;
+	}
+	t->n++;
+	return 0;
+}
+
+static bool
+blank(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/* Append a continuation line to the latest entry's value. */
+static int
+continue_entry(struct table *t, const char *v, size_t vn)
+{
+	struct table_entry *e = &t->v[t->n - 1];
+	struct buf b = BUF_INIT;
+
+	if (buf_append_str(&b, e->value) == -1 ||
+	    buf_append_char(&b, ' ') == -1 || buf_append(&b, v, vn) == -1) {
+		buf_free(&b);
+		return -1;
+	}
+	free(e->value);
+	e->value = buf_detach(&b);
+	return e->value == NULL ? -1 : 0;
+}
+
+/* Parse one line s[0..n) (no terminator).  *why set on syntax errors. */
+static int
+parse_line(struct table *t, size_t *cap, enum table_syntax syntax,
+    const char *s, size_t n, unsigned line, bool *open, const char **why)
+{
+	size_t i = 0, ks, ke, vs;
+	bool was_open = *open;
+
+	*open = false;
+	while (i < n && blank(s[i]))
+		i++;
+	if (i == n || s[i] == '#')
+		return 0;
+	while (n > i && blank(s[n - 1]))
+		n--;
+	if (syntax == TABLE_ALIASES && i > 0) {
+		if (!was_open) {
+			*why = "continuation line without an entry";
+			return -1;
+		}
+		*open = true;
+		return continue_entry(t, s + i, n - i) == -1 ? -1 : 0;
+	}
+	*open = true;
+	ks = i;
+	if (syntax == TABLE_SPACE) {
+		while (i < n && !blank(s[i]))
+			i++;
+		ke = i;
+	} else {
+		while (i < n && s[i] != ':')
+			i++;
+		if (i == n) {
+			*why = "missing ':' after the key";
+			return -1;
+		}
+		ke = i++;
+		while (syntax == TABLE_ALIASES && ke > ks && blank(s[ke - 1]))
+			ke--;
+	}
+	if (syntax != TABLE_COLON)
+		while (i < n && blank(s[i]))
+			i++;
+	vs = i;
+	if (ke == ks) {
+		*why = "empty key";
+		return -1;
+	}
+	if (vs == n) {
+		*why = "missing value";
+		return -1;
+	}
+	if (memchr(s + ks, ' ', ke - ks) != NULL ||
+	    memchr(s + ks, '\t', ke - ks) != NULL) {
+		*why = "white space in the key";
+		return -1;
+	}
+	return add_entry(t, cap, s + ks, ke - ks, s + vs, n - vs, line);
+}
+
+static int
+check_duplicates(struct table *t, const char *name, struct buf *err)
+{
+	size_t i;
+
+	if (t->n > 1)
+		qsort(t->v, t->n, sizeof(t->v[0]), entry_cmp);
+	for (i = 1; i < t->n; i++) {
+		if (ascii_casecmp(t->v[i - 1].key, t->v[i].key) == 0) {
+			buf_printf(err, "%s:%u: duplicate key (first on line "
+			    "%u)", name, t->v[i].line, t->v[i - 1].line);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int
+table_parse(const char *name, const char *text, size_t len,
+    enum table_syntax syntax, struct table *t, struct buf *err)
+{
+	const char *line = text, *nl, *why;
+	size_t n, cap = 0;
+	unsigned lineno = 0;
+	bool open = false;
+
+	memset(t, 0, sizeof(*t));
+	buf_reset(err);
+	t->path = strdup(name);
+	if (t->path == NULL)
+		goto oom;
+	while (line < text + len) {
+		lineno++;
+		nl = memchr(line, '\n', (size_t)(text + len - line));
+		n = nl != NULL ? (size_t)(nl - line) : (size_t)(text + len - line);
+		if (n > 0 && line[n - 1] == '\r')
+			n--;
+		why = NULL;
+		if (n > TABLE_LINE_MAX)
+			why = "line too long";
+		else if (memchr(line, '\0', n) != NULL)
+			why = "NUL octet";
+		else if (memchr(line, '\r', n) != NULL)
+			why = "bare CR";
+		if (why == NULL &&
+		    parse_line(t, &cap, syntax, line, n, lineno, &open, &why) ==
+		    -1 &&
+		    why == NULL)
+			goto oom;
+		if (why != NULL) {
+			buf_printf(err, "%s:%u: %s", name, lineno, why);
+			table_free(t);
+			return -1;
+		}
+		line = nl != NULL ? nl + 1 : text + len;
+	}
+	if (check_duplicates(t, name, err) == -1) {
+		table_free(t);
+		return -1;
+	}
+	return 0;
+oom:
+	buf_printf(err, "%s: out of memory", name);
+	table_free(t);
+	return -1;
+}
+
+int
+table_load(const char *path, enum table_syntax syntax, struct table *t,
+    struct buf *err)
+{
+	struct buf text = BUF_INIT;
+	int r;
+
+	if (io_read_file(path, TABLE_FILE_MAX, &text) == -1) {
+		if (errno == ENOENT) {
+			memset(t, 0, sizeof(*t));
+			t->path = strdup(path);
+			return t->path == NULL ? -1 : 0;
+		}
+		buf_reset(err);
+		buf_printf(err, "%s: %s", path,
+		    errno == EFBIG ? "file too large" : strerror(errno));
+		memset(t, 0, sizeof(*t));
+		return -1;
+	}
+	r = table_parse(path, text.data, text.len, syntax, t, err);
+	buf_free(&text);
+	return r;
+}
+
+const struct table_entry *
+table_lookup(const struct table *t, const char *key)
+{
+	size_t lo = 0, hi = t->n, mid;
+	int c;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		c = ascii_casecmp(key, t->v[mid].key);
+		if (c == 0)
+			return &t->v[mid];
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return NULL;
+}
+
+/* ---- alias values -------------------------------------------------- */
+
+void
+alias_items_free(char **items, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(items[i]);
+	free(items);
+}
+
+/* One item starting at *pp (leading blanks skipped); stops after the
+ * separating comma.  The item (unquoted) goes into b. */
+static int
+alias_item(const char **pp, struct buf *b, const char **why)
+{
+	const char *p = *pp;
+
+	buf_reset(b);
+	while (blank(*p))
+		p++;
+	if (*p == '"') {
+		for (p++; *p != '"'; p++) {
+			if (*p == '\0') {
+				*why = "unterminated quote";
+				return -1;
+			}
+			if (*p == '\\' && (p[1] == '"' || p[1] == '\\'))
+				p++;
+			if (buf_append_char(b, *p) == -1)
+				goto oom;
+		}
+		p++;
+		while (blank(*p))
+			p++;
+		if (*p != ',' && *p != '\0') {
+			*why = "text after a closing quote";
+			return -1;
+		}
+	} else {
+		while (*p != ',' && *p != '\0') {
+			if (*p == '"') {
+				*why = "quote inside an unquoted item";
+				return -1;
+			}
+			if (buf_append_char(b, *p++) == -1)
+				goto oom;
+		}
+		while (b->len > 0 && blank(b->data[b->len - 1]))
+			buf_truncate(b, b->len - 1);
+	}
+	if (b->len == 0) {
+		*why = "empty item";
+		return -1;
+	}
+	if (*p == ',') {
+		p++;
+		while (blank(*p))
+			p++;
+		if (*p == '\0') {
+			*why = "empty item";
+			return -1;
+		}
+	}
+	*pp = p;
+	return 0;
+oom:
+	*why = "out of memory";
+	return -1;
+}
+
+int
+alias_split(const char *value, char ***items, size_t *nitems,
+    const char **why)
+{
+	struct buf b = BUF_INIT;
+	char **v = NULL, **nv, *s;
+	size_t n = 0;
+	const char *p = value;
+
+	*items = NULL;
+	*nitems = 0;
+	do {
+		if (n == ALIAS_ITEMS_MAX) {
+			*why = "too many items";
+			goto fail;
+		}
+		if (alias_item(&p, &b, why) == -1)
+			goto fail;
+		nv = xrealloc_array(v, n + 1, sizeof(*v));
+		s = xstrndup(b.data, b.len);
+		if (nv == NULL || s == NULL) {
+			free(s);
+			if (nv != NULL)
+				v = nv;
+			*why = "out of memory";
+			goto fail;
+		}
+		v = nv;
+		v[n++] = s;
+	} while (*p != '\0');
+	buf_free(&b);
+	*items = v;
+	*nitems = n;
+	return 0;
+fail:
+	buf_free(&b);
+	alias_items_free(v, n);
+	return -1;
+}
+
+/* ---- routes ------------------------------------------------------------ */
+
+static int
+route_host_ok(const char *h)
+{
+	unsigned char bin[16];
+	const char *why;
+
+	if (strchr(h, ':') != NULL)
+		return inet_pton(AF_INET6, h, bin) == 1 ? 0 : -1;
+	return addr_domain_valid(h, strlen(h), 0, &why);
+}
+
+static int
+route_tls(const char *opt, enum route_tls *t)
+{
+	static const struct {
+		const char *name;
+		enum route_tls v;
+	} tab[] = { { "may", ROUTE_TLS_MAY }, { "none", ROUTE_TLS_NONE },
+	    { "encrypt", ROUTE_TLS_ENCRYPT }, { "verify", ROUTE_TLS_VERIFY },
+	    { "dane", ROUTE_TLS_DANE } };
+	size_t i;
+
+	if (strncmp(opt, "tls=", 4) != 0)
+		return -1;
+	for (i = 0; i < sizeof(tab) / sizeof(tab[0]); i++)
+		if (strcmp(opt + 4, tab[i].name) == 0) {
+			*t = tab[i].v;
+			return 0;
+		}
+	return -1;
+}
+
+static int
+route_target(const char *tg, struct route *r, const char **why)
+{
+	unsigned port;
+
+	if (strcmp(tg, "direct") == 0) {
+		r->kind = ROUTE_MX;
+		return 0;
+	}
+	if (strncmp(tg, "lmtp:", 5) == 0) {
+		tg += 5;
+		if (tg[0] == '/') {
+			if (strlen(tg) >= sizeof(r->path)) {
+				*why = "LMTP socket path too long";
+				return -1;
+			}
+			r->kind = ROUTE_LMTP_UNIX;
+			memcpy(r->path, tg, strlen(tg) + 1);
+			memcpy(r->host, tg, strlen(tg) + 1);
+			return 0;
+		}
+		r->kind = ROUTE_LMTP_TCP;
+		r->nomx = 1;
+	} else {
+		r->kind = ROUTE_SMTP;
+		r->nomx = tg[0] == '[';
+	}
+	if (parse_hostport(tg, r->host, sizeof(r->host), &port) == -1 ||
+	    route_host_ok(r->host) == -1) {
+		*why = "malformed host[:port]";
+		return -1;
+	}
+	r->port = port;
+	return 0;
+}
+
+int
+route_parse(const char *value, struct route *r, const char **why)
+{
+	char tok[512];
+	const char *p = value;
+	size_t n, ntok = 0;
+
+	memset(r, 0, sizeof(*r));
+	r->tls = ROUTE_TLS_MAY;
+	for (;;) {
+		while (blank(*p))
+			p++;
+		if (*p == '\0')
+			break;
+		n = strcspn(p, " \t");
+		if (n >= sizeof(tok)) {
+			*why = "route too long";
+			return -1;
+		}
+		memcpy(tok, p, n);
+		tok[n] = '\0';
+		p += n;
+		if (ntok++ == 0) {
+			if (route_target(tok, r, why) == -1)
+				return -1;
+		} else if (route_tls(tok, &r->tls) == -1) {
+			*why = "unknown route option (expected "
+			    "tls=may|encrypt|verify|dane|none)";
+			return -1;
+		}
+	}
+	if (ntok == 0) {
+		*why = "empty route";
+		return -1;
+	}
+	return 0;
+}
+
+int
+route_lookup(const struct table *routes, const char *domain,
+    struct route *r, const char **why)
+{
+	const struct table_entry *e;
+	const char *d;
+
+	e = table_lookup(routes, domain);
+	for (d = strchr(domain, '.'); e == NULL && d != NULL;
+	    d = strchr(d + 1, '.'))
+		e = table_lookup(routes, d);	/* ".parent" */
+	if (e == NULL)
+		e = table_lookup(routes, "*");
+	if (e == NULL)
+		return 0;
+	if (route_parse(e->value, r, why) == -1)
+		return -1;
+	return 1;
+}
