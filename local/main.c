@@ -41,7 +41,8 @@ log_result(const struct agent_job *job, size_t i, const struct lresult *r)
 
 	log_begin(&l, r->status == 'D' ? LOG_INFO : LOG_WARNING, "delivery");
 	log_add(&l, "qid", job->env.qid);
-	log_addf(&l, "from", "<%s>", job->env.sender);
+	log_addf(&l, "from", "<%s>", job->env.sender != NULL ?
+	    job->env.sender : "");
 	log_addf(&l, "to", "<%s>", job->env.rcpts[i].addr);
 	log_add(&l, "status", st);
 	log_add(&l, "relay", "local");
@@ -72,6 +73,9 @@ run_job(struct setup *s, struct stream *ctl, struct agent_job *job)
 		if (s->err.len > 0)
 			res_set(&r, 'T', "4.3.5", "configuration error: %s",
 			    buf_str(&s->err));
+		else if (job->kind != JOB_DELIVER)
+			res_set(&r, 'T', "4.3.5", "posthorn-local got a job "
+			    "of kind %d; it only delivers", (int)job->kind);
 		else if (geteuid() == 0 || getuid() == 0)
 			res_set(&r, 'T', "4.3.0", "posthorn-local refuses to "
 			    "run as root (start it through posthorn-spawn)");
