@@ -47,7 +47,8 @@ received_header(const struct session *s, time_t now, struct buf *out)
 	r |= append_token(out, s->helo[0] ? s->helo : "unknown");
 	r |= buf_append_str(out, " (");
 	r |= append_token(out, s->peer_name[0] ? s->peer_name : "unknown");
-	r |= buf_printf(out, " [%s])\n\tby ", s->peer_ip);
+	r |= buf_printf(out, " [%s%s])\n\tby ",
+	    strchr(s->peer_ip, ':') != NULL ? "IPv6:" : "", s->peer_ip);
 	r |= append_token(out, s->cfg->hostname);
 	r |= buf_printf(out, " (posthorn) with %s", session_protocol(s));
 	if (s->tls)

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
@@ -56,6 +57,24 @@ drop_privileges(void)
 	return 0;
 }
 
+/* ::ffff:192.0.2.1 (a dual-stack listener) is shown as 192.0.2.1. */
+static void
+unmap_v4(struct sockaddr_storage *ss)
+{
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+	struct sockaddr_in s4;
+
+	if (ss->ss_family != AF_INET6 ||
+	    !IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
+		return;
+	memset(&s4, 0, sizeof(s4));
+	s4.sin_family = AF_INET;
+	s4.sin_port = s6->sin6_port;
+	memcpy(&s4.sin_addr, &s6->sin6_addr.s6_addr[12], 4);
+	memset(ss, 0, sizeof(*ss));
+	memcpy(ss, &s4, sizeof(s4));
+}
+
 static void
 peer_address(struct session *s, int fd)
 {
@@ -69,6 +88,8 @@ peer_address(struct session *s, int fd)
 	    ip_parse(env, &s->peer) == 0) {
 		s->peer_known = true;
 	}
+	if (s->peer_known)
+		unmap_v4(&s->peer);
 	if (s->peer_known)
 		ip_format((struct sockaddr *)&s->peer, s->peer_ip,
 		    sizeof(s->peer_ip));

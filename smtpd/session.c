@@ -907,6 +907,18 @@ session_expired(struct session *s)
 	return total > 0 && used >= 0 && (uint64_t)used >= total;
 }
 
+/* Is a whole line already buffered?  Replies are flushed before the
+ * server would wait for input (RFC 2920 §3.1), and only then. */
+static bool
+line_buffered(const struct session *s)
+{
+	const char *p = s->io.rbuf + s->io.rpos;
+	size_t n = stream_pending(&s->io);
+
+	return n > 0 && (memchr(p, '\n', n) != NULL ||
+	    memchr(p, '\r', n) != NULL);
+}
+
 /* One command line: read, check its framing, dispatch. */
 static void
 command(struct session *s)
@@ -914,7 +926,7 @@ command(struct session *s)
 	enum line_end end;
 	int r;
 
-	if (s->io.error != 0 || (stream_pending(&s->io) == 0 &&
+	if (s->io.error != 0 || (!line_buffered(s) &&
 	    stream_flush(&s->io) != 0)) {
 		/* the peer does not take our replies: stop reading */
 		log_msg(LOG_INFO, "disconnect", "client", s->peer_ip,
@@ -955,6 +967,10 @@ command(struct session *s)
 		session_reply(s, 500, "5.5.2", "NUL octet in command");
 		return;
 	}
+	/* trailing blanks are tolerated (RFC 5321 §4.1.1 has none) */
+	while (s->line.len > 0 && (s->line.data[s->line.len - 1] == ' ' ||
+	    s->line.data[s->line.len - 1] == '\t'))
+		buf_truncate(&s->line, s->line.len - 1);
 	dispatch(s, buf_str(&s->line), s->line.len);
 }
 

@@ -163,6 +163,16 @@ END_TEST
 	"RCPT TO:<alice@example.org>\r\n"
 #define TXN_OUT GREET EHLO_X MAIL_OK RCPT_OK
 
+START_TEST(test_ipv6_and_blanks)
+{
+	ck_assert_str_eq(run_ip("2001:db8::1", "HELO x \t\r\nMAIL FROM:<> "
+	    "\r\nRCPT TO:<alice@example.org>\r\nDATA\r\nx\r\n.\r\n"),
+	    GREET "250 mx.example.org\r\n" MAIL_OK RCPT_OK DATA_GO QUEUED);
+	ck_assert_msg(strncmp(buf_str(&ms.last), "Received: from x (unknown "
+	    "[IPv6:2001:db8::1])\n", 45) == 0, "%s", buf_str(&ms.last));
+}
+END_TEST
+
 START_TEST(test_sequence_errors)
 {
 	ck_assert_str_eq(run("MAIL FROM:<a@b.example>\r\n"
@@ -528,6 +538,7 @@ suite(void)
 	tcase_add_test(tc, test_greeting_ehlo_quit);
 	tcase_add_test(tc, test_simple_message);
 	tcase_add_test(tc, test_received_header);
+	tcase_add_test(tc, test_ipv6_and_blanks);
 	tcase_add_test(tc, test_sequence_errors);
 	tcase_add_test(tc, test_framing_errors);
 	tcase_add_test(tc, test_normalize_commands);
