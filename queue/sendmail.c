@@ -5,9 +5,10 @@
  * Takes recipients from the arguments and/or (-t) the To/Cc/Bcc fields,
  * reads the message from standard input (CRLF becomes LF; without -i a
  * line holding only "." ends it), removes Bcc, adds From/Date/Message-ID
- * when missing, prepends a Received field naming the uid, and streams it to posthorn-queue over queue_socket
- * (common/qclient.h).  -bp lists the queue, -q flushes it, -bs speaks
- * SMTP on stdin/stdout through posthorn-smtpd, -bi does nothing.
+ * when missing, prepends a Received field naming the uid, and streams
+ * it to posthorn-queue over queue_socket (common/qclient.h).  -bp lists
+ * the queue, -q flushes it, -bs speaks SMTP on stdin/stdout through
+ * posthorn-smtpd, -bi does nothing.
  *
  * Exit codes (sysexits.h): 0 queued; 64 usage; 65 bad message; 67 bad
  * recipient address; 69 the queue refused the message; 70 internal error;

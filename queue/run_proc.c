@@ -1,0 +1,362 @@
+/*
+ * run_proc.c — posthorn-run's children: one posthorn-smtpd or
+ * posthorn-queue per connection (the connection on fd 0/1, TCP* variables
+ * like tcpserver, each child leading its own process group), the
+ * scheduler (posthorn-spawn or posthorn-send, with NOTIFY_SOCKET), and
+ * the bookkeeping that lets a stop signal every one of them by PID.
+ *
+ * Trust: nothing from peers is read here.  Run by root, SMTP sessions
+ * never stay root (see smtpd_identity()).
+ */
+#include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <netdb.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <systemd/sd-event.h>
+
+#include "common/buf.h"
+#include "common/config.h"
+#include "common/io.h"
+#include "common/log.h"
+#include "common/units.h"
+#include "queue/run.h"
+
+uint64_t
+now_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static int
+child_add(struct run *r, pid_t pid, struct listener *l)
+{
+	if (r->nkids == r->kcap) {
+		size_t ncap = r->kcap ? r->kcap * 2 : 64;
+		struct child *nk = xrealloc_array(r->kids, ncap, sizeof(*nk));
+
+		if (nk == NULL)
+			return -1;
+		r->kids = nk;
+		r->kcap = ncap;
+	}
+	r->kids[r->nkids].pid = pid;
+	r->kids[r->nkids].l = l;
+	r->nkids++;
+	return 0;
+}
+
+/* In the child: a clean signal state, our own process group, and the
+ * program. */
+static void __attribute__((noreturn))
+child_exec(const char *prog, char *const argv[], int connfd)
+{
+	sigset_t none;
+
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGPIPE, SIG_DFL);
+	setpgid(0, 0);
+	if (connfd >= 0) {
+		if (dup2(connfd, 0) == -1 || dup2(connfd, 1) == -1)
+			_exit(EX_OSERR);
+		if (connfd > 1)
+			close(connfd);
+	}
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDNAMES");
+	unsetenv("WATCHDOG_USEC");
+	unsetenv("WATCHDOG_PID");
+	execv(prog, argv);
+	log_msg(LOG_ERR, "exec_failed", "program", prog, "reason",
+	    strerror(errno), NULL);
+	_exit(EX_UNAVAILABLE);
+}
+
+static void
+set_tcp_env(int conn)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	char ip[INET6_ADDRSTRLEN], port[16];
+
+	setenv("PROTO", "TCP", 1);
+	sl = sizeof(ss);
+	memset(&ss, 0, sizeof(ss));
+	if (getpeername(conn, (struct sockaddr *)&ss, &sl) == 0) {
+		split_sockaddr(&ss, ip, sizeof(ip), port, sizeof(port));
+		setenv("TCPREMOTEIP", ip, 1);
+		setenv("TCPREMOTEPORT", port, 1);
+	}
+	sl = sizeof(ss);
+	memset(&ss, 0, sizeof(ss));
+	if (getsockname(conn, (struct sockaddr *)&ss, &sl) == 0) {
+		split_sockaddr(&ss, ip, sizeof(ip), port, sizeof(port));
+		setenv("TCPLOCALIP", ip, 1);
+		setenv("TCPLOCALPORT", port, 1);
+	}
+}
+
+int
+spawn_for(struct run *r, struct listener *l, int conn)
+{
+	char prog[PATH_MAX];
+	char *argv[5];
+	int argc = 0;
+	pid_t pid;
+
+	if (libexec_path(l->kind == L_QUEUE ? "posthorn-queue" :
+	    "posthorn-smtpd", prog, sizeof(prog)) == -1)
+		return -1;
+	argv[argc++] = l->kind == L_QUEUE ? "posthorn-queue" :
+	    "posthorn-smtpd";
+	if (l->kind == L_SUBMISSION)
+		argv[argc++] = "--submission";
+	else if (l->kind == L_SMTPS)
+		argv[argc++] = "--smtps";
+	argv[argc++] = "-C";
+	argv[argc++] = r->dir;
+	argv[argc] = NULL;
+	if ((pid = fork()) == -1)
+		return -1;
+	if (pid == 0) {
+		unsetenv("NOTIFY_SOCKET");
+		if (l->kind != L_QUEUE)
+			set_tcp_env(conn);
+		if (l->kind != L_QUEUE && r->smtpd_drop &&
+		    (setgroups(0, NULL) == -1 || setgid(r->smtpd_gid) == -1 ||
+		    setuid(r->smtpd_uid) == -1 || setuid(0) == 0))
+			_exit(EX_OSERR);
+		child_exec(prog, argv, conn);
+	}
+	setpgid(pid, pid);
+	if (child_add(r, pid, l) == -1) {
+		/* cannot track it: do not let it run untracked */
+		kill(pid, SIGKILL);
+		return -1;
+	}
+	l->nchildren++;
+	return 0;
+}
+
+/* ---- the scheduler --------------------------------------------------- */
+
+int
+sched_start(struct run *r)
+{
+	char *argv[6];
+	pid_t pid;
+
+	argv[0] = strrchr(r->sched_prog, '/') + 1;
+	argv[1] = "-C";
+	argv[2] = r->dir;
+	argv[3] = NULL;
+	/* the spawner would switch the scheduler to posthorn-queue when run
+	 * by root; under posthorn-run everything runs as the caller */
+	if (geteuid() == 0 && strcmp(argv[0], "posthorn-spawn") == 0) {
+		argv[3] = "-u";
+		argv[4] = "root";
+		argv[5] = NULL;
+	}
+	if ((pid = fork()) == -1) {
+		log_msg(LOG_ERR, "spawn_failed", "program", r->sched_prog,
+		    "reason", strerror(errno), NULL);
+		return -1;
+	}
+	if (pid == 0) {
+		setenv("NOTIFY_SOCKET", r->notify_path, 1);
+		child_exec(r->sched_prog, argv, -1);
+	}
+	setpgid(pid, pid);
+	r->sched_pid = pid;
+	r->sched_pgid = pid;
+	r->sched_started = now_usec();
+	{
+		char p[32];
+
+		snprintf(p, sizeof(p), "%ld", (long)pid);
+		log_msg(LOG_INFO, "started", "program", argv[0], "pid", p,
+		    NULL);
+	}
+	return 0;
+}
+
+/* ---- children and shutdown ------------------------------------------- */
+
+static void
+signal_group(pid_t pid, int sig)
+{
+	if (kill(-pid, sig) == -1)
+		kill(pid, sig);
+}
+
+/* Orphans: we are a child subreaper, so a descendant whose parent died
+ * (posthorn-send after a SIGKILL of posthorn-spawn, an agent) becomes our
+ * child.  Signal each child process we do not track, by PID. */
+static void
+signal_orphans(struct run *r, int sig)
+{
+	char path[64], stat[512];
+	struct dirent *de;
+	pid_t self = getpid(), pid;
+	ssize_t k;
+	size_t i;
+	long ppid;
+	DIR *d;
+	int fd;
+
+	if ((d = opendir("/proc")) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		pid = (pid_t)strtol(de->d_name, NULL, 10);
+		snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+			continue;
+		k = read(fd, stat, sizeof(stat) - 1);
+		close(fd);
+		if (k <= 0)
+			continue;
+		stat[k] = '\0';
+		/* "pid (comm) state ppid ...": comm may hold anything */
+		{
+			char *rp = strrchr(stat, ')');
+
+			if (rp == NULL || sscanf(rp + 1, " %*c %ld", &ppid) != 1 ||
+			    ppid != (long)self)
+				continue;
+		}
+		for (i = 0; i < r->nkids && r->kids[i].pid != pid; i++)
+			;
+		if (i == r->nkids && pid != r->sched_pid)
+			kill(pid, sig);
+	}
+	closedir(d);
+}
+
+void
+signal_all(struct run *r, int sig)
+{
+	size_t i;
+
+	if (r->sched_pid > 0)
+		signal_group(r->sched_pid, sig);
+	if (r->sched_pgid > 0)	/* what is left of an earlier scheduler */
+		kill(-r->sched_pgid, sig);
+	for (i = 0; i < r->nkids; i++)
+		signal_group(r->kids[i].pid, sig);
+	signal_orphans(r, sig);
+}
+
+static void
+log_exit(const char *what, pid_t pid, int status, int prio)
+{
+	char p[32], st[64];
+
+	snprintf(p, sizeof(p), "%ld", (long)pid);
+	if (WIFEXITED(status))
+		snprintf(st, sizeof(st), "exit %d", WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		snprintf(st, sizeof(st), "signal %d", WTERMSIG(status));
+	else
+		snprintf(st, sizeof(st), "status %d", status);
+	log_msg(prio, "exited", "program", what, "pid", p, "status", st,
+	    NULL);
+}
+
+void
+reaped(struct run *r, pid_t pid, int status)
+{
+	size_t i;
+
+	if (pid == r->sched_pid) {
+		r->sched_pid = 0;
+		log_exit(strrchr(r->sched_prog, '/') + 1, pid, status,
+		    r->stopping ? LOG_INFO : LOG_ERR);
+		/* never two schedulers on one spool: what the dead one
+		 * started (posthorn-send under the spawner, agents) goes
+		 * too, and is killed outright before the next start */
+		kill(-pid, SIGTERM);
+		if (!r->stopping)
+			sched_schedule_restart(r);
+		return;
+	}
+	for (i = 0; i < r->nkids; i++) {
+		struct listener *l;
+
+		if (r->kids[i].pid != pid)
+			continue;
+		l = r->kids[i].l;
+		r->kids[i] = r->kids[--r->nkids];
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			log_exit(l->kind == L_QUEUE ? "posthorn-queue" :
+			    "posthorn-smtpd", pid, status, LOG_DEBUG);
+		if (l->nchildren > 0)
+			l->nchildren--;
+		if (!r->stopping && l->src != NULL && l->nchildren < l->max &&
+		    (l->pause == NULL || sd_event_source_get_enabled(l->pause,
+		    NULL) == 0))
+			sd_event_source_set_enabled(l->src, SD_EVENT_ON);
+		return;
+	}
+}
+
+int
+find_scheduler(struct run *r, struct buf *err)
+{
+	if (libexec_path("posthorn-spawn", r->sched_prog,
+	    sizeof(r->sched_prog)) == 0 && access(r->sched_prog, X_OK) == 0)
+		return 0;
+	if (libexec_path("posthorn-send", r->sched_prog,
+	    sizeof(r->sched_prog)) == 0 && access(r->sched_prog, X_OK) == 0)
+		return 0;
+	buf_printf(err, "neither posthorn-spawn nor posthorn-send found "
+	    "next to posthorn-run");
+	return -1;
+}
+
+/* posthorn-smtpd refuses to stay root and becomes posthorn-smtpd by
+ * itself.  On a machine without that user (a development box, a test
+ * container) posthorn-run, run by root, starts the sessions as nobody:
+ * the network-facing program never runs as root. */
+void
+smtpd_identity(struct run *r)
+{
+	struct passwd *pw;
+
+	if (geteuid() != 0 || getpwnam("posthorn-smtpd") != NULL)
+		return;
+	if ((pw = getpwnam("nobody")) == NULL || pw->pw_uid == 0)
+		return;	/* smtpd will refuse, and say why */
+	r->smtpd_drop = true;
+	r->smtpd_uid = pw->pw_uid;
+	r->smtpd_gid = pw->pw_gid;
+	log_msg(LOG_INFO, "smtpd_user", "user", "nobody", "reason",
+	    "running as root and there is no user posthorn-smtpd", NULL);
+}
