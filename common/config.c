@@ -240,15 +240,19 @@ libexec_path(const char *prog, char *out, size_t outsz)
 	return 0;
 }
 
-/* The system's FQDN, else its host name, else "localhost". */
+/* The system's FQDN, else its host name, else "localhost".  Computed once
+ * per process (the lookup may need the resolver). */
 static char *
 system_hostname(void)
 {
+	static char cached[256];
 	struct addrinfo hints, *res = NULL;
 	char host[256];
 	const char *why;
 	char *r = NULL;
 
+	if (cached[0] != '\0')
+		return strdup(cached);
 	if (gethostname(host, sizeof(host)) == -1)
 		return strdup("localhost");
 	host[sizeof(host) - 1] = '\0';
@@ -268,8 +272,11 @@ system_hostname(void)
 		r = strdup(host);
 	if (r == NULL)
 		r = strdup("localhost");
-	if (r != NULL)
+	if (r != NULL) {
 		addr_lower(r);
+		if (strlen(r) < sizeof(cached))
+			memcpy(cached, r, strlen(r) + 1);
+	}
 	return r;
 }
 
@@ -740,40 +747,75 @@ config_free(struct config *cfg)
 	cfg->dir = NULL;
 }
 
-int
-config_load(const char *dir, struct config *cfg, struct buf *err)
+/* text == NULL: no file, all defaults. */
+static int
+config_build(const char *dir, const char *name, char *text, size_t len,
+    struct config *cfg, struct buf *err)
 {
-	struct buf file = BUF_INIT, text = BUF_INIT;
 	bool set[NKEYS];
 
 	memset(cfg, 0, sizeof(*cfg));
 	memset(set, 0, sizeof(set));
 	buf_reset(err);
 	cfg->dir = strdup(dir);
-	if (cfg->dir == NULL || buf_printf(&file, "%s/posthorn.conf", dir) == -1) {
+	if (cfg->dir == NULL) {
 		buf_printf(err, "%s: out of memory", dir);
 		goto fail;
 	}
 	if (apply_defaults(cfg, err) == -1)
 		goto fail;
-	if (io_read_file(file.data, CONFIG_FILE_MAX, &text) == -1) {
-		if (errno != ENOENT) {
-			buf_printf(err, "%s: %s", file.data,
-			    errno == EFBIG ? "file too large" : strerror(errno));
-			goto fail;
-		}
-	} else if (parse_text(cfg, text.data, text.len, set, file.data,
-	    err) == -1)
+	if (text != NULL && parse_text(cfg, text, len, set, name, err) == -1)
 		goto fail;
 	if (computed_defaults(cfg, set, err) == -1 ||
-	    check_consistency(cfg, file.data, err) == -1)
+	    check_consistency(cfg, name, err) == -1)
 		goto fail;
-	buf_free(&file);
-	buf_free(&text);
 	return 0;
 fail:
 	config_free(cfg);
+	return -1;
+}
+
+int
+config_parse(const char *dir, const char *name, const char *text,
+    size_t len, struct config *cfg, struct buf *err)
+{
+	struct buf copy = BUF_INIT;
+	int r;
+
+	if (buf_set(&copy, text, len) == -1) {
+		memset(cfg, 0, sizeof(*cfg));
+		buf_reset(err);
+		buf_printf(err, "%s: out of memory", name);
+		return -1;
+	}
+	r = config_build(dir, name, copy.data, copy.len, cfg, err);
+	buf_free(&copy);
+	return r;
+}
+
+int
+config_load(const char *dir, struct config *cfg, struct buf *err)
+{
+	struct buf file = BUF_INIT, text = BUF_INIT;
+	int r = -1;
+
+	if (buf_printf(&file, "%s/posthorn.conf", dir) == -1) {
+		memset(cfg, 0, sizeof(*cfg));
+		buf_reset(err);
+		buf_printf(err, "%s: out of memory", dir);
+		return -1;
+	}
+	if (io_read_file(file.data, CONFIG_FILE_MAX, &text) == 0)
+		r = config_build(dir, file.data, text.data, text.len, cfg, err);
+	else if (errno == ENOENT)
+		r = config_build(dir, file.data, NULL, 0, cfg, err);
+	else {
+		memset(cfg, 0, sizeof(*cfg));
+		buf_reset(err);
+		buf_printf(err, "%s: %s", file.data,
+		    errno == EFBIG ? "file too large" : strerror(errno));
+	}
 	buf_free(&file);
 	buf_free(&text);
-	return -1;
+	return r;
 }

@@ -10,6 +10,7 @@
 #define POSTHORN_CONFIG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "common/buf.h"
@@ -78,6 +79,10 @@ const char *config_dir(const char *arg);
 /* Load DIR/posthorn.conf over the defaults.  0 ok; -1 with a message
  * ("FILE:LINE: key: reason") in err. */
 int config_load(const char *dir, struct config *cfg, struct buf *err);
+/* The same from memory (tests, fuzzing): text[0..len) as the contents of
+ * a posthorn.conf called name in directory dir. */
+int config_parse(const char *dir, const char *name, const char *text,
+    size_t len, struct config *cfg, struct buf *err);
 void config_free(struct config *cfg);
 /* Helpers for consumers. */
 bool strlist_contains_domain(const struct strlist *l, const char *domain);

@@ -331,6 +331,29 @@ START_TEST(test_dir_and_libexec)
 }
 END_TEST
 
+START_TEST(test_parse_memory)
+{
+	struct config cfg;
+	struct buf err = BUF_INIT;
+
+	ck_assert_int_eq(config_parse("/cfg", "mem.conf",
+	    "max_recipients = 3\nmailboxes = mb\n", 34, &cfg, &err), 0);
+	ck_assert_uint_eq(cfg.max_recipients, 3);
+	ck_assert_str_eq(cfg.mailboxes, "/cfg/mb");
+	ck_assert_str_eq(cfg.passwd, "/cfg/passwd");
+	config_free(&cfg);
+	ck_assert_int_eq(config_parse("/cfg", "mem.conf", "x = 1", 5, &cfg,
+	    &err), -1);
+	ck_assert_str_eq(buf_str(&err), "mem.conf:1: x: unknown key");
+	/* the length bounds the text: no NUL needed, none read past */
+	ck_assert_int_eq(config_parse("/cfg", "mem.conf", "remote_port = 2599",
+	    17, &cfg, &err), 0);
+	ck_assert_uint_eq(cfg.remote_port, 259);
+	config_free(&cfg);
+	buf_free(&err);
+}
+END_TEST
+
 START_TEST(test_strlist)
 {
 	struct strlist l = { NULL, 0 };
@@ -360,6 +383,7 @@ config_suite(void)
 	tcase_add_test(tc, test_errors);
 	tcase_add_test(tc, test_hostile_file);
 	tcase_add_test(tc, test_dir_and_libexec);
+	tcase_add_test(tc, test_parse_memory);
 	tcase_add_test(tc, test_strlist);
 	suite_add_tcase(s, tc);
 	return s;
