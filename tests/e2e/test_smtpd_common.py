@@ -263,6 +263,11 @@ class Instance:
             self._write("passwd", "".join(lines))
         self._write("mailboxes", mailboxes)
         self._write("relocated", "old@example.org new@example.net\n")
+        # keys in extra_conf replace the defaults above
+        extra_keys = {ln.split("=")[0].strip()
+                      for ln in extra_conf.splitlines() if "=" in ln}
+        conf = [ln for ln in conf
+                if ln.split("=")[0].strip() not in extra_keys]
         self._write("posthorn.conf", "\n".join(conf) + "\n" + extra_conf)
         if real_queue is None:
             real_queue = os.access(os.path.join(BIN, "posthorn-queue"),
@@ -303,12 +308,12 @@ class Instance:
     def smtpd_argv(self, flags=()):
         return [SMTPD, "-C", self.dir] + list(flags)
 
-    def connect(self, flags=(), env=None, drop=True):
+    def connect(self, flags=(), env=None, drop=True, stderr=None):
         """A client socket to a fresh inetd-style smtpd session."""
         c = socket.create_connection(("127.0.0.1", self.port), timeout=30)
         s, _ = self.lsock.accept()
         p = spawn(self.smtpd_argv(flags), stdin=s, stdout=s, env=env,
-                  drop=drop)
+                  drop=drop, stderr=stderr)
         s.close()
         self.sessions.append(p)
         c.settimeout(30)
@@ -321,7 +326,8 @@ def privdrop_prefix():
     return ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
 
 
-def spawn(argv, stdin=None, stdout=None, env=None, drop=True, pass_fds=()):
+def spawn(argv, stdin=None, stdout=None, env=None, drop=True, pass_fds=(),
+          stderr=None):
     e = dict(os.environ)
     e.pop("LISTEN_FDS", None)
     e.pop("LISTEN_PID", None)
@@ -329,7 +335,8 @@ def spawn(argv, stdin=None, stdout=None, env=None, drop=True, pass_fds=()):
         e.update(env)
     prefix = privdrop_prefix() if drop else []
     p = subprocess.Popen(prefix + argv, stdin=stdin, stdout=stdout,
-                         stderr=sys.stderr, env=e, pass_fds=pass_fds)
+                         stderr=stderr if stderr else sys.stderr, env=e,
+                         pass_fds=pass_fds)
     _procs.append(p)
     return p
 

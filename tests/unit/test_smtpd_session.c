@@ -35,6 +35,8 @@ setup(void)
 	struct buf err = BUF_INIT;
 	static const char mbox[] = "alice /tmp/\nbob@example.org /tmp/\n";
 	static const char reloc[] = "old@example.org new@example.net\n";
+	static const char aliases[] = "fwd: someone@elsewhere.example\n"
+	    "staff: alice, bob@example.org\n";
 
 	memset(&cfg, 0, sizeof(cfg));
 	ck_assert_msg(config_load("/nonexistent/posthorn-test", &cfg,
@@ -55,6 +57,8 @@ setup(void)
 	    TABLE_SPACE, &tables.mailboxes, &err), 0);
 	ck_assert_int_eq(table_parse("relocated", reloc, strlen(reloc),
 	    TABLE_SPACE, &tables.relocated, &err), 0);
+	ck_assert_int_eq(table_parse("aliases", aliases, strlen(aliases),
+	    TABLE_ALIASES, &tables.aliases, &err), 0);
 	memsink_init(&ms, &sink);
 	buf_init(&out);
 	buf_free(&err);
@@ -287,6 +291,25 @@ START_TEST(test_relay_control)
 	    "MAIL FROM:<s@a.example>\r\nRCPT TO:<v@elsewhere.example>\r\n"),
 	    GREET "250 mx.example.org\r\n" MAIL_OK
 	    "554 5.7.1 Relay access denied\r\n");
+}
+END_TEST
+
+START_TEST(test_local_kinds)
+{
+	/* an alias forwarding off-host, a list, a system user, +ext */
+	ck_assert_str_eq(run("HELO x\r\nMAIL FROM:<>\r\n"
+	    "RCPT TO:<fwd@example.org>\r\nRCPT TO:<staff@example.org>\r\n"
+	    "RCPT TO:<root@example.org>\r\nRCPT TO:<alice+tag@example.org>"
+	    "\r\nRCPT TO:<nosuchuser+tag@example.org>\r\n"),
+	    GREET "250 mx.example.org\r\n" MAIL_OK RCPT_OK RCPT_OK RCPT_OK
+	    "452 4.5.3 Too many recipients\r\n"
+	    "452 4.5.3 Too many recipients\r\n");
+	cfg.max_recipients = 10;
+	ck_assert_str_eq(run("HELO x\r\nMAIL FROM:<>\r\n"
+	    "RCPT TO:<alice+tag@example.org>"
+	    "\r\nRCPT TO:<nosuchuser+tag@example.org>\r\n"),
+	    GREET "250 mx.example.org\r\n" MAIL_OK RCPT_OK
+	    "550 5.1.1 User unknown\r\n");
 }
 END_TEST
 
@@ -545,6 +568,7 @@ suite(void)
 	tcase_add_test(tc, test_simple_verbs);
 	tcase_add_test(tc, test_etrn);
 	tcase_add_test(tc, test_relay_control);
+	tcase_add_test(tc, test_local_kinds);
 	tcase_add_test(tc, test_postmaster);
 	tcase_add_test(tc, test_size_limits);
 	tcase_add_test(tc, test_smuggling);
