@@ -325,8 +325,8 @@ on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *ud)
 
 	(void)s;
 	if (si->ssi_signo == SIGHUP) {
-		if (r->sched_pid > 0)
-			kill(r->sched_pid, SIGHUP);
+		log_msg(LOG_INFO, "reload", NULL);
+		reload_scheduler(r);
 		return 0;
 	}
 	snprintf(sig, sizeof(sig), "%u", si->ssi_signo);

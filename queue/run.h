@@ -92,6 +92,7 @@ uint64_t now_usec(void);
 int spawn_for(struct run *r, struct listener *l, int conn);
 int sched_start(struct run *r);
 void signal_all(struct run *r, int sig);
+void reload_scheduler(struct run *r);
 void reaped(struct run *r, pid_t pid, int status);
 void smtpd_identity(struct run *r);
 int find_scheduler(struct run *r, struct buf *err);

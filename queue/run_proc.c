@@ -215,20 +215,49 @@ signal_group(pid_t pid, int sig)
 		kill(pid, sig);
 }
 
-/* Orphans: we are a child subreaper, so a descendant whose parent died
- * (posthorn-send after a SIGKILL of posthorn-spawn, an agent) becomes our
- * child.  Signal each child process we do not track, by PID. */
-static void
-signal_orphans(struct run *r, int sig)
+/* The parent and the command name of pid from /proc/PID/stat ("pid
+ * (comm) state ppid ..."; comm may hold anything, so the last ')' ends
+ * it).  0 ok, -1 gone or unreadable. */
+static int
+proc_stat(pid_t pid, long *ppid, char *comm, size_t commsz)
 {
-	char path[64], stat[512];
-	struct dirent *de;
-	pid_t self = getpid(), pid;
+	char path[64], st[512], *lp, *rp;
 	ssize_t k;
+	size_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	k = read(fd, st, sizeof(st) - 1);
+	close(fd);
+	if (k <= 0)
+		return -1;
+	st[k] = '\0';
+	lp = strchr(st, '(');
+	rp = strrchr(st, ')');
+	if (lp == NULL || rp == NULL || rp < lp ||
+	    sscanf(rp + 1, " %*c %ld", ppid) != 1)
+		return -1;
+	n = (size_t)(rp - lp - 1);
+	if (n >= commsz)
+		n = commsz - 1;
+	memcpy(comm, lp + 1, n);
+	comm[n] = '\0';
+	return 0;
+}
+
+/* Signal every child of parent (whose command is comm, if not NULL)
+ * that is not one we track, by PID. */
+static void
+signal_children_of(struct run *r, pid_t parent, const char *comm, int sig)
+{
+	struct dirent *de;
+	char c[64];
+	pid_t pid;
 	size_t i;
 	long ppid;
 	DIR *d;
-	int fd;
 
 	if ((d = opendir("/proc")) == NULL)
 		return;
@@ -236,28 +265,28 @@ signal_orphans(struct run *r, int sig)
 		if (de->d_name[0] < '1' || de->d_name[0] > '9')
 			continue;
 		pid = (pid_t)strtol(de->d_name, NULL, 10);
-		snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
-		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		if (proc_stat(pid, &ppid, c, sizeof(c)) == -1 ||
+		    ppid != (long)parent || (comm != NULL && strcmp(c, comm)))
 			continue;
-		k = read(fd, stat, sizeof(stat) - 1);
-		close(fd);
-		if (k <= 0)
-			continue;
-		stat[k] = '\0';
-		/* "pid (comm) state ppid ...": comm may hold anything */
-		{
-			char *rp = strrchr(stat, ')');
-
-			if (rp == NULL || sscanf(rp + 1, " %*c %ld", &ppid) != 1 ||
-			    ppid != (long)self)
-				continue;
-		}
 		for (i = 0; i < r->nkids && r->kids[i].pid != pid; i++)
 			;
 		if (i == r->nkids && pid != r->sched_pid)
 			kill(pid, sig);
 	}
 	closedir(d);
+}
+
+/* SIGHUP: the scheduler rereads its configuration.  posthorn-spawn does
+ * not pass signals on, so under it posthorn-send gets the signal. */
+void
+reload_scheduler(struct run *r)
+{
+	if (r->sched_pid <= 0)
+		return;
+	if (strcmp(strrchr(r->sched_prog, '/') + 1, "posthorn-spawn") == 0)
+		signal_children_of(r, r->sched_pid, "posthorn-send", SIGHUP);
+	else
+		kill(r->sched_pid, SIGHUP);
 }
 
 void
@@ -271,7 +300,10 @@ signal_all(struct run *r, int sig)
 		kill(-r->sched_pgid, sig);
 	for (i = 0; i < r->nkids; i++)
 		signal_group(r->kids[i].pid, sig);
-	signal_orphans(r, sig);
+	/* orphans: we are a child subreaper, so a descendant whose parent
+	 * died (posthorn-send after a SIGKILL of posthorn-spawn, an agent)
+	 * is our child now */
+	signal_children_of(r, getpid(), NULL, sig);
 }
 
 static void
