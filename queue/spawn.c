@@ -8,7 +8,8 @@
  * "-C DIR" (that is how posthorn-run starts it).
  * Started as root by posthorn-send.service (holding only CAP_SETUID and
  * CAP_SETGID: CapabilityBoundingSet=CAP_SETUID CAP_SETGID), or as the
- * calling user by posthorn-run.  It
+ * calling user by posthorn-run.  Started as root any other way, it drops
+ * every other capability itself once the scheduler runs.  It
  *
  *   1. makes a socketpair and starts the scheduler (the command after
  *      "--") as USER (default posthorn-queue; if that user does not exist
@@ -49,7 +50,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -109,6 +113,32 @@ become(const struct ids *id)
 	    getgid() != id->gid || getegid() != id->gid || geteuid() == 0 ||
 	    setuid(0) == 0)
 		_exit(111);
+}
+
+/*
+ * As root, after the scheduler has started: keep only CAP_SETUID and
+ * CAP_SETGID (what systemd's CapabilityBoundingSet= gives the unit; this
+ * does the same under posthorn-run or a plain root shell).  Dropping from
+ * the bounding set needs CAP_SETPCAP and is best effort; reducing the
+ * permitted and effective sets always works and is required.
+ */
+static void
+drop_caps(void)
+{
+	struct __user_cap_header_struct hdr;
+	struct __user_cap_data_struct data[2];
+	int cap;
+
+	for (cap = 0; cap <= CAP_LAST_CAP; cap++)
+		if (cap != CAP_SETUID && cap != CAP_SETGID)
+			(void)prctl(PR_CAPBSET_DROP, cap, 0, 0, 0);
+	memset(&hdr, 0, sizeof(hdr));
+	memset(data, 0, sizeof(data));
+	hdr.version = _LINUX_CAPABILITY_VERSION_3;
+	data[0].effective = data[0].permitted =
+	    (1u << CAP_SETUID) | (1u << CAP_SETGID);
+	if (syscall(SYS_capset, &hdr, data) != 0)
+		die(71, "cannot drop capabilities", strerror(errno));
 }
 
 /* Start the scheduler with its end of the spawn socket. */
@@ -318,6 +348,8 @@ main(int argc, char **argv)
 		cmd = sendargv;
 	}
 	send = start_send(cmd, root, &sendid, &spawnfd);
+	if (root)
+		drop_caps();
 	stream_init(&s, spawnfd, spawnfd, 5000);
 	stream_enable_fds(&s);
 	log_msg(LOG_INFO, "started", "scheduler", cmd[0], NULL);

@@ -12,7 +12,8 @@
  *       runs as the scheduler under posthorn-spawn: for each RCPT makes a
  *       socketpair, writes a one-recipient job into its end, hands the
  *       other end to the spawner ($POSTHORN_SPAWN_FD) and prints the
- *       results ("EOF" when the agent ended without any).  Exits with
+ *       results ("EOF" when the agent ended without any), then the
+ *       spawner's "CapEff:" and "CapBnd:" lines from /proc.  Exits with
  *       $DRIVER_EXIT (default 0) so the spawner's propagation is visible.
  */
 #include <fcntl.h>
@@ -133,6 +134,23 @@ agent_mode(int msgfd, const char *sender, char **rcpts, size_t n,
 	return 0;
 }
 
+/* The spawner's (our parent's) capability lines. */
+static void
+print_parent_caps(void)
+{
+	char path[64], line[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)getppid());
+	if ((f = fopen(path, "r")) == NULL)
+		return;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, "CapEff:", 7) == 0 ||
+		    strncmp(line, "CapBnd:", 7) == 0)
+			printf("parent %s", line);
+	fclose(f);
+}
+
 static int
 spawn_mode(int msgfd, const char *sender, char **rcpts, size_t n)
 {
@@ -163,6 +181,8 @@ spawn_mode(int msgfd, const char *sender, char **rcpts, size_t n)
 		close(sv[0]);
 		envelope_free(&e);
 	}
+	print_parent_caps();
+	fflush(stdout);
 	return ex != NULL ? atoi(ex) : 0;
 }
 
