@@ -448,6 +448,25 @@ do_list(struct inj *j)
 	return reply(j, 250, "2.0.0", "end of listing", "");
 }
 
+/* After an error reply: closing with unread input would make the kernel
+ * reset the connection and the client might lose the reply.  Stop
+ * writing, then read and drop what the client still sends, briefly. */
+static void
+linger(int rfd, int wfd)
+{
+	char b[16384];
+	size_t total = 0;
+	ssize_t n;
+
+	(void)shutdown(wfd, SHUT_WR);
+	while (total < 1024 * 1024) {
+		n = io_read(rfd, b, sizeof(b), 1000);
+		if (n <= 0)
+			break;
+		total += (size_t)n;
+	}
+}
+
 int
 inject_serve(const struct inject_opts *o, int rfd, int wfd)
 {
@@ -491,6 +510,8 @@ inject_serve(const struct inject_opts *o, int rfd, int wfd)
 	}
 	buf_free(&p);
 	stream_free(&j.s);
+	if (rc == -1)
+		linger(rfd, wfd);
 	return rc;
 }
 

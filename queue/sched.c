@@ -14,7 +14,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
 #include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 #include <systemd/sd-daemon.h>
@@ -25,6 +28,18 @@
 #include "queue/sched.h"
 
 static void round_advance(struct round *rd);
+
+/* Wall-clock seconds from the precise clock: time() reads the coarse
+ * clock, which can still show the previous second when the timer for the
+ * next one fires. */
+static int64_t
+now_sec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec;
+}
 static void dispatch(struct sched *s);
 
 static uint64_t
@@ -172,7 +187,7 @@ log_result(const struct job *j, size_t i, const struct agent_result *r)
 		log_addf(&l, "to", "<%s>", rc->addr);
 		log_add(&l, "relay", r->relay[0] != '\0' ? r->relay :
 		    (j->cls == CLASS_LOCAL ? "local" : "none"));
-		log_addf(&l, "delay", "%llds", (long long)(time(NULL) -
+		log_addf(&l, "delay", "%llds", (long long)(now_sec() -
 		    rd->rec.env.arrival));
 		log_add(&l, "dsn", r->dsn);
 		log_add(&l, "status", status_word(r->status));
@@ -203,7 +218,7 @@ job_result(struct job *j, const struct agent_result *r)
 	j->got[k] = 1;
 	if (j->kind == JOB_DELIVER) {
 		if (policy_apply_delivery(&rd->rec, r->rcpt_index, r->status,
-		    r->dsn, r->text, r->relay, (int64_t)time(NULL)) == -1)
+		    r->dsn, r->text, r->relay, now_sec()) == -1)
 			return -1;
 	} else
 		policy_apply_notice(&rd->rec, j->kind, r->rcpt_index,
@@ -373,7 +388,7 @@ round_end(struct round *rd)
 {
 	struct sched *s = rd->s;
 	struct qent *ent = rd->ent;
-	int64_t now = (int64_t)time(NULL);
+	int64_t now = now_sec();
 
 	if (policy_done(&rd->rec)) {
 		remove_message(s, ent);
@@ -396,7 +411,7 @@ static void
 round_advance(struct round *rd)
 {
 	struct sched *s = rd->s;
-	int64_t now = (int64_t)time(NULL);
+	int64_t now = now_sec();
 	size_t n = 0;
 
 	if (rd->phase == 0) {
@@ -429,13 +444,13 @@ start_round(struct sched *s, struct qent *ent)
 	qindex_unschedule(&s->ix, ent);
 	rd = calloc(1, sizeof(*rd));
 	if (rd == NULL) {
-		(void)qindex_schedule(&s->ix, ent, (int64_t)time(NULL) + 60);
+		(void)qindex_schedule(&s->ix, ent, now_sec() + 60);
 		return;
 	}
 	rd->s = s;
 	rd->ent = ent;
 	rd->msgfd = -1;
-	rd->started = (int64_t)time(NULL);
+	rd->started = now_sec();
 	spool_rec_init(&rd->rec);
 	ent->round = rd;
 	s->rounds++;
@@ -465,7 +480,7 @@ start_round(struct sched *s, struct qent *ent)
 			qindex_del(&s->ix, ent);
 		else
 			(void)qindex_schedule(&s->ix, ent,
-			    (int64_t)time(NULL) + 60);
+			    now_sec() + 60);
 		return;
 	}
 	if (make_delivery_jobs(rd) > 0)
@@ -498,12 +513,13 @@ sched_kick(struct sched *s)
 	s->kicking = 1;
 	do {
 		s->kick_again = 0;
-		now = (int64_t)time(NULL);
+		now = now_sec();
 		while (!s->stopping && s->rounds < round_cap(s) &&
 		    (e = qindex_peek(&s->ix)) != NULL && e->due <= now)
 			start_round(s, e);
 	} while (s->kick_again);
 	s->kicking = 0;
+	sched_status(s);
 	e = qindex_peek(&s->ix);
 	if (e == NULL || s->stopping || s->rounds >= round_cap(s)) {
 		sd_event_source_set_enabled(s->timer, SD_EVENT_OFF);
@@ -512,7 +528,6 @@ sched_kick(struct sched *s)
 	sd_event_source_set_time(s->timer, e->due <= 0 ? 1 :
 	    (uint64_t)e->due * 1000000ULL);
 	sd_event_source_set_enabled(s->timer, SD_EVENT_ONESHOT);
-	sched_status(s);
 }
 
 struct flush_arg {
@@ -550,7 +565,7 @@ flush_one(struct qent *e, void *arg)
 void
 sched_flush(struct sched *s, const char *domain)
 {
-	struct flush_arg fa = { s, domain, (int64_t)time(NULL) };
+	struct flush_arg fa = { s, domain, now_sec() };
 
 	log_msg(LOG_INFO, "flush", "domain", domain != NULL ? domain : "",
 	    NULL);
@@ -558,14 +573,82 @@ sched_flush(struct sched *s, const char *domain)
 	sched_kick(s);
 }
 
+/* sd_notify() blocks while the manager's socket queue is full; a status
+ * line is not worth stalling deliveries for, so send it without waiting
+ * and drop it if the queue is full. */
+static void
+notify_nowait(const char *text)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sun;
+	socklen_t len;
+	size_t n;
+	int fd;
+
+	if (path == NULL || (path[0] != '/' && path[0] != '@'))
+		return;
+	n = strlen(path);
+	if (n >= sizeof(sun.sun_path))
+		return;
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, path, n);
+	if (path[0] == '@')
+		sun.sun_path[0] = '\0';	/* abstract namespace */
+	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n);
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		return;
+	(void)sendto(fd, text, strlen(text), MSG_DONTWAIT | MSG_NOSIGNAL,
+	    (struct sockaddr *)&sun, len);
+	close(fd);
+}
+
+static int
+status_timer_cb(sd_event_source *src, uint64_t usec, void *arg)
+{
+	struct sched *s = arg;
+
+	(void)src;
+	(void)usec;
+	s->status_pending = 0;
+	sched_status(s);
+	return 0;
+}
+
+/* STATUS= for systemctl status: sent when it changed, at most once a
+ * second (a timer sends the latest text after a burst). */
 void
 sched_status(struct sched *s)
 {
-	sd_notifyf(0, "STATUS=%zu queued, %zu in delivery, agents: %zu local, "
-	    "%zu remote, %zu bounce; waiting jobs: %zu", s->ix.n, s->rounds,
-	    s->running[CLASS_LOCAL], s->running[CLASS_REMOTE],
-	    s->running[CLASS_BOUNCE], s->wait[0].n + s->wait[1].n +
-	    s->wait[2].n);
+	char text[sizeof(s->status_last)];
+	uint64_t now;
+
+	snprintf(text, sizeof(text), "STATUS=%zu queued, %zu in delivery, "
+	    "agents: %zu local, %zu remote, %zu bounce; waiting jobs: %zu",
+	    s->ix.n, s->rounds, s->running[CLASS_LOCAL],
+	    s->running[CLASS_REMOTE], s->running[CLASS_BOUNCE],
+	    s->wait[0].n + s->wait[1].n + s->wait[2].n);
+	if (strcmp(text, s->status_last) == 0 || s->status_pending)
+		return;
+	sd_event_now(s->ev, CLOCK_MONOTONIC, &now);
+	if (s->status_sent != 0 && now < s->status_sent + 1000000) {
+		s->status_pending = 1;
+		if (s->status_timer == NULL)
+			sd_event_add_time(s->ev, &s->status_timer,
+			    CLOCK_MONOTONIC, s->status_sent + 1000000, 100000,
+			    status_timer_cb, s);
+		else {
+			sd_event_source_set_time(s->status_timer,
+			    s->status_sent + 1000000);
+			sd_event_source_set_enabled(s->status_timer,
+			    SD_EVENT_ONESHOT);
+		}
+		return;
+	}
+	s->status_sent = now;
+	memcpy(s->status_last, text, sizeof(text));
+	notify_nowait(text);
 }
 
 int

@@ -65,6 +65,10 @@ struct sched {
 	uint64_t rnd;
 	int kicking, kick_again;
 	int dispatching, dispatch_again;
+	char status_last[200];	/* STATUS= last sent */
+	uint64_t status_sent;	/* when (monotonic usec) */
+	int status_pending;
+	sd_event_source *status_timer;
 };
 
 /* sched.c */

@@ -296,6 +296,8 @@ spool_mkdirs(const char *spool)
 	char path[4096];
 	size_t i;
 
+	if (mkdir(spool, 0750) == -1 && errno != EEXIST)
+		return -1;
 	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
 		if (spool_path(path, sizeof(path), spool, dirs[i], "") == -1)
 			return -1;
@@ -329,7 +331,7 @@ spool_drop_privileges(const char *spool)
 	if (geteuid() != 0)
 		return 0;
 	if (stat(spool, &st) == -1)
-		return -1;
+		return errno == ENOENT ? 0 : -1;	/* created by us later */
 	if (st.st_uid == 0)
 		return 0;
 	if (setgroups(0, NULL) == -1 || setgid(st.st_gid) == -1 ||
