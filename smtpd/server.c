@@ -142,7 +142,9 @@ smtpd_serve_fd(const struct config *cfg, unsigned mode, int rfd, int wfd)
 		refuse(wfd, cfg, "out of memory");
 		return 111;
 	}
-	s.tls_ctx = tls_server_ctx(cfg);
+	s.tls_available = tls_configured(cfg);
+	if (geteuid() == 0 && s.tls_available)
+		(void)tls_session_ctx(&s);	/* the key may be root's */
 	peer_address(&s, rfd);
 	if (drop_privileges() != 0) {
 		session_free(&s);

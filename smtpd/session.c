@@ -129,7 +129,7 @@ do_ehlo(struct session *s, const char *args)
 	    (unsigned long long)s->cfg->max_message_size);
 	stream_puts(io, "250-8BITMIME\r\n");
 	stream_puts(io, "250-ENHANCEDSTATUSCODES\r\n");
-	if (s->tls_ctx != NULL && !s->tls)
+	if (s->tls_available && !s->tls)
 		stream_puts(io, "250-STARTTLS\r\n");
 	if ((s->mode & SMTPD_SUBMISSION) && s->tls && s->auth_user == NULL)
 		stream_puts(io, "250-AUTH PLAIN LOGIN\r\n");
@@ -760,8 +760,13 @@ check_starttls(struct session *s, const char *args)
 		session_reply(s, 503, "5.5.1", "TLS already active");
 		return -1;
 	}
-	if (s->tls_ctx == NULL) {
+	if (!s->tls_available) {
 		session_reply(s, 502, "5.5.1", "STARTTLS not available");
+		return -1;
+	}
+	if (tls_session_ctx(s) == NULL) {
+		session_reply(s, 454, "4.7.0", "TLS not available due to "
+		    "temporary reason");
 		return -1;
 	}
 	return 0;
@@ -1021,8 +1026,7 @@ session_run(struct session *s)
 		    (const struct sockaddr *)&s->peer);
 	log_msg(LOG_INFO, "connect", "client", s->peer_ip, "name",
 	    s->peer_name, NULL);
-	if ((s->mode & SMTPD_SMTPS) && (s->tls_ctx == NULL ||
-	    tls_start(s) != 0)) {
+	if ((s->mode & SMTPD_SMTPS) && tls_start(s) != 0) {
 		log_msg(LOG_WARNING, "smtps_failed", "client", s->peer_ip,
 		    NULL);
 		return;

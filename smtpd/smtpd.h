@@ -156,7 +156,8 @@ struct session {
 	const struct smtpd_sink *sink;
 	unsigned mode;			/* SMTPD_* */
 	struct stream io;
-	SSL_CTX *tls_ctx;		/* NULL: no STARTTLS */
+	bool tls_available;		/* cert and key configured */
+	SSL_CTX *tls_ctx;		/* loaded at start or at STARTTLS */
 	struct sockaddr_storage peer;
 	bool peer_known;
 	char peer_ip[64];		/* "192.0.2.1" or "unknown" */
@@ -205,6 +206,10 @@ void session_reply(struct session *s, int code, const char *dsn,
 
 /* Load cert/key from cfg; NULL (logged) when not configured or broken. */
 SSL_CTX *tls_server_ctx(const struct config *cfg);
+/* Are a certificate and a key configured and readable? */
+bool tls_configured(const struct config *cfg);
+/* The session's context, loaded on first use; NULL when unavailable. */
+SSL_CTX *tls_session_ctx(struct session *s);
 /* Handshake on the session's fds and switch its stream to TLS.  0 ok. */
 int tls_start(struct session *s);
 

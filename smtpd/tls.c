@@ -4,12 +4,15 @@
  *
  * The certificate chain and key are read from tls_cert/tls_key for every
  * connection (each session is its own process), so a renewed certificate
- * is used by the next connection without a restart.  Renegotiation is
+ * is used by the next connection without a restart: before dropping
+ * privileges when started as root (the key may be root's), else only
+ * when the client asks for TLS, so plain sessions pay nothing for it.  Renegotiation is
  * off.  Input: the handshake from the peer, bounded by smtp_timeout.
  * Trust: the configured files.
  */
 #include <errno.h>
 #include <stdio.h>
+#include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -61,11 +64,31 @@ tls_server_ctx(const struct config *cfg)
 	return ctx;
 }
 
+bool
+tls_configured(const struct config *cfg)
+{
+	return cfg->tls_cert != NULL && cfg->tls_key != NULL &&
+	    access(cfg->tls_cert, R_OK) == 0 && access(cfg->tls_key, R_OK) == 0;
+}
+
+SSL_CTX *
+tls_session_ctx(struct session *s)
+{
+	if (s->tls_ctx == NULL && s->tls_available) {
+		s->tls_ctx = tls_server_ctx(s->cfg);
+		if (s->tls_ctx == NULL)
+			s->tls_available = false;
+	}
+	return s->tls_ctx;
+}
+
 int
 tls_start(struct session *s)
 {
 	SSL *ssl;
 
+	if (tls_session_ctx(s) == NULL)
+		return -1;
 	ssl = SSL_new(s->tls_ctx);
 	if (ssl == NULL || SSL_set_rfd(ssl, s->io.rfd) != 1 ||
 	    SSL_set_wfd(ssl, s->io.wfd) != 1) {
