@@ -14,7 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/io.h"
@@ -382,6 +384,45 @@ START_TEST(test_mbox_lock_timeout)
 }
 END_TEST
 
+START_TEST(test_mbox_fcntl_lock_timeout)
+{
+	struct lresult r;
+	struct flock fl;
+	int fd, pfd[2];
+	pid_t pid;
+	char c;
+
+	fd = open(tp("held"), O_RDWR | O_CREAT, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pipe(pfd), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {		/* another process holds the fcntl lock */
+		memset(&fl, 0, sizeof(fl));
+		fl.l_type = F_WRLCK;
+		if (fcntl(fd, F_SETLK, &fl) != 0)
+			_exit(1);
+		if (write(pfd[1], "x", 1) != 1)
+			_exit(1);
+		sleep(20);
+		_exit(0);
+	}
+	ck_assert_int_eq(read(pfd[0], &c, 1), 1);
+	cfg.lock_timeout = 1;
+	mbox_deliver(&ctx, tp("held"), &r);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	ck_assert_int_eq(r.status, 'T');
+	ck_assert_str_eq(r.dsn, "4.2.0");
+	/* the lock is gone with the process: now it works */
+	mbox_deliver(&ctx, tp("held"), &r);
+	ck_assert_int_eq(r.status, 'D');
+	close(fd);
+	close(pfd[0]);
+	close(pfd[1]);
+}
+END_TEST
+
 START_TEST(test_program)
 {
 	struct lresult r;
@@ -559,6 +600,7 @@ suite(void)
 	tcase_add_test(tc, test_mbox);
 	tcase_add_test(tc, test_mbox_unsafe);
 	tcase_add_test(tc, test_mbox_lock_timeout);
+	tcase_add_test(tc, test_mbox_fcntl_lock_timeout);
 	tcase_add_test(tc, test_program);
 	tcase_add_test(tc, test_program_exit_codes);
 	tcase_add_test(tc, test_program_timeout);
