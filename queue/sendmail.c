@@ -289,8 +289,12 @@ who_am_i(struct job *j)
 	const char *why;
 	size_t n;
 
-	if (pw == NULL || pw->pw_name == NULL)
-		fatal(EX_NOUSER, "the calling uid has no user name", NULL);
+	if (pw == NULL || pw->pw_name == NULL) {
+		/* a container's anonymous uid: still a valid local part */
+		snprintf(j->login, sizeof(j->login), "uid%lu",
+		    (unsigned long)getuid());
+		return;
+	}
 	if (strlen(pw->pw_name) >= sizeof(j->login) ||
 	    addr_parse_mailbox(pw->pw_name, strlen(pw->pw_name),
 	    ADDR_ALLOW_NODOMAIN, &a, &why) == -1)
