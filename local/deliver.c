@@ -88,6 +88,15 @@ mailbox_deliver(const struct lctx *c, const char *user, const char *home,
 		res_errno(r, ENAMETOOLONG, "mailbox", user);
 		return;
 	}
+	/* We run as the user: a missing mbox in a spool directory the user
+	 * may not write is the administrator's to fix, not a bounce. */
+	if (lstat(path, &st) != 0 && errno == ENOENT &&
+	    access(c->cfg->mail_spool_dir, W_OK | X_OK) != 0) {
+		res_set(r, 'T', "4.3.5", "cannot create %s as %s: make %s "
+		    "mode 1777, create the mbox owned by the user, or create "
+		    "~/Maildir/", path, user, c->cfg->mail_spool_dir);
+		return;
+	}
 	mbox_deliver(c, path, r);
 }
 
