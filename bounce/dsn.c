@@ -355,6 +355,40 @@ dsn_plan(const struct dsn_input *in, struct dsn_plan *plan, const char **why)
 
 /* ---- the notification's header and the human-readable part ------------- */
 
+/* The host that handled the recipient, or NULL for a local delivery
+ * (agents report "local" or nothing). */
+static const char *
+remote_of(const struct rcpt *r)
+{
+	if (r->remote_mta == NULL || r->remote_mta[0] == '\0' ||
+	    strcasecmp(r->remote_mta, "local") == 0)
+		return NULL;
+	return r->remote_mta;
+}
+
+/* An SMTP reply ("550 5.1.1 ...", "421-...") or our own words? */
+static bool
+smtp_reply(const char *s)
+{
+	return s[0] >= '2' && s[0] <= '5' && s[1] >= '0' && s[1] <= '9' &&
+	    s[2] >= '0' && s[2] <= '9' &&
+	    (s[3] == ' ' || s[3] == '-' || s[3] == '\0');
+}
+
+/* posthorn-remote words a refusal "host H said: 550 5.1.1 text (in reply
+ * to RCPT TO)": the peer's reply starts after "said: ".  Returns where
+ * the reply starts in the sanitised diagnostic d, or NULL. */
+static const char *
+peer_reply(const char *d)
+{
+	const char *p = strstr(d, " said: ");
+
+	if (p != NULL && smtp_reply(p + 7))
+		return p + 7;
+	return smtp_reply(d) ? d : NULL;
+}
+
+
 static const char *
 subject(const struct dsn_input *in)
 {
@@ -499,7 +533,7 @@ verb(const struct dsn_input *in, const struct rcpt *r)
 	case DSN_DELAYED:
 		return "not delivered yet";
 	case DSN_SUCCESS:
-		return r->remote_mta != NULL ? "relayed" : "delivered";
+		return remote_of(r) != NULL ? "relayed" : "delivered";
 	}
 	return "";
 }
@@ -508,8 +542,9 @@ static int
 human_rcpt(const struct dsn_input *in, const struct rcpt *r, struct buf *b,
     struct buf *t)
 {
-	char st[16], d[64];
-	struct buf line = BUF_INIT;
+	char st[16], date[64];
+	struct buf line = BUF_INIT, d = BUF_INIT;
+	const char *diag, *reply;
 	int rc = -1;
 
 	dsn_status(in->kind, r->dsn, st);
@@ -518,28 +553,32 @@ human_rcpt(const struct dsn_input *in, const struct rcpt *r, struct buf *b,
 	    dsn_wrap(b, "", buf_str(&line), WRAP_WIDTH) == -1)
 		goto out;
 	buf_reset(&line);
-	if (in->kind == DSN_SUCCESS && r->remote_mta != NULL) {
+	diag = r->diag != NULL && r->diag[0] != '\0' ?
+	    clean(&d, r->diag, DIAG_MAX) : NULL;
+	reply = diag != NULL ? peer_reply(diag) : NULL;
+	if (in->kind == DSN_SUCCESS && remote_of(r) != NULL) {
 		if (buf_printf(&line, "It was handed to %s, which does not "
 		    "send delivery notifications itself.",
-		    clean(t, r->remote_mta, 300)) == -1)
+		    clean(t, remote_of(r), 300)) == -1)
 			goto out;
-	} else if (r->remote_mta != NULL && r->diag != NULL) {
+		diag = NULL;
+	} else if (remote_of(r) != NULL && reply != NULL) {
 		if (buf_printf(&line, "The server %s said:",
-		    clean(t, r->remote_mta, 300)) == -1)
+		    clean(t, remote_of(r), 300)) == -1)
 			goto out;
-	} else if (r->diag != NULL) {
+		diag = reply;
+	} else if (diag != NULL) {
 		if (buf_append_str(&line, "The mail system said:") == -1)
 			goto out;
 	}
 	if (line.len > 0 && dsn_wrap(b, "    ", buf_str(&line), WRAP_WIDTH) == -1)
 		goto out;
-	if (r->diag != NULL && in->kind != DSN_SUCCESS &&
-	    dsn_wrap(b, "        ", clean(t, r->diag, DIAG_MAX),
-	    WRAP_WIDTH) == -1)
+	if (diag != NULL && in->kind != DSN_SUCCESS &&
+	    dsn_wrap(b, "        ", diag, WRAP_WIDTH) == -1)
 		goto out;
 	if (in->kind == DSN_DELAYED && r->last_attempt > 0 &&
-	    dsn_date(r->last_attempt, d, sizeof(d)) == 0 &&
-	    buf_printf(b, "    Last attempt: %s\n", d) == -1)
+	    dsn_date(r->last_attempt, date, sizeof(date)) == 0 &&
+	    buf_printf(b, "    Last attempt: %s\n", date) == -1)
 		goto out;
 	if (in->kind == DSN_FAILED && !in->double_bounce) {
 		buf_reset(&line);
@@ -551,6 +590,7 @@ human_rcpt(const struct dsn_input *in, const struct rcpt *r, struct buf *b,
 	rc = buf_append_char(b, '\n');
 out:
 	buf_free(&line);
+	buf_free(&d);
 	return rc;
 }
 
@@ -609,7 +649,7 @@ action(const struct dsn_input *in, const struct rcpt *r)
 	case DSN_DELAYED:
 		return "delayed";
 	case DSN_SUCCESS:
-		return r->remote_mta != NULL ? "relayed" : "delivered";
+		return remote_of(r) != NULL ? "relayed" : "delivered";
 	}
 	return "failed";
 }
@@ -635,13 +675,22 @@ mta_name(const char *s, char *out, size_t outsz)
 	out[o] = '\0';
 }
 
-/* An SMTP reply ("550 5.1.1 ...", "421-...") or our own words? */
-static bool
-smtp_reply(const char *s)
+/* "smtp; 550 5.1.1 text" when the diagnostic holds a peer's reply
+ * (without posthorn-remote's "(in reply to ...)" note), else
+ * "x-posthorn; our words". */
+static int
+diagnostic_code(struct buf *v, const char *d)
 {
-	return s[0] >= '2' && s[0] <= '5' && s[1] >= '0' && s[1] <= '9' &&
-	    s[2] >= '0' && s[2] <= '9' &&
-	    (s[3] == ' ' || s[3] == '-' || s[3] == '\0');
+	const char *reply = peer_reply(d), *note;
+	size_t n;
+
+	if (reply == NULL)
+		return buf_printf(v, "x-posthorn; %s", d);
+	n = strlen(reply);
+	note = strstr(reply, " (in reply to ");
+	if (note != NULL && reply[n - 1] == ')')
+		n = (size_t)(note - reply);
+	return buf_printf(v, "smtp; %.*s", (int)n, reply);
 }
 
 /* ORCPT as given ("rfc822;a+2Bb@c", xtext) -> "rfc822; a+b@c". */
@@ -696,20 +745,17 @@ status_rcpt(const struct dsn_input *in, const struct rcpt *r, struct buf *b,
 		goto out;
 	if (buf_printf(b, "Action: %s\nStatus: %s\n", action(in, r), st) == -1)
 		goto out;
-	if (r->remote_mta != NULL) {
-		mta_name(r->remote_mta, mta, sizeof(mta));
+	if (remote_of(r) != NULL) {
+		mta_name(remote_of(r), mta, sizeof(mta));
 		if (mta[0] != '\0' &&
 		    buf_printf(b, "Remote-MTA: dns; %s\n", mta) == -1)
 			goto out;
 	}
-	if (r->diag != NULL && r->diag[0] != '\0') {
-		const char *d = clean(t, r->diag, DIAG_MAX);
-
-		if (buf_printf(&v, "%s; %s", smtp_reply(d) ? "smtp" :
-		    "x-posthorn", d) == -1 ||
-		    dsn_fold(b, "Diagnostic-Code", buf_str(&v)) == -1)
-			goto out;
-	}
+	if (r->diag != NULL && r->diag[0] != '\0' &&
+	    diagnostic_code(&v, clean(t, r->diag, DIAG_MAX)) == -1)
+		goto out;
+	if (v.len > 0 && dsn_fold(b, "Diagnostic-Code", buf_str(&v)) == -1)
+		goto out;
 	if (r->last_attempt > 0 &&
 	    put_date(b, "Last-Attempt-Date", r->last_attempt) == -1)
 		goto out;

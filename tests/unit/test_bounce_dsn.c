@@ -601,6 +601,57 @@ START_TEST(test_success)
 }
 END_TEST
 
+/* posthorn-remote's wording and posthorn-local's relay "local". */
+START_TEST(test_agent_wording)
+{
+	struct envelope e;
+	struct dsn_input in;
+	struct dsn_plan plan;
+	struct buf out;
+	int fd = msgfd(original, sizeof(original) - 1);
+
+	env_make(&e, "alice@example.org");
+	env_rcpt(&e, "bob@example.net", "5.1.1", "host mx.example.net"
+	    "[192.0.2.25]:25 said: 550 5.1.1 <bob@example.net>: user unknown "
+	    "(in reply to RCPT TO)", "mx.example.net[192.0.2.25]:25");
+	env_rcpt(&e, "carol@example.net", "5.4.4", "host mx.example.net"
+	    "[192.0.2.25]:25 refused to talk to me: 554 go away",
+	    "mx.example.net[192.0.2.25]:25");
+	env_rcpt(&e, "dave@mx.test", "5.2.2", "mailbox full", "local");
+	input(&in, DSN_FAILED, &e, fd, "alice@example.org");
+	build(&in, &plan, &out);
+	ck_assert_ptr_nonnull(strstr(out.data, "Final-Recipient: rfc822; "
+	    "bob@example.net\nAction: failed\nStatus: 5.1.1\n"
+	    "Remote-MTA: dns; mx.example.net\n"
+	    "Diagnostic-Code: smtp; 550 5.1.1 <bob@example.net>: user unknown\n"));
+	ck_assert_ptr_nonnull(strstr(out.data, "    The server "
+	    "mx.example.net[192.0.2.25]:25 said:\n        550 5.1.1 "
+	    "<bob@example.net>: user unknown (in reply to RCPT TO)\n"));
+	ck_assert(has_words(&out, "Diagnostic-Code: x-posthorn; host "
+	    "mx.example.net[192.0.2.25]:25 refused to talk to me: 554 go "
+	    "away"));
+	ck_assert(has_words(&out, "The mail system said: host "
+	    "mx.example.net[192.0.2.25]:25 refused to talk to me: 554 go "
+	    "away"));
+	ck_assert_ptr_nonnull(strstr(out.data, "Final-Recipient: rfc822; "
+	    "dave@mx.test\nAction: failed\nStatus: 5.2.2\n"
+	    "Diagnostic-Code: x-posthorn; mailbox full\n"));
+	buf_free(&out);
+	env_done(&e);
+	env_make(&e, "alice@example.org");
+	env_rcpt(&e, "dave@mx.test", "2.0.0", "delivered to maildir", "local");
+	input(&in, DSN_SUCCESS, &e, fd, "alice@example.org");
+	build(&in, &plan, &out);
+	ck_assert_ptr_nonnull(strstr(out.data, "Final-Recipient: rfc822; "
+	    "dave@mx.test\nAction: delivered\nStatus: 2.0.0\n"
+	    "Diagnostic-Code: x-posthorn; delivered to maildir\n"));
+	ck_assert_ptr_null(strstr(out.data, "Remote-MTA"));
+	buf_free(&out);
+	env_done(&e);
+	close(fd);
+}
+END_TEST
+
 /* ---- 8-bit and internationalised originals ------------------------------ */
 
 START_TEST(test_8bit_body)
@@ -876,6 +927,7 @@ dsn_suite(void)
 	tcase_add_test(tc, test_header_cut_and_fold);
 	tcase_add_test(tc, test_delayed);
 	tcase_add_test(tc, test_success);
+	tcase_add_test(tc, test_agent_wording);
 	tcase_add_test(tc, test_8bit_body);
 	tcase_add_test(tc, test_smtputf8);
 	tcase_add_test(tc, test_hostile_diag);
