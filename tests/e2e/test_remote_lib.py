@@ -142,7 +142,8 @@ def free_port(host="127.0.0.1"):
 class Unbound:
     """unbound on 127.0.0.1:PORT serving local-data; stopped by PID."""
 
-    def __init__(self, tmp, lines):
+    def __init__(self, tmp, lines, v6=False):
+        self.v6 = v6
         if shutil.which("unbound") is None and not os.path.exists(
                 "/usr/sbin/unbound"):
             skip("unbound is not installed (tools/deps)")
@@ -164,7 +165,7 @@ class Unbound:
         out = ["server:",
                "  interface: 127.0.0.1@%d" % self.port,
                "  port: %d" % self.port,
-               "  do-ip6: no",
+               "  do-ip6: %s" % ("yes" if self.v6 else "no"),
                "  do-not-query-localhost: no",
                "  chroot: \"\"",
                "  username: \"\"",
@@ -175,6 +176,8 @@ class Unbound:
                "  verbosity: 0",
                "  do-daemonize: no",
                "  access-control: 127.0.0.0/8 allow",
+               "  access-control: ::1/128 allow"] + (
+              ["  interface: ::1@%d" % self.port] if self.v6 else []) + [
                "  module-config: \"iterator\"",
                "  harden-referral-path: no",
                "  qname-minimisation: no",
