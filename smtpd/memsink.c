@@ -10,6 +10,7 @@
  * a temporary failure).
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -179,9 +180,14 @@ session_memory(const struct config *cfg, const struct local_tables *t,
 		goto out;
 	if (lseek(rfd, 0, SEEK_SET) == -1)
 		goto out;
-	if (session_init(&s, cfg, t, k, mode, rfd, wfd) != 0)
+	if (session_init(&s, cfg, t, k, mode & ~MEMSINK_FAKE_TLS, rfd,
+	    wfd) != 0)
 		goto out;
 	s.auth_delay_ms = 0;
+	if (mode & MEMSINK_FAKE_TLS) {
+		s.tls = true;
+		snprintf(s.tls_info, sizeof(s.tls_info), "TLSv1.3:FAKE");
+	}
 	if (peer_ip != NULL && ip_parse(peer_ip, &s.peer) == 0) {
 		s.peer_known = true;
 		ip_format((struct sockaddr *)&s.peer, s.peer_ip,

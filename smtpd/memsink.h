@@ -20,6 +20,10 @@ struct memsink {
 void memsink_init(struct memsink *m, struct smtpd_sink *k);
 void memsink_free(struct memsink *m);
 
+/* session_memory mode bit: pretend the session is already inside TLS
+ * (no real TLS; lets tests and the fuzzer reach AUTH). */
+#define MEMSINK_FAKE_TLS	0x100
+
 /* Run one whole session with input in[0..inlen) and the replies into
  * out.  peer_ip NULL: unknown peer.  0 ok, -1 setup failure. */
 int session_memory(const struct config *cfg, const struct local_tables *t,

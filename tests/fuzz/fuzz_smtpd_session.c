@@ -4,7 +4,8 @@
  * files with the in-memory sink (session_memory), its replies are
  * discarded.  The first octet picks the mode: bit 0 submission, bit 1 a
  * relay_networks client, bit 2 bare_newline = normalize, bit 3 a queue
- * that refuses to open, bit 4 one that fails at the end.  Any crash,
+ * that refuses to open, bit 4 one that fails at the end, bit 5 a session
+ * that is (pretends to be) inside TLS, so AUTH is reachable.  Any crash,
  * leak, hang or sanitizer report is a bug.
  */
 #include <stdint.h>
@@ -60,6 +61,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	flags = data[0];
 	mode = (flags & 1) ? SMTPD_SUBMISSION : 0;
+	if (flags & 32)
+		mode |= MEMSINK_FAKE_TLS;
 	cfg.bare_newline = (flags & 4) ? BARE_NEWLINE_NORMALIZE :
 	    BARE_NEWLINE_REJECT;
 	memsink_init(&ms, &sink);

@@ -531,6 +531,94 @@ START_TEST(test_submission_requires_auth)
 }
 END_TEST
 
+#define SUB (SMTPD_SUBMISSION | MEMSINK_FAKE_TLS)
+#define EHLO_AUTH \
+	"250-mx.example.org Hello x [192.0.2.7]\r\n" \
+	"250-PIPELINING\r\n250-SIZE 10000\r\n250-8BITMIME\r\n" \
+	"250-ENHANCEDSTATUSCODES\r\n250-AUTH PLAIN LOGIN\r\n" \
+	"250-SMTPUTF8\r\n250-DSN\r\n250-ETRN\r\n250 CHUNKING\r\n"
+#define AUTH_BAD "535 5.7.8 Authentication credentials invalid\r\n"
+#define AUTH_OK "235 2.7.0 Authentication successful\r\n"
+
+static const char *
+run_sub(const char *in)
+{
+	return run_from(SUB, "192.0.2.7", in, strlen(in));
+}
+
+START_TEST(test_auth_plain)
+{
+	/* base64 of "\0alice\0secret", "\0alice\0wrong", "\0alice\0tempfail",
+	 * "bob\0alice\0secret", "\0alice" */
+	ck_assert_str_eq(run_sub("EHLO x\r\n"
+	    "AUTH PLAIN AGFsaWNlAHdyb25n\r\n"
+	    "AUTH PLAIN AGFsaWNlAHRlbXBmYWls\r\n"
+	    "AUTH PLAIN Ym9iAGFsaWNlAHNlY3JldA==\r\n"
+	    "AUTH PLAIN AGFsaWNl\r\n"
+	    "AUTH PLAIN %%%%\r\n"
+	    "AUTH PLAIN a b\r\n"
+	    "AUTH GSSAPI\r\n"
+	    "AUTH PLAIN\r\n*\r\n"
+	    "AUTH PLAIN\r\nAGFsaWNlAHNlY3JldA==\r\n"
+	    "AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n"
+	    "MAIL FROM:<alice@example.org>\r\n"
+	    "RCPT TO:<x@elsewhere.example>\r\nDATA\r\nhi\r\n.\r\n"),
+	    GREET EHLO_AUTH AUTH_BAD
+	    "454 4.7.0 Temporary authentication failure\r\n"
+	    "501 5.5.2 Malformed PLAIN response\r\n"
+	    "501 5.5.2 Malformed PLAIN response\r\n"
+	    "501 5.5.2 Invalid base64 data\r\n"
+	    "501 5.5.4 Syntax: AUTH mechanism [initial-response]\r\n"
+	    "504 5.5.4 Unrecognized authentication type\r\n"
+	    "334 \r\n501 5.0.0 Authentication cancelled\r\n"
+	    "334 \r\n" AUTH_OK
+	    "503 5.5.1 Already authenticated\r\n"
+	    MAIL_OK RCPT_OK DATA_GO QUEUED);
+	ck_assert_str_eq(buf_str(&ms.last_env), "from=<alice@example.org> "
+	    "to=<x@elsewhere.example> size=0 body=0 utf8=0 ret=0 auth=alice "
+	    "proto=ESMTPSA helo=x");
+	ck_assert_ptr_nonnull(strstr(buf_str(&ms.last),
+	    " with ESMTPSA (TLSv1.3:FAKE)\n"));
+}
+END_TEST
+
+START_TEST(test_auth_login)
+{
+	/* "alice" = YWxpY2U=, "secret" = c2VjcmV0 */
+	ck_assert_str_eq(run_sub("EHLO x\r\nAUTH LOGIN\r\nYWxpY2U=\r\n"
+	    "c2VjcmV0\r\nQUIT\r\n"), GREET EHLO_AUTH
+	    "334 VXNlcm5hbWU6\r\n334 UGFzc3dvcmQ6\r\n" AUTH_OK BYE);
+	ck_assert_str_eq(run_sub("EHLO x\r\nAUTH LOGIN YWxpY2U=\r\n"
+	    "d3Jvbmc=\r\nAUTH login =\r\nc2VjcmV0\r\n"
+	    "AUTH LOGIN\r\nYWxpY2U=\r\n*\r\n"), GREET EHLO_AUTH
+	    "334 UGFzc3dvcmQ6\r\n" AUTH_BAD "334 UGFzc3dvcmQ6\r\n" AUTH_BAD
+	    "334 VXNlcm5hbWU6\r\n334 UGFzc3dvcmQ6\r\n"
+	    "501 5.0.0 Authentication cancelled\r\n");
+	/* bare LF inside the exchange; EOF inside the exchange */
+	ck_assert_str_eq(run_sub("EHLO x\r\nAUTH LOGIN\r\nYWxpY2U=\n"),
+	    GREET EHLO_AUTH "334 VXNlcm5hbWU6\r\n"
+	    "550 5.5.2 Bare <CR> or <LF> not allowed\r\n");
+	ck_assert_str_eq(run_sub("EHLO x\r\nAUTH LOGIN\r\nYWxp"),
+	    GREET EHLO_AUTH "334 VXNlcm5hbWU6\r\n");
+}
+END_TEST
+
+START_TEST(test_auth_state)
+{
+	/* AUTH needs EHLO; not inside a transaction; MAIL needs AUTH */
+	ck_assert_str_eq(run_sub("AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n"
+	    "EHLO x\r\nMAIL FROM:<a@example.org>\r\n"), GREET
+	    "503 5.5.1 Send HELO/EHLO first\r\n" EHLO_AUTH
+	    "530 5.7.0 Authentication required\r\n");
+	cfg.smtp_max_errors = 3;
+	ck_assert_str_eq(run_sub("EHLO x\r\nAUTH PLAIN AGFsaWNlAHdyb25n\r\n"
+	    "AUTH PLAIN AGFsaWNlAHdyb25n\r\nAUTH PLAIN AGFsaWNlAHdyb25n\r\n"
+	    "AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n"), GREET EHLO_AUTH
+	    AUTH_BAD AUTH_BAD AUTH_BAD "421 4.7.0 mx.example.org Too many "
+	    "errors, closing connection\r\n");
+}
+END_TEST
+
 START_TEST(test_smtputf8)
 {
 	ck_assert_str_eq(run("EHLO x\r\nMAIL FROM:<j\xc3\xb6rg@r.example>\r\n"
@@ -582,6 +670,9 @@ suite(void)
 	tcase_add_test(tc, test_max_errors);
 	tcase_add_test(tc, test_submission_requires_auth);
 	tcase_add_test(tc, test_smtputf8);
+	tcase_add_test(tc, test_auth_plain);
+	tcase_add_test(tc, test_auth_login);
+	tcase_add_test(tc, test_auth_state);
 	tcase_add_test(tc, test_helo_mail_params);
 	suite_add_tcase(s, tc);
 	return s;
