@@ -787,7 +787,7 @@ write_status(const struct dsn_input *in, const struct dsn_plan *plan,
 	if (e->qid != NULL &&
 	    buf_printf(b, "X-Posthorn-Queue-ID: %s\n", clean(t, e->qid, 64)) == -1)
 		return -1;
-	if (e->envid != NULL && e->envid[0] != '\0' &&
+	if (e->envid != NULL && e->envid[strspn(e->envid, " \t")] != '\0' &&
 	    dsn_fold(b, "Original-Envelope-Id", clean(t, e->envid, 200)) == -1)
 		return -1;
 	if (e->arrival > 0 && put_date(b, "Arrival-Date", e->arrival) == -1)
@@ -833,7 +833,8 @@ copier_put(struct copier *c, char ch)
 }
 
 /* The header section through the filter: NUL becomes '?', a line longer
- * than HARD_WIDTH is folded (RFC 5322 folding: a line end and a space). */
+ * than 998 octets is folded (a line end and a space, RFC 5322 folding);
+ * lines within the limit pass unchanged. */
 static int
 copy_filtered(const struct dsn_input *in, struct copier *c, uint64_t len)
 {
@@ -854,7 +855,7 @@ copy_filtered(const struct dsn_input *in, struct copier *c, uint64_t len)
 		for (i = 0; i < (size_t)r; i++) {
 			char ch = chunk[i] == '\0' ? '?' : chunk[i];
 
-			if (ch != '\n' && c->col >= HARD_WIDTH &&
+			if (ch != '\n' && c->col >= SCAN_LINE_MAX &&
 			    (copier_put(c, '\n') == -1 ||
 			    copier_put(c, ' ') == -1))
 				return -1;

@@ -476,7 +476,7 @@ START_TEST(test_header_cut_and_fold)
 	struct dsn_plan plan;
 	struct buf out, m = BUF_INIT;
 	size_t i;
-	char *p3;
+	char *p3, *lng;
 	int fd;
 
 	buf_append_str(&m, "X-Long: ");
@@ -498,6 +498,15 @@ START_TEST(test_header_cut_and_fold)
 	p3 = part(&out, 3);
 	ck_assert_ptr_nonnull(strstr(p3, "X-Filler-0000: some header text "
 	    "here\n"));
+	/* the 1508-octet line is folded after 998 octets, nothing lost */
+	lng = strstr(p3, "\n\nX-Long: ");
+	ck_assert_ptr_nonnull(lng);
+	lng += 2;
+	ck_assert_uint_eq(strcspn(lng, "\n"), 998);
+	ck_assert_int_eq(lng[999], ' ');
+	ck_assert_uint_eq(strspn(lng + 8, "L"), 990);
+	ck_assert_uint_eq(strspn(lng + 1000, "L"), 510);
+	ck_assert_int_eq(lng[1510], '\n');
 	ck_assert_ptr_null(strstr(p3, "X-Filler-0999"));
 	/* cut after a complete line, and nothing beyond the limit */
 	ck_assert_str_eq(p3 + strlen(p3) - 10, "text here\n");
@@ -505,6 +514,34 @@ START_TEST(test_header_cut_and_fold)
 	ck_assert(has_words(&out, "They were too long and have been cut "
 	    "short."));
 	free(p3);
+	check_lines(&out);
+	buf_free(&out);
+	buf_free(&m);
+	env_done(&e);
+	close(fd);
+}
+END_TEST
+
+/* A header line of exactly 998 octets is returned unchanged. */
+START_TEST(test_header_998_unchanged)
+{
+	struct envelope e;
+	struct dsn_input in;
+	struct dsn_plan plan;
+	struct buf out, m = BUF_INIT;
+	int fd;
+
+	buf_append_str(&m, "X-Edge: ");
+	while (m.len < 998)
+		buf_append_char(&m, 'E');
+	buf_append_str(&m, "\nSubject: edge\n\nbody\n");
+	fd = msgfd(m.data, m.len);
+	env_make(&e, "alice@example.org");
+	env_rcpt(&e, "bob@example.net", "5.1.1", NULL, NULL);
+	input(&in, DSN_FAILED, &e, fd, "alice@example.org");
+	build(&in, &plan, &out);
+	ck_assert_int_eq(plan.orig, DSN_ORIG_FULL);
+	ck_assert_ptr_nonnull(memmem(out.data, out.len, m.data, m.len));
 	check_lines(&out);
 	buf_free(&out);
 	buf_free(&m);
@@ -925,6 +962,7 @@ dsn_suite(void)
 	tcase_add_test(tc, test_too_large);
 	tcase_add_test(tc, test_unreturnable_body);
 	tcase_add_test(tc, test_header_cut_and_fold);
+	tcase_add_test(tc, test_header_998_unchanged);
 	tcase_add_test(tc, test_delayed);
 	tcase_add_test(tc, test_success);
 	tcase_add_test(tc, test_agent_wording);
