@@ -206,6 +206,10 @@ listen_loop(const struct config *cfg, unsigned mode, int n)
 			if (!(pfd[i].revents & POLLIN))
 				continue;
 			c = accept4(fds[i], NULL, NULL, SOCK_CLOEXEC);
+			if (c == -1 && (errno == EINVAL || errno == ENOTSOCK ||
+			    errno == EBADF || errno == EOPNOTSUPP))
+				die(111, "not a listening socket",
+				    strerror(errno));
 			if (c == -1)
 				continue;
 			pid = fork();
@@ -234,6 +238,11 @@ smtpd_serve(const char *confdir, unsigned mode)
 	n = sd_listen_fds(1);
 	if (n < 0)
 		die(111, "LISTEN_FDS", strerror(-n));
+	/* Accept=yes without StandardInput=socket: one connected socket */
+	if (n == 1 && sd_is_socket(SD_LISTEN_FDS_START, AF_UNSPEC,
+	    SOCK_STREAM, 0) > 0)
+		return smtpd_serve_fd(&cfg, mode, SD_LISTEN_FDS_START,
+		    SD_LISTEN_FDS_START);
 	if (n > 0)
 		listen_loop(&cfg, mode, n);
 	return smtpd_serve_fd(&cfg, mode, 0, 1);
