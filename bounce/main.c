@@ -2,9 +2,11 @@
  * posthorn-bounce — builds delivery status notifications and injects them
  * through posthorn-queue.  Started by the scheduler (posthorn-send) with
  * fd 3 the control socket (queue/PROTOCOL.md §3); reads jobs until EOF.
- * Runs as the queue's user; it never needs more.  Trusts the
- * configuration; everything from the control socket and the message is
- * checked by agent_job_read() and the builder.
+ * Runs as the queue's user and never needs more: it only reads the
+ * descriptors it is given and connects to the queue socket, so it sets
+ * no_new_privs and never changes its ids.  Trusts the configuration;
+ * everything from the control socket and the message is checked by
+ * agent_job_read() and the builder.
  *
  *   posthorn-bounce [-v] [-C dir]
  *
@@ -13,6 +15,7 @@
  */
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "bounce/job.h"
@@ -32,6 +35,8 @@ main(int argc, char **argv)
 
 	log_init("posthorn-bounce");
 	signal(SIGPIPE, SIG_IGN);
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
+		die(75, "no_new_privs", "prctl failed");
 	while ((c = getopt(argc, argv, "vC:")) != -1) {
 		if (c == 'v')
 			log_set_verbose(1);
