@@ -4,7 +4,8 @@
  * and merging the outcomes of an alias expansion's parts.
  *
  * Classification: anything the administrator or time can fix (disk full,
- * quota, I/O errors, missing NFS home, lock timeout) is temporary; what
+ * quota, I/O errors, a read-only file system, missing NFS home, lock
+ * timeout) is temporary; what
  * cannot change by waiting (permission denied, not a regular file, a
  * symbolic link where a mailbox should be) is permanent.
  */
@@ -46,9 +47,11 @@ res_errno(struct lresult *r, int err, const char *what, const char *path)
 		res_set(r, 'T', "4.2.2", "%s %s: mailbox full (%s)", what,
 		    path, s);
 		break;
+	case EROFS:	/* remounted or sandboxed: the admin's to fix */
+		res_set(r, 'T', "4.3.0", "%s %s: %s", what, path, s);
+		break;
 	case EACCES:
 	case EPERM:
-	case EROFS:
 		res_set(r, 'P', "5.2.0", "%s %s: %s", what, path, s);
 		break;
 	case ELOOP:

@@ -115,6 +115,24 @@ become(const struct ids *id)
 		_exit(111);
 }
 
+/* Is the permitted set already at most CAP_SETUID + CAP_SETGID (e.g. a
+ * seccomp filter refused capset, but systemd already limited us)? */
+static bool
+caps_minimal(void)
+{
+	char line[256];
+	unsigned long long prm = ~0ULL;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	if (f == NULL)
+		return false;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "CapPrm: %llx", &prm) == 1)
+			break;
+	fclose(f);
+	return (prm & ~((1ULL << CAP_SETUID) | (1ULL << CAP_SETGID))) == 0;
+}
+
 /*
  * As root, after the scheduler has started: keep only CAP_SETUID and
  * CAP_SETGID (what systemd's CapabilityBoundingSet= gives the unit; this
@@ -137,7 +155,7 @@ drop_caps(void)
 	hdr.version = _LINUX_CAPABILITY_VERSION_3;
 	data[0].effective = data[0].permitted =
 	    (1u << CAP_SETUID) | (1u << CAP_SETGID);
-	if (syscall(SYS_capset, &hdr, data) != 0)
+	if (syscall(SYS_capset, &hdr, data) != 0 && !caps_minimal())
 		die(71, "cannot drop capabilities", strerror(errno));
 }
 
