@@ -567,20 +567,25 @@ deliver(struct opts *o, struct config *cfg)
 	if ((q = qclient_open(cfg->queue_socket, &err)) == NULL)
 		fatal(EX_TEMPFAIL, "cannot reach the mail queue; message not "
 		    "sent", buf_str(&err));
+	rc = 0;
 	if (qclient_envelope(q, &j.env) == 0 &&
 	    qclient_write(q, head.data, head.len) == 0 &&
 	    (j.in.len <= j.hdr.body_off || qclient_write(q, j.in.data +
-	    j.hdr.body_off, j.in.len - j.hdr.body_off) == 0)) {
+	    j.hdr.body_off, j.in.len - j.hdr.body_off) == 0))
 		rc = stream_body(&j, q);
-		if (rc > 0) {
-			qclient_abort(q);
-			return rc;
-		}
+	if (rc > 0) {
+		qclient_abort(q);	/* nothing is queued */
+	} else {
+		(void)qclient_finish(q, &res);	/* always fills res */
+		rc = verdict(&res);
 	}
-	qclient_finish(q, &res);
 	buf_free(&head);
 	buf_free(&err);
-	return verdict(&res);
+	buf_free(&j.in);
+	sm_headers_free(&j.hdr);
+	strlist_free(&j.rcpts);
+	envelope_free(&j.env);
+	return rc;
 }
 
 /* ---- the other modes ------------------------------------------------- */
@@ -595,6 +600,7 @@ list_queue(const struct config *cfg)
 		fatal(EX_TEMPFAIL, "cannot list the mail queue",
 		    buf_str(&err));
 	}
+	buf_free(&err);
 	if (fflush(stdout) == EOF)
 		fatal(EX_IOERR, "cannot write the listing", strerror(errno));
 	return 0;
@@ -608,6 +614,7 @@ flush_queue(const struct config *cfg, const char *domain)
 	if (qclient_flush(cfg->queue_socket, domain, &err) == -1)
 		fatal(EX_TEMPFAIL, "cannot flush the mail queue",
 		    buf_str(&err));
+	buf_free(&err);
 	return 0;
 }
 
@@ -640,6 +647,7 @@ main(int argc, char **argv)
 	struct opts o;
 	struct config cfg;
 	struct buf err = BUF_INIT;
+	int rc;
 
 	log_init("sendmail");
 	if (argc < 1)
@@ -652,12 +660,19 @@ main(int argc, char **argv)
 		fatal(EX_CONFIG, "bad configuration", buf_str(&err));
 	switch (o.mode) {
 	case M_LIST:
-		return list_queue(&cfg);
+		rc = list_queue(&cfg);
+		break;
 	case M_FLUSH:
-		return flush_queue(&cfg, o.flush_domain);
+		rc = flush_queue(&cfg, o.flush_domain);
+		break;
 	case M_SMTP:
-		return smtp_session(config_dir(o.confdir));
+		rc = smtp_session(config_dir(o.confdir));
+		break;
 	default:
-		return deliver(&o, &cfg);
+		rc = deliver(&o, &cfg);
+		break;
 	}
+	config_free(&cfg);
+	buf_free(&err);
+	return rc;
 }
