@@ -121,9 +121,11 @@ do_include(struct exp *x, const char *path, int depth)
 	buf_free(&value);
 }
 
-/* A local name: our own mailbox (.forward), another alias, or forward. */
+/* A local name: our own mailbox (.forward), another alias, or forward
+ * (to name@domain; without a domain, the recipient's domain). */
 static void
-do_local(struct exp *x, const char *name, bool noalias, int depth)
+do_local(struct exp *x, const char *name, const char *domain, bool noalias,
+    int depth)
 {
 	const struct config *cfg = x->c->cfg;
 	const struct table_entry *e;
@@ -150,7 +152,8 @@ do_local(struct exp *x, const char *name, bool noalias, int depth)
 		expand_value(x, e->value, depth + 1);
 		return;
 	}
-	dom = config_is_local_domain(cfg, x->c->domain) ? x->c->domain :
+	dom = domain[0] != '\0' ? domain :
+	    config_is_local_domain(cfg, x->c->domain) ? x->c->domain :
 	    cfg->hostname;
 	if (snprintf(full, sizeof(full), "%s@%s", name, dom) >=
 	    (int)sizeof(full)) {
@@ -190,7 +193,7 @@ do_address(struct exp *x, const char *item, int depth)
 		    item);
 		return;
 	}
-	do_local(x, lp, noalias, depth);
+	do_local(x, lp, a.domain, noalias, depth);
 }
 
 static void
