@@ -228,6 +228,14 @@ class Instance:
         self.dir = tempfile.mkdtemp(prefix="posthorn-smtpd-e2e-")
         atexit.register(shutil.rmtree, self.dir, True)
         os.chmod(self.dir, 0o755)
+        # private copies: the checkout may not be reachable by nobody
+        bindir = os.path.join(self.dir, "bin")
+        os.mkdir(bindir)
+        os.chmod(bindir, 0o755)
+        self.smtpd = os.path.join(bindir, "posthorn-smtpd")
+        self.checkpw = os.path.join(bindir, "posthorn-checkpassword")
+        shutil.copy(SMTPD, self.smtpd)
+        shutil.copy(CHECKPW, self.checkpw)
         self.sock_path = os.path.join(self.dir, "queue.sock")
         self.queue = None
         self.spool = None
@@ -238,7 +246,7 @@ class Instance:
             "relay_networks = " + relay_networks,
             "queue_socket = " + self.sock_path,
             "reverse_dns = no",
-            "checkpassword = " + CHECKPW,
+            "checkpassword = " + self.checkpw,
             "max_message_size = 100k",
             "max_recipients = 50",
         ]
@@ -306,7 +314,7 @@ class Instance:
         self.queue_proc = p
 
     def smtpd_argv(self, flags=()):
-        return [SMTPD, "-C", self.dir] + list(flags)
+        return [self.smtpd, "-C", self.dir] + list(flags)
 
     def connect(self, flags=(), env=None, drop=True, stderr=None):
         """A client socket to a fresh inetd-style smtpd session."""
