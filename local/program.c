@@ -113,8 +113,11 @@ collect(pid_t pid, int out, const struct timespec *deadline, char *diag,
 	while (open_) {
 		p.fd = out;
 		p.events = POLLIN;
-		if (poll(&p, 1, (int)ms_left(deadline)) == 0)
-			return -1;
+		n = poll(&p, 1, (int)ms_left(deadline));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;	/* deadline (or poll failed) */
 		n = read(out, tmp, sizeof(tmp));
 		if (n < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
