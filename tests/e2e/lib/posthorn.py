@@ -27,12 +27,16 @@ A test exits 0 to pass, 77 to skip (ph.skip(reason): the reason is the last
 line on stderr) and anything else to fail (ph.fail(msg), or any exception).
 Only skip while a program the test needs is missing from bin/ (require()).
 Every server an Instance starts is stopped by PID when the `with` block
-ends, on SIGTERM (run-all's timeout) and at interpreter exit.
+ends, on SIGTERM (run-all's timeout) and at interpreter exit.  The
+instance directory is deleted when the `with` block ends normally and kept
+(its path printed) when it ends with an exception, or always with
+POSTHORN_E2E_KEEP=1.
 """
 
 import atexit
 import codecs
 import os
+import shutil
 import signal
 import smtplib
 import socket
@@ -286,9 +290,20 @@ class Instance:
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, exc, tb):
         self.stop()
+        if exc_type is None:
+            self.remove()
+        else:
+            print("posthorn.py: instance kept for inspection: %s" % self.dir,
+                  file=sys.stderr)
         return False
+
+    def remove(self):
+        """Delete the instance directory (after stop()); kept when
+        POSTHORN_E2E_KEEP is set."""
+        if self.proc is None and not os.environ.get("POSTHORN_E2E_KEEP"):
+            shutil.rmtree(self.dir, ignore_errors=True)
 
     def path(self, *parts):
         return os.path.join(self.dir, *parts)
