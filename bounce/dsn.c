@@ -308,18 +308,18 @@ dsn_plan(const struct dsn_input *in, struct dsn_plan *plan, const char **why)
 			continue;
 		if (e->rcpts[i].addr == NULL || !addr_safe(e->rcpts[i].addr)) {
 			*why = "recipient address unusable";
-			return -1;
+			return -2;
 		}
 		plan->ncover++;
 	}
 	if (plan->ncover == 0) {
 		*why = "no recipient to report";
-		return -1;
+		return -2;
 	}
 	if (in->to == NULL || in->to[0] == '\0' || !addr_safe(in->to) ||
 	    (e->sender != NULL && !addr_safe(e->sender))) {
 		*why = "notification address unusable";
-		return -1;
+		return -2;
 	}
 	if (fstat(in->msgfd, &st) == -1 || !S_ISREG(st.st_mode) ||
 	    st.st_size < 0) {

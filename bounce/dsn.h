@@ -72,7 +72,9 @@ int dsn_input_init(struct dsn_input *in, enum dsn_kind kind,
     const struct envelope *env, int msgfd, const char *hostname,
     const char *to);
 
-/* 0 ok; -1 with *why (read error, nothing to report, bad input). */
+/* 0 ok; -1 with *why when the original cannot be read (worth retrying);
+ * -2 with *why when no notice can ever be built from this input (no
+ * recipient to report, an address unfit for a header). */
 int dsn_plan(const struct dsn_input *in, struct dsn_plan *plan,
     const char **why);
 

@@ -10,8 +10,10 @@
  *   - otherwise each recipient's NOTIFY decides (bounce_wanted()).
  * Recipients that get no notice are reported 'D' at once.  The others are
  * reported 'D' once the queue said 250 for the notice, 'T' with the
- * queue's reason when it said 4xx or could not be reached, 'P' when it
- * refused the notice permanently (5xx).
+ * queue's reason when it said 4xx or could not be reached or the original
+ * could not be read, 'P' when the queue refused the notice permanently
+ * (5xx) or no notice can ever be built (an address unfit for a header):
+ * the scheduler then owes nothing more, so nothing retries forever.
  *
  * Trusts: the job was validated by agent_job_read(); the queue's verdict
  * was sanitised by qclient.
@@ -107,7 +109,15 @@ inject(const struct config *cfg, const struct dsn_input *in,
 
 	memset(res, 0, sizeof(*res));
 	envelope_init(&ne);
-	if (dsn_plan(in, &plan, &why) == -1) {
+	switch (dsn_plan(in, &plan, &why)) {
+	case 0:
+		break;
+	case -2:
+		res->code = 554;
+		snprintf(res->dsn, sizeof(res->dsn), "5.1.3");
+		snprintf(res->text, sizeof(res->text), "%s", why);
+		return;
+	default:
 		res->code = 451;
 		snprintf(res->dsn, sizeof(res->dsn), "4.3.0");
 		snprintf(res->text, sizeof(res->text), "%s", why);

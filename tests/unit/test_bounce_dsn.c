@@ -350,7 +350,7 @@ START_TEST(test_cover)
 	ck_assert_ptr_nonnull(strstr(out.data, "to the recipient below."));
 	buf_free(&out);
 	cover[1] = false;
-	ck_assert_int_eq(dsn_plan(&in, &plan, &why), -1);
+	ck_assert_int_eq(dsn_plan(&in, &plan, &why), -2);
 	ck_assert_str_eq(why, "no recipient to report");
 	env_done(&e);
 	close(fd);
@@ -818,13 +818,18 @@ START_TEST(test_unsafe_address_refused)
 	env_make(&e, "alice@example.org");
 	env_rcpt(&e, "bob@example.net>\nBcc: x", "5.1.1", NULL, NULL);
 	input(&in, DSN_FAILED, &e, fd, "alice@example.org");
-	ck_assert_int_eq(dsn_plan(&in, &plan, &why), -1);
+	ck_assert_int_eq(dsn_plan(&in, &plan, &why), -2);
 	env_done(&e);
 	env_make(&e, "alice@example.org");
 	env_rcpt(&e, "bob@example.net", "5.1.1", NULL, NULL);
 	input(&in, DSN_FAILED, &e, fd, "alice@example.org>\nBcc: x");
-	ck_assert_int_eq(dsn_plan(&in, &plan, &why), -1);
+	ck_assert_int_eq(dsn_plan(&in, &plan, &why), -2);
 	ck_assert_str_eq(why, "notification address unusable");
+	/* a descriptor that is not a file: worth retrying */
+	in.to = "alice@example.org";
+	in.msgfd = -1;
+	ck_assert_int_eq(dsn_plan(&in, &plan, &why), -1);
+	ck_assert_str_eq(why, "original message unreadable");
 	env_done(&e);
 	close(fd);
 }
