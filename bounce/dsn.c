@@ -505,7 +505,7 @@ human_head(const struct dsn_input *in, const struct dsn_plan *plan,
 	if (e->qid != NULL && buf_printf(b, "\nQueue id: %s\n",
 	    clean(t, e->qid, 64)) == -1)
 		return -1;
-	if (e->arrival > 0 && put_date(b, "Received", e->arrival) == -1)
+	if (e->arrival > 0 && put_date(b, "Arrived", e->arrival) == -1)
 		return -1;
 	if (in->kind == DSN_DELAYED && e->arrival > 0 &&
 	    in->queue_lifetime < (uint64_t)INT64_MAX - (uint64_t)e->arrival) {

@@ -238,7 +238,7 @@ static const char expect_failed[] =
     "permanent: the message will not be retried for them.\n"
     "\n"
     "Queue id: 0005F3A1B2C3D4000042\n"
-    "Received: Tue, 14 Nov 2023 19:26:40 +0000\n"
+    "Arrived: Tue, 14 Nov 2023 19:26:40 +0000\n"
     "\n"
     "<bob@example.net>: could not be delivered (5.1.1, bad destination mailbox\n"
     "address)\n"
