@@ -98,13 +98,13 @@ on_accept(sd_event_source *s, int fd, uint32_t revents, void *ud)
 			    errno == ECONNABORTED)
 				return 0;
 			log_msg(LOG_ERR, "accept_failed", "listener", l->addr,
-			    "reason", strerror(errno), NULL);
+			    "reason", strerror(errno), (char *)NULL);
 			listener_pause(r, l);
 			return 0;
 		}
 		if (spawn_for(r, l, conn) == -1) {
 			log_msg(LOG_ERR, "spawn_failed", "listener", l->addr,
-			    "reason", strerror(errno), NULL);
+			    "reason", strerror(errno), (char *)NULL);
 			close(conn);
 			listener_pause(r, l);
 			return 0;
@@ -113,7 +113,7 @@ on_accept(sd_event_source *s, int fd, uint32_t revents, void *ud)
 	}
 	if (l->nchildren >= l->max) {
 		log_msg(LOG_WARNING, "limit_reached", "listener", l->addr,
-		    NULL);
+		    (char *)NULL);
 		sd_event_source_set_enabled(s, SD_EVENT_OFF);
 	}
 	return 0;
@@ -131,7 +131,7 @@ sched_schedule_restart(struct run *r)
 	snprintf(d, sizeof(d), "%llums",
 	    (unsigned long long)(r->backoff / 1000));
 	log_msg(LOG_WARNING, "restart_scheduled", "program",
-	    strrchr(r->sched_prog, '/') + 1, "delay", d, NULL);
+	    strrchr(r->sched_prog, '/') + 1, "delay", d, (char *)NULL);
 	if (r->restart == NULL)
 		sd_event_add_time_relative(r->ev, &r->restart,
 		    CLOCK_MONOTONIC, r->backoff, 0, on_restart, r);
@@ -171,9 +171,9 @@ become_ready(struct run *r)
 	buf_printf(&b, "%s\n", p);
 	if (write_run_file(r, "ready", &b) == -1)
 		log_msg(LOG_ERR, "write_failed", "file", "run/ready",
-		    "reason", strerror(errno), NULL);
+		    "reason", strerror(errno), (char *)NULL);
 	buf_free(&b);
-	log_msg(LOG_INFO, "ready", "pid", p, "dir", r->dir, NULL);
+	log_msg(LOG_INFO, "ready", "pid", p, "dir", r->dir, (char *)NULL);
 }
 
 static void
@@ -238,7 +238,7 @@ on_notify(sd_event_source *s, int fd, uint32_t revents, void *ud)
 	    (size_t)n >= sizeof(data) || (mh.msg_flags & MSG_TRUNC)) {
 		log_msg(LOG_WARNING, "notify_ignored", "reason",
 		    cred == NULL ? "no credentials" : "foreign or oversized",
-		    NULL);
+		    (char *)NULL);
 		return 0;
 	}
 	for (start = 0, i = 0; i <= (size_t)n; i++) {
@@ -290,7 +290,7 @@ on_kill_timeout(sd_event_source *s, uint64_t usec, void *ud)
 
 	(void)s;
 	(void)usec;
-	log_msg(LOG_WARNING, "stop_timeout", "action", "SIGKILL", NULL);
+	log_msg(LOG_WARNING, "stop_timeout", "action", "SIGKILL", (char *)NULL);
 	signal_all(r, SIGKILL);
 	return 0;
 }
@@ -325,18 +325,18 @@ on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *ud)
 
 	(void)s;
 	if (si->ssi_signo == SIGHUP) {
-		log_msg(LOG_INFO, "reload", NULL);
+		log_msg(LOG_INFO, "reload", (char *)NULL);
 		reload_scheduler(r);
 		return 0;
 	}
 	snprintf(sig, sizeof(sig), "%u", si->ssi_signo);
 	if (r->stopping) {
 		log_msg(LOG_WARNING, "stopping", "signal", sig, "action",
-		    "SIGKILL", NULL);
+		    "SIGKILL", (char *)NULL);
 		signal_all(r, SIGKILL);
 		return 0;
 	}
-	log_msg(LOG_INFO, "stopping", "signal", sig, NULL);
+	log_msg(LOG_INFO, "stopping", "signal", sig, (char *)NULL);
 	stop(r);
 	return 0;
 }
@@ -364,7 +364,7 @@ bind_all(struct run *r, struct buf *err)
 
 		buf_printf(&lb, "%s %s\n", lkind_name[l->kind], l->addr);
 		log_msg(LOG_INFO, "listening", "kind", lkind_name[l->kind],
-		    "addr", l->addr, NULL);
+		    "addr", l->addr, (char *)NULL);
 		if (sd_event_add_io(r->ev, &l->src, l->fd, EPOLLIN, on_accept,
 		    l) < 0) {
 			buf_printf(err, "sd_event_add_io failed");
@@ -571,6 +571,6 @@ main(int argc, char **argv)
 		sched_schedule_restart(&r);
 	rc = sd_event_loop(r.ev);
 	cleanup(&r);
-	log_msg(LOG_INFO, "stopped", NULL);
+	log_msg(LOG_INFO, "stopped", (char *)NULL);
 	return rc < 0 ? EX_SOFTWARE : 0;
 }

@@ -94,7 +94,7 @@ child_exec(const char *prog, char *const argv[], int connfd)
 	unsetenv("WATCHDOG_PID");
 	execv(prog, argv);
 	log_msg(LOG_ERR, "exec_failed", "program", prog, "reason",
-	    strerror(errno), NULL);
+	    strerror(errno), (char *)NULL);
 	_exit(EX_UNAVAILABLE);
 }
 
@@ -185,7 +185,7 @@ sched_start(struct run *r)
 	}
 	if ((pid = fork()) == -1) {
 		log_msg(LOG_ERR, "spawn_failed", "program", r->sched_prog,
-		    "reason", strerror(errno), NULL);
+		    "reason", strerror(errno), (char *)NULL);
 		return -1;
 	}
 	if (pid == 0) {
@@ -201,7 +201,7 @@ sched_start(struct run *r)
 
 		snprintf(p, sizeof(p), "%ld", (long)pid);
 		log_msg(LOG_INFO, "started", "program", argv[0], "pid", p,
-		    NULL);
+		    (char *)NULL);
 	}
 	return 0;
 }
@@ -319,7 +319,7 @@ log_exit(const char *what, pid_t pid, int status, int prio)
 	else
 		snprintf(st, sizeof(st), "status %d", status);
 	log_msg(prio, "exited", "program", what, "pid", p, "status", st,
-	    NULL);
+	    (char *)NULL);
 }
 
 void
@@ -390,5 +390,6 @@ smtpd_identity(struct run *r)
 	r->smtpd_uid = pw->pw_uid;
 	r->smtpd_gid = pw->pw_gid;
 	log_msg(LOG_INFO, "smtpd_user", "user", "nobody", "reason",
-	    "running as root and there is no user posthorn-smtpd", NULL);
+	    "running as root and there is no user posthorn-smtpd",
+	    (char *)NULL);
 }

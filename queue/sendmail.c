@@ -69,16 +69,16 @@ fatal(int code, const char *what, const char *detail)
 {
 	if (detail != NULL && detail[0] != '\0')
 		log_msg(LOG_ERR, "error", "reason", what, "detail", detail,
-		    NULL);
+		    (char *)NULL);
 	else
-		log_msg(LOG_ERR, "error", "reason", what, NULL);
+		log_msg(LOG_ERR, "error", "reason", what, (char *)NULL);
 	exit(code);
 }
 
 static void __attribute__((noreturn))
 usage(const char *why)
 {
-	log_msg(LOG_ERR, "usage", "reason", why, NULL);
+	log_msg(LOG_ERR, "usage", "reason", why, (char *)NULL);
 	fprintf(stderr, "usage: sendmail [-t] [-i] [-f sender] [-F name] "
 	    "[-N dsn] [-R ret] [-V envid] [-B type] [-C dir] [-v] "
 	    "[recipient ...]\n"
@@ -491,11 +491,11 @@ verdict(const struct qresult *res)
 
 	snprintf(code, sizeof(code), "%d", res->code);
 	if (res->code >= 200 && res->code < 300) {
-		log_msg(LOG_DEBUG, "queued", "qid", res->qid, NULL);
+		log_msg(LOG_DEBUG, "queued", "qid", res->qid, (char *)NULL);
 		return 0;
 	}
 	log_msg(LOG_ERR, "not_sent", "code", code, "dsn", res->dsn, "text",
-	    res->text, NULL);
+	    res->text, (char *)NULL);
 	if (res->code >= 400 && res->code < 500)
 		return EX_TEMPFAIL;
 	if (strncmp(res->dsn, "5.1.", 4) == 0)
@@ -518,7 +518,7 @@ stream_body(struct job *j, struct qclient *q)
 		if (r == -1) {
 			log_msg(LOG_ERR, "error", "reason",
 			    "cannot read the message", "detail",
-			    strerror(errno), NULL);
+			    strerror(errno), (char *)NULL);
 			return EX_IOERR;
 		}
 		buf_reset(&j->in);
@@ -653,8 +653,9 @@ main(int argc, char **argv)
 	if (argc < 1)
 		usage("no program name");
 	parse_args(&o, argc, argv);
+	/* aliases are read directly: newaliases has nothing to build */
 	if (o.mode == M_ALIASES)
-		return 0;	/* aliases are read directly: nothing to build */
+		return 0;
 	memset(&cfg, 0, sizeof(cfg));
 	if (config_load(config_dir(o.confdir), &cfg, &err) == -1)
 		fatal(EX_CONFIG, "bad configuration", buf_str(&err));
