@@ -74,7 +74,9 @@ frame_put_fields(struct buf *out, char tag, const char *const *fields,
 static size_t
 frame_len_prefix(const char *p, size_t len, size_t max, size_t *flen)
 {
-	size_t i, v = 0;
+	uint64_t v = 0;	/* 11 digits fit: no wrap even where size_t is
+			   32 bits */
+	size_t i;
 
 	for (i = 0; i < len && i <= FRAME_DIGITS_MAX; i++) {
 		if (p[i] == ':')
@@ -83,13 +85,13 @@ frame_len_prefix(const char *p, size_t len, size_t max, size_t *flen)
 			return 0;
 		if (i > 0 && p[0] == '0')
 			return 0;	/* leading zero */
-		v = v * 10 + (size_t)(p[i] - '0');	/* <= 10 digits */
+		v = v * 10 + (uint64_t)(p[i] - '0');
 	}
 	if (i == 0 || i == len || i > FRAME_DIGITS_MAX || p[i] != ':')
 		return 0;
-	if (v == 0 || v > max)
+	if (v == 0 || v > max || v > SIZE_MAX)
 		return 0;
-	*flen = v;
+	*flen = (size_t)v;
 	return i + 1;
 }
 
