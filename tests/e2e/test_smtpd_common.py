@@ -23,7 +23,7 @@ import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BIN = os.path.join(ROOT, "bin")
-SMTPD = os.path.join(BIN, "posthorn-smtpd")
+SMTPD = os.environ.get("POSTHORN_TEST_SMTPD", os.path.join(BIN, "posthorn-smtpd"))
 CHECKPW = os.path.join(BIN, "posthorn-checkpassword")
 HOST = "mx.example.org"
 GREETING = b"220 mx.example.org ESMTP\r\n"
