@@ -9,7 +9,8 @@
  * Started as root by posthorn-send.service (holding only CAP_SETUID and
  * CAP_SETGID: CapabilityBoundingSet=CAP_SETUID CAP_SETGID), or as the
  * calling user by posthorn-run.  Started as root any other way, it drops
- * every other capability itself once the scheduler runs.  It
+ * every other capability itself (but CAP_KILL, to pass SIGTERM on) once
+ * the scheduler runs.  It
  *
  *   1. makes a socketpair and starts the scheduler (the command after
  *      "--") as USER (default posthorn-queue; if that user does not exist
@@ -115,47 +116,37 @@ become(const struct ids *id)
 		_exit(111);
 }
 
-/* Is the permitted set already at most CAP_SETUID + CAP_SETGID (e.g. a
- * seccomp filter refused capset, but systemd already limited us)? */
-static bool
-caps_minimal(void)
-{
-	char line[256];
-	unsigned long long prm = ~0ULL;
-	FILE *f = fopen("/proc/self/status", "r");
-
-	if (f == NULL)
-		return false;
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (sscanf(line, "CapPrm: %llx", &prm) == 1)
-			break;
-	fclose(f);
-	return (prm & ~((1ULL << CAP_SETUID) | (1ULL << CAP_SETGID))) == 0;
-}
-
 /*
  * As root, after the scheduler has started: keep only CAP_SETUID and
  * CAP_SETGID (what systemd's CapabilityBoundingSet= gives the unit; this
- * does the same under posthorn-run or a plain root shell).  Dropping from
- * the bounding set needs CAP_SETPCAP and is best effort; reducing the
- * permitted and effective sets always works and is required.
+ * does the same under posthorn-run or a plain root shell), plus CAP_KILL
+ * if we still have it, so that SIGTERM can be passed on to a scheduler
+ * running as another user.  Dropping from the bounding set needs
+ * CAP_SETPCAP and is best effort; reducing the permitted and effective
+ * sets always works and is required.
  */
 static void
 drop_caps(void)
 {
 	struct __user_cap_header_struct hdr;
 	struct __user_cap_data_struct data[2];
+	const uint32_t keep = (1u << CAP_SETUID) | (1u << CAP_SETGID) |
+	    (1u << CAP_KILL);
 	int cap;
 
 	for (cap = 0; cap <= CAP_LAST_CAP; cap++)
-		if (cap != CAP_SETUID && cap != CAP_SETGID)
+		if (cap != CAP_SETUID && cap != CAP_SETGID && cap != CAP_KILL)
 			(void)prctl(PR_CAPBSET_DROP, cap, 0, 0, 0);
 	memset(&hdr, 0, sizeof(hdr));
 	memset(data, 0, sizeof(data));
 	hdr.version = _LINUX_CAPABILITY_VERSION_3;
-	data[0].effective = data[0].permitted =
-	    (1u << CAP_SETUID) | (1u << CAP_SETGID);
-	if (syscall(SYS_capset, &hdr, data) != 0 && !caps_minimal())
+	if (syscall(SYS_capget, &hdr, data) != 0)
+		die(71, "cannot read capabilities", strerror(errno));
+	data[0].permitted &= keep;
+	data[0].effective = data[0].permitted;
+	data[0].inheritable = 0;
+	memset(&data[1], 0, sizeof(data[1]));
+	if (syscall(SYS_capset, &hdr, data) != 0)
 		die(71, "cannot drop capabilities", strerror(errno));
 }
 
@@ -274,6 +265,18 @@ spawn_local(const char *local, const char *cfgdir, bool root,
 	_exit(111);
 }
 
+/* Wait for the scheduler, passing on SIGTERM/SIGINT while we wait. */
+static void
+wait_send(pid_t send, int *status)
+{
+	while (waitpid(send, status, 0) < 0) {
+		if (errno != EINTR)
+			return;
+		if (got_term)
+			kill(send, SIGTERM);
+	}
+}
+
 /* Reap children; returns 1 when the scheduler has exited (*status). */
 static int
 reap(pid_t send, int *status)
@@ -385,14 +388,14 @@ main(int argc, char **argv)
 		rc = spawn_request_read(&s, rcpt, sizeof(rcpt), &ctlfd);
 		if (rc == 0) {
 			/* the scheduler closed its end: wait for it */
-			waitpid(send, &st, 0);
+			wait_send(send, &st);
 			break;
 		}
 		if (rc < 0) {
 			log_msg(LOG_ERR, "protocol_error", "detail",
 			    "bad spawn request; stopping the scheduler", NULL);
 			kill(send, SIGTERM);
-			waitpid(send, &st, 0);
+			wait_send(send, &st);
 			return 1;
 		}
 		ids_for(&cfg, rcpt, &aliasid, &lid);

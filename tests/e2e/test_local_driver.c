@@ -14,7 +14,9 @@
  *       other end to the spawner ($POSTHORN_SPAWN_FD) and prints the
  *       results ("EOF" when the agent ended without any), then the
  *       spawner's "CapEff:" and "CapBnd:" lines from /proc.  Exits with
- *       $DRIVER_EXIT (default 0) so the spawner's propagation is visible.
+ *       $DRIVER_EXIT (default 0) so the spawner's propagation is visible;
+ *       with $DRIVER_SLEEP it prints "sleeping" and sleeps that long
+ *       first (signal tests).
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -182,6 +184,11 @@ spawn_mode(int msgfd, const char *sender, char **rcpts, size_t n)
 		envelope_free(&e);
 	}
 	print_parent_caps();
+	if (getenv("DRIVER_SLEEP") != NULL) {	/* for signal tests */
+		printf("sleeping\n");
+		fflush(stdout);
+		sleep((unsigned)atoi(getenv("DRIVER_SLEEP")));
+	}
 	fflush(stdout);
 	return ex != NULL ? atoi(ex) : 0;
 }
