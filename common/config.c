@@ -572,7 +572,7 @@ apply_defaults(struct config *cfg, struct buf *err)
 
 /* Defaults that depend on other values or on the system. */
 static int
-computed_defaults(struct config *cfg, const bool *set, struct buf *err)
+computed_defaults(struct config *cfg, const unsigned *set, struct buf *err)
 {
 	static const char *const files[] = { "aliases", "mailboxes", "passwd",
 	    "relocated", "routes" };
@@ -583,7 +583,8 @@ computed_defaults(struct config *cfg, const bool *set, struct buf *err)
 	if (!set[find_key("hostname") - keys] &&
 	    (cfg->hostname = system_hostname()) == NULL)
 		goto oom;
-	if (!set[find_key("local_domains") - keys] && (strlist_add(&cfg->local_domains, cfg->hostname) == -1 ||
+	if (!set[find_key("local_domains") - keys] &&
+	    (strlist_add(&cfg->local_domains, cfg->hostname) == -1 ||
 	    (strcmp(cfg->hostname, "localhost") != 0 &&
 	    strlist_add(&cfg->local_domains, "localhost") == -1)))
 		goto oom;
@@ -608,23 +609,46 @@ oom:
 	return -1;
 }
 
-/* Checks across keys; reported against the file (line 0 = whole file). */
+/* Line of the latest of keys a and b set in the file (0: neither). */
+static unsigned
+last_line(const unsigned *set, const char *a, const char *b)
+{
+	unsigned la = set[find_key(a) - keys], lb = set[find_key(b) - keys];
+
+	return la > lb ? la : lb;
+}
+
+static void
+pair_error(struct buf *err, const char *file, const unsigned *set,
+    const char *a, const char *b, const char *reason)
+{
+	unsigned line = last_line(set, a, b);
+
+	if (line > 0)
+		buf_printf(err, "%s:%u: %s: %s", file, line,
+		    set[find_key(a) - keys] == line ? a : b, reason);
+	else
+		buf_printf(err, "%s: %s: %s", file, a, reason);
+}
+
+/* Checks across keys, reported on the line of the later of the two. */
 static int
-check_consistency(const struct config *cfg, const char *file,
-    struct buf *err)
+check_consistency(const struct config *cfg, const unsigned *set,
+    const char *file, struct buf *err)
 {
 	if ((cfg->tls_cert == NULL) != (cfg->tls_key == NULL)) {
-		buf_printf(err, "%s: tls_cert, tls_key: set both or neither",
-		    file);
+		pair_error(err, file, set, "tls_cert", "tls_key",
+		    "set both tls_cert and tls_key, or neither");
 		return -1;
 	}
 	if (cfg->retry_min > cfg->retry_max) {
-		buf_printf(err, "%s: retry_min: larger than retry_max", file);
+		pair_error(err, file, set, "retry_min", "retry_max",
+		    "retry_min is larger than retry_max");
 		return -1;
 	}
 	if (cfg->smtps_listen.n > 0 && cfg->tls_cert == NULL) {
-		buf_printf(err, "%s: smtps_listen: needs tls_cert and tls_key",
-		    file);
+		pair_error(err, file, set, "smtps_listen", "smtps_listen",
+		    "needs tls_cert and tls_key");
 		return -1;
 	}
 	return 0;
@@ -641,7 +665,7 @@ trim(char **s, char **e)
 
 /* Parse one line (NUL-terminated, no newline). */
 static int
-parse_line(struct config *cfg, char *line, bool *set, const char *file,
+parse_line(struct config *cfg, char *line, unsigned *set, const char *file,
     unsigned lineno, struct buf *err)
 {
 	char *s = line, *e = line + strlen(line), *eq, *ke, *vs;
@@ -679,7 +703,7 @@ parse_line(struct config *cfg, char *line, bool *set, const char *file,
 		    k->name);
 		return -1;
 	}
-	set[k - keys] = true;
+	set[k - keys] = lineno;
 	if (set_value(cfg, k, vs, &why) == -1) {
 		buf_printf(err, "%s:%u: %s: %s", file, lineno, k->name, why);
 		return -1;
@@ -688,7 +712,7 @@ parse_line(struct config *cfg, char *line, bool *set, const char *file,
 }
 
 static int
-parse_text(struct config *cfg, char *text, size_t len, bool *set,
+parse_text(struct config *cfg, char *text, size_t len, unsigned *set,
     const char *file, struct buf *err)
 {
 	char *line = text, *nl;
@@ -752,7 +776,7 @@ static int
 config_build(const char *dir, const char *name, char *text, size_t len,
     struct config *cfg, struct buf *err)
 {
-	bool set[NKEYS];
+	unsigned set[NKEYS];
 
 	memset(cfg, 0, sizeof(*cfg));
 	memset(set, 0, sizeof(set));
@@ -767,7 +791,7 @@ config_build(const char *dir, const char *name, char *text, size_t len,
 	if (text != NULL && parse_text(cfg, text, len, set, name, err) == -1)
 		goto fail;
 	if (computed_defaults(cfg, set, err) == -1 ||
-	    check_consistency(cfg, name, err) == -1)
+	    check_consistency(cfg, set, name, err) == -1)
 		goto fail;
 	return 0;
 fail:

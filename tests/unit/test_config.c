@@ -264,12 +264,18 @@ START_TEST(test_errors)
 	    "/posthorn.conf:1: expected \"key = value\"");
 	ck_assert_str_eq(load(" = 5\n", &cfg),
 	    "/posthorn.conf:1: missing key before '='");
-	ck_assert_str_eq(load("tls_cert = /c.pem\n", &cfg),
-	    "/posthorn.conf: tls_cert, tls_key: set both or neither");
+	ck_assert_str_eq(load("\ntls_cert = /c.pem\n", &cfg),
+	    "/posthorn.conf:2: tls_cert: set both tls_cert and tls_key, or "
+	    "neither");
+	ck_assert_str_eq(load("tls_key = /k.pem\n", &cfg),
+	    "/posthorn.conf:1: tls_key: set both tls_cert and tls_key, or "
+	    "neither");
 	ck_assert_str_eq(load("retry_min = 2h\nretry_max = 1h\n", &cfg),
-	    "/posthorn.conf: retry_min: larger than retry_max");
+	    "/posthorn.conf:2: retry_max: retry_min is larger than retry_max");
+	ck_assert_str_eq(load("retry_min = 5h\n", &cfg),
+	    "/posthorn.conf:1: retry_min: retry_min is larger than retry_max");
 	ck_assert_str_eq(load("smtps_listen = 127.0.0.1:465\n", &cfg),
-	    "/posthorn.conf: smtps_listen: needs tls_cert and tls_key");
+	    "/posthorn.conf:1: smtps_listen: needs tls_cert and tls_key");
 }
 END_TEST
 
