@@ -45,6 +45,8 @@ struct smtp_cmd {
 };
 
 static void txn_reset(struct session *);
+static bool session_expired(struct session *);
+static int timeout_ms(struct session *);
 
 /* ---- replies ---------------------------------------------------------- */
 
@@ -521,6 +523,12 @@ data_receive(struct session *s, struct data_scan *d)
 	int r;
 
 	while (!d->done) {
+		if (session_expired(s)) {
+			session_reply(s, 421, "4.4.2", "%s Session time limit "
+			    "exceeded", s->cfg->hostname);
+			return;
+		}
+		s->io.timeout_ms = timeout_ms(s);
 		r = stream_getline(&s->io, &s->line, DATA_LINE_MAX, &end);
 		if (r == STREAM_TOOLONG) {
 			d->flags |= DATA_LONGLINE;
@@ -583,6 +591,12 @@ bdat_read(struct session *s, uint64_t n, struct data_scan *d)
 
 	while (n > 0) {
 		size_t want = n > sizeof(chunk) ? sizeof(chunk) : (size_t)n;
+		if (session_expired(s)) {
+			session_reply(s, 421, "4.4.2", "%s Session time limit "
+			    "exceeded", s->cfg->hostname);
+			return -1;
+		}
+		s->io.timeout_ms = timeout_ms(s);
 		r = stream_read(&s->io, chunk, want);
 		if (r <= 0) {
 			if (r < 0 && read_timeout(s))
