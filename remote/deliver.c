@@ -38,6 +38,7 @@ struct plan {
 	char path[108];
 	enum smtp_tls tls;
 	int by_mx;			/* hosts came from an MX lookup */
+	int mx_secure;			/* ... with the AD bit */
 	int from_route;			/* hosts came from routes: a lookup
 					   failure is a configuration problem,
 					   never a bounce */
@@ -213,13 +214,15 @@ transact(struct remote *r, struct jobctx *jc, struct smtp_conn *c)
 
 static void
 try_address(struct remote *r, struct jobctx *jc, const char *host,
-    const struct sockaddr *sa, const struct plan *pl)
+    const struct sockaddr *sa, const struct plan *pl, enum smtp_tls tls,
+    const struct tlsalist *tlsa)
 {
 	struct smtp_params p = r->base;
 	struct smtp_conn c;
 
 	p.lmtp = pl->lmtp;
-	p.tls = pl->unix_sock ? SMTP_TLS_NONE : pl->tls;
+	p.tls = pl->unix_sock ? SMTP_TLS_NONE : tls;
+	p.tlsa = tlsa;
 	jc->attempts++;
 	if (smtp_open(&c, host, sa, &p) == 0) {
 		if (strcmp(c.relay, jc->reused) == 0) {
@@ -253,6 +256,8 @@ tls_policy(enum route_tls t)
 		return SMTP_TLS_ENCRYPT;
 	case ROUTE_TLS_VERIFY:
 		return SMTP_TLS_VERIFY;
+	case ROUTE_TLS_DANE:
+		return SMTP_TLS_DANE;
 	default:
 		return SMTP_TLS_MAY;
 	}
@@ -351,6 +356,7 @@ plan_mx(struct remote *r, struct jobctx *jc, struct plan *pl,
 		memcpy(pl->hosts, mx.v, mx.n * sizeof(mx.v[0]));
 		pl->n = mx.n;
 		pl->by_mx = 1;
+		pl->mx_secure = mx.secure;
 		return drop_self(r, jc, pl, name);
 	case DNS_NODATA:
 		plan_one(pl, name);	/* RFC 5321 5.1: implicit MX */
@@ -399,11 +405,6 @@ make_plan(struct remote *r, struct jobctx *jc, struct plan *pl)
 	}
 	pl->tls = tls_policy(rt.tls);
 	pl->from_route = rt.kind != ROUTE_MX;
-	if (rt.tls == ROUTE_TLS_DANE) {
-		settle_open(jc, 'T', "4.7.5", "routes asks for tls=dane for "
-		    "%s, which this posthorn-remote does not support", domain);
-		return -1;
-	}
 	switch (rt.kind) {
 	case ROUTE_LMTP_UNIX:
 		pl->lmtp = 1;
@@ -488,11 +489,45 @@ host_addrs(struct remote *r, struct jobctx *jc, const struct plan *pl,
 	return -1;
 }
 
+/* RFC 7672 for one host: DANE when the MX answer (or, without MX, the
+ * TLSA answer itself) is authenticated and TLSA records exist; mandatory
+ * unauthenticated TLS when they exist but none is usable; opportunistic
+ * TLS when there are none or they are not authenticated.  -1: the TLSA
+ * lookup failed, the host must not be used. */
+static int
+dane_policy(struct remote *r, struct jobctx *jc, const struct plan *pl,
+    const char *host, struct tlsalist *tl, enum smtp_tls *tls)
+{
+	int rc;
+
+	*tls = pl->tls;
+	if (pl->tls != SMTP_TLS_DANE)
+		return 0;
+	*tls = SMTP_TLS_MAY;
+	if (pl->by_mx && !pl->mx_secure)
+		return 0;	/* insecure MX: DANE does not apply */
+	rc = dns_tlsa(&r->dns, host, pl->port, tl);
+	if (rc == DNS_NODATA || rc == DNS_NXDOMAIN)
+		return 0;
+	if (rc != DNS_OK) {
+		snprintf(jc->last_dsn, sizeof(jc->last_dsn), "4.7.5");
+		snprintf(jc->last_text, sizeof(jc->last_text), "TLSA lookup "
+		    "for _%u._tcp.%s failed", pl->port, host);
+		return -1;
+	}
+	if (!tl->secure)
+		return 0;
+	*tls = tl->n > 0 ? SMTP_TLS_DANE : SMTP_TLS_ENCRYPT;
+	return 0;
+}
+
 static void
 run_plan(struct remote *r, struct jobctx *jc, const struct plan *pl)
 {
+	static struct tlsalist tl;
 	struct addrlist al;
 	struct sockaddr_un sun;
+	enum smtp_tls tls;
 	size_t h, a;
 	int any_addr = 0;
 
@@ -500,18 +535,21 @@ run_plan(struct remote *r, struct jobctx *jc, const struct plan *pl)
 		memset(&sun, 0, sizeof(sun));
 		sun.sun_family = AF_UNIX;
 		snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", pl->path);
-		try_address(r, jc, pl->path, (struct sockaddr *)&sun, pl);
+		try_address(r, jc, pl->path, (struct sockaddr *)&sun, pl,
+		    SMTP_TLS_NONE, NULL);
 		return;
 	}
 	for (h = 0; h < pl->n && count_open(jc) > 0; h++) {
 		if (host_addrs(r, jc, pl, pl->hosts[h].name, &al) < 0)
 			continue;
 		any_addr = 1;
+		if (dane_policy(r, jc, pl, pl->hosts[h].name, &tl, &tls) < 0)
+			continue;
 		for (a = 0; a < al.n && count_open(jc) > 0; a++) {
 			if (jc->attempts >= REMOTE_MAX_ATTEMPTS)
 				return;
 			try_address(r, jc, pl->hosts[h].name,
-			    (struct sockaddr *)&al.v[a], pl);
+			    (struct sockaddr *)&al.v[a], pl, tls, &tl);
 		}
 	}
 	if (any_addr || jc->dns_temp)

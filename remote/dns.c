@@ -139,7 +139,7 @@ dns_open(struct dns *d, const struct strlist *servers, int timeout_s,
 	}
 	d->ready = 1;
 	d->res.options &= ~(unsigned long)(RES_DNSRCH | RES_DEFNAMES);
-	d->res.options |= RES_USE_EDNS0;
+	d->res.options |= RES_USE_EDNS0 | RES_TRUSTAD;
 	d->res.retrans = timeout_s > 0 ? timeout_s : 5;
 	d->res.retry = 2;
 	if (servers != NULL && servers->n > 0 &&
@@ -185,6 +185,7 @@ dns_parse_mx(const unsigned char *ans, size_t len, struct mxlist *out)
 
 	if ((rc = parse_header(ans, len, &msg)) != DNS_OK)
 		return rc;
+	out->secure = ns_msg_getflag(msg, ns_f_ad);
 	count = ns_msg_count(msg, ns_s_an);
 	for (i = 0; i < count; i++) {
 		if (ns_parserr(&msg, ns_s_an, i, &rr) < 0)
@@ -258,6 +259,44 @@ dns_parse_addrs(const unsigned char *ans, size_t len, int type,
 	return found > 0 ? DNS_OK : DNS_NODATA;
 }
 
+int
+dns_parse_tlsa(const unsigned char *ans, size_t len, struct tlsalist *out)
+{
+	ns_msg msg;
+	ns_rr rr;
+	int i, count, rc;
+	const unsigned char *rd;
+	struct tlsa *t;
+	size_t n;
+
+	if ((rc = parse_header(ans, len, &msg)) != DNS_OK)
+		return rc;
+	out->secure = ns_msg_getflag(msg, ns_f_ad);
+	count = ns_msg_count(msg, ns_s_an);
+	for (i = 0; i < count; i++) {
+		if (ns_parserr(&msg, ns_s_an, i, &rr) < 0)
+			return DNS_BAD;
+		if (ns_rr_class(rr) != ns_c_in || ns_rr_type(rr) != ns_t_tlsa)
+			continue;
+		if (ns_rr_rdlen(rr) < 4)
+			return DNS_BAD;
+		out->seen++;
+		rd = ns_rr_rdata(rr);
+		n = ns_rr_rdlen(rr) - 3u;
+		/* RFC 7672 3.1.3: only DANE-TA(2) and DANE-EE(3) */
+		if ((rd[0] != 2 && rd[0] != 3) || rd[1] > 1 || rd[2] > 2 ||
+		    n > DNS_TLSA_DATA || out->n >= DNS_TLSA_MAX)
+			continue;
+		t = &out->v[out->n++];
+		t->usage = rd[0];
+		t->selector = rd[1];
+		t->mtype = rd[2];
+		memcpy(t->data, rd + 3, n);
+		t->len = n;
+	}
+	return out->seen > 0 ? DNS_OK : DNS_NODATA;
+}
+
 static unsigned
 default_rnd(void)
 {
@@ -323,6 +362,7 @@ dns_mx(struct dns *d, const char *domain, struct mxlist *out)
 	int rc;
 
 	out->n = 0;
+	out->secure = 0;
 	if ((ans = malloc(ANSWER_MAX)) == NULL)
 		return DNS_TEMP;
 	rc = query(d, domain, ns_t_mx, ans, &len);
@@ -331,6 +371,29 @@ dns_mx(struct dns *d, const char *domain, struct mxlist *out)
 	free(ans);
 	if (rc == DNS_OK)
 		dns_mx_sort(out, NULL);
+	return rc;
+}
+
+int
+dns_tlsa(struct dns *d, const char *host, unsigned port,
+    struct tlsalist *out)
+{
+	unsigned char *ans;
+	char name[NS_MAXDNAME + 16];
+	size_t len = 0;
+	int rc;
+
+	out->n = out->seen = 0;
+	out->secure = 0;
+	if ((size_t)snprintf(name, sizeof(name), "_%u._tcp.%s", port, host) >=
+	    sizeof(name))
+		return DNS_BAD;
+	if ((ans = malloc(ANSWER_MAX)) == NULL)
+		return DNS_TEMP;
+	rc = query(d, name, ns_t_tlsa, ans, &len);
+	if (rc == DNS_OK)
+		rc = dns_parse_tlsa(ans, len, out);
+	free(ans);
 	return rc;
 }
 

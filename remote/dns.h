@@ -3,6 +3,8 @@
  * resolver (res_nquery; answers parsed with ns_initparse/ns_parserr, never
  * by hand).  The dns_servers override replaces the resolver state's name
  * servers (IPv4 in nsaddr_list, IPv6 through glibc's _u._ext.nsaddrs).
+ * The AD bit is requested and kept (RES_TRUSTAD): as Postfix does, a
+ * local validating resolver is trusted to have checked DNSSEC.
  * Answers come from the network and are hostile: names are expanded with
  * the library's bounds checks, record lengths are checked, and the number
  * of records kept is bounded.
@@ -37,6 +39,22 @@ struct mx {
 struct mxlist {
 	struct mx v[DNS_MX_MAX];
 	size_t n;
+	int secure;		/* the answer had the AD bit (DNSSEC) */
+};
+
+/* TLSA records (RFC 6698) for DANE (RFC 7672). */
+#define DNS_TLSA_MAX	8
+#define DNS_TLSA_DATA	1024	/* longest association data kept */
+struct tlsa {
+	unsigned char usage, selector, mtype;
+	unsigned char data[DNS_TLSA_DATA];
+	size_t len;
+};
+struct tlsalist {
+	struct tlsa v[DNS_TLSA_MAX];
+	size_t n;		/* usable records kept (usage 2 and 3) */
+	size_t seen;		/* TLSA records in the answer */
+	int secure;		/* the answer had the AD bit */
 };
 
 struct addrlist {
@@ -65,11 +83,19 @@ int dns_mx(struct dns *d, const char *domain, struct mxlist *out);
 int dns_addrs(struct dns *d, const char *host, unsigned port,
     struct addrlist *out);
 
+/* TLSA records of _port._tcp.host.  DNS_OK (records in out; out->secure
+ * says whether they are authenticated), DNS_NODATA / DNS_NXDOMAIN (none),
+ * DNS_TEMP or DNS_BAD. */
+int dns_tlsa(struct dns *d, const char *host, unsigned port,
+    struct tlsalist *out);
+
 /* Answer parsers (also for tests and fuzzing).  ans[0..len) is a whole
  * DNS message.  They append what they find and return DNS_* codes. */
 int dns_parse_mx(const unsigned char *ans, size_t len, struct mxlist *out);
 int dns_parse_addrs(const unsigned char *ans, size_t len, int type,
     unsigned port, struct addrlist *out);
+int dns_parse_tlsa(const unsigned char *ans, size_t len,
+    struct tlsalist *out);
 /* Sort by preference and shuffle equal preferences (rnd may be NULL:
  * random()). */
 void dns_mx_sort(struct mxlist *l, unsigned (*rnd)(void));

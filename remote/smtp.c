@@ -302,8 +302,7 @@ starttls(struct smtp_conn *c)
 	struct reply r;
 	struct buf err = BUF_INIT;
 	SSL *ssl;
-	int required = c->p.tls == SMTP_TLS_ENCRYPT ||
-	    c->p.tls == SMTP_TLS_VERIFY;
+	int required = c->p.tls != SMTP_TLS_MAY && c->p.tls != SMTP_TLS_NONE;
 
 	if (command(c, "STARTTLS", &r, c->p.cmd_ms, "sending STARTTLS",
 	    0) < 0)
@@ -319,7 +318,9 @@ starttls(struct smtp_conn *c)
 	 * could be read as a reply inside TLS: drop it */
 	stream_discard_input(&c->s);
 	ssl = tls_client_handshake(c->p.ctx, c->fd, c->host,
-	    c->p.tls == SMTP_TLS_VERIFY, c->p.cmd_ms, c->tls_desc,
+	    c->p.tls == SMTP_TLS_VERIFY,
+	    c->p.tls == SMTP_TLS_DANE ? c->p.tlsa : NULL, c->p.cmd_ms,
+	    c->tls_desc,
 	    sizeof(c->tls_desc), &c->tls_trusted, &err);
 	if (ssl == NULL) {
 		fail(c, "4.7.5", "TLS handshake with %s failed: %s", c->relay,
@@ -346,7 +347,7 @@ smtp_open(struct smtp_conn *c, const char *host, const struct sockaddr *sa,
 {
 	struct reply r;
 	char dsn[16];
-	int required = p->tls == SMTP_TLS_ENCRYPT || p->tls == SMTP_TLS_VERIFY;
+	int required = p->tls != SMTP_TLS_MAY && p->tls != SMTP_TLS_NONE;
 
 	memset(c, 0, sizeof(*c));
 	c->fd = -1;
@@ -392,7 +393,8 @@ smtp_open(struct smtp_conn *c, const char *host, const struct sockaddr *sa,
 		    c->relay);
 		goto bad;
 	}
-	if (p->tls == SMTP_TLS_VERIFY && !c->tls_trusted) {
+	if ((p->tls == SMTP_TLS_VERIFY || (p->tls == SMTP_TLS_DANE &&
+	    p->tlsa != NULL && p->tlsa->n > 0)) && !c->tls_trusted) {
 		fail(c, "4.7.5", "server certificate of %s not verified",
 		    c->relay);
 		goto bad;

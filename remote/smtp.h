@@ -24,6 +24,7 @@
 #include "common/envelope.h"
 #include "common/io.h"
 #include "remote/body.h"
+#include "remote/dns.h"
 #include "remote/reply.h"
 
 #define EXT_PIPELINING	0x01
@@ -38,13 +39,14 @@
 
 /* TLS policy of one attempt. */
 enum smtp_tls { SMTP_TLS_MAY, SMTP_TLS_NONE, SMTP_TLS_ENCRYPT,
-	SMTP_TLS_VERIFY };
+	SMTP_TLS_VERIFY, SMTP_TLS_DANE };
 
 struct smtp_params {
 	const char *helo;	/* our name for EHLO/LHLO */
 	int lmtp;		/* LHLO, one reply per recipient after DATA */
 	enum smtp_tls tls;
 	SSL_CTX *ctx;		/* NULL: never STARTTLS */
+	const struct tlsalist *tlsa;	/* SMTP_TLS_DANE: the records */
 	int connect_ms;		/* connect timeout */
 	int cmd_ms;		/* greeting, EHLO, MAIL, RCPT, RSET (5 min) */
 	int data_init_ms;	/* reply to DATA (2 min) */

@@ -47,6 +47,11 @@ tls_client_ctx(const char *ca_file, struct buf *err)
 		}
 	} else
 		(void)SSL_CTX_set_default_verify_paths(ctx);
+	if (SSL_CTX_dane_enable(ctx) <= 0) {
+		ssl_err(err, "SSL_CTX_dane_enable");
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
 	ERR_clear_error();
 	return ctx;
 }
@@ -61,12 +66,35 @@ is_ip(const char *s)
 	    inet_pton(AF_INET6, s, tmp) == 1;
 }
 
+/* Add the usable TLSA records; the number added, -1 on error. */
+static int
+dane_setup(SSL *ssl, const char *sni, const struct tlsalist *tlsa)
+{
+	size_t i;
+	int added = 0, r;
+
+	if (SSL_dane_enable(ssl, sni) <= 0)
+		return -1;
+	/* RFC 7672 3.1.1: no name checks for DANE-EE(3) */
+	(void)SSL_dane_set_flags(ssl, DANE_FLAG_NO_DANE_EE_NAMECHECKS);
+	for (i = 0; i < tlsa->n; i++) {
+		r = SSL_dane_tlsa_add(ssl, tlsa->v[i].usage,
+		    tlsa->v[i].selector, tlsa->v[i].mtype, tlsa->v[i].data,
+		    tlsa->v[i].len);
+		if (r > 0)
+			added++;
+	}
+	ERR_clear_error();
+	return added;
+}
+
 SSL *
 tls_client_handshake(SSL_CTX *ctx, int fd, const char *sni, int verify,
-    int timeout_ms, char *desc, size_t descsz, int *trusted,
-    struct buf *err)
+    const struct tlsalist *tlsa, int timeout_ms, char *desc, size_t descsz,
+    int *trusted, struct buf *err)
 {
 	SSL *ssl;
+	int dane = 0;
 
 	*trusted = 0;
 	snprintf(desc, descsz, "none");
@@ -86,14 +114,22 @@ tls_client_handshake(SSL_CTX *ctx, int fd, const char *sni, int verify,
 		if (X509_VERIFY_PARAM_set1_ip_asc(p, sni) != 1)
 			goto fail;
 	}
+	if (tlsa != NULL && tlsa->n > 0 && sni != NULL) {
+		if ((dane = dane_setup(ssl, sni, tlsa)) < 0)
+			goto fail;
+		if (dane > 0)
+			verify = 1;
+	}
 	SSL_set_verify(ssl, verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
 	SSL_set_connect_state(ssl);
 	if (io_tls_handshake(ssl, fd, fd, timeout_ms) != 0)
 		goto fail;
 	*trusted = SSL_get_verify_result(ssl) == X509_V_OK &&
 	    SSL_get0_peer_certificate(ssl) != NULL;
-	snprintf(desc, descsz, "%s/%s", SSL_get_version(ssl),
-	    SSL_CIPHER_get_name(SSL_get_current_cipher(ssl)));
+	snprintf(desc, descsz, "%s/%s%s", SSL_get_version(ssl),
+	    SSL_CIPHER_get_name(SSL_get_current_cipher(ssl)),
+	    dane > 0 && SSL_get0_dane_authority(ssl, NULL, NULL) >= 0 ?
+	    "/dane" : "");
 	return ssl;
 fail:
 	ssl_err(err, "TLS handshake failed");

@@ -15,17 +15,20 @@
 #include <openssl/ssl.h>
 
 #include "common/buf.h"
+#include "remote/dns.h"
 
 /* The client context; ca_file NULL: OpenSSL's default paths. */
 SSL_CTX *tls_client_ctx(const char *ca_file, struct buf *err);
 
 /* Handshake on fd.  sni: the name we meant to reach (NULL: none);
- * verify: fail unless the certificate chains and matches sni.  Returns
- * the SSL object (for stream_start_tls) or NULL with err.  desc gets
- * "TLSv1.3/TLS_AES_256_GCM_SHA384" and *trusted whether the chain and
- * name verified. */
+ * verify: fail unless the certificate chains and matches sni; tlsa (NULL
+ * or empty: none): DANE (RFC 7672), fail unless the certificate matches
+ * one of the records.  Returns the SSL object (for stream_start_tls) or
+ * NULL with err.  desc gets "TLSv1.3/TLS_AES_256_GCM_SHA384" ("/dane"
+ * appended when DANE authenticated the peer) and *trusted whether the
+ * peer was authenticated (PKIX or DANE). */
 SSL *tls_client_handshake(SSL_CTX *ctx, int fd, const char *sni,
-    int verify, int timeout_ms, char *desc, size_t descsz, int *trusted,
-    struct buf *err);
+    int verify, const struct tlsalist *tlsa, int timeout_ms, char *desc,
+    size_t descsz, int *trusted, struct buf *err);
 
 #endif

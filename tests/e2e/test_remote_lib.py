@@ -222,6 +222,89 @@ class Unbound:
         self.proc = None
 
 
+class FakeDNS:
+    """A minimal UDP DNS server on 127.0.0.1 standing in for a validating
+    resolver: answers from records {name: [(type, rdata)]} and sets the
+    AD bit for names in secure.  Unknown names get NXDOMAIN."""
+
+    def __init__(self, records, secure=()):
+        self.records = {k.lower().rstrip("."): v for k, v in records.items()}
+        self.secure = {n.lower().rstrip(".") for n in secure}
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.queries = []
+        self.stopping = False
+        threading.Thread(target=self._run, daemon=True).start()
+        _stoppers.append(self.stop)
+
+    def stop(self):
+        self.stopping = True
+        self.sock.close()
+
+    def _run(self):
+        while not self.stopping:
+            try:
+                q, addr = self.sock.recvfrom(4096)
+            except OSError:
+                return
+            try:
+                self.sock.sendto(self._answer(q), addr)
+            except (OSError, IndexError, ValueError):
+                pass
+
+    def _answer(self, q):
+        i, labels = 12, []
+        while q[i] != 0:
+            labels.append(q[i + 1:i + 1 + q[i]].decode("latin-1"))
+            i += 1 + q[i]
+        qtype = int.from_bytes(q[i + 1:i + 3], "big")
+        qend = i + 5
+        name = ".".join(labels).lower()
+        self.queries.append((name, qtype))
+        rrs = [rd for t, rd in self.records.get(name, []) if t == qtype]
+        flags = 0x8180 | (q[2] & 0x01) << 8
+        if name in self.secure:
+            flags |= 0x0020
+        if name not in self.records:
+            flags |= 3
+        out = q[:2] + flags.to_bytes(2, "big") + b"\x00\x01" + \
+            len(rrs).to_bytes(2, "big") + b"\x00\x00\x00\x00" + q[12:qend]
+        for rd in rrs:
+            out += b"\xc0\x0c" + qtype.to_bytes(2, "big") + b"\x00\x01" + \
+                (300).to_bytes(4, "big") + len(rd).to_bytes(2, "big") + rd
+        return out
+
+
+def dns_name(n):
+    return b"".join(bytes([len(l)]) + l.encode() for l in
+                    n.rstrip(".").split(".")) + b"\x00"
+
+
+def rr_mx(pref, host):
+    return (15, pref.to_bytes(2, "big") + dns_name(host))
+
+
+def rr_a(ip):
+    return (1, bytes(int(x) for x in ip.split(".")))
+
+
+def rr_tlsa(usage, selector, mtype, data):
+    return (52, bytes([usage, selector, mtype]) + data)
+
+
+def spki_sha256(crt):
+    """SHA-256 of the certificate's SubjectPublicKeyInfo (TLSA 3 1 1)."""
+    import hashlib
+    pub = subprocess.run(["openssl", "x509", "-in", crt, "-noout",
+                          "-pubkey"], stdout=subprocess.PIPE,
+                         check=True).stdout
+    der = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "DER"],
+                         input=pub, stdout=subprocess.PIPE,
+                         check=True).stdout
+    return hashlib.sha256(der).digest()
+
+
 # ---- the scripted SMTP/LMTP peer ----------------------------------------
 
 def make_cert(tmp):

@@ -1,6 +1,6 @@
 /*
  * fuzz_remote_dns.c — DNS answer handling of posthorn-remote
- * (remote/dns.c): arbitrary octets as an MX answer and as A/AAAA answers.
+ * (remote/dns.c): arbitrary octets as an MX, A/AAAA and TLSA answer.
  * The parsers must never read outside the message, must keep their
  * record limits, and must return one of the DNS_* codes.
  */
@@ -19,6 +19,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct mxlist mx;
 	static struct addrlist al;
+	static struct tlsalist tl;
 	unsigned char *copy;
 	size_t i;
 	int rc;
@@ -49,6 +50,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	rc = dns_parse_addrs(copy, size, ns_t_aaaa, 25, &al);
 	if (rc < DNS_OK || rc > DNS_BAD || al.n > 2 * DNS_ADDR_MAX)
 		abort();
+	tl.n = tl.seen = 0;
+	rc = dns_parse_tlsa(copy, size, &tl);
+	if (rc < DNS_OK || rc > DNS_BAD || tl.n > DNS_TLSA_MAX ||
+	    tl.n > tl.seen)
+		abort();
+	for (i = 0; i < tl.n; i++)
+		if (tl.v[i].len > DNS_TLSA_DATA || tl.v[i].usage < 2)
+			abort();
 	free(copy);
 	return 0;
 }

@@ -308,6 +308,52 @@ START_TEST(address_limit)
 }
 END_TEST
 
+START_TEST(tlsa)
+{
+	struct pkt p;
+	static struct tlsalist tl;
+	unsigned char hash[32];
+
+	memset(hash, 0xab, sizeof(hash));
+	start(&p, ns_r_noerror, "_25._tcp.mx.test", ns_t_tlsa);
+	rr_head(&p, "_25._tcp.mx.test", ns_t_tlsa, 35);	/* 3 1 1 */
+	p.b[p.len++] = 3;
+	p.b[p.len++] = 1;
+	p.b[p.len++] = 1;
+	memcpy(p.b + p.len, hash, 32);
+	p.len += 32;
+	rr_head(&p, "_25._tcp.mx.test", ns_t_tlsa, 35);	/* 1 1 1: PKIX */
+	p.b[p.len++] = 1;
+	p.b[p.len++] = 1;
+	p.b[p.len++] = 1;
+	memcpy(p.b + p.len, hash, 32);
+	p.len += 32;
+	done(&p);
+	p.b[3] |= 0x20;		/* AD */
+	tl.n = tl.seen = 0;
+	ck_assert_int_eq(dns_parse_tlsa(p.b, p.len, &tl), DNS_OK);
+	ck_assert_uint_eq(tl.seen, 2);
+	ck_assert_uint_eq(tl.n, 1);
+	ck_assert(tl.secure);
+	ck_assert_uint_eq(tl.v[0].usage, 3);
+	ck_assert_uint_eq(tl.v[0].len, 32);
+	ck_assert_mem_eq(tl.v[0].data, hash, 32);
+	p.b[3] &= (unsigned char)~0x20;
+	tl.n = tl.seen = 0;
+	ck_assert_int_eq(dns_parse_tlsa(p.b, p.len, &tl), DNS_OK);
+	ck_assert(!tl.secure);
+	/* rdata shorter than usage/selector/type plus one octet */
+	start(&p, ns_r_noerror, "_25._tcp.mx.test", ns_t_tlsa);
+	rr_head(&p, "_25._tcp.mx.test", ns_t_tlsa, 3);
+	p.b[p.len++] = 3;
+	p.b[p.len++] = 1;
+	p.b[p.len++] = 1;
+	done(&p);
+	tl.n = tl.seen = 0;
+	ck_assert_int_eq(dns_parse_tlsa(p.b, p.len, &tl), DNS_BAD);
+}
+END_TEST
+
 START_TEST(server_parse)
 {
 	struct sockaddr_storage ss;
@@ -374,6 +420,7 @@ suite(void)
 	tcase_add_test(t, malformed);
 	tcase_add_test(t, addresses);
 	tcase_add_test(t, address_limit);
+	tcase_add_test(t, tlsa);
 	tcase_add_test(t, server_parse);
 	tcase_add_test(t, servers_override);
 	suite_add_tcase(s, t);
