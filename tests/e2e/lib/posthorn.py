@@ -125,17 +125,20 @@ def maildir_files(path):
     return sorted(out)
 
 
-def make_maildir(path):
-    """Create a Maildir.  Run as root, it is given to "nobody": the
-    spawner never runs a delivery as root, it delivers to a virtual
-    mailbox as the mailbox's owner (and a root-owned one as alias_user)."""
+def make_maildir(path, owner=None):
+    """Create a Maildir.  Run as root, it is given to owner ((uid, gid);
+    default "nobody"): the spawner never runs a delivery as root, it
+    delivers to a virtual mailbox as the mailbox's owner (and a root-owned
+    one as alias_user)."""
     for sub in ("tmp", "new", "cur"):
         os.makedirs(os.path.join(path, sub), exist_ok=True)
     if os.geteuid() == 0:
-        import pwd
-        pw = pwd.getpwnam("nobody")
+        if owner is None:
+            import pwd
+            pw = pwd.getpwnam("nobody")
+            owner = (pw.pw_uid, pw.pw_gid)
         for d in [path] + [os.path.join(path, s) for s in ("tmp", "new", "cur")]:
-            os.chown(d, pw.pw_uid, pw.pw_gid)
+            os.chown(d, owner[0], owner[1])
             os.chmod(d, 0o700)
 
 
@@ -227,6 +230,8 @@ class Instance:
     a default key); listen: {kind: address or [addresses]} for
     posthorn-run's -l (default {"smtp": "127.0.0.1:0"}; kinds smtp,
     submission, smtps; port 0 = a free port, read back with addr(kind));
+    run_as: a uid to run posthorn-run and sendmail as (only when the test
+    runs as root; the instance directory is chowned to it);
     mailboxes: {key: path} for the mailboxes table (a
     relative path is taken under the instance directory; a trailing slash
     means Maildir); aliases, relocated, routes, passwd: file contents;
@@ -238,7 +243,7 @@ class Instance:
 
     def __init__(self, conf=None, mailboxes=None, aliases=None,
                  relocated=None, routes=None, passwd=None, env=None,
-                 listen=None, start=True, verbose=False):
+                 listen=None, run_as=None, start=True, verbose=False):
         self.dir = tempfile.mkdtemp(prefix="ph-", dir="/tmp")
         os.chmod(self.dir, 0o755)
         self.maildir = os.path.join(self.dir, "Maildir") + "/"
@@ -274,11 +279,22 @@ class Instance:
                 self.listen_opts += ["-l", "%s=%s" % (kind, a)]
         self.env = env or {}
         self.verbose = verbose
+        # run_as: a uid (tests run by root) that runs posthorn-run and
+        # sendmail, as an ordinary user would; the directory is theirs
+        self.run_as = run_as if os.geteuid() == 0 else None
+        self.wrap = []
+        if self.run_as:
+            self.wrap = ["setpriv", "--reuid=%d" % run_as,
+                         "--regid=%d" % run_as, "--clear-groups"]
         self.proc = None
         self.listen = {}
         self.leftovers = []
         self.logfile = os.path.join(self.dir, "posthorn-run.log")
         self.write_config()
+        if self.run_as:
+            for top, dirs, files in os.walk(self.dir):
+                for n in [top] + [os.path.join(top, f) for f in files]:
+                    os.chown(n, self.run_as, self.run_as)
         _instances.append(self)
         if start:
             try:
@@ -319,7 +335,7 @@ class Instance:
                     v = os.path.join(self.dir, v)
                 f.write("%s\t%s\n" % (k, v))
                 if v.endswith("/"):
-                    make_maildir(v)
+                    make_maildir(v, self.run_as and (self.run_as, self.run_as))
         for name, text in self.files.items():
             if text is not None:
                 with open(self.path(name), "w") as f:
@@ -338,7 +354,8 @@ class Instance:
                 pass
         env = dict(os.environ)
         env.update(self.env)
-        argv = [program("posthorn-run"), "-C", self.dir] + self.listen_opts
+        argv = self.wrap + [program("posthorn-run"), "-C", self.dir] + \
+            self.listen_opts
         if self.verbose:
             argv.append("-v")
         self.log = open(self.logfile, "ab")
@@ -448,7 +465,8 @@ class Instance:
         CompletedProcess (returncode, stdout, stderr as bytes)."""
         e = dict(os.environ)
         e.update(env or {})
-        return subprocess.run([program(prog), "-C", self.dir] + list(args),
+        return subprocess.run(self.wrap + [program(prog), "-C", self.dir] +
+                              list(args),
                               input=data, capture_output=True, env=e,
                               timeout=timeout)
 
