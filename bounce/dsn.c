@@ -654,16 +654,19 @@ action(const struct dsn_input *in, const struct rcpt *r)
 	return "failed";
 }
 
-/* "mx.example.org[192.0.2.1]" -> "mx.example.org"; "[192.0.2.1]" stays.
- * Only host name and address characters survive. */
+/* "mx.example.org[192.0.2.1]:25" -> "mx.example.org"; without a name,
+ * "[192.0.2.1]:25" -> "[192.0.2.1]".  Only host name and address
+ * characters survive. */
 static void
 mta_name(const char *s, char *out, size_t outsz)
 {
 	size_t n = strcspn(s, "[");
 	size_t i, o = 0;
 
-	if (n == 0)
-		n = strlen(s);
+	if (n == 0) {
+		n = strcspn(s, "]");
+		n += s[n] == ']' ? 1 : 0;
+	}
 	for (i = 0; i < n && o + 1 < outsz; i++) {
 		char c = s[i];
 

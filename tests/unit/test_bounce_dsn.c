@@ -655,6 +655,8 @@ START_TEST(test_agent_wording)
 	    "[192.0.2.25]:25 refused to talk to me: 554 go away",
 	    "mx.example.net[192.0.2.25]:25");
 	env_rcpt(&e, "dave@mx.test", "5.2.2", "mailbox full", "local");
+	env_rcpt(&e, "erin@example.net", "5.0.0", "host [192.0.2.7]:25 said: "
+	    "554 no", "[192.0.2.7]:25");
 	input(&in, DSN_FAILED, &e, fd, "alice@example.org");
 	build(&in, &plan, &out);
 	ck_assert_ptr_nonnull(strstr(out.data, "Final-Recipient: rfc822; "
@@ -673,6 +675,9 @@ START_TEST(test_agent_wording)
 	ck_assert_ptr_nonnull(strstr(out.data, "Final-Recipient: rfc822; "
 	    "dave@mx.test\nAction: failed\nStatus: 5.2.2\n"
 	    "Diagnostic-Code: x-posthorn; mailbox full\n"));
+	ck_assert_ptr_nonnull(strstr(out.data, "Final-Recipient: rfc822; "
+	    "erin@example.net\nAction: failed\nStatus: 5.0.0\n"
+	    "Remote-MTA: dns; [192.0.2.7]\nDiagnostic-Code: smtp; 554 no\n"));
 	buf_free(&out);
 	env_done(&e);
 	env_make(&e, "alice@example.org");
