@@ -389,13 +389,21 @@ read_headers(struct job *j)
 	}
 }
 
+/* -t: To, Cc and Bcc; for a resent message (one with Resent-To,
+ * Resent-Cc or Resent-Bcc) only those, as sendmail and Postfix do. */
 static void
 extract_rcpts(struct job *j)
 {
-	static const char *const names[] = { "To", "Cc", "Bcc" };
+	static const char *const plain[] = { "To", "Cc", "Bcc" };
+	static const char *const resent[] = { "Resent-To", "Resent-Cc",
+		"Resent-Bcc" };
+	const char *const *names = plain;
 	const char *v;
 	size_t i, k, vlen;
 
+	for (k = 0; k < 3; k++)
+		if (sm_has_field(&j->hdr, resent[k]))
+			names = resent;
 	for (i = 0; i < j->hdr.n; i++)
 		for (k = 0; k < 3; k++) {
 			if (!sm_field_is(&j->hdr, i, names[k]))
