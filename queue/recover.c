@@ -51,6 +51,19 @@ quarantine(struct sched *s, const char *sub, const char *name,
 	    "reason", strerror(errno), NULL);
 }
 
+void
+quarantine_message(struct sched *s, const char *sub, const char *qid,
+    const char *why)
+{
+	char path[4096];
+	struct stat st;
+
+	quarantine(s, sub, qid, why);
+	if (spool_path(path, sizeof(path), s->spool, "msg", qid) == 0 &&
+	    lstat(path, &st) == 0)
+		quarantine(s, "msg", qid, "its envelope record is corrupt");
+}
+
 static int
 dot(const char *n)
 {
@@ -107,7 +120,7 @@ load_env(struct sched *s, const char *qid)
 	if (spool_path(path, sizeof(path), s->spool, "env", qid) == 0)
 		r = spool_rec_load(path, qid, &rec, &why);
 	if (r == -1)
-		quarantine(s, "env", qid, why);
+		quarantine_message(s, "env", qid, why);
 	else if (r == 0 && (e = qindex_add(&s->ix, qid)) != NULL)
 		(void)qindex_schedule(&s->ix, e, rec.next_try);
 	spool_rec_free(&rec);

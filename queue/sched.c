@@ -470,7 +470,7 @@ start_round(struct sched *s, struct qent *ent)
 		err = errno;
 	if (r != 0) {
 		if (r == -1)
-			quarantine(s, "env", ent->qid, why);
+			quarantine_message(s, "env", ent->qid, why);
 		else if (err != ENOENT)
 			log_msg(LOG_ERR, "spool_read", "qid", ent->qid,
 			    "reason", strerror(err), NULL);

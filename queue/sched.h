@@ -99,5 +99,8 @@ int recover(struct sched *s);
 int scan_incoming(struct sched *s);
 void quarantine(struct sched *s, const char *sub, const char *name,
     const char *why);
+/* A record and its message file (if any), so both can be repaired. */
+void quarantine_message(struct sched *s, const char *sub, const char *qid,
+    const char *why);
 
 #endif
