@@ -25,6 +25,7 @@
 #include <sys/un.h>
 #include <time.h>
 
+#include "common/addr.h"
 #include "common/log.h"
 #include "remote/deliver.h"
 #include "remote/tls.h"
@@ -390,6 +391,11 @@ make_plan(struct remote *r, struct jobctx *jc, struct plan *pl)
 	memset(pl, 0, sizeof(*pl));
 	pl->tls = SMTP_TLS_MAY;
 	pl->port = (unsigned)r->cfg->remote_port;
+	if (addr_domain_valid(domain, strlen(domain), ADDR_UTF8, &why) < 0) {
+		settle_open(jc, 'T', "4.3.5", "invalid destination domain "
+		    "from the scheduler: %s", why);
+		return -1;
+	}
 	rc = route_lookup(&r->routes, domain, &rt, &why);
 	if (rc < 0) {
 		settle_open(jc, 'T', "4.3.5", "bad routes entry for %s: %s",
@@ -400,6 +406,13 @@ make_plan(struct remote *r, struct jobctx *jc, struct plan *pl)
 		if (domain_literal(domain, lit, sizeof(lit))) {
 			plan_one(pl, lit);
 			return 0;
+		}
+		if (str_has_8bit(domain)) {
+			/* U-labels would need IDNA (RFC 5891) to look up */
+			settle_open(jc, 'P', "5.6.7", "cannot look up %s: "
+			    "internationalized domain names are not supported",
+			    domain);
+			return -1;
 		}
 		return plan_mx(r, jc, pl, domain);
 	}
