@@ -1,7 +1,8 @@
 /*
  * io.c — descriptor I/O with deadlines, durable file writes, and the
  * buffered line stream (io.h), optionally over TLS or with descriptor
- * passing on unix sockets.
+ * passing on unix sockets.  No call here can raise SIGPIPE: a vanished
+ * reader is the error EPIPE.
  *
  * Every wait goes through poll() against a deadline computed once per call
  * from CLOCK_MONOTONIC, so a peer that trickles bytes cannot stretch one
@@ -18,6 +19,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -94,6 +96,61 @@ wait_fd(int fd, short ev, int64_t deadline)
 	}
 }
 
+/* ---- SIGPIPE ----------------------------------------------------------
+ * A write to a pipe whose reader is gone, or OpenSSL's write() to a socket
+ * whose peer is gone, raises SIGPIPE, which would kill a program that did
+ * not ignore it.  Around such calls SIGPIPE is blocked, and a SIGPIPE the
+ * call raised is taken back with sigtimedwait(), so the caller sees EPIPE.
+ */
+struct pipe_guard {
+	sigset_t old;
+	int was_pending;
+};
+
+static void
+guard_on(struct pipe_guard *g)
+{
+	sigset_t set, pend;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGPIPE);
+	sigemptyset(&pend);
+	g->was_pending = sigpending(&pend) == 0 &&
+	    sigismember(&pend, SIGPIPE) == 1;
+	sigprocmask(SIG_BLOCK, &set, &g->old);
+}
+
+static void
+guard_off(struct pipe_guard *g)
+{
+	static const struct timespec zero = { 0, 0 };
+	sigset_t set, pend;
+	int e = errno;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGPIPE);
+	sigemptyset(&pend);
+	if (!g->was_pending && sigpending(&pend) == 0 &&
+	    sigismember(&pend, SIGPIPE) == 1) {
+		while (sigtimedwait(&set, NULL, &zero) == -1 && errno == EINTR)
+			;
+	}
+	sigprocmask(SIG_SETMASK, &g->old, NULL);
+	errno = e;
+}
+
+static ssize_t
+write_nosig(int fd, const void *p, size_t n)
+{
+	struct pipe_guard g;
+	ssize_t r;
+
+	guard_on(&g);
+	r = write(fd, p, n);
+	guard_off(&g);
+	return r;
+}
+
 /* ---- plain descriptors ---------------------------------------------- */
 
 static ssize_t
@@ -135,7 +192,7 @@ write_dl(int fd, const void *p, size_t n, int64_t deadline)
 				continue;
 			}
 		} else
-			r = write(fd, c, n);
+			r = write_nosig(fd, c, n);
 		if (r == -1) {
 			if (errno == EINTR || errno == EAGAIN ||
 			    errno == EWOULDBLOCK)
@@ -438,6 +495,7 @@ int
 io_tls_handshake(SSL *ssl, int rfd, int wfd, int timeout_ms)
 {
 	int64_t deadline = deadline_of(timeout_ms);
+	struct pipe_guard g;
 	int r;
 
 	if (io_set_nonblock(rfd, 1) == -1 || io_set_nonblock(wfd, 1) == -1)
@@ -445,7 +503,9 @@ io_tls_handshake(SSL *ssl, int rfd, int wfd, int timeout_ms)
 	for (;;) {
 		ERR_clear_error();
 		errno = 0;
+		guard_on(&g);
 		r = SSL_do_handshake(ssl);
+		guard_off(&g);
 		if (r == 1)
 			return 0;
 		if (tls_wait(ssl, rfd, wfd, r, deadline) == -1)
@@ -475,13 +535,16 @@ tls_eof(SSL *ssl, int r)
 static ssize_t
 tls_read_dl(struct stream *s, void *p, size_t n, int64_t deadline)
 {
+	struct pipe_guard g;
 	int r, want;
 
 	want = n > INT_MAX ? INT_MAX : (int)n;
 	for (;;) {
 		ERR_clear_error();
 		errno = 0;
+		guard_on(&g);
 		r = SSL_read(s->ssl, p, want);
+		guard_off(&g);
 		if (r > 0)
 			return r;
 		if (tls_eof(s->ssl, r))
@@ -495,13 +558,16 @@ static int
 tls_write_dl(struct stream *s, const void *p, size_t n, int64_t deadline)
 {
 	const char *c = p;
+	struct pipe_guard g;
 	int r, want;
 
 	while (n > 0) {
 		want = n > INT_MAX ? INT_MAX : (int)n;
 		ERR_clear_error();
 		errno = 0;
+		guard_on(&g);
 		r = SSL_write(s->ssl, c, want);
+		guard_off(&g);
 		if (r > 0) {
 			c += r;
 			n -= (size_t)r;

@@ -385,6 +385,30 @@ START_TEST(test_stream_write)
 }
 END_TEST
 
+START_TEST(test_pipe_epipe)
+{
+	struct stream s;
+	sigset_t pend;
+	int p[2];
+
+	/* default SIGPIPE disposition: a raised signal would kill the test */
+	signal(SIGPIPE, SIG_DFL);
+	ck_assert_int_eq(pipe(p), 0);
+	close(p[0]);
+	errno = 0;
+	ck_assert_int_eq(io_write_all(p[1], "x", 1, 1000), -1);
+	ck_assert_int_eq(errno, EPIPE);
+	ck_assert_int_eq(stream_init(&s, -1, p[1], 1000), 0);
+	ck_assert_int_eq(stream_puts(&s, "250 ok\r\n"), 0);
+	ck_assert_int_eq(stream_flush(&s), -1);
+	ck_assert_int_eq(errno, EPIPE);
+	stream_free(&s);
+	ck_assert_int_eq(sigpending(&pend), 0);
+	ck_assert_int_eq(sigismember(&pend, SIGPIPE), 0);
+	close(p[1]);
+}
+END_TEST
+
 START_TEST(test_fd_passing)
 {
 	struct stream s;
@@ -564,9 +588,12 @@ START_TEST(test_tls_lines)
 	ck_assert_str_eq(buf_str(&line), "Z");
 	ck_assert_int_eq(stream_getline(&s, &line, 100, &e), STREAM_EOF);
 	ck_assert_int_eq(stream_getline(&s, &line, 100, &e), STREAM_EOF);
+	/* writing after the peer's close_notify is an error */
+	reap(pid);
+	signal(SIGPIPE, SIG_DFL);
+	ck_assert_int_eq(stream_write(&s, big.data, big.len), -1);
 	stream_free(&s);
 	close(fd);
-	reap(pid);
 	buf_free(&line);
 	buf_free(&big);
 }
@@ -588,9 +615,15 @@ START_TEST(test_tls_timeout)
 	ck_assert_int_eq(errno, ETIMEDOUT);
 	ck_assert_int_ge(elapsed_ms(&t0), 140);
 	ck_assert_int_lt(elapsed_ms(&t0), 1500);
+	/* the peer dies without close_notify: EPIPE, not SIGPIPE */
+	kill(pid, SIGKILL);
+	ck_assert_int_eq(waitpid(pid, NULL, 0), pid);
+	signal(SIGPIPE, SIG_DFL);
+	ck_assert_int_eq(stream_puts(&s, "QUIT\r\n"), 0);
+	ck_assert_int_eq(stream_flush(&s), -1);
+	ck_assert(errno == EPIPE || errno == ECONNRESET);
 	stream_free(&s);
 	close(fd);
-	reap(pid);
 	buf_free(&line);
 }
 END_TEST
@@ -636,6 +669,7 @@ io_suite(void)
 	tcase_add_test(tc, test_stream_timeout);
 	tcase_add_test(tc, test_stream_raw);
 	tcase_add_test(tc, test_stream_write);
+	tcase_add_test(tc, test_pipe_epipe);
 	tcase_add_test(tc, test_fd_passing);
 	tcase_add_test(tc, test_tls_lines);
 	tcase_add_test(tc, test_tls_timeout);
