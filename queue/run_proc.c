@@ -73,7 +73,7 @@ child_add(struct run *r, pid_t pid, struct listener *l)
 /* In the child: a clean signal state, our own process group, and the
  * program. */
 static void __attribute__((noreturn))
-child_exec(const char *prog, char *const argv[], int connfd)
+child_exec(const char *prog, char *const argv[], int connfd, pid_t parent)
 {
 	sigset_t none;
 
@@ -81,6 +81,10 @@ child_exec(const char *prog, char *const argv[], int connfd)
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	signal(SIGPIPE, SIG_DFL);
 	setpgid(0, 0);
+	/* if posthorn-run is killed outright, its children go too: a new
+	 * posthorn-run must never find an old scheduler on the spool */
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1 || getppid() != parent)
+		_exit(EX_OSERR);
 	if (connfd >= 0) {
 		if (dup2(connfd, 0) == -1 || dup2(connfd, 1) == -1)
 			_exit(EX_OSERR);
@@ -128,7 +132,7 @@ spawn_for(struct run *r, struct listener *l, int conn)
 	char prog[PATH_MAX];
 	char *argv[5];
 	int argc = 0;
-	pid_t pid;
+	pid_t pid, parent;
 
 	if (libexec_path(l->kind == L_QUEUE ? "posthorn-queue" :
 	    "posthorn-smtpd", prog, sizeof(prog)) == -1)
@@ -142,6 +146,7 @@ spawn_for(struct run *r, struct listener *l, int conn)
 	argv[argc++] = "-C";
 	argv[argc++] = r->dir;
 	argv[argc] = NULL;
+	parent = getpid();
 	if ((pid = fork()) == -1)
 		return -1;
 	if (pid == 0) {
@@ -152,7 +157,7 @@ spawn_for(struct run *r, struct listener *l, int conn)
 		    (setgroups(0, NULL) == -1 || setgid(r->smtpd_gid) == -1 ||
 		    setuid(r->smtpd_uid) == -1 || setuid(0) == 0))
 			_exit(EX_OSERR);
-		child_exec(prog, argv, conn);
+		child_exec(prog, argv, conn, parent);
 	}
 	setpgid(pid, pid);
 	if (child_add(r, pid, l) == -1) {
@@ -170,7 +175,7 @@ int
 sched_start(struct run *r)
 {
 	char *argv[6];
-	pid_t pid;
+	pid_t pid, parent;
 
 	argv[0] = strrchr(r->sched_prog, '/') + 1;
 	argv[1] = "-C";
@@ -183,6 +188,7 @@ sched_start(struct run *r)
 		argv[4] = "root";
 		argv[5] = NULL;
 	}
+	parent = getpid();
 	if ((pid = fork()) == -1) {
 		log_msg(LOG_ERR, "spawn_failed", "program", r->sched_prog,
 		    "reason", strerror(errno), (char *)NULL);
@@ -190,7 +196,7 @@ sched_start(struct run *r)
 	}
 	if (pid == 0) {
 		setenv("NOTIFY_SOCKET", r->notify_path, 1);
-		child_exec(r->sched_prog, argv, -1);
+		child_exec(r->sched_prog, argv, -1, parent);
 	}
 	setpgid(pid, pid);
 	r->sched_pid = pid;
