@@ -172,7 +172,7 @@ static void
 log_tls_fallback(const struct agent_job *job, const struct smtp_conn *c)
 {
 	log_msg(LOG_WARNING, "tls-fallback", "qid", job->env.qid,
-	    "relay", c->relay, "reason", c->err.text, NULL);
+	    "relay", c->relay, "reason", c->err.text, (char *)NULL);
 }
 
 static void
@@ -181,7 +181,7 @@ log_8bit(const struct agent_job *job, const struct smtp_conn *c,
 {
 	if (jc->info.eightbit && !(c->ext & EXT_8BITMIME))
 		log_msg(LOG_INFO, "8bit-to-7bit-peer", "qid", job->env.qid,
-		    "relay", c->relay, "action", "sent unchanged", NULL);
+		    "relay", c->relay, "action", "sent unchanged", (char *)NULL);
 }
 
 /* Run the transaction for the open recipients on c; keep c for the next

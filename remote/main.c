@@ -72,14 +72,14 @@ serve(struct remote *r, struct stream *ctl)
 		if (rc == 0)
 			return 0;
 		if (rc < 0) {
-			log_msg(LOG_ERR, "protocol-error", "reason", why, NULL);
+			log_msg(LOG_ERR, "protocol-error", "reason", why, (char *)NULL);
 			return 1;
 		}
 		rc = remote_job(r, ctl, &job);
 		agent_job_free(&job);
 		if (rc < 0) {
 			log_msg(LOG_ERR, "control-lost", "reason",
-			    "cannot report to the scheduler", NULL);
+			    "cannot report to the scheduler", (char *)NULL);
 			return 1;
 		}
 	}
