@@ -87,7 +87,8 @@ challenge(struct session *s, const char *b64, struct buf *out)
 		s->done = true;
 		return -1;
 	}
-	if (end != LINE_CRLF && s->cfg->bare_newline != BARE_NEWLINE_NORMALIZE) {
+	if (end != LINE_CRLF &&
+	    s->cfg->bare_newline != BARE_NEWLINE_NORMALIZE) {
 		wipe(&s->line);
 		session_reply(s, 550, "5.5.2", "Bare <CR> or <LF> not allowed");
 		return -1;
@@ -207,7 +208,8 @@ verify(struct session *s, struct buf *user, struct buf *pass)
 	}
 	r = s->sink->checkpass(s->sink->arg, user->data, pass->data);
 	if (r < 0) {
-		log_msg(LOG_ERR, "auth_tempfail", "client", s->peer_ip, NULL);
+		log_msg(LOG_ERR, "auth_tempfail", "client", s->peer_ip,
+		    (char *)NULL);
 		session_reply(s, 454, "4.7.0",
 		    "Temporary authentication failure");
 		return;
@@ -215,7 +217,7 @@ verify(struct session *s, struct buf *user, struct buf *pass)
 	if (r == 0) {
 		s->auth_failures++;
 		log_msg(LOG_NOTICE, "auth_failed", "client", s->peer_ip,
-		    "user", user->data, NULL);
+		    "user", user->data, (char *)NULL);
 		auth_delay(s);
 		session_reply(s, 535, "5.7.8",
 		    "Authentication credentials invalid");
@@ -228,7 +230,7 @@ verify(struct session *s, struct buf *user, struct buf *pass)
 		return;
 	}
 	log_msg(LOG_INFO, "auth", "client", s->peer_ip, "user",
-	    s->auth_user, NULL);
+	    s->auth_user, (char *)NULL);
 	session_reply(s, 235, "2.7.0", "Authentication successful");
 }
 
@@ -360,6 +362,7 @@ checkpassword_run(const struct config *cfg, const char *user,
 	if (st == 1)
 		return 0;
 	log_msg(LOG_ERR, "checkpassword_failed", "program",
-	    cfg->checkpassword, "status", st == 111 ? "111" : "other", NULL);
+	    cfg->checkpassword, "status", st == 111 ? "111" : "other",
+	    (char *)NULL);
 	return -1;
 }

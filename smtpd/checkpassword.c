@@ -76,7 +76,7 @@ verify(const char *user, const char *pass)
 	if (config_load(config_dir(NULL), &cfg, &err) != 0 ||
 	    table_load(cfg.passwd, TABLE_COLON, &t, &err) != 0) {
 		log_msg(LOG_ERR, "config_failed", "reason", buf_str(&err),
-		    NULL);
+		    (char *)NULL);
 		buf_free(&err);
 		return -1;
 	}
@@ -91,7 +91,8 @@ verify(const char *user, const char *pass)
 	explicit_bzero(cd, sizeof(*cd));
 	free(cd);
 	if (!ok)
-		log_msg(LOG_NOTICE, "auth_rejected", "user", user, NULL);
+		log_msg(LOG_NOTICE, "auth_rejected", "user", user,
+		    (char *)NULL);
 	table_free(&t);
 	config_free(&cfg);
 	return ok;
@@ -122,6 +123,6 @@ main(int argc, char **argv)
 		return 1;
 	execvp(argv[1], argv + 1);
 	log_msg(LOG_ERR, "exec_failed", "program", argv[1], "reason",
-	    strerror(errno), NULL);
+	    strerror(errno), (char *)NULL);
 	return 111;
 }

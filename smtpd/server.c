@@ -45,13 +45,13 @@ drop_privileges(void)
 	pw = getpwnam(SMTPD_USER);
 	if (pw == NULL || pw->pw_uid == 0) {
 		log_msg(LOG_ERR, "fatal", "reason", "running as root and no "
-		    "user " SMTPD_USER " to switch to", NULL);
+		    "user " SMTPD_USER " to switch to", (char *)NULL);
 		return -1;
 	}
 	if (setgroups(0, NULL) != 0 || setgid(pw->pw_gid) != 0 ||
 	    setuid(pw->pw_uid) != 0 || setuid(0) == 0) {
 		log_msg(LOG_ERR, "fatal", "reason", "cannot drop privileges",
-		    NULL);
+		    (char *)NULL);
 		return -1;
 	}
 	return 0;
@@ -115,7 +115,7 @@ refuse(int wfd, const struct config *cfg, const char *why)
 {
 	struct buf b = BUF_INIT;
 
-	log_msg(LOG_ERR, "session_failed", "reason", why, NULL);
+	log_msg(LOG_ERR, "session_failed", "reason", why, (char *)NULL);
 	if (buf_printf(&b, "421 4.3.0 %s Service not available\r\n",
 	    cfg->hostname) == 0)
 		(void)io_write_all(wfd, b.data, b.len, 5000);
@@ -219,7 +219,7 @@ listen_loop(const struct config *cfg, unsigned mode, int n)
 				children++;
 			else
 				log_msg(LOG_ERR, "fork_failed", "reason",
-				    strerror(errno), NULL);
+				    strerror(errno), (char *)NULL);
 			close(c);
 		}
 	}

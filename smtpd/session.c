@@ -77,7 +77,7 @@ session_reply(struct session *s, int code, const char *dsn, const char *fmt,
 	if (s->cfg->smtp_max_errors > 0 &&
 	    s->errors >= s->cfg->smtp_max_errors) {
 		log_msg(LOG_WARNING, "too_many_errors", "client", s->peer_ip,
-		    NULL);
+		    (char *)NULL);
 		stream_printf(&s->io, "421 4.7.0 %s Too many errors, "
 		    "closing connection\r\n", s->cfg->hostname);
 		s->done = true;
@@ -283,7 +283,7 @@ rcpt_policy(struct session *s, const char *rcpt, const char *domain)
 		}
 		if (r < 0) {
 			log_msg(LOG_ERR, "local_lookup_failed", "to", rcpt,
-			    "reason", buf_str(&err), NULL);
+			    "reason", buf_str(&err), (char *)NULL);
 			buf_free(&err);
 			session_reply(s, 451, "4.3.0",
 			    "Temporary lookup failure");
@@ -296,7 +296,7 @@ rcpt_policy(struct session *s, const char *rcpt, const char *domain)
 	    s->auth_user != NULL)
 		return 250;
 	log_msg(LOG_WARNING, "relay_denied", "client", s->peer_ip,
-	    "to", rcpt, NULL);
+	    "to", rcpt, (char *)NULL);
 	session_reply(s, 554, "5.7.1", "Relay access denied");
 	return 554;
 }
@@ -406,7 +406,7 @@ message_open(struct session *s)
 	s->msg = s->sink->open(s->sink->arg, &err);
 	if (s->msg == NULL) {
 		log_msg(LOG_ERR, "queue_unavailable", "reason", buf_str(&err),
-		    NULL);
+		    (char *)NULL);
 		buf_free(&err);
 		return -1;
 	}
@@ -427,7 +427,7 @@ static void
 log_rejected(struct session *s, const char *dsn, const char *why)
 {
 	log_msg(LOG_NOTICE, "rejected", "id", s->id, "client", s->peer_ip,
-	    "dsn", dsn, "reason", why, NULL);
+	    "dsn", dsn, "reason", why, (char *)NULL);
 }
 
 static void
@@ -506,7 +506,8 @@ static bool
 read_timeout(struct session *s)
 {
 	if (errno == ETIMEDOUT || errno == EAGAIN) {
-		log_msg(LOG_NOTICE, "timeout", "client", s->peer_ip, NULL);
+		log_msg(LOG_NOTICE, "timeout", "client", s->peer_ip,
+		    (char *)NULL);
 		session_reply(s, 421, "4.4.2", "%s Timeout, closing connection",
 		    s->cfg->hostname);
 		return true;
@@ -536,7 +537,7 @@ data_receive(struct session *s, struct data_scan *d)
 		} else if (r != STREAM_LINE || end == LINE_EOF) {
 			if (r == STREAM_ERR && !read_timeout(s))
 				log_msg(LOG_NOTICE, "lost_in_data", "client",
-				    s->peer_ip, NULL);
+				    s->peer_ip, (char *)NULL);
 			s->done = true;
 			return;
 		}
@@ -602,7 +603,7 @@ bdat_read(struct session *s, uint64_t n, struct data_scan *d)
 			if (r < 0 && read_timeout(s))
 				return -1;
 			log_msg(LOG_NOTICE, "lost_in_bdat", "client",
-			    s->peer_ip, NULL);
+			    s->peer_ip, (char *)NULL);
 			s->done = true;
 			return -1;
 		}
@@ -756,7 +757,7 @@ do_etrn(struct session *s, const char *args)
 	}
 	if (s->sink->flush(s->sink->arg, dom, &err) != 0) {
 		log_msg(LOG_WARNING, "etrn_failed", "domain", dom, "reason",
-		    buf_str(&err), NULL);
+		    buf_str(&err), (char *)NULL);
 		buf_free(&err);
 		session_reply(s, 458, "4.3.0", "Unable to queue messages for "
 		    "node %s", dom);
@@ -798,7 +799,7 @@ do_starttls(struct session *s, const char *args)
 	if (stream_pending(&s->io) > 0) {
 		/* CVE-2011-0411: never answer plaintext inside TLS */
 		log_msg(LOG_WARNING, "starttls_injection", "client",
-		    s->peer_ip, NULL);
+		    s->peer_ip, (char *)NULL);
 		stream_discard_input(&s->io);
 	}
 	txn_reset(s);
@@ -949,7 +950,7 @@ command(struct session *s)
 	    stream_flush(&s->io) != 0)) {
 		/* the peer does not take our replies: stop reading */
 		log_msg(LOG_INFO, "disconnect", "client", s->peer_ip,
-		    "reason", "write_failed", NULL);
+		    "reason", "write_failed", (char *)NULL);
 		s->done = true;
 		return;
 	}
@@ -966,19 +967,20 @@ command(struct session *s)
 	}
 	if (r == STREAM_EOF || (r == STREAM_LINE && end == LINE_EOF)) {
 		log_msg(LOG_INFO, "disconnect", "client", s->peer_ip,
-		    "reason", "eof", NULL);
+		    "reason", "eof", (char *)NULL);
 		s->done = true;
 		return;
 	}
 	if (r != STREAM_LINE) {
 		if (!read_timeout(s)) {
 			log_msg(LOG_INFO, "disconnect", "client", s->peer_ip,
-			    "reason", "read_error", NULL);
+			    "reason", "read_error", (char *)NULL);
 			s->done = true;
 		}
 		return;
 	}
-	if (end != LINE_CRLF && s->cfg->bare_newline != BARE_NEWLINE_NORMALIZE) {
+	if (end != LINE_CRLF &&
+	    s->cfg->bare_newline != BARE_NEWLINE_NORMALIZE) {
 		session_reply(s, 550, "5.5.2", "Bare <CR> or <LF> not allowed");
 		return;
 	}
@@ -1039,10 +1041,10 @@ session_run(struct session *s)
 		s->relay_client = cidrlist_match(&s->cfg->relay_networks,
 		    (const struct sockaddr *)&s->peer);
 	log_msg(LOG_INFO, "connect", "client", s->peer_ip, "name",
-	    s->peer_name, NULL);
+	    s->peer_name, (char *)NULL);
 	if ((s->mode & SMTPD_SMTPS) && tls_start(s) != 0) {
 		log_msg(LOG_WARNING, "smtps_failed", "client", s->peer_ip,
-		    NULL);
+		    (char *)NULL);
 		return;
 	}
 	session_reply(s, 220, NULL, "%s ESMTP", s->cfg->hostname);
@@ -1050,7 +1052,7 @@ session_run(struct session *s)
 		command(s);
 	if (stream_flush(&s->io) == 0)
 		linger(s);
-	log_msg(LOG_INFO, "close", "client", s->peer_ip, NULL);
+	log_msg(LOG_INFO, "close", "client", s->peer_ip, (char *)NULL);
 }
 
 void

@@ -6,9 +6,9 @@
  * connection (each session is its own process), so a renewed certificate
  * is used by the next connection without a restart: before dropping
  * privileges when started as root (the key may be root's), else only
- * when the client asks for TLS, so plain sessions pay nothing for it.  Renegotiation is
- * off.  Input: the handshake from the peer, bounded by smtp_timeout.
- * Trust: the configured files.
+ * when the client asks for TLS, so plain sessions pay nothing for it.
+ * Renegotiation is off.  Input: the handshake from the peer, bounded by
+ * smtp_timeout.  Trust: the configured files.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -31,7 +31,7 @@ log_ssl_error(const char *event, const char *what)
 	else
 		snprintf(msg, sizeof(msg), "%s", "unknown error");
 	ERR_clear_error();
-	log_msg(LOG_ERR, event, "file", what, "reason", msg, NULL);
+	log_msg(LOG_ERR, event, "file", what, "reason", msg, (char *)NULL);
 }
 
 SSL_CTX *
@@ -101,7 +101,7 @@ tls_start(struct session *s)
 	    s->io.timeout_ms) != 0) {
 		log_msg(LOG_NOTICE, "tls_handshake_failed", "client",
 		    s->peer_ip, "reason", errno == ETIMEDOUT ? "timeout" :
-		    "protocol", NULL);
+		    "protocol", (char *)NULL);
 		ERR_clear_error();
 		SSL_free(ssl);
 		return -1;
@@ -114,6 +114,7 @@ tls_start(struct session *s)
 	snprintf(s->tls_info, sizeof(s->tls_info), "%s:%s",
 	    SSL_get_version(ssl), SSL_get_cipher_name(ssl));
 	log_msg(LOG_INFO, "tls", "client", s->peer_ip, "version",
-	    SSL_get_version(ssl), "cipher", SSL_get_cipher_name(ssl), NULL);
+	    SSL_get_version(ssl), "cipher", SSL_get_cipher_name(ssl),
+	    (char *)NULL);
 	return 0;
 }

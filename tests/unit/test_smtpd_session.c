@@ -521,7 +521,8 @@ START_TEST(test_submission_requires_auth)
 	    "AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n";
 
 	ck_assert_str_eq(run_from(SMTPD_SUBMISSION, "192.0.2.7", in,
-	    sizeof(in) - 1), GREET EHLO_X "530 5.7.0 Authentication required\r\n"
+	    sizeof(in) - 1), GREET EHLO_X
+	    "530 5.7.0 Authentication required\r\n"
 	    "538 5.7.11 Encryption required for requested authentication "
 	    "mechanism\r\n");
 	/* on port 25 AUTH does not exist */
