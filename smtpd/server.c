@@ -12,6 +12,7 @@
  * ever used in the Received header.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -22,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -225,6 +227,28 @@ listen_loop(const struct config *cfg, unsigned mode, int n)
 	}
 }
 
+/* inetd hands the connection over as fd 2 too: log lines must never
+ * reach the client (posthorn(7) puts a logger in between; without one,
+ * the lines are dropped rather than sent into the SMTP stream). */
+static void
+protect_stderr(void)
+{
+	struct stat s0, s2;
+	int null;
+
+	if (fstat(0, &s0) != 0 || fstat(2, &s2) != 0 ||
+	    !S_ISSOCK(s2.st_mode) || s0.st_dev != s2.st_dev ||
+	    s0.st_ino != s2.st_ino)
+		return;
+	null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	if (null == -1) {
+		close(2);
+		return;
+	}
+	dup2(null, 2);
+	close(null);
+}
+
 int
 smtpd_serve(const char *confdir, unsigned mode)
 {
@@ -232,6 +256,7 @@ smtpd_serve(const char *confdir, unsigned mode)
 	struct buf err = BUF_INIT;
 	int n;
 
+	protect_stderr();
 	signal(SIGPIPE, SIG_IGN);
 	if (config_load(confdir, &cfg, &err) != 0)
 		die(78, "bad configuration", buf_str(&err));
