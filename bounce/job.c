@@ -18,13 +18,68 @@
  * Trusts: the job was validated by agent_job_read(); the queue's verdict
  * was sanitised by qclient.
  */
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bounce/job.h"
 #include "common/log.h"
 #include "common/qclient.h"
+
+/* Could pw reach the queue socket?  Checked with pw's effective ids,
+ * then root is restored. */
+static int
+socket_reachable_as(const struct passwd *pw, const char *path)
+{
+	int ok;
+
+	if (setgroups(0, NULL) == -1 || setegid(pw->pw_gid) == -1 ||
+	    seteuid(pw->pw_uid) == -1)
+		return -1;
+	ok = faccessat(AT_FDCWD, path, W_OK, AT_EACCESS) == 0;
+	if (seteuid(0) == -1 || setegid(0) == -1)
+		return -1;
+	return ok;
+}
+
+int
+bounce_drop_root(const char *queue_socket, const char **why)
+{
+	struct passwd *pw;
+	int ok;
+
+	if (geteuid() != 0 && getuid() != 0)
+		return 0;
+	pw = getpwnam(BOUNCE_ROOT_USER);
+	if (pw == NULL || pw->pw_uid == 0) {
+		*why = "no user " BOUNCE_ROOT_USER " to become; staying root";
+		return 1;
+	}
+	ok = socket_reachable_as(pw, queue_socket);
+	if (ok == -1) {
+		*why = "cannot switch ids";
+		return -1;
+	}
+	if (ok == 0) {
+		*why = "user " BOUNCE_ROOT_USER " cannot reach the queue socket; "
+		    "staying root like the scheduler";
+		return 1;
+	}
+	if (setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) == -1 ||
+	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1) {
+		*why = "cannot switch to user " BOUNCE_ROOT_USER;
+		return -1;
+	}
+	if (setuid(0) == 0 || seteuid(0) == 0) {
+		*why = "root could be regained";
+		return -1;
+	}
+	return 0;
+}
 
 bool
 bounce_wanted(enum dsn_kind kind, unsigned notify)

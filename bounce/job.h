@@ -20,6 +20,16 @@
 #define BOUNCE_PROTO_DOUBLE	"double-bounce"
 #define BOUNCE_PROTO		"bounce"
 
+/* Started as root (posthorn-run as root with a root-owned spool; under
+ * systemd the scheduler runs as the queue's user and so do we): become
+ * BOUNCE_ROOT_USER for good before the first job, provided that user can
+ * still reach the queue socket (posthorn-run's is open to every user).
+ * The configuration is read before, and the message arrives as a
+ * descriptor.  0: not root, or root dropped; 1: kept the scheduler's
+ * identity, *why says why (the caller logs it); -1: failure (*why). */
+#define BOUNCE_ROOT_USER	"nobody"
+int bounce_drop_root(const char *queue_socket, const char **why);
+
 /* Does a recipient with these NOTIFY bits want a notice of this kind? */
 bool bounce_wanted(enum dsn_kind kind, unsigned notify);
 

@@ -4,14 +4,16 @@
  * fd 3 the control socket (queue/PROTOCOL.md §3); reads jobs until EOF.
  * Runs as the queue's user and never needs more: it only reads the
  * descriptors it is given and connects to the queue socket, so it sets
- * no_new_privs and never changes its ids.  Trusts the configuration;
+ * no_new_privs, and started as root it becomes "nobody" before the first
+ * job when nobody can reach the queue (bounce_drop_root()).  Trusts the configuration;
  * everything from the control socket and the message is checked by
  * agent_job_read() and the builder.
  *
  *   posthorn-bounce [-v] [-C dir]
  *
- * Exit: 0 at EOF, 75 when the configuration cannot be loaded, 1 on a
- * protocol error (the scheduler retries the job's recipients).
+ * Exit: 0 at EOF, 75 when the configuration cannot be loaded, 71 when
+ * root cannot be dropped, 1 on a protocol error (the scheduler retries
+ * the job's recipients).
  */
 #include <signal.h>
 #include <stdlib.h>
@@ -47,6 +49,10 @@ main(int argc, char **argv)
 	}
 	if (config_load(config_dir(dir), &cfg, &err) == -1)
 		die(75, "config", buf_str(&err));
+	if ((r = bounce_drop_root(cfg.queue_socket, &why)) == -1)
+		die(71, "privileges", why);
+	if (r == 1)
+		log_msg(LOG_WARNING, "privileges", "reason", why, NULL);
 	if (stream_init(&ctl, AGENT_FD, AGENT_FD, CTL_TIMEOUT_MS) == -1)
 		die(75, "control socket", "cannot set up fd 3");
 	while ((r = agent_job_read(&ctl, &job, &why)) == 1) {
