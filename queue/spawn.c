@@ -307,74 +307,21 @@ usage(void)
 	    "/path/posthorn-send [args...]]");
 }
 
-int
-main(int argc, char **argv)
+/*
+ * Serve requests until the scheduler goes away; returns our exit code.
+ * Every pass reaps children and passes a pending SIGTERM on.
+ */
+static int
+serve(const struct config *cfg, const char *dir, const char *local,
+    bool root, const struct ids *aliasid, pid_t send, int spawnfd)
 {
-	static struct config cfg;
-	struct ids sendid, aliasid, lid;
-	struct buf err = BUF_INIT;
 	struct stream s;
-	struct sigaction sa;
-	static const char default_user[] = DEFAULT_USER;
-	const char *dir = NULL, *user = default_user;
-	char sendprog[4096], *sendargv[4], **cmd;
-	char local[4096], rcpt[ADDR_MAX + 1], code[16];
-	bool root = geteuid() == 0;
-	int ch, spawnfd, ctlfd, st = 0, rc, sent_term = 0;
-	pid_t send;
+	struct ids lid;
+	char rcpt[ADDR_MAX + 1];
+	int ctlfd, st = 0, rc, sent_term = 0;
 
-	log_init("posthorn-spawn");
-	while ((ch = getopt(argc, argv, "+C:u:")) != -1) {
-		if (ch == 'C')
-			dir = optarg;
-		else if (ch == 'u')
-			user = optarg;
-		else
-			usage();
-	}
-	dir = config_dir(dir);
-	if (optind < argc && argv[optind][0] != '/')
-		usage();
-	if (config_load(dir, &cfg, &err) != 0)
-		die(78, "configuration error", buf_str(&err));
-	if (libexec_path("posthorn-local", local, sizeof(local)) != 0)
-		die(78, "cannot find posthorn-local", "");
-	memset(&sendid, 0, sizeof(sendid));
-	memset(&aliasid, 0, sizeof(aliasid));
-	if (root && strcmp(user, "root") != 0 &&
-	    ids_of_user(user, &sendid) != 0) {
-		if (user != default_user)
-			die(67, "no such user", user);
-		log_msg(LOG_WARNING, "no_user", "user", user, "detail",
-		    "the scheduler keeps running as root", NULL);
-	}
-	if (root && ids_of_user(cfg.alias_user, &aliasid) != 0)
-		die(67, "alias_user: no such user (or it is root)",
-		    cfg.alias_user);
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_term;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	cmd = argv + optind;
-	if (optind == argc) {
-		if (libexec_path("posthorn-send", sendprog,
-		    sizeof(sendprog)) != 0)
-			die(78, "cannot find posthorn-send", "");
-		sendargv[0] = sendprog;
-		sendargv[1] = (char *)"-C";
-		sendargv[2] = (char *)dir;
-		sendargv[3] = NULL;
-		cmd = sendargv;
-	}
-	send = start_send(cmd, root, &sendid, &spawnfd);
-	if (root)
-		drop_caps();
 	stream_init(&s, spawnfd, spawnfd, 5000);
 	stream_enable_fds(&s);
-	log_msg(LOG_INFO, "started", "scheduler", cmd[0], NULL);
-
 	for (;;) {
 		if (reap(send, &st))
 			break;
@@ -382,9 +329,8 @@ main(int argc, char **argv)
 			kill(send, SIGTERM);
 			sent_term = 1;
 		}
-		rc = stream_wait_readable(&s, 1000);
-		if (rc <= 0)
-			continue;	/* timeout or EINTR: reap, look again */
+		if (stream_wait_readable(&s, 1000) <= 0)
+			continue;	/* nothing yet: reap, look again */
 		rc = spawn_request_read(&s, rcpt, sizeof(rcpt), &ctlfd);
 		if (rc == 0) {
 			/* the scheduler closed its end: wait for it */
@@ -396,14 +342,90 @@ main(int argc, char **argv)
 			    "bad spawn request; stopping the scheduler", NULL);
 			kill(send, SIGTERM);
 			wait_send(send, &st);
+			stream_free(&s);
 			return 1;
 		}
-		ids_for(&cfg, rcpt, &aliasid, &lid);
+		ids_for(cfg, rcpt, aliasid, &lid);
 		spawn_local(local, dir, root, &lid, ctlfd);
 		close(ctlfd);
 	}
 	stream_free(&s);
-	snprintf(code, sizeof(code), "%d", exit_code(st));
-	log_msg(LOG_INFO, "stopped", "status", code, NULL);
 	return exit_code(st);
+}
+
+/* The ids of the scheduler (-u) and of alias deliveries (alias_user). */
+static void
+setup_ids(const struct config *cfg, const char *user, bool explicit_user,
+    struct ids *sendid, struct ids *aliasid)
+{
+	memset(sendid, 0, sizeof(*sendid));	/* uid 0: keep our ids */
+	memset(aliasid, 0, sizeof(*aliasid));
+	if (geteuid() != 0)
+		return;
+	if (strcmp(user, "root") != 0 && ids_of_user(user, sendid) != 0) {
+		if (explicit_user)
+			die(67, "no such user", user);
+		log_msg(LOG_WARNING, "no_user", "user", user, "detail",
+		    "the scheduler keeps running as root", NULL);
+	}
+	if (ids_of_user(cfg->alias_user, aliasid) != 0)
+		die(67, "alias_user: no such user (or it is root)",
+		    cfg->alias_user);
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct config cfg;
+	struct ids sendid, aliasid;
+	struct buf err = BUF_INIT;
+	struct sigaction sa;
+	const char *dir = NULL, *user = DEFAULT_USER;
+	char sendprog[4096], *sendargv[4], **cmd, local[4096], code[16];
+	bool root = geteuid() == 0, explicit_user = false;
+	int ch, spawnfd, rc;
+	pid_t send;
+
+	log_init("posthorn-spawn");
+	while ((ch = getopt(argc, argv, "+C:u:")) != -1) {
+		if (ch == 'C')
+			dir = optarg;
+		else if (ch == 'u') {
+			user = optarg;
+			explicit_user = true;
+		} else
+			usage();
+	}
+	dir = config_dir(dir);
+	if (optind < argc && argv[optind][0] != '/')
+		usage();
+	if (config_load(dir, &cfg, &err) != 0)
+		die(78, "configuration error", buf_str(&err));
+	if (libexec_path("posthorn-local", local, sizeof(local)) != 0)
+		die(78, "cannot find posthorn-local", "");
+	setup_ids(&cfg, user, explicit_user, &sendid, &aliasid);
+	cmd = argv + optind;
+	if (optind == argc) {
+		if (libexec_path("posthorn-send", sendprog,
+		    sizeof(sendprog)) != 0)
+			die(78, "cannot find posthorn-send", "");
+		sendargv[0] = sendprog;
+		sendargv[1] = (char *)"-C";
+		sendargv[2] = (char *)dir;
+		sendargv[3] = NULL;
+		cmd = sendargv;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_term;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	send = start_send(cmd, root, &sendid, &spawnfd);
+	if (root)
+		drop_caps();
+	log_msg(LOG_INFO, "started", "scheduler", cmd[0], NULL);
+	rc = serve(&cfg, dir, local, root, &aliasid, send, spawnfd);
+	snprintf(code, sizeof(code), "%d", rc);
+	log_msg(LOG_INFO, "stopped", "status", code, NULL);
+	return rc;
 }
