@@ -71,7 +71,9 @@ session_reply(struct session *s, int code, const char *dsn, const char *fmt,
 		s->done = true;
 		return;
 	}
-	if (code < 400)
+	/* 452 4.5.3 is flow control (RFC 5321 §4.5.3.1.10), not misuse */
+	if (code < 400 || (code == 452 && dsn != NULL &&
+	    strcmp(dsn, "4.5.3") == 0))
 		return;
 	s->errors++;
 	if (s->cfg->smtp_max_errors > 0 &&
@@ -495,6 +497,7 @@ message_finish(struct session *s, unsigned flags, uint64_t size)
 	txn_reset(s);
 	if (res.code < 300 && res.qid[0] != '\0') {
 		s->messages++;
+		s->errors = 0;	/* the limit is on errors without mail */
 		session_reply(s, res.code, res.dsn, "Ok: queued as %s",
 		    res.qid);
 		return;

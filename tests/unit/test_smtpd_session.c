@@ -510,6 +510,26 @@ START_TEST(test_max_errors)
 	buf_append_str(&exp, "421 4.7.0 mx.example.org Too many errors, "
 	    "closing connection\r\n");
 	ck_assert_str_eq(run(in.data), exp.data);
+	/* 452 4.5.3 does not count; an accepted message resets the count */
+	buf_reset(&in);
+	buf_reset(&exp);
+	buf_append_str(&in, TXN "BOGUS\r\nBOGUS\r\n");
+	buf_append_str(&exp, TXN_OUT "500 5.5.2 Command unrecognized\r\n"
+	    "500 5.5.2 Command unrecognized\r\n");
+	for (int i = 0; i < 5; i++) {
+		buf_append_str(&in, "RCPT TO:<alice@example.org>\r\n");
+		buf_append_str(&exp, i < 2 ? RCPT_OK :
+		    "452 4.5.3 Too many recipients\r\n");
+	}
+	buf_append_str(&in, "DATA\r\nx\r\n.\r\nBOGUS\r\nBOGUS\r\n"
+	    "NOOP\r\nBOGUS\r\n");
+	buf_append_str(&exp, DATA_GO QUEUED
+	    "500 5.5.2 Command unrecognized\r\n"
+	    "500 5.5.2 Command unrecognized\r\n" "250 2.0.0 Ok\r\n"
+	    "500 5.5.2 Command unrecognized\r\n"
+	    "421 4.7.0 mx.example.org Too many errors, "
+	    "closing connection\r\n");
+	ck_assert_str_eq(run(in.data), exp.data);
 	buf_free(&in);
 	buf_free(&exp);
 }
