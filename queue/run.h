@@ -76,10 +76,13 @@ struct run {
 };
 
 /* run_net.c: sockets and files */
+uint64_t now_usec(void);
 int mkdir_p(const char *path, mode_t mode);
 int parent_dir(const char *path, char *out, size_t outsz);
 void split_sockaddr(const struct sockaddr_storage *ss, char *ip, size_t ipsz,
     char *port, size_t portsz);
+int listen_spec(enum lkind kind, const char *spec, char *host,
+    size_t hostsz, unsigned *port);
 int bind_tcp(struct run *r, enum lkind kind, const char *spec,
     struct buf *err);
 void unlink_stale_socket(const char *path);
@@ -88,12 +91,10 @@ int bind_notify(struct run *r, struct buf *err);
 int write_run_file(struct run *r, const char *name, const struct buf *b);
 
 /* run_proc.c: children */
-uint64_t now_usec(void);
 int spawn_for(struct run *r, struct listener *l, int conn);
 int sched_start(struct run *r);
 void signal_all(struct run *r, int sig);
 void reload_scheduler(struct run *r);
-void reaped(struct run *r, pid_t pid, int status);
 void smtpd_identity(struct run *r);
 int find_scheduler(struct run *r, struct buf *err);
 

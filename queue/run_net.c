@@ -48,6 +48,15 @@ const char *const lkind_name[] = {
 };
 
 
+uint64_t
+now_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000;
+}
+
 int
 mkdir_p(const char *path, mode_t mode)
 {
@@ -148,7 +157,7 @@ listener_new(struct run *r, enum lkind kind, int fd)
 
 /* "host:port", "[v6]:port", "host" (the kind's standard port) or
  * "host:0" (a free port, chosen by the kernel). */
-static int
+int
 listen_spec(enum lkind kind, const char *spec, char *host, size_t hostsz,
     unsigned *port)
 {
@@ -314,10 +323,12 @@ bind_notify(struct run *r, struct buf *err)
 {
 	struct sockaddr_un sun;
 	char path[PATH_MAX];
+	size_t n;
 	int fd, one = 1;
 
 	if (snprintf(path, sizeof(path), "%s/notify.sock", r->rundir) >=
-	    (int)sizeof(path) || strlen(path) >= sizeof(r->notify_path)) {
+	    (int)sizeof(path) ||
+	    (n = strlen(path)) >= sizeof(r->notify_path)) {
 		/* too long for a unix socket path: an abstract name */
 		unsigned long long rnd = now_usec();
 
@@ -325,7 +336,7 @@ bind_notify(struct run *r, struct buf *err)
 		    "@posthorn-run/%ld/%llx", (long)getpid(), rnd);
 	} else {
 		unlink_stale_socket(path);
-		snprintf(r->notify_path, sizeof(r->notify_path), "%s", path);
+		memcpy(r->notify_path, path, n + 1);
 	}
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;

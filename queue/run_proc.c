@@ -43,15 +43,6 @@
 #include "common/units.h"
 #include "queue/run.h"
 
-uint64_t
-now_usec(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000;
-}
-
 static int
 child_add(struct run *r, pid_t pid, struct listener *l)
 {
@@ -310,59 +301,6 @@ signal_all(struct run *r, int sig)
 	 * died (posthorn-send after a SIGKILL of posthorn-spawn, an agent)
 	 * is our child now */
 	signal_children_of(r, getpid(), NULL, sig);
-}
-
-static void
-log_exit(const char *what, pid_t pid, int status, int prio)
-{
-	char p[32], st[64];
-
-	snprintf(p, sizeof(p), "%ld", (long)pid);
-	if (WIFEXITED(status))
-		snprintf(st, sizeof(st), "exit %d", WEXITSTATUS(status));
-	else if (WIFSIGNALED(status))
-		snprintf(st, sizeof(st), "signal %d", WTERMSIG(status));
-	else
-		snprintf(st, sizeof(st), "status %d", status);
-	log_msg(prio, "exited", "program", what, "pid", p, "status", st,
-	    (char *)NULL);
-}
-
-void
-reaped(struct run *r, pid_t pid, int status)
-{
-	size_t i;
-
-	if (pid == r->sched_pid) {
-		r->sched_pid = 0;
-		log_exit(strrchr(r->sched_prog, '/') + 1, pid, status,
-		    r->stopping ? LOG_INFO : LOG_ERR);
-		/* never two schedulers on one spool: what the dead one
-		 * started (posthorn-send under the spawner, agents) goes
-		 * too, and is killed outright before the next start */
-		kill(-pid, SIGTERM);
-		if (!r->stopping)
-			sched_schedule_restart(r);
-		return;
-	}
-	for (i = 0; i < r->nkids; i++) {
-		struct listener *l;
-
-		if (r->kids[i].pid != pid)
-			continue;
-		l = r->kids[i].l;
-		r->kids[i] = r->kids[--r->nkids];
-		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-			log_exit(l->kind == L_QUEUE ? "posthorn-queue" :
-			    "posthorn-smtpd", pid, status, LOG_DEBUG);
-		if (l->nchildren > 0)
-			l->nchildren--;
-		if (!r->stopping && l->src != NULL && l->nchildren < l->max &&
-		    (l->pause == NULL || sd_event_source_get_enabled(l->pause,
-		    NULL) == 0))
-			sd_event_source_set_enabled(l->src, SD_EVENT_ON);
-		return;
-	}
 }
 
 int
