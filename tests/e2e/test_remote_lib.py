@@ -461,7 +461,7 @@ class Peer:
                          for i, l in enumerate(lines))
 
     def _serve(self, sock, addr):
-        sock.settimeout(30)
+        sock.settimeout(120)
         local = sock.getsockname()
         sess = Session(local if isinstance(local, str) else local[0], addr)
         with self.lock:
