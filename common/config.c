@@ -837,7 +837,8 @@ config_load(const char *dir, struct config *cfg, struct buf *err)
 		memset(cfg, 0, sizeof(*cfg));
 		buf_reset(err);
 		buf_printf(err, "%s: %s", file.data,
-		    errno == EFBIG ? "file too large" : strerror(errno));
+		    errno == EFBIG ? "file too large" :
+		    errno == EINVAL ? "not a regular file" : strerror(errno));
 	}
 	buf_free(&file);
 	buf_free(&text);

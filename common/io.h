@@ -25,7 +25,9 @@ ssize_t io_read(int fd, void *p, size_t n, int timeout_ms);	/* 0 = EOF */
 int io_write_all(int fd, const void *p, size_t n, int timeout_ms);	/* 0 ok */
 /* Read until n bytes or EOF; returns bytes read or -1. */
 ssize_t io_read_full(int fd, void *p, size_t n, int timeout_ms);
-/* Read a whole (small) file into b, failing with EFBIG beyond max bytes. */
+/* Read a whole (small) regular file into b (replacing its contents),
+ * failing with EFBIG beyond max bytes, EISDIR / EINVAL for a directory or
+ * anything else that is not a regular file (a FIFO never blocks). */
 int io_read_file(const char *path, size_t max, struct buf *b);
 /* Write data to path via a temporary file, fsync, rename, fsync dir. */
 int io_write_file_atomic(const char *path, const void *p, size_t n, int mode);

@@ -269,7 +269,8 @@ table_load(const char *path, enum table_syntax syntax, struct table *t,
 		}
 		buf_reset(err);
 		buf_printf(err, "%s: %s", path,
-		    errno == EFBIG ? "file too large" : strerror(errno));
+		    errno == EFBIG ? "file too large" :
+		    errno == EINVAL ? "not a regular file" : strerror(errno));
 		memset(t, 0, sizeof(*t));
 		return -1;
 	}

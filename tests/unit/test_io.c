@@ -127,6 +127,15 @@ START_TEST(test_files)
 	ck_assert_str_eq(buf_str(&b), "");
 	ck_assert_int_eq(io_fsync_dir(path), 0);
 	ck_assert_int_eq(io_fsync_dir(dir), 0);
+	errno = 0;
+	ck_assert_int_eq(io_read_file(dir, 100, &b), -1);
+	ck_assert_int_eq(errno, EISDIR);
+	unlink(path);
+	/* a FIFO nobody writes to: refused at once, not a hang */
+	ck_assert_int_eq(mkfifo(path, 0600), 0);
+	errno = 0;
+	ck_assert_int_eq(io_read_file(path, 100, &b), -1);
+	ck_assert_int_eq(errno, EINVAL);
 	unlink(path);
 	rmdir(dir);
 	buf_free(&b);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/buf.h"
@@ -166,6 +167,11 @@ START_TEST(test_load)
 	ck_assert_str_eq(val(&t, "OLD@x"), "new@y");
 	ck_assert_str_eq(t.path, path);
 	table_free(&t);
+	unlink(path);
+	ck_assert_int_eq(mkfifo(path, 0600), 0);
+	ck_assert_int_eq(table_load(path, TABLE_SPACE, &t, &err), -1);
+	ck_assert_ptr_nonnull(strstr(buf_str(&err),
+	    "/relocated: not a regular file"));
 	unlink(path);
 	rmdir(dir);
 	buf_free(&err);
