@@ -556,6 +556,22 @@ class Peer:
         return self.all_sessions()
 
 
+def peers_on_one_port(specs, tries=10):
+    """Start one Peer per kwargs dict in specs, all on the same port (the
+    first one's ephemeral port); retried when a later bind collides."""
+    for attempt in range(tries):
+        started = []
+        try:
+            for kw in specs:
+                port = started[0].port if started else 0
+                started.append(Peer(port=port, **kw))
+            return started
+        except OSError:
+            for p in started:
+                p.stop()
+    raise AssertionError("no common free port for the peers")
+
+
 # ---- running the agent ----------------------------------------------------
 
 def write_conf(tmp, port, dns_port=None, routes=None, extra=None):
