@@ -694,23 +694,26 @@ int
 line_scan(const char *p, size_t n, int eof, size_t *clen, size_t *consumed,
     enum line_end *end)
 {
-	size_t i;
+	const char *lf, *cr;
+	size_t i, limit;
 
-	for (i = 0; i < n; i++) {
-		if (p[i] == '\n') {
-			*clen = i;
-			*consumed = i + 1;
-			*end = LINE_LF;
-			return 1;
-		}
-		if (p[i] != '\r')
-			continue;
+	/* the first LF, then the first CR before it (memchr: fast path) */
+	lf = n > 0 ? memchr(p, '\n', n) : NULL;
+	limit = lf != NULL ? (size_t)(lf - p) : n;
+	cr = limit > 0 ? memchr(p, '\r', limit) : NULL;
+	if (cr == NULL && lf != NULL) {
+		*clen = limit;
+		*consumed = limit + 1;
+		*end = LINE_LF;
+		return 1;
+	}
+	if (cr != NULL) {
+		i = (size_t)(cr - p);
+		*clen = i;
 		if (i + 1 == n && !eof) {
-			*clen = i;	/* need the next octet */
-			*consumed = 0;
+			*consumed = 0;	/* need the next octet */
 			return 0;
 		}
-		*clen = i;
 		if (i + 1 < n && p[i + 1] == '\n') {
 			*consumed = i + 2;
 			*end = LINE_CRLF;
