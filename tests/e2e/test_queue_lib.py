@@ -75,8 +75,9 @@ def read_frame(sock):
 
 
 class Queue:
-    def __init__(self, conf="", agents=True, retry_min="1s", retry_max="4s"):
-        self.dir = tempfile.mkdtemp(prefix="phq.", dir="/tmp")
+    def __init__(self, conf="", agents=True, retry_min="1s", retry_max="4s",
+                 base="/tmp"):
+        self.dir = tempfile.mkdtemp(prefix="phq.", dir=base)
         os.chmod(self.dir, 0o755)
         self.spool = os.path.join(self.dir, "spool")
         self.sock = os.path.join(self.dir, "queue.sock")
