@@ -17,6 +17,10 @@
  *       $DRIVER_EXIT (default 0) so the spawner's propagation is visible;
  *       with $DRIVER_SLEEP it prints "sleeping" and sleeps that long
  *       first (signal tests).
+ *   driver bench N MSGFILE SENDER RCPT -- PROG [ARGS...]
+ *       N deliveries of MSGFILE to RCPT, one PROG process each (as the
+ *       scheduler does), one after the other; prints
+ *       "deliveries=N seconds=S per_second=R" (for bench/ comparisons).
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -35,7 +39,8 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: driver agent MSG SENDER RCPT... -- PROG ...\n"
-	    "       driver spawn MSG SENDER RCPT...\n");
+	    "       driver spawn MSG SENDER RCPT...\n"
+	    "       driver bench N MSG SENDER RCPT -- PROG ...\n");
 	exit(2);
 }
 
@@ -193,11 +198,87 @@ spawn_mode(int msgfd, const char *sender, char **rcpts, size_t n)
 	return ex != NULL ? atoi(ex) : 0;
 }
 
+/* One quiet delivery through a fresh agent: 0 when it reported D. */
+static int
+one_delivery(int msgfd, struct envelope *e, uint32_t *idx, char **prog)
+{
+	struct stream s;
+	struct buf p = BUF_INIT;
+	struct agent_result r;
+	const char *why;
+	char tag;
+	int sv[2], st, null, ok = -1;
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		null = open("/dev/null", O_RDWR);
+		dup2(null, 0);
+		dup2(null, 1);
+		dup2(null, 2);
+		dup2(sv[1], 3);
+		execv(prog[0], prog);
+		_exit(127);
+	}
+	close(sv[1]);
+	if (pid > 0 && agent_job_send(sv[0], JOB_DELIVER, e, idx, "",
+	    msgfd) == 0) {
+		stream_init(&s, sv[0], sv[0], 120000);
+		if (frame_read(&s, 8192, &tag, &p) == FRAME_OK &&
+		    agent_result_decode(tag, p.data, p.len, &r, &why) == 1 &&
+		    r.status == 'D')
+			ok = 0;
+		stream_free(&s);
+	}
+	close(sv[0]);
+	if (pid > 0)
+		waitpid(pid, &st, 0);
+	buf_free(&p);
+	return ok;
+}
+
+static int
+bench_mode(long n, int msgfd, const char *sender, char *rcpt, char **prog)
+{
+	struct envelope e;
+	struct timespec t0, t1;
+	uint32_t idx[1];
+	double secs;
+	long i;
+
+	make_env(&e, sender, &rcpt, 1, idx);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (i = 0; i < n; i++)
+		if (one_delivery(msgfd, &e, idx, prog) != 0) {
+			printf("delivery %ld failed\n", i);
+			return 1;
+		}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	secs = (double)(t1.tv_sec - t0.tv_sec) +
+	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	printf("deliveries=%ld seconds=%.3f per_second=%.1f\n", n, secs,
+	    secs > 0 ? (double)n / secs : 0.0);
+	envelope_free(&e);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
 	int msgfd, i, dash = -1;
 
+	if (argc >= 8 && strcmp(argv[1], "bench") == 0 &&
+	    strcmp(argv[6], "--") == 0) {
+		msgfd = open(argv[3], O_RDONLY);
+		if (msgfd < 0) {
+			perror(argv[3]);
+			return 2;
+		}
+		return bench_mode(atol(argv[2]), msgfd, argv[4], argv[5],
+		    argv + 7);
+	}
 	if (argc < 5)
 		usage();
 	msgfd = open(argv[2], O_RDONLY);
