@@ -34,7 +34,8 @@ main(int argc, char **argv)
 		else if (strcmp(argv[i], "--submission") == 0)
 			mode |= SMTPD_SUBMISSION;
 		else if (strcmp(argv[i], "--smtps") == 0)
-			mode |= SMTPD_SMTPS;
+			/* RFC 8314: port 465 is submission over TLS */
+			mode |= SMTPD_SMTPS | SMTPD_SUBMISSION;
 		else
 			usage();
 	}
