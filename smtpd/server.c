@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -154,6 +155,10 @@ smtpd_serve_fd(const struct config *cfg, unsigned mode, int rfd, int wfd)
 		refuse(wfd, cfg, "cannot drop privileges");
 		return 111;
 	}
+	/* nothing this process runs may gain privileges; no core dumps or
+	 * ptrace of a process that sees passwords */
+	(void)prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	reverse_dns(&s);
 	session_run(&s);
 	session_free(&s);
