@@ -345,21 +345,36 @@ int
 smtp_open(struct smtp_conn *c, const char *host, const struct sockaddr *sa,
     const struct smtp_params *p)
 {
+	struct smtp_conn tmp;
+
+	memset(&tmp, 0, sizeof(tmp));
+	tmp.fd = -1;
+	tmp.p = *p;
+	snprintf(tmp.host, sizeof(tmp.host), "%s", host);
+	format_relay(&tmp, sa);
+	if (connect_to(&tmp, sa) < 0) {
+		*c = tmp;
+		fail(c, "4.4.1", "connect to %s: %s", c->relay,
+		    strerror(errno));
+		return -1;
+	}
+	return smtp_start(c, tmp.fd, host, tmp.relay, p);
+}
+
+int
+smtp_start(struct smtp_conn *c, int fd, const char *host, const char *relay,
+    const struct smtp_params *p)
+{
 	struct reply r;
 	char dsn[16];
 	int required = p->tls != SMTP_TLS_MAY && p->tls != SMTP_TLS_NONE;
 
 	memset(c, 0, sizeof(*c));
-	c->fd = -1;
+	c->fd = fd;
 	c->p = *p;
 	snprintf(c->host, sizeof(c->host), "%s", host);
+	snprintf(c->relay, sizeof(c->relay), "%s", relay);
 	snprintf(c->tls_desc, sizeof(c->tls_desc), "none");
-	format_relay(c, sa);
-	if (connect_to(c, sa) < 0) {
-		fail(c, "4.4.1", "connect to %s: %s", c->relay,
-		    strerror(errno));
-		return -1;
-	}
 	buf_init(&c->line);
 	if (stream_init(&c->s, c->fd, c->fd, p->cmd_ms) < 0) {
 		fail(c, "4.3.0", "out of memory");

@@ -93,6 +93,10 @@ struct rres {
  * nothing to free). */
 int smtp_open(struct smtp_conn *c, const char *host,
     const struct sockaddr *sa, const struct smtp_params *p);
+/* The same on an already connected descriptor (owned by c from now on,
+ * closed on failure); relay names the peer in messages. */
+int smtp_start(struct smtp_conn *c, int fd, const char *host,
+    const char *relay, const struct smtp_params *p);
 /* Send one message to env's recipients i with todo[i].  Sets res[i] for
  * each of them.  Returns 0 when the connection is still usable for
  * another message, -1 when it is not (results are set either way). */
