@@ -185,8 +185,9 @@ log_8bit(const struct agent_job *job, const struct smtp_conn *c,
 }
 
 /* Run the transaction for the open recipients on c; keep c for the next
- * job when everything is settled, else close it. */
-static void
+ * job when everything is settled, else close it.  Returns
+ * smtp_transaction's result (-1: the connection broke). */
+static int
 transact(struct remote *r, struct jobctx *jc, struct smtp_conn *c)
 {
 	const struct envelope *env = &jc->job->env;
@@ -205,12 +206,13 @@ transact(struct remote *r, struct jobctx *jc, struct smtp_conn *c)
 		r->have_conn = 1;
 		snprintf(r->conn_domain, sizeof(r->conn_domain), "%s",
 		    jc->job->domain);
-		return;
+		return 0;
 	}
 	if (rc == 0)
 		smtp_quit(c);
 	else
 		smtp_close(c);
+	return rc;
 }
 
 static void
@@ -230,7 +232,7 @@ try_address(struct remote *r, struct jobctx *jc, const char *host,
 			smtp_quit(&c);	/* just tried on the kept one */
 			return;
 		}
-		transact(r, jc, &c);
+		(void)transact(r, jc, &c);
 		return;
 	}
 	note_error(jc, &c.err);
@@ -240,7 +242,7 @@ try_address(struct remote *r, struct jobctx *jc, const char *host,
 	p.tls = SMTP_TLS_NONE;
 	jc->attempts++;
 	if (smtp_open(&c, host, sa, &p) == 0)
-		transact(r, jc, &c);
+		(void)transact(r, jc, &c);
 	else
 		note_error(jc, &c.err);
 }
@@ -657,9 +659,12 @@ remote_job(struct remote *r, struct stream *ctl, const struct agent_job *job)
 		r->have_conn = 0;
 		if (strcasecmp(r->conn_domain, job->domain) == 0 &&
 		    smtp_rset(&r->conn) == 0) {
+			/* a host that answered on the kept connection is not
+			 * asked again at once; one whose connection broke is */
 			snprintf(jc.reused, sizeof(jc.reused), "%s",
 			    r->conn.relay);
-			transact(r, &jc, &r->conn);
+			if (transact(r, &jc, &r->conn) < 0)
+				jc.reused[0] = '\0';
 		} else
 			smtp_quit(&r->conn);
 	}

@@ -371,8 +371,8 @@ class Peer:
     replies: keys "greeting", "EHLO", "HELO", "LHLO", "MAIL", "RCPT",
     "RCPT:addr", "DATA", "END", "END:addr" (LMTP), "RSET", "STARTTLS",
     "QUIT"; values are a reply ("250 ok", lines joined with "\\n"), raw
-    bytes sent as they are, None (close the connection) or "hang" (stop
-    answering); a key "HOST:ip:" prefix restricts it to one listening
+    bytes sent as they are, None (close the connection), "hang" (stop
+    answering) or a list of those (one per use, the last one sticks); a key "HOST:ip:" prefix restricts it to one listening
     address.  ext: the EHLO keywords.  after_starttls: bytes sent right
     after the STARTTLS 220.  cert: (crt, key) to offer STARTTLS; with
     tls_fail the "handshake" is answered with garbage.
@@ -439,7 +439,11 @@ class Peer:
     def reply(self, key, local):
         for k in ("HOST:%s:%s" % (local, key), key):
             if k in self.replies:
-                return True, self.replies[k]
+                v = self.replies[k]
+                if isinstance(v, list):     # one per use, the last sticks
+                    with self.lock:
+                        v = v.pop(0) if len(v) > 1 else v[0]
+                return True, v
         return False, None
 
     def _say(self, conn, sess, key, default):
