@@ -138,6 +138,18 @@ opt_q(struct opts *o, char **argv, int *i)
 	/* -q, -q30m, -qI..., -qS...: one flush of everything */
 }
 
+/* RFC 3461 ENVID: at most 100 printable ASCII characters. */
+static bool
+envid_ok(const char *v)
+{
+	size_t n;
+
+	for (n = 0; v[n] != '\0'; n++)
+		if (v[n] < 0x21 || v[n] > 0x7e || n >= 100)
+			return false;
+	return n > 0;
+}
+
 /* One argument; returns 1 at the end of the options. */
 static int
 parse_opt(struct opts *o, char **argv, int *i)
@@ -209,6 +221,8 @@ parse_opt(struct opts *o, char **argv, int *i)
 		break;
 	case 'V':
 		o->envid = optval(argv, i, 2);
+		if (!envid_ok(o->envid))
+			usage("bad -V value (1 to 100 printable ASCII)");
 		break;
 	case 'B':
 		v = optval(argv, i, 2);
