@@ -23,6 +23,7 @@
 #include "remote/tls.h"
 
 #define CMD_MAX 2048	/* longest command line we build */
+#define QUIT_MS 10000	/* how long we wait for the reply to QUIT */
 
 static void
 fail(struct smtp_conn *c, const char *dsn, const char *fmt, ...)
@@ -425,9 +426,11 @@ smtp_quit(struct smtp_conn *c)
 {
 	struct reply r;
 
+	/* the answer to QUIT changes nothing: wait for it only briefly */
 	if (c->active && !c->broken &&
 	    send_cmd(c, "QUIT", "sending QUIT") == 0)
-		(void)get_reply(c, &r, c->p.cmd_ms, "sending QUIT", 0);
+		(void)get_reply(c, &r, c->p.cmd_ms < QUIT_MS ? c->p.cmd_ms :
+		    QUIT_MS, "sending QUIT", 0);
 	smtp_close(c);
 }
 
