@@ -401,7 +401,7 @@ START_TEST(test_helpers)
 	ck_assert(addr_domain_eq("Example.ORG", "example.org"));
 	ck_assert(!addr_domain_eq("example.org", "example.or"));
 	ck_assert(!addr_domain_eq("\xc3\xbc", "\xc3\x9c"));
-	strcpy(s, "AbC");
+	memcpy(s, "AbC", 4);
 	addr_lower(s);
 	ck_assert_str_eq(s, "abc");
 }

@@ -182,6 +182,7 @@ static const char *
 split(const char *v)
 {
 	static char out[512];
+	struct buf b = BUF_INIT;
 	char **items;
 	size_t n, i;
 	const char *why = NULL;
@@ -192,12 +193,10 @@ split(const char *v)
 		snprintf(out, sizeof(out), "ERR:%s", why);
 		return out;
 	}
-	out[0] = '\0';
-	for (i = 0; i < n; i++) {
-		strncat(out, "[", sizeof(out) - strlen(out) - 1);
-		strncat(out, items[i], sizeof(out) - strlen(out) - 1);
-		strncat(out, "]", sizeof(out) - strlen(out) - 1);
-	}
+	for (i = 0; i < n; i++)
+		buf_printf(&b, "[%s]", items[i]);
+	snprintf(out, sizeof(out), "%s", buf_str(&b));
+	buf_free(&b);
 	alias_items_free(items, n);
 	return out;
 }
