@@ -903,7 +903,8 @@ dispatch(struct session *s, const char *line, size_t len)
 
 /* ---- the session loop ---------------------------------------------------- */
 
-/* Seconds left of the whole session (at least 1 while it may go on). */
+/* The read/write timeout now: smtp_timeout, or less when the session has
+ * less time left (at least a second while it may go on). */
 static int
 timeout_ms(struct session *s)
 {
