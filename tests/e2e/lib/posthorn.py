@@ -427,6 +427,13 @@ class Instance:
         except FileNotFoundError:
             return ""
 
+    def wait_log(self, pattern, timeout=20.0):
+        """Wait until the instance's log (every program's stderr) matches
+        the regular expression pattern; return the match."""
+        import re
+        return poll(lambda: re.search(pattern, self.log_text()),
+                    timeout=timeout, what="log line %r" % pattern)
+
     def log_tail(self, n=40):
         return "\n".join(self.log_text().splitlines()[-n:])
 
@@ -507,6 +514,7 @@ class Dialog:
     reply()                 the next complete reply: [lines] (multi-line ok)
     expect_code("250")      the next complete reply's final line starts so
     expect_close()          the server closed the connection
+    starttls(ctx)           wrap the connection in TLS (after "220")
 
     script(text): one step a line, leading white space ignored:
         -> LINE     cmd(LINE)
@@ -593,6 +601,21 @@ class Dialog:
             self._fail("expected a reply starting %r, got %r"
                        % (prefix, lines))
         return lines
+
+    def starttls(self, context=None, server_hostname=HOSTNAME):
+        """Switch to TLS (after "220 Ready to start TLS" was read).  Bytes
+        the server sent before the handshake would be a protocol error:
+        fail if any are buffered."""
+        import ssl
+        if self.buf:
+            self._fail("data before the TLS handshake: %r" % self.buf)
+        if context is None:
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        self.sock = context.wrap_socket(self.sock,
+                                        server_hostname=server_hostname)
+        self.transcript.append(b"-- TLS --\n")
 
     def expect_close(self):
         got = self.line()
