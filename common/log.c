@@ -138,10 +138,10 @@ escape_value(struct buf *out, const char *v, size_t n, int quoted)
 static void
 clean_key(char *dst, const char *key)
 {
-	size_t i;
+	size_t i, n = strnlen(key, LOG_KEY_MAX);
 	char c;
 
-	for (i = 0; key[i] != '\0' && i < LOG_KEY_MAX; i++) {
+	for (i = 0; i < n; i++) {
 		c = key[i];
 		if (c >= 'A' && c <= 'Z')
 			c = (char)(c - 'A' + 'a');
