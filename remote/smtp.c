@@ -267,6 +267,25 @@ command(struct smtp_conn *c, const char *cmd, struct reply *r,
 
 /* ---- greeting, EHLO, STARTTLS --------------------------------------- */
 
+/* The peer's name is the first word of its EHLO/HELO reply; when it is
+ * our own, the route leads back to us (as Postfix checks). */
+static int
+loop_check(struct smtp_conn *c, const struct reply *r)
+{
+	size_t n, ours = strlen(c->p.helo);
+	const char *name;
+
+	if (r->textlen < 5)
+		return 0;
+	name = r->text + 4;
+	n = strcspn(name, " ");
+	if (n != ours || strncasecmp(name, c->p.helo, n) != 0)
+		return 0;
+	fail(c, "4.4.6", "mail for %s loops back to myself (%s answers with "
+	    "our name %s)", c->host, c->relay, c->p.helo);
+	return -1;
+}
+
 static int
 hello(struct smtp_conn *c)
 {
@@ -281,7 +300,7 @@ hello(struct smtp_conn *c)
 	    1) < 0)
 		return -1;
 	if (r.code == 250)
-		return 0;
+		return loop_check(c, &r);
 	c->ext = 0;
 	c->size_max = 0;
 	if (r.code >= 500 && !c->p.lmtp && !c->tls) {
@@ -290,7 +309,7 @@ hello(struct smtp_conn *c)
 		    "performing the HELO handshake", 0) < 0)
 			return -1;
 		if (r.code == 250)
-			return 0;
+			return loop_check(c, &r);
 	}
 	dsn_with_class(reply_dsn(&r), '4', dsn);
 	fail(c, dsn, "host %s refused to talk to me: %s", c->relay, r.text);
