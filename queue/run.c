@@ -14,7 +14,12 @@
  * backoff when it dies, and on SIGINT/SIGTERM stops everything it started
  * (each child leads its own process group, signalled by its PID) and
  * exits 0.  The bound addresses go to DIR/run/listen, readiness to
- * DIR/run/ready (tests poll for both).
+ * DIR/run/ready (tests poll for both).  It is a child subreaper, and its
+ * children carry a parent-death signal, so no scheduler outlives it.
+ *
+ * This file is the event loop (sd-event: listeners, SIGCHLD, signals,
+ * the notification socket, timers) and main(); run_net.c binds the
+ * sockets and writes the files, run_proc.c starts and signals children.
  *
  * Trust: the configuration directory is the caller's own.  Peers are
  * never read here: connection bytes only reach the exec'd programs.
@@ -54,7 +59,6 @@
 #include "common/log.h"
 #include "common/units.h"
 #include "queue/run.h"
-
 
 static int on_pause_end(sd_event_source *s, uint64_t usec, void *ud);
 
