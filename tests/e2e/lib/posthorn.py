@@ -20,8 +20,14 @@ poll, replay SMTP dialogs byte for byte, and stop everything by PID.
             -> EHLO client.example
             <~ 250
             -> QUIT
-            <- 221 2.0.0 Bye
+            <- 221 2.0.0 mx.posthorn.test Bye
         ''')
+
+The default instance: hostname mx.posthorn.test; local domains
+posthorn.test, mx.posthorn.test and localhost; user@ and postmaster@ go to
+inst.maildir; one SMTP listener on 127.0.0.1 (a free port).  Instance()
+takes conf={key: value}, listen={kind: addr}, mailboxes/aliases/routes/...,
+env= (e.g. POSTHORN_LIBEXEC for fake agents) and run_as=uid.
 
 A test exits 0 to pass, 77 to skip (ph.skip(reason): the reason is the last
 line on stderr) and anything else to fail (ph.fail(msg), or any exception).
