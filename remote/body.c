@@ -79,10 +79,12 @@ body_scan(int fd, struct body_info *info)
 	struct body_conv c;
 	struct buf out = BUF_INIT;
 	ssize_t n, i;
-	int rc = 0;
+	size_t linelen = 0;
+	int rc = 0, in_header = 1;
 
 	info->wire_size = 0;
 	info->eightbit = false;
+	info->header8bit = false;
 	if (lseek(fd, 0, SEEK_SET) < 0)
 		return -1;
 	body_conv_init(&c);
@@ -94,9 +96,18 @@ body_scan(int fd, struct body_info *info)
 			rc = n < 0 ? -1 : 0;
 			break;
 		}
-		for (i = 0; i < n && !info->eightbit; i++)
-			if ((unsigned char)in[i] >= 0x80)
-				info->eightbit = true;
+		for (i = 0; i < n; i++) {
+			if (in_header && in[i] == '\n') {
+				in_header = linelen > 0;
+				linelen = 0;
+			} else if (in_header && in[i] != '\r')
+				linelen++;
+			if ((unsigned char)in[i] < 0x80)
+				continue;
+			info->eightbit = true;
+			if (in_header)
+				info->header8bit = true;
+		}
 		buf_reset(&out);
 		if (body_conv_chunk(&c, in, (size_t)n, &out) < 0) {
 			rc = -1;

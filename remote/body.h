@@ -27,6 +27,7 @@ struct body_conv {
 struct body_info {
 	uint64_t wire_size;	/* octets on the wire, without ".CRLF" */
 	bool eightbit;		/* an octet >= 0x80 occurs */
+	bool header8bit;	/* ... in the header section */
 };
 
 void body_conv_init(struct body_conv *c);

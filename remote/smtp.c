@@ -622,6 +622,14 @@ precheck(struct smtp_conn *c, const struct envelope *env, const bool *todo,
 		perm_all(c, todo, env->nrcpts, res, "5.3.4", text);
 		return 0;
 	}
+	if (!(c->ext & EXT_SMTPUTF8) && env->smtputf8 && info->header8bit) {
+		/* RFC 6531 3.2: UTF-8 headers need SMTPUTF8 end to end */
+		snprintf(text, sizeof(text), "SMTPUTF8 is required for the "
+		    "message's UTF-8 header, but was not offered by host %s",
+		    c->relay);
+		perm_all(c, todo, env->nrcpts, res, "5.6.7", text);
+		return 0;
+	}
 	if (*utf8 && !(c->ext & EXT_SMTPUTF8) && str_has_8bit(env->sender)) {
 		snprintf(text, sizeof(text), "SMTPUTF8 is required, but was "
 		    "not offered by host %s", c->relay);
@@ -642,6 +650,8 @@ precheck(struct smtp_conn *c, const struct envelope *env, const bool *todo,
 		else
 			left++;
 	}
+	if (env->smtputf8 && info->header8bit)
+		*utf8 = true;
 	if (!(c->ext & EXT_SMTPUTF8))
 		*utf8 = false;
 	return left;

@@ -189,6 +189,39 @@ START_TEST(body_wire_form)
 }
 END_TEST
 
+START_TEST(header_8bit)
+{
+	static const struct {
+		const char *msg;
+		bool eight, head;
+	} v[] = {
+		{ "Subject: caf\xc3\xa9\n\nbody\n", true, true },
+		{ "Subject: x\r\n\r\ncaf\xc3\xa9\n", true, false },
+		{ "Subject: x\n\n\xc3\xa9", true, false },
+		{ "Subject: x\n \xc3\xa9 folded\n\nbody\n", true, true },
+		{ "no header end \xc3\xa9", true, true },
+		{ "Subject: x\n\nplain\n", false, false },
+	};
+	char path[] = "/tmp/test_remote_hdrXXXXXX";
+	struct body_info info;
+	size_t i, n;
+	int fd;
+
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		fd = mkstemp(path);
+		ck_assert_int_ge(fd, 0);
+		unlink(path);
+		memcpy(path + strlen(path) - 6, "XXXXXX", 6);
+		n = strlen(v[i].msg);
+		ck_assert_int_eq(write(fd, v[i].msg, n), (ssize_t)n);
+		ck_assert_int_eq(body_scan(fd, &info), 0);
+		ck_assert_msg(info.eightbit == v[i].eight, "case %zu", i);
+		ck_assert_msg(info.header8bit == v[i].head, "case %zu", i);
+		close(fd);
+	}
+}
+END_TEST
+
 START_TEST(body_nul_kept)
 {
 	conv("a\0b\n", 4, 2, "a\0b\r\n.\r\n", 8);
@@ -216,6 +249,7 @@ START_TEST(body_scan_and_send)
 	ck_assert_int_eq(body_scan(fd, &info), 0);
 	ck_assert_uint_eq(info.wire_size, sizeof(want) - 1 - 3);
 	ck_assert(info.eightbit);
+	ck_assert(!info.header8bit);
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	ck_assert_int_eq(stream_init(&s, sv[0], sv[0], 1000), 0);
 	ck_assert_int_eq(body_send(fd, &s, &why), 0);
@@ -245,6 +279,7 @@ suite(void)
 	t = tcase_create("body");
 	tcase_add_test(t, body_wire_form);
 	tcase_add_test(t, body_nul_kept);
+	tcase_add_test(t, header_8bit);
 	tcase_add_test(t, body_scan_and_send);
 	suite_add_tcase(s, t);
 	return s;
