@@ -540,6 +540,7 @@ setup(struct run *r, const char *dirarg, const struct lopt *lo,
 	}
 	if (find_scheduler(r, err) == -1)
 		return -1;
+	check_programs();
 	smtpd_identity(r);
 	/* orphaned descendants become ours: nothing outlives a stop */
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1) == -1) {

@@ -97,6 +97,7 @@ void signal_all(struct run *r, int sig);
 void reload_scheduler(struct run *r);
 void smtpd_identity(struct run *r);
 int find_scheduler(struct run *r, struct buf *err);
+void check_programs(void);
 
 /* run.c: the event loop */
 void sched_schedule_restart(struct run *r);

@@ -317,6 +317,27 @@ find_scheduler(struct run *r, struct buf *err)
 	return -1;
 }
 
+/* The per-connection programs are only run at the first connection: say
+ * at startup, once, when one is missing (its listener's connections will
+ * be closed at once). */
+void
+check_programs(void)
+{
+	static const char *const progs[] = { "posthorn-smtpd",
+		"posthorn-queue" };
+	char path[PATH_MAX];
+	size_t i;
+
+	for (i = 0; i < 2; i++) {
+		path[0] = '\0';
+		if (libexec_path(progs[i], path, sizeof(path)) == -1 ||
+		    access(path, X_OK) == -1)
+			log_msg(LOG_WARNING, "program_missing", "program",
+			    progs[i], "path", path, "reason", strerror(errno),
+			    (char *)NULL);
+	}
+}
+
 /* posthorn-smtpd refuses to stay root and becomes posthorn-smtpd by
  * itself.  On a machine without that user (a development box, a test
  * container) posthorn-run, run by root, starts the sessions as nobody:
