@@ -249,11 +249,11 @@ qc_parse_verdict(const struct buf *payload, struct qresult *res)
 	snprintf(res->text, sizeof(res->text), "%s", buf_str(&text));
 	if (n == 4 && code == 250 && qid_valid(f[3]))
 		snprintf(res->qid, sizeof(res->qid), "%s", f[3]);
+	else if (n == 4 && f[3][0] != '\0')
+		code = -1;	/* a queue id that is not one */
 	buf_free(&text);
 	buf_free(&store);
-	if (code == 250 && res->qid[0] == '\0' && n == 4 && f[3][0] != '\0')
-		return -1;
-	return 0;
+	return code == -1 ? -1 : 0;
 }
 
 /* Read frames until the verdict; Q frames are passed to fn (listing). */

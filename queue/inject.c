@@ -437,11 +437,11 @@ do_list(struct inj *j)
 	collect(j->o->spool, "incoming", &v, &n, &cap);
 	if (n > 0)
 		qsort(v, n, sizeof(*v), qid_cmp);
-	for (i = 0; i < n; i++) {
-		if (r == 0 && (i == 0 || strcmp(v[i], v[i - 1]) != 0))
+	for (i = 0; i < n && r == 0; i++)
+		if (i == 0 || strcmp(v[i], v[i - 1]) != 0)
 			r = list_one(j, v[i]);
+	for (i = 0; i < n; i++)
 		free(v[i]);
-	}
 	free(v);
 	if (r == -1)
 		return -1;

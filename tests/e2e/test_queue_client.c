@@ -51,6 +51,8 @@ inject(const char *sock, int argc, char **argv)
 	q = qclient_open(sock, &err);
 	if (q == NULL) {
 		printf("open failed: %s\n", buf_str(&err));
+		buf_free(&err);
+		envelope_free(&e);
 		return 1;
 	}
 	qclient_envelope(q, &e);
@@ -75,6 +77,7 @@ main(int argc, char **argv)
 		if (qclient_flush(argv[1], argc > 3 ? argv[3] : NULL, &err) ==
 		    -1) {
 			printf("flush failed: %s\n", buf_str(&err));
+			buf_free(&err);
 			return 1;
 		}
 		printf("flushed\n");
@@ -83,6 +86,7 @@ main(int argc, char **argv)
 	if (argc == 3 && strcmp(argv[2], "list") == 0) {
 		if (qclient_list(argv[1], stdout, &err) == -1) {
 			printf("list failed: %s\n", buf_str(&err));
+			buf_free(&err);
 			return 1;
 		}
 		return 0;

@@ -20,8 +20,10 @@ import threading
 import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-BIN = os.path.join(ROOT, "bin")
-HELP = os.path.join(ROOT, "build", "queue-test")
+# QUEUE_TEST_BIN: run the tests against other builds (e.g. sanitizers)
+BIN = os.environ.get("QUEUE_TEST_BIN", os.path.join(ROOT, "bin"))
+HELP = os.environ.get("QUEUE_TEST_HELPERS",
+                      os.path.join(ROOT, "build", "queue-test"))
 QCLIENT = os.path.join(HELP, "qclient")
 FAKEAGENT = os.path.join(HELP, "fakeagent")
 
