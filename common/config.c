@@ -771,6 +771,26 @@ config_free(struct config *cfg)
 	cfg->dir = NULL;
 }
 
+/* dir made absolute (programs chdir; file names derived from DIR must
+ * keep working), without resolving symbolic links. */
+static char *
+absolute_dir(const char *dir)
+{
+	struct buf b = BUF_INIT;
+	char cwd[PATH_MAX];
+
+	if (dir[0] == '/')
+		return strdup(dir);
+	if (getcwd(cwd, sizeof(cwd)) == NULL)
+		return NULL;
+	if (buf_printf(&b, "%s/%s", strcmp(cwd, "/") == 0 ? "" : cwd,
+	    dir) == -1) {
+		buf_free(&b);
+		return NULL;
+	}
+	return buf_detach(&b);
+}
+
 /* text == NULL: no file, all defaults. */
 static int
 config_build(const char *dir, const char *name, char *text, size_t len,
@@ -781,9 +801,9 @@ config_build(const char *dir, const char *name, char *text, size_t len,
 	memset(cfg, 0, sizeof(*cfg));
 	memset(set, 0, sizeof(set));
 	buf_reset(err);
-	cfg->dir = strdup(dir);
+	cfg->dir = absolute_dir(dir);
 	if (cfg->dir == NULL) {
-		buf_printf(err, "%s: out of memory", dir);
+		buf_printf(err, "%s: %s", dir, strerror(errno));
 		goto fail;
 	}
 	if (apply_defaults(cfg, err) == -1)

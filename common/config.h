@@ -29,7 +29,8 @@ enum bare_newline_policy {
 };
 
 struct config {
-	char *dir;			/* the configuration directory */
+	char *dir;			/* the configuration directory, made
+					   absolute (cwd + DIR) */
 	char *hostname;			/* default: the system FQDN */
 	struct strlist local_domains;	/* default: hostname, localhost */
 	struct strlist relay_domains;	/* default: none */

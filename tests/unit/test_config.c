@@ -360,6 +360,26 @@ START_TEST(test_parse_memory)
 }
 END_TEST
 
+START_TEST(test_relative_dir)
+{
+	struct config cfg;
+	struct buf err = BUF_INIT;
+	char want[PATH_MAX + 32];
+
+	ck_assert_int_eq(chdir(dir), 0);
+	ck_assert_int_eq(config_parse("conf.d", "conf.d/posthorn.conf",
+	    "tls_cert = c.pem\ntls_key = /k.pem\n", 33, &cfg, &err), 0);
+	snprintf(want, sizeof(want), "%s/conf.d", dir);
+	ck_assert_str_eq(cfg.dir, want);
+	snprintf(want, sizeof(want), "%s/conf.d/c.pem", dir);
+	ck_assert_str_eq(cfg.tls_cert, want);
+	snprintf(want, sizeof(want), "%s/conf.d/aliases", dir);
+	ck_assert_str_eq(cfg.aliases, want);
+	config_free(&cfg);
+	buf_free(&err);
+}
+END_TEST
+
 START_TEST(test_strlist)
 {
 	struct strlist l = { NULL, 0 };
@@ -390,6 +410,7 @@ config_suite(void)
 	tcase_add_test(tc, test_hostile_file);
 	tcase_add_test(tc, test_dir_and_libexec);
 	tcase_add_test(tc, test_parse_memory);
+	tcase_add_test(tc, test_relative_dir);
 	tcase_add_test(tc, test_strlist);
 	suite_add_tcase(s, tc);
 	return s;
