@@ -1038,6 +1038,19 @@ session_init(struct session *s, const struct config *cfg,
 	return stream_init(&s->io, rfd, wfd, timeout_ms(s));
 }
 
+static void
+log_close(struct session *s)
+{
+	struct logline l;
+
+	log_begin(&l, LOG_INFO, "close");
+	log_add(&l, "client", s->peer_ip);
+	log_addf(&l, "messages", "%u", s->messages);
+	log_addf(&l, "errors", "%llu", (unsigned long long)s->errors);
+	log_addf(&l, "seconds", "%lld", (long long)(time(NULL) - s->start));
+	log_end(&l);
+}
+
 void
 session_run(struct session *s)
 {
@@ -1056,7 +1069,7 @@ session_run(struct session *s)
 		command(s);
 	if (stream_flush(&s->io) == 0)
 		linger(s);
-	log_msg(LOG_INFO, "close", "client", s->peer_ip, (char *)NULL);
+	log_close(s);
 }
 
 void
