@@ -24,6 +24,10 @@
 
 #define AGENT_IN_MAX	(64 * 1024)	/* unconsumed result bytes */
 #define AGENT_FRAME_MAX	8192
+#define AGENT_REUSE_MAX	100	/* jobs per remote agent: other domains
+				   waiting for a slot get their turn */
+
+static uint64_t agent_limit(const struct sched *s, const struct job *j);
 
 struct agent {
 	struct sched *s;
@@ -34,6 +38,7 @@ struct agent {
 	struct buf in;
 	sd_event_source *io, *timer, *child;
 	int exited;
+	unsigned jobs;		/* jobs given to this process */
 	struct agent *next, *prev;
 };
 
@@ -159,6 +164,45 @@ agent_parse(struct agent *a, const char **why)
 	}
 }
 
+/* After a remote agent's done frame: give it the next waiting job for
+ * the same domain on the same connection (PROTOCOL.md §3), so that it can
+ * reuse its SMTP connection.  1 if it got one. */
+static int
+agent_reuse(struct agent *a)
+{
+	struct job *old = a->job, *next;
+	struct envelope e;
+	uint64_t now;
+	int r;
+
+	if (old->cls != CLASS_REMOTE || a->pid <= 0 || a->exited ||
+	    ++a->jobs >= AGENT_REUSE_MAX)
+		return 0;
+	next = sched_take_waiting(a->s, CLASS_REMOTE, old->domain);
+	if (next == NULL)
+		return 0;
+	a->job = next;
+	next->agent = a;
+	old->agent = NULL;
+	job_finished(old, "delivery agent ended early");
+	r = job_envelope(next, &e);
+	if (r == 0) {
+		r = agent_job_send(a->fd, next->kind, &e, next->idx,
+		    next->domain, next->round->msgfd);
+		free(e.rcpts);
+	}
+	if (r == -1) {
+		kill(a->pid, SIGKILL);
+		agent_finish(a, "cannot send job to delivery agent");
+		return -1;
+	}
+	sd_event_now(a->s->ev, CLOCK_MONOTONIC, &now);
+	sd_event_source_set_time(a->timer, now + agent_limit(a->s, next) *
+	    1000000ULL);
+	sd_event_source_set_enabled(a->timer, SD_EVENT_ONESHOT);
+	return 1;
+}
+
 /* Read what is available.  Returns 1 when the job ended (done, EOF,
  * error), after finishing the agent; 0 otherwise. */
 static int
@@ -186,7 +230,11 @@ agent_drain(struct agent *a)
 		} else
 			r = agent_parse(a, &why);
 		if (r == 1) {
-			agent_finish(a, "delivery agent ended early");
+			r = agent_reuse(a);
+			if (r == 1)
+				continue;
+			if (r == 0)
+				agent_finish(a, "delivery agent ended early");
 			return 1;
 		}
 		if (r == -1) {

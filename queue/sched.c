@@ -254,6 +254,32 @@ job_finished(struct job *j, const char *reason)
 	dispatch(s);
 }
 
+struct job *
+sched_take_waiting(struct sched *s, enum job_class c, const char *domain)
+{
+	struct jobq *q = &s->wait[c];
+	struct job *j, *prev = NULL;
+
+	if (s->stopping)
+		return NULL;
+	for (j = q->head; j != NULL; prev = j, j = j->next) {
+		if (strcmp(j->domain, domain) != 0)
+			continue;
+		if (prev != NULL)
+			prev->next = j->next;
+		else
+			q->head = j->next;
+		if (q->tail == j)
+			q->tail = prev;
+		q->n--;
+		j->next = NULL;
+		j->counted = 1;
+		s->running[c]++;
+		return j;
+	}
+	return NULL;
+}
+
 static void
 dispatch(struct sched *s)
 {

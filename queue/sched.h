@@ -85,6 +85,10 @@ void job_finished(struct job *j, const char *reason);
 /* Apply one result of a job.  -1 if the index is not one of the job's or
  * was already reported (a protocol error). */
 int job_result(struct job *j, const struct agent_result *r);
+/* Take a waiting job of class c for domain out of its queue, counted as
+ * running (connection reuse by posthorn-remote); NULL if none. */
+struct job *sched_take_waiting(struct sched *s, enum job_class c,
+    const char *domain);
 /* The envelope of a job's recipients (shallow: shares the round's
  * strings; free with free(e->rcpts) only). */
 int job_envelope(const struct job *j, struct envelope *e);

@@ -8,10 +8,10 @@
  *   tempfail...      T 4.4.1        tempfailonce...  T once, then D
  *   permfail...      P 5.1.1        crash...         exit 3 without a result
  *   hang...          sleep 600 s    garbage...       junk on fd 3, exit
- *   anything else    D 2.0.0
+ *   slow...          D after 1 s    anything else    D 2.0.0
  * Bounce jobs are always answered D.  Every result is appended as one line
  * to $FAKE_AGENT_DIR/log:
- *   AGENT KIND QID RCPT INDEX STATUS SIZE DOMAIN DSN
+ *   AGENT KIND QID RCPT INDEX STATUS SIZE DOMAIN DSN PID
  * (DSN: the recipient's last status code the scheduler sent, or "-")
  * and each delivered message is copied to $FAKE_AGENT_DIR/msg/QID.INDEX.
  */
@@ -71,11 +71,13 @@ log_line(const char *agent, const struct agent_job *j, size_t i, char st,
 	int fd, n;
 
 	snprintf(path, sizeof(path), "%s/log", dir);
-	n = snprintf(line, sizeof(line), "%s %d %s %s %u %c %lld %s %s\n", agent,
+	n = snprintf(line, sizeof(line), "%s %d %s %s %u %c %lld %s %s %ld\n",
+	    agent,
 	    (int)j->kind, j->env.qid, j->env.rcpts[i].addr,
 	    (unsigned)j->rcpt_index[i], st, (long long)size,
 	    j->domain[0] != '\0' ? j->domain : "-",
-	    j->env.rcpts[i].dsn[0] != '\0' ? j->env.rcpts[i].dsn : "-");
+	    j->env.rcpts[i].dsn[0] != '\0' ? j->env.rcpts[i].dsn : "-",
+	    (long)getpid());
 	fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0644);
 	if (fd == -1 || n < 0 || write(fd, line, (size_t)n) != n)
 		exit(5);
@@ -102,6 +104,8 @@ one(struct stream *ctl, const char *agent, const struct agent_job *j,
 	}
 	if (strncmp(a, "hang", 4) == 0)
 		sleep(600);
+	if (strncmp(a, "slow", 4) == 0)
+		sleep(1);
 	if (strncmp(a, "garbage", 7) == 0) {
 		log_line(agent, j, i, 'G', 0);
 		if (write(AGENT_FD, "junk!", 5) != 5)
