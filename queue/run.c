@@ -186,6 +186,8 @@ notify_line(struct run *r, const char *line, size_t n)
 	if (n == 7 && memcmp(line, "READY=1", 7) == 0) {
 		if (!r->ready && !r->stopping)
 			become_ready(r);
+	} else if (n == 10 && memcmp(line, "WATCHDOG=1", 10) == 0) {
+		r->last_ping = now_usec();
 	} else if (n > 7 && memcmp(line, "STATUS=", 7) == 0) {
 		struct logline ll;
 
@@ -340,6 +342,30 @@ on_sigchld(sd_event_source *s, const struct signalfd_siginfo *si, void *ud)
 	return 0;
 }
 
+/* The scheduler's watchdog, as systemd's WatchdogSec= would keep it:
+ * once the scheduler has pinged (so it does ping), a silence longer than
+ * WATCHDOG_USEC means it hangs; its process group is killed and the
+ * restart path starts a new one. */
+static int
+on_watchdog_check(sd_event_source *s, uint64_t usec, void *ud)
+{
+	struct run *r = ud;
+	char p[32];
+
+	(void)usec;
+	if (!r->stopping && r->sched_pid > 0 && r->last_ping != 0 &&
+	    now_usec() - r->last_ping > r->watchdog_usec) {
+		snprintf(p, sizeof(p), "%ld", (long)r->sched_pid);
+		log_msg(LOG_ERR, "watchdog_timeout", "pid", p, "action",
+		    "SIGKILL", (char *)NULL);
+		r->last_ping = 0;
+		kill(-r->sched_pgid, SIGKILL);
+	}
+	sd_event_source_set_time_relative(s, r->watchdog_usec / 4);
+	sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+	return 0;
+}
+
 static int
 on_kill_timeout(sd_event_source *s, uint64_t usec, void *ud)
 {
@@ -367,6 +393,7 @@ stop(struct run *r)
 		l->fd = -1;
 	}
 	r->restart = sd_event_source_disable_unref(r->restart);
+	r->watchdog = sd_event_source_disable_unref(r->watchdog);
 	unlink_stale_socket(r->cfg.queue_socket);
 	signal_all(r, SIGTERM);
 	sd_event_add_time_relative(r->ev, NULL, CLOCK_MONOTONIC,
@@ -564,6 +591,8 @@ setup(struct run *r, const char *dirarg, const struct lopt *lo,
 	if (bind_all(r, err) == -1 || bind_notify(r, err) == -1)
 		return -1;
 	if (sd_event_add_io(r->ev, NULL, r->notify_fd, EPOLLIN, on_notify,
+	    r) < 0 || sd_event_add_time_relative(r->ev, &r->watchdog,
+	    CLOCK_MONOTONIC, r->watchdog_usec / 4, 0, on_watchdog_check,
 	    r) < 0) {
 		buf_printf(err, "cannot watch the notify socket");
 		return -1;
@@ -582,6 +611,18 @@ cleanup(struct run *r)
 	if (r->notify_path[0] == '/')
 		unlink_stale_socket(r->notify_path);
 	unlink_stale_socket(r->cfg.queue_socket);
+}
+
+/* WATCHDOG_SEC, or POSTHORN_RUN_WATCHDOG seconds (tests: 1..3600). */
+static uint64_t
+watchdog_usec(void)
+{
+	const char *v = getenv("POSTHORN_RUN_WATCHDOG");
+	uint64_t sec;
+
+	if (v == NULL || parse_uint(v, 3600, &sec) == -1 || sec == 0)
+		sec = WATCHDOG_SEC;
+	return sec * 1000000ULL;
 }
 
 static void __attribute__((noreturn))
@@ -623,6 +664,7 @@ main(int argc, char **argv)
 		usage();
 	r.notify_fd = -1;
 	r.backoff = BACKOFF_MIN_USEC;
+	r.watchdog_usec = watchdog_usec();
 	if (setup(&r, config_dir(dirarg), &lo, &err) == -1)
 		die(EX_CONFIG, buf_str(&err), NULL);
 	if (sched_start(&r) == -1)

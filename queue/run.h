@@ -27,6 +27,7 @@
 #define BACKOFF_MAX_USEC	(30 * 1000000ULL)
 #define STABLE_USEC	(60 * 1000000ULL)	/* up this long: reset backoff */
 #define PAUSE_USEC	(200 * 1000ULL)	/* after EMFILE and the like */
+#define WATCHDOG_SEC	60	/* as WatchdogSec= of posthorn-send.service */
 
 enum lkind { L_SMTP, L_SUBMISSION, L_SMTPS, L_QUEUE };
 
@@ -66,6 +67,9 @@ struct run {
 	uint64_t sched_started;
 	uint64_t backoff;
 	sd_event_source *restart;
+	uint64_t watchdog_usec;	/* WATCHDOG_USEC given to the scheduler */
+	uint64_t last_ping;	/* its last WATCHDOG=1 (0: none yet) */
+	sd_event_source *watchdog;
 	int notify_fd;
 	char notify_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	bool ready;

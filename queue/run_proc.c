@@ -85,8 +85,7 @@ child_exec(const char *prog, char *const argv[], int connfd, pid_t parent)
 	unsetenv("LISTEN_FDS");
 	unsetenv("LISTEN_PID");
 	unsetenv("LISTEN_FDNAMES");
-	unsetenv("WATCHDOG_USEC");
-	unsetenv("WATCHDOG_PID");
+	unsetenv("WATCHDOG_PID");	/* the pinging process is a grandchild */
 	execv(prog, argv);
 	log_msg(LOG_ERR, "exec_failed", "program", prog, "reason",
 	    strerror(errno), (char *)NULL);
@@ -142,6 +141,7 @@ spawn_for(struct run *r, struct listener *l, int conn)
 		return -1;
 	if (pid == 0) {
 		unsetenv("NOTIFY_SOCKET");
+		unsetenv("WATCHDOG_USEC");
 		if (l->kind != L_QUEUE)
 			set_tcp_env(conn);
 		if (l->kind != L_QUEUE && r->smtpd_drop &&
@@ -186,12 +186,18 @@ sched_start(struct run *r)
 		return -1;
 	}
 	if (pid == 0) {
+		char wd[32];
+
+		snprintf(wd, sizeof(wd), "%llu",
+		    (unsigned long long)r->watchdog_usec);
 		setenv("NOTIFY_SOCKET", r->notify_path, 1);
+		setenv("WATCHDOG_USEC", wd, 1);
 		child_exec(r->sched_prog, argv, -1, parent);
 	}
 	setpgid(pid, pid);
 	r->sched_pid = pid;
 	r->sched_pgid = pid;
+	r->last_ping = 0;
 	r->sched_started = now_usec();
 	{
 		char p[32];
