@@ -196,6 +196,25 @@ int session_init(struct session *s, const struct config *cfg,
 void session_run(struct session *s);
 void session_free(struct session *s);
 
+/* Time limits for the transfer loops: has smtp_session_timeout passed;
+ * the timeout for the next read; after a failed read, true when it was
+ * a timeout (the 421 is sent). */
+bool session_expired(struct session *s);
+int session_timeout_ms(struct session *s);
+bool session_read_timeout(struct session *s);
+
+/* ---- txn.c: MAIL, RCPT, DATA, BDAT ------------------------------------ */
+
+/* Forget the transaction (abandoning a message in flight). */
+void txn_reset(struct session *s);
+/* check: 0 to go on, else refused (replied).  The verbs reply. */
+int txn_check_mail(struct session *s, const char *args);
+void txn_mail(struct session *s, const char *args);
+int txn_check_rcpt(struct session *s, const char *args);
+void txn_rcpt(struct session *s, const char *args);
+int txn_check_data(struct session *s, const char *args);
+void txn_data(struct session *s, const char *args);
+void txn_bdat(struct session *s, const char *args);	/* checks itself */
 /* "SMTP", "ESMTP", "ESMTPS", "ESMTPSA" (RFC 3848) for Received. */
 const char *session_protocol(const struct session *s);
 /* Replies: code, enhanced status, text. */
