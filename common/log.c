@@ -71,7 +71,16 @@ journal_wanted(void)
 void
 log_init(const char *progname)
 {
-	const char *slash = strrchr(progname, '/');
+	const char *slash;
+
+	/* argv[0] may be NULL or empty (execve with an empty argv) */
+	if (progname == NULL || progname[0] == '\0')
+		progname = "posthorn";
+	slash = strrchr(progname, '/');
+	if (slash != NULL && slash[1] == '\0') {
+		slash = NULL;
+		progname = "posthorn";
+	}
 
 	snprintf(log_prog, sizeof(log_prog), "%s",
 	    slash != NULL ? slash + 1 : progname);

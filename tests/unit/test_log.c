@@ -59,6 +59,28 @@ START_TEST(test_format)
 }
 END_TEST
 
+START_TEST(test_no_progname)
+{
+	struct buf b = BUF_INIT, want = BUF_INIT;
+
+	unsetenv("JOURNAL_STREAM");
+	capture();
+	log_init(NULL);
+	log_msg(LOG_INFO, "a", NULL);
+	log_init("");
+	log_msg(LOG_INFO, "b", NULL);
+	log_init("/usr/sbin/");
+	log_msg(LOG_INFO, "c", NULL);
+	captured(&b);
+	buf_printf(&want, "posthorn[%ld]: event=a\nposthorn[%ld]: event=b\n"
+	    "posthorn[%ld]: event=c\n", (long)getpid(), (long)getpid(),
+	    (long)getpid());
+	ck_assert_str_eq(buf_str(&b), buf_str(&want));
+	buf_free(&b);
+	buf_free(&want);
+}
+END_TEST
+
 START_TEST(test_hostile)
 {
 	struct buf b = BUF_INIT, want = BUF_INIT;
@@ -242,6 +264,7 @@ log_suite(void)
 	TCase *tc = tcase_create("core");
 
 	tcase_add_test(tc, test_format);
+	tcase_add_test(tc, test_no_progname);
 	tcase_add_test(tc, test_hostile);
 	tcase_add_test(tc, test_long_value);
 	tcase_add_test(tc, test_debug_filter);
