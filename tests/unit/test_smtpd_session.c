@@ -177,6 +177,43 @@ START_TEST(test_ipv6_and_blanks)
 }
 END_TEST
 
+START_TEST(test_received_sanitised)
+{
+	struct session *s = calloc(1, sizeof(*s));
+	struct buf b = BUF_INIT;
+	time_t t = 1795000000;
+	static const char want[] = "Received: from x__X-Evil:_1 "
+	    "(a.example__b____c [192.0.2.9])\n\tby mx.example.org (posthorn) "
+	    "with ESMTPS (TLSv1.3:TLS_AES_128_GCM_SHA256)\n"
+	    "\tid 00000000000000000042\n\tfor <a@example.org>; ";
+
+	ck_assert_ptr_nonnull(s);
+	s->cfg = &cfg;
+	envelope_init(&s->env);
+	/* names from the peer and from DNS cannot add a header or close the
+	 * comment; TLS details and the protocol come from us */
+	snprintf(s->helo, sizeof(s->helo), "x)\nX-Evil: 1");
+	snprintf(s->peer_name, sizeof(s->peer_name), "a.example (b) ; c");
+	snprintf(s->peer_ip, sizeof(s->peer_ip), "192.0.2.9");
+	snprintf(s->id, sizeof(s->id), "00000000000000000042");
+	s->esmtp = true;
+	s->tls = true;
+	snprintf(s->tls_info, sizeof(s->tls_info), "%s",
+	    "TLSv1.3:TLS_AES_128_GCM_SHA256");
+	ck_assert_int_eq(envelope_add_rcpt(&s->env, "a@example.org", 0, NULL),
+	    0);
+	ck_assert_int_eq(received_header(s, t, &b), 0);
+	ck_assert_msg(strncmp(buf_str(&b), want, strlen(want)) == 0, "%s",
+	    buf_str(&b));
+	/* then only the date and the final LF */
+	ck_assert_int_eq(strchr(buf_str(&b) + strlen(want), '\n') -
+	    buf_str(&b), (long)b.len - 1);
+	buf_free(&b);
+	envelope_free(&s->env);
+	free(s);
+}
+END_TEST
+
 START_TEST(test_sequence_errors)
 {
 	ck_assert_str_eq(run("MAIL FROM:<a@b.example>\r\n"
@@ -671,6 +708,7 @@ suite(void)
 	tcase_add_test(tc, test_simple_message);
 	tcase_add_test(tc, test_received_header);
 	tcase_add_test(tc, test_ipv6_and_blanks);
+	tcase_add_test(tc, test_received_sanitised);
 	tcase_add_test(tc, test_sequence_errors);
 	tcase_add_test(tc, test_framing_errors);
 	tcase_add_test(tc, test_normalize_commands);
