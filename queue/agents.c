@@ -334,6 +334,8 @@ child_exec(const char *path, const char *name, int ctl)
 	null = open("/dev/null", O_RDWR);
 	if (null == -1 || dup2(null, 0) == -1 || dup2(null, 1) == -1)
 		_exit(111);
+	if (null > AGENT_FD)
+		close(null);
 	execl(path, name, (char *)NULL);
 	_exit(111);
 }
