@@ -128,6 +128,12 @@ static const struct key keys[] = {
 
 /* ---- small helpers ---------------------------------------------------- */
 
+const char *
+config_key_name(size_t i)
+{
+	return i < NKEYS ? keys[i].name : NULL;
+}
+
 void
 strlist_free(struct strlist *l)
 {

@@ -85,6 +85,9 @@ int config_load(const char *dir, struct config *cfg, struct buf *err);
 int config_parse(const char *dir, const char *name, const char *text,
     size_t len, struct config *cfg, struct buf *err);
 void config_free(struct config *cfg);
+/* The i-th key of the table (NULL past the end): tests check that every
+ * key is documented. */
+const char *config_key_name(size_t i);
 /* Helpers for consumers. */
 bool strlist_contains_domain(const struct strlist *l, const char *domain);
 bool config_is_local_domain(const struct config *cfg, const char *domain);

@@ -380,6 +380,27 @@ START_TEST(test_relative_dir)
 }
 END_TEST
 
+START_TEST(test_every_key_documented)
+{
+	struct buf man = BUF_INIT, pat = BUF_INIT;
+	const char *k;
+	size_t i;
+
+	/* make runs the tests from the top of the tree */
+	ck_assert_int_eq(io_read_file("man/posthorn.conf.5", 1 << 20, &man),
+	    0);
+	for (i = 0; (k = config_key_name(i)) != NULL; i++) {
+		buf_reset(&pat);
+		buf_printf(&pat, "Cm %s No =", k);
+		if (strstr(buf_str(&man), buf_str(&pat)) == NULL)
+			ck_abort_msg("key %s is not in posthorn.conf(5)", k);
+	}
+	ck_assert_uint_ge(i, 41);
+	buf_free(&man);
+	buf_free(&pat);
+}
+END_TEST
+
 START_TEST(test_strlist)
 {
 	struct strlist l = { NULL, 0 };
@@ -411,6 +432,7 @@ config_suite(void)
 	tcase_add_test(tc, test_dir_and_libexec);
 	tcase_add_test(tc, test_parse_memory);
 	tcase_add_test(tc, test_relative_dir);
+	tcase_add_test(tc, test_every_key_documented);
 	tcase_add_test(tc, test_strlist);
 	suite_add_tcase(s, tc);
 	return s;
