@@ -156,18 +156,49 @@ put_opt(struct buf *out, char tag, const char *s)
 	return s == NULL ? 0 : frame_put_str(out, tag, s);
 }
 
+/* The queue's own notes (diagnostic, remote MTA) are written so that they
+ * always decode again: control octets become '?' and the text is cut at
+ * the decoder's limit.  A spool record must never become unreadable
+ * because a remote server put a TAB into its reply. */
+static int
+put_note(struct buf *out, char tag, const char *s, size_t max)
+{
+	struct buf t = BUF_INIT;
+	size_t i, n;
+	int r;
+
+	if (s == NULL)
+		return 0;
+	n = strnlen(s, max);
+	if (buf_append(&t, s, n) == -1)
+		return -1;
+	for (i = 0; i < t.len; i++)
+		if ((unsigned char)t.data[i] < 0x20 || t.data[i] == 0x7f)
+			t.data[i] = '?';
+	r = frame_put(out, tag, t.data != NULL ? t.data : "", t.len);
+	buf_free(&t);
+	return r;
+}
+
+static bool dsn_code_ok(const char *p, size_t n);
+
 static int
 encode_rcpt(const struct rcpt *r, struct buf *out)
 {
+	size_t dl = strnlen(r->dsn, sizeof(r->dsn));
+
+	if ((unsigned)r->state > RCPT_DEFERRED) {
+		errno = EINVAL;
+		return -1;
+	}
 	if (frame_put_str(out, 'R', r->addr) == -1 ||
 	    (r->notify != 0 && put_num(out, 'N', r->notify) == -1) ||
 	    put_opt(out, 'O', r->orcpt) == -1 ||
 	    (r->state != RCPT_PENDING &&
 	    put_num(out, 'X', (uint64_t)r->state) == -1) ||
-	    (r->dsn[0] != '\0' && frame_put(out, 'D', r->dsn,
-	    strnlen(r->dsn, sizeof(r->dsn))) == -1) ||
-	    put_opt(out, 'G', r->diag) == -1 ||
-	    put_opt(out, 'M', r->remote_mta) == -1 ||
+	    (dsn_code_ok(r->dsn, dl) && frame_put(out, 'D', r->dsn, dl) == -1) ||
+	    put_note(out, 'G', r->diag, TEXT_LONG) == -1 ||
+	    put_note(out, 'M', r->remote_mta, TEXT_MID) == -1 ||
 	    (r->last_attempt > 0 &&
 	    put_num(out, 'L', (uint64_t)r->last_attempt) == -1) ||
 	    (r->attempts > 0 && put_num(out, 'K', r->attempts) == -1))

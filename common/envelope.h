@@ -77,7 +77,10 @@ long envelope_add_rcpt(struct envelope *e, const char *addr,
 /* Set a malloc'd string field, replacing the old value (NULL clears). */
 int envelope_set_str(char **field, const char *value);
 
-/* Encode all fields as frames onto out. */
+/* Encode all fields as frames onto out (appending; out unchanged on
+ * failure).  The queue's notes are made decodable: diag and remote_mta
+ * get control octets replaced by '?' and are cut at 1024 / 512 octets, a
+ * malformed dsn is left out; an out-of-range enum is an error (EINVAL). */
 int envelope_encode(const struct envelope *e, struct buf *out);
 /* Decode frames from p[0..len) (exactly the envelope's frames; no other
  * data) into e, which must be as envelope_init() left it; on error the

@@ -206,6 +206,44 @@ START_TEST(test_decode_bad)
 }
 END_TEST
 
+START_TEST(test_encode_notes_roundtrip)
+{
+	struct envelope e, d;
+	struct buf b = BUF_INIT, diag = BUF_INIT;
+	const char *why;
+	size_t i;
+
+	envelope_init(&e);
+	envelope_set_sender(&e, "");
+	envelope_add_rcpt(&e, "u@d.example", 0, NULL);
+	buf_append_str(&diag, "550\t5.1.1\r\nno such user\x7f");
+	for (i = 0; i < 2000; i++)
+		buf_append_char(&diag, 'x');
+	envelope_set_str(&e.rcpts[0].diag, diag.data);
+	envelope_set_str(&e.rcpts[0].remote_mta, "mx\n[192.0.2.1]");
+	memcpy(e.rcpts[0].dsn, "bogus", 6);
+	e.rcpts[0].state = RCPT_FAILED;
+	ck_assert_int_eq(envelope_encode(&e, &b), 0);
+	envelope_init(&d);
+	ck_assert_int_eq(envelope_decode(b.data, b.len, &d, &why), 0);
+	ck_assert_uint_eq(strlen(d.rcpts[0].diag), 1024);
+	ck_assert_int_eq(strncmp(d.rcpts[0].diag, "550?5.1.1??no such user?x",
+	    25), 0);
+	ck_assert_str_eq(d.rcpts[0].remote_mta, "mx?[192.0.2.1]");
+	ck_assert_str_eq(d.rcpts[0].dsn, "");
+	ck_assert_int_eq(d.rcpts[0].state, RCPT_FAILED);
+	/* an out-of-range state is refused, not written */
+	e.rcpts[0].state = (enum rcpt_state)7;
+	buf_reset(&b);
+	ck_assert_int_eq(envelope_encode(&e, &b), -1);
+	ck_assert_uint_eq(b.len, 0);
+	envelope_free(&e);
+	envelope_free(&d);
+	buf_free(&b);
+	buf_free(&diag);
+}
+END_TEST
+
 START_TEST(test_decode_limits)
 {
 	struct buf b = BUF_INIT, v = BUF_INIT;
@@ -332,6 +370,7 @@ envelope_suite(void)
 	tcase_add_test(tc, test_roundtrip);
 	tcase_add_test(tc, test_exact_encoding);
 	tcase_add_test(tc, test_decode_bad);
+	tcase_add_test(tc, test_encode_notes_roundtrip);
 	tcase_add_test(tc, test_decode_limits);
 	tcase_add_test(tc, test_decode_frame);
 	tcase_add_test(tc, test_many_rcpts);
