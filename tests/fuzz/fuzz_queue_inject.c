@@ -50,6 +50,22 @@ empty_dir(const char *sub)
 	return n;
 }
 
+static void
+remove_spool(void)
+{
+	static const char *const subs[] = { "tmp", "msg", "incoming", "env",
+	    "quarantine" };
+	char path[1024];
+	size_t i;
+
+	for (i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
+		empty_dir(subs[i]);
+		snprintf(path, sizeof(path), "%s/%s", spool, subs[i]);
+		rmdir(path);
+	}
+	rmdir(spool);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -65,6 +81,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		devnull = open("/dev/null", O_WRONLY);
 		log_init("fuzz");
+		atexit(remove_spool);
 	}
 	fd = memfd_create("in", MFD_CLOEXEC);
 	if (fd == -1 || write(fd, data, size) != (ssize_t)size ||
