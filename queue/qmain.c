@@ -83,7 +83,10 @@ main(int argc, char **argv)
 	o.spool = cfg.spool;
 	o.max_message_size = cfg.max_message_size;
 	o.max_recipients = cfg.max_recipients;
-	o.timeout_ms = (int)((cfg.smtp_timeout + 300) * 1000);
+	/* idle limit per frame: the client's own limit plus slack, at most a
+	 * day (and never overflowing an int of milliseconds) */
+	o.timeout_ms = (int)((cfg.smtp_timeout > 86400 ? 86400 :
+	    cfg.smtp_timeout) + 300) * 1000;
 	signal(SIGPIPE, SIG_IGN);
 	n = sd_listen_fds(1);
 	if (n > 1)
