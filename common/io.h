@@ -66,10 +66,15 @@ struct stream {
 };
 
 int stream_init(struct stream *s, int rfd, int wfd, int timeout_ms);
-void stream_free(struct stream *s);	/* frees buffers and the SSL object;
-					   does not close fds */
+void stream_free(struct stream *s);	/* frees buffers and the SSL object
+					   and closes received descriptors
+					   not yet taken; does not close
+					   rfd/wfd */
 /* Read one line of at most max octets (terminator included) into line
- * (terminator not stored).  See STREAM_* for results. */
+ * (terminator not stored).  See STREAM_* for results.  The stream's
+ * timeout covers the whole call.  On STREAM_TOOLONG line is empty.  A bare
+ * CR is a line end (LINE_CR) once the next octet is known not to be LF; a
+ * final line without terminator is returned with LINE_EOF. */
 int stream_getline(struct stream *s, struct buf *line, size_t max,
     enum line_end *end);
 /* Read up to n raw bytes (buffered input first); 0 = EOF, -1 error. */
