@@ -176,7 +176,6 @@ struct session {
 	unsigned rcpt_tried;
 	void *msg;			/* sink handle during BDAT */
 	bool bdat;			/* a BDAT transfer is in progress */
-	unsigned bdat_flags;		/* DATA_* so far */
 	struct data_scan *scan;		/* BDAT scanner (heap) */
 	char id[QID_LEN + 1];		/* Received "id" of this message */
 	/* limits and bookkeeping */

@@ -36,7 +36,6 @@ txn_reset(struct session *s)
 		s->sink->abort(s->msg);
 	s->msg = NULL;
 	s->bdat = false;
-	s->bdat_flags = 0;
 	free(s->scan);
 	s->scan = NULL;
 	envelope_free(&s->env);
