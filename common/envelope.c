@@ -618,6 +618,9 @@ hexdigit(char c)
 		return c - '0';
 	if (c >= 'A' && c <= 'F')
 		return c - 'A' + 10;
+	if (c >= 'a' && c <= 'f')	/* RFC 3461 says upper case; some
+					   clients send lower case */
+		return c - 'a' + 10;
 	return -1;
 }
 

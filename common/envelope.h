@@ -97,8 +97,9 @@ int envelope_decode_frame(struct envelope *e, char tag, const char *payload,
 int notify_parse(const char *s, unsigned *bits);	/* "SUCCESS,DELAY" */
 int notify_format(unsigned bits, char *out, size_t outsz);
 /* xtext (RFC 3461 §4): both append to out.  Decoding accepts only "+XX"
- * with upper-case hex (not +00) and xchars 33..126 other than '+' and
- * '='; -1 if malformed (out unchanged).  notify_format() writes
+ * with two hex digits (upper case as the RFC says, lower case tolerated;
+ * not +00) and xchars 33..126 other than '+' and '='; -1 if malformed
+ * (out unchanged).  Encoding writes upper-case hex.  notify_format() writes
  * "NEVER" or e.g. "SUCCESS,DELAY" and returns its length, -1 for 0 or an
  * invalid combination or when it does not fit. */
 int xtext_decode(const char *s, size_t len, struct buf *out);

@@ -343,7 +343,10 @@ START_TEST(test_xtext)
 	buf_reset(&b);
 	ck_assert_int_eq(xtext_decode("", 0, &b), 0);
 	ck_assert_str_eq(buf_str(&b), "");
-	ck_assert_int_eq(xtext_decode("a+2b", 4, &b), -1);
+	ck_assert_int_eq(xtext_decode("a+2b", 4, &b), 0);
+	ck_assert_str_eq(buf_str(&b), "a+");
+	buf_reset(&b);
+	ck_assert_int_eq(xtext_decode("a+2g", 4, &b), -1);
 	ck_assert_int_eq(xtext_decode("a+2", 3, &b), -1);
 	ck_assert_int_eq(xtext_decode("a+", 2, &b), -1);
 	ck_assert_int_eq(xtext_decode("a=b", 3, &b), -1);
