@@ -6,10 +6,10 @@
  * dot-strings or quoted-strings of at most 64 octets (as written, quotes
  * included); domains at most 255 octets with labels of at most 63, or
  * address literals [1.2.3.4] / [IPv6:...]; local@domain at most 254
- * octets (a 256-octet path, RFC 5321 4.5.3.1.3).  Non-ASCII (valid UTF-8 only) is
- * allowed only with ADDR_UTF8 (SMTPUTF8, RFC 6531).  Input is hostile: every
- * length is checked, NUL and control characters are refused, and a
- * rejection comes with a short English reason.
+ * octets (a 256-octet path, RFC 5321 4.5.3.1.3).  Non-ASCII (valid UTF-8
+ * only) is allowed only with ADDR_UTF8 (SMTPUTF8, RFC 6531).  Input is
+ * hostile: every length is checked, NUL and control characters are
+ * refused, and a rejection comes with a short English reason.
  */
 #ifndef POSTHORN_ADDR_H
 #define POSTHORN_ADDR_H

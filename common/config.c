@@ -441,7 +441,8 @@ set_number(const struct key *k, uint64_t *field, const char *v,
 	else
 		r = parse_uint(v, UINT64_MAX, &n);
 	if (r == -1) {
-		*why = k->type == K_SIZE ? "malformed size (e.g. 512, 100k, 35M)" :
+		*why = k->type == K_SIZE ?
+		    "malformed size (e.g. 512, 100k, 35M)" :
 		    k->type == K_DURATION ?
 		    "malformed duration (e.g. 30s, 5m, 4h, 5d)" :
 		    "malformed number";
@@ -598,7 +599,8 @@ computed_defaults(struct config *cfg, const unsigned *set, struct buf *err)
 		const struct key *k = find_key(files[i]);
 
 		if (*AT(cfg, k, char *) == NULL && !set[k - keys] &&
-		    set_file(AT(cfg, k, char *), files[i], cfg->dir, &why) == -1)
+		    set_file(AT(cfg, k, char *), files[i], cfg->dir,
+		    &why) == -1)
 			goto oom;
 	}
 	if (cfg->checkpassword == NULL) {
@@ -684,7 +686,8 @@ parse_line(struct config *cfg, char *line, unsigned *set, const char *file,
 	*e = '\0';
 	eq = strchr(s, '=');
 	if (eq == NULL) {
-		buf_printf(err, "%s:%u: expected \"key = value\"", file, lineno);
+		buf_printf(err, "%s:%u: expected \"key = value\"", file,
+		    lineno);
 		return -1;
 	}
 	ke = eq;
@@ -732,7 +735,8 @@ parse_text(struct config *cfg, char *text, size_t len, unsigned *set,
 	while (line < text + len) {
 		lineno++;
 		nl = memchr(line, '\n', (size_t)(text + len - line));
-		n = nl != NULL ? (size_t)(nl - line) : (size_t)(text + len - line);
+		n = nl != NULL ? (size_t)(nl - line) :
+		    (size_t)(text + len - line);
 		if (n > CONFIG_LINE_MAX) {
 			buf_printf(err, "%s:%u: line too long", file, lineno);
 			return -1;

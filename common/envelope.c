@@ -196,7 +196,8 @@ encode_rcpt(const struct rcpt *r, struct buf *out)
 	    put_opt(out, 'O', r->orcpt) == -1 ||
 	    (r->state != RCPT_PENDING &&
 	    put_num(out, 'X', (uint64_t)r->state) == -1) ||
-	    (dsn_code_ok(r->dsn, dl) && frame_put(out, 'D', r->dsn, dl) == -1) ||
+	    (dsn_code_ok(r->dsn, dl) &&
+	    frame_put(out, 'D', r->dsn, dl) == -1) ||
 	    put_note(out, 'G', r->diag, TEXT_LONG) == -1 ||
 	    put_note(out, 'M', r->remote_mta, TEXT_MID) == -1 ||
 	    (r->last_attempt > 0 &&

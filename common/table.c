@@ -221,7 +221,8 @@ table_parse(const char *name, const char *text, size_t len,
 	while (line < text + len) {
 		lineno++;
 		nl = memchr(line, '\n', (size_t)(text + len - line));
-		n = nl != NULL ? (size_t)(nl - line) : (size_t)(text + len - line);
+		n = nl != NULL ? (size_t)(nl - line) :
+		    (size_t)(text + len - line);
 		if (n > 0 && line[n - 1] == '\r')
 			n--;
 		why = NULL;

@@ -1,8 +1,8 @@
 /*
  * units.h — strict parsing of numbers, durations ("30s", "5m", "4h", "5d",
  * "1w", a bare number is seconds) and sizes ("512", "512b", "100k" or
- * "100K", "35M", "1G"; k = 1024).  Overflow, signs, empty strings, trailing garbage and
- * unknown suffixes are errors (-1); 0 on success.
+ * "100K", "35M", "1G"; k = 1024).  Overflow, signs, empty strings,
+ * trailing garbage and unknown suffixes are errors (-1); 0 on success.
  */
 #ifndef POSTHORN_UNITS_H
 #define POSTHORN_UNITS_H

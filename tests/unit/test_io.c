@@ -276,7 +276,8 @@ START_TEST(test_getline_limit)
 {
 	/* max 10 octets including the terminator */
 	const char *ch[] = { "12345678\r\n", "123456789\r\n", "123456789\n",
-	    "1234567890\n", "12345678\r", "9\r\n", "ok\r\n", "overlong-no-end" };
+	    "1234567890\n", "12345678\r", "9\r\n", "ok\r\n",
+	    "overlong-no-end" };
 	size_t ln[] = { 10, 11, 10, 11, 9, 3, 4, 15 };
 	struct buf out = BUF_INIT;
 
