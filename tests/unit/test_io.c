@@ -83,6 +83,66 @@ START_TEST(test_read_timeout)
 }
 END_TEST
 
+START_TEST(test_write_timeout)
+{
+	struct stream s;
+	struct timespec t0;
+	char big[65536];
+	int p[2];
+
+	/* nobody reads: the pipe fills, then the deadline expires */
+	ck_assert_int_eq(pipe(p), 0);
+	memset(big, 'x', sizeof(big));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	errno = 0;
+	ck_assert_int_eq(io_write_all(p[1], big, sizeof(big), 100), 0);
+	ck_assert_int_eq(io_write_all(p[1], big, sizeof(big), 150), -1);
+	ck_assert_int_eq(errno, ETIMEDOUT);
+	ck_assert_int_ge(elapsed_ms(&t0), 140);
+	ck_assert_int_lt(elapsed_ms(&t0), 2000);
+	ck_assert_int_eq(stream_init(&s, -1, p[1], 100), 0);
+	ck_assert_int_eq(stream_write(&s, "y", 1), 0);
+	ck_assert_int_eq(stream_flush(&s), -1);
+	ck_assert_int_eq(errno, ETIMEDOUT);
+	stream_free(&s);
+	close(p[0]);
+	close(p[1]);
+}
+END_TEST
+
+START_TEST(test_deadline_not_reset)
+{
+	struct timespec t0;
+	char got[100];
+	pid_t pid;
+	int p[2], i;
+
+	/* a peer trickling one octet every 20 ms cannot stretch one call */
+	ck_assert_int_eq(pipe(p), 0);
+	pid = fork();
+	ck_assert_int_ne(pid, -1);
+	if (pid == 0) {
+		close(p[0]);
+		for (i = 0; i < 100; i++) {
+			if (write(p[1], "z", 1) != 1)
+				_exit(0);
+			usleep(20000);
+		}
+		_exit(0);
+	}
+	close(p[1]);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	errno = 0;
+	ck_assert_int_eq(io_read_full(p[0], got, sizeof(got), 200), -1);
+	ck_assert_int_eq(errno, ETIMEDOUT);
+	ck_assert_int_ge(elapsed_ms(&t0), 190);
+	ck_assert_int_lt(elapsed_ms(&t0), 1000);
+	close(p[0]);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+END_TEST
+
 START_TEST(test_read_full)
 {
 	const char *ch[] = { "ab", "cd", "ef" };
@@ -668,6 +728,8 @@ io_suite(void)
 
 	tcase_set_timeout(tc, 20);
 	tcase_add_test(tc, test_read_timeout);
+	tcase_add_test(tc, test_write_timeout);
+	tcase_add_test(tc, test_deadline_not_reset);
 	tcase_add_test(tc, test_read_full);
 	tcase_add_test(tc, test_files);
 	tcase_add_test(tc, test_line_scan);
