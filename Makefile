@@ -203,4 +203,4 @@ uninstall:
 clean:
 	rm -rf build build-asan build-fuzz bin
 
--include $(shell find build build-asan build-fuzz -name '*.d' 2>/dev/null)
+-include $(shell find build build-asan build-fuzz -name '*.d' -type f 2>/dev/null)
