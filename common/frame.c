@@ -135,6 +135,8 @@ frame_read(struct stream *s, size_t max, char *tag, struct buf *payload)
 	int r;
 
 	buf_reset(payload);
+	if (buf_reserve(payload, 0) == -1)	/* data never NULL on success */
+		return FRAME_ERR;
 	for (;;) {
 		r = frame_getc(s, &c);
 		if (r == -1)

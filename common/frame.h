@@ -31,7 +31,9 @@ int frame_put_str(struct buf *out, char tag, const char *s);
 int frame_put_fields(struct buf *out, char tag, const char *const *fields,
     size_t nfields);
 
-/* Read one frame from a stream; payload replaced in *payload. */
+/* Read one frame from a stream; payload replaced in *payload (whose data
+ * is never NULL after FRAME_OK, even for an empty payload).  After
+ * FRAME_BAD or FRAME_ERR the stream is out of step: drop the peer. */
 int frame_read(struct stream *s, size_t max, char *tag, struct buf *payload);
 
 /* Decode one frame from memory at p[0..len): on FRAME_OK stores tag,

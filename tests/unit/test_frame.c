@@ -130,8 +130,10 @@ START_TEST(test_read)
 	ck_assert_str_eq(buf_str(&pl), "a@b.c");
 	ck_assert_int_eq(pipe_read("4:Z\0\0\0,", 7, 100, &tag, &pl), FRAME_OK);
 	ck_assert_uint_eq(pl.len, 3);
+	buf_free(&pl);
 	ck_assert_int_eq(pipe_read("1:Q,", 4, 100, &tag, &pl), FRAME_OK);
 	ck_assert_uint_eq(pl.len, 0);
+	ck_assert_ptr_nonnull(pl.data);
 	ck_assert_int_eq(pipe_read("", 0, 100, &tag, &pl), FRAME_EOF);
 	ck_assert_int_eq(pipe_read("6", 1, 100, &tag, &pl), FRAME_BAD);
 	ck_assert_int_eq(pipe_read("6:", 2, 100, &tag, &pl), FRAME_BAD);
