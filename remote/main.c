@@ -4,8 +4,10 @@
  * Started by the scheduler with fd 3 the control socket (common/agent.h,
  * queue/PROTOCOL.md).  Reads jobs until EOF; each job is one message for
  * one destination domain; reports one result per recipient.  Started as
- * root it becomes the user posthorn-remote before reading anything, and
- * refuses to run if that user does not exist.  Trusts nothing it reads:
+ * root it becomes the user posthorn-remote before reading anything (or,
+ * when that user does not exist — posthorn-run started by root on a host
+ * where posthorn is not installed — the user nobody, with a warning); it
+ * never runs as root.  Trusts nothing it reads:
  * jobs are validated by agent.c, DNS answers by dns.c, peers by smtp.c.
  *
  * Usage: posthorn-remote [-v] [-C DIR]
@@ -37,15 +39,23 @@ drop_privileges(void)
 	if (getuid() != 0 && geteuid() != 0)
 		return;
 	errno = 0;
-	if ((pw = getpwnam(REMOTE_USER)) == NULL)
-		die(71, "started as root and user " REMOTE_USER " does not "
-		    "exist", errno != 0 ? "password database error" : "");
+	if ((pw = getpwnam(REMOTE_USER)) == NULL) {
+		if (errno != 0)
+			die(71, "cannot look up user " REMOTE_USER,
+			    "password database error");
+		if ((pw = getpwnam("nobody")) == NULL)
+			die(71, "started as root and neither " REMOTE_USER
+			    " nor nobody exists", "");
+		log_msg(LOG_WARNING, "privileges", "user", "nobody", "reason",
+		    "started as root and user " REMOTE_USER " does not exist",
+		    (char *)NULL);
+	}
 	if (pw->pw_uid == 0)
-		die(71, "user " REMOTE_USER " must not be root", "");
+		die(71, "the user to run as must not be root", pw->pw_name);
 	if (setgroups(0, NULL) < 0 ||
 	    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) < 0 ||
 	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) < 0)
-		die(71, "cannot switch to user " REMOTE_USER, "");
+		die(71, "cannot switch to user", pw->pw_name);
 	if (setuid(0) == 0 || seteuid(0) == 0)
 		die(71, "could regain root after dropping privileges", "");
 }
