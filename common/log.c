@@ -163,6 +163,25 @@ clean_key(char *dst, const char *key)
 	dst[i] = '\0';
 }
 
+/* Journal field names may not start with a digit, and must not be a
+ * trusted field ("_PID", leading underscore) or one of the fields this
+ * file sets itself: such keys get an 'F' in front. */
+static int
+journal_needs_prefix(const char *k)
+{
+	static const char *const own[] = { "message", "priority",
+	    "syslog_identifier", "syslog_pid", "syslog_facility",
+	    "message_id", "errno", "code_file", "code_line", "code_func" };
+	size_t i;
+
+	if ((k[0] >= '0' && k[0] <= '9') || k[0] == '_')
+		return 1;
+	for (i = 0; i < sizeof(own) / sizeof(own[0]); i++)
+		if (strcmp(k, own[i]) == 0)
+			return 1;
+	return 0;
+}
+
 void
 log_addn(struct logline *l, const char *key, const char *value, size_t n)
 {
@@ -179,9 +198,9 @@ log_addn(struct logline *l, const char *key, const char *value, size_t n)
 	if (q)
 		buf_append_char(&l->text, '"');
 
-	/* journal: "KEY=value\0"; field names must not start with a digit */
+	/* journal: "KEY=value\0" */
 	start = l->fields.len;
-	if (k[0] >= '0' && k[0] <= '9')
+	if (journal_needs_prefix(k))
 		buf_append_char(&l->fields, 'F');
 	for (i = 0; k[i] != '\0'; i++)
 		buf_append_char(&l->fields, (char)(k[i] >= 'a' && k[i] <= 'z' ?

@@ -219,11 +219,14 @@ START_TEST(test_journal)
 	jresult = 0;
 	log_init("posthorn-smtpd");
 	log_msg(LOG_WARNING, "reject", "client", "192.0.2.1",
-	    "reason", "bad\nthing", "9x", "y", NULL);
+	    "reason", "bad\nthing", "9x", "y", "_pid", "1", "priority", "0",
+	    NULL);
 	ck_assert_str_eq(buf_str(&jseen),
-	    "MESSAGE=event=reject client=192.0.2.1 reason=bad\\x0Athing 9x=y|"
+	    "MESSAGE=event=reject client=192.0.2.1 reason=bad\\x0Athing 9x=y "
+	    "_pid=1 priority=0|"
 	    "PRIORITY=4|SYSLOG_IDENTIFIER=posthorn-smtpd|EVENT=reject|"
-	    "CLIENT=192.0.2.1|REASON=bad\\x0Athing|F9X=y|");
+	    "CLIENT=192.0.2.1|REASON=bad\\x0Athing|F9X=y|F_PID=1|"
+	    "FPRIORITY=0|");
 	captured(&b);
 	ck_assert_uint_eq(b.len, 0);
 	/* the journal refuses: the line goes to stderr instead */
