@@ -231,6 +231,13 @@ clean_orphans(struct sched *s)
 	closedir(dir);
 }
 
+void
+sweep(struct sched *s)
+{
+	clean_tmp(s);
+	clean_orphans(s);
+}
+
 int
 recover(struct sched *s)
 {

@@ -100,6 +100,9 @@ void agents_kill_all(void);
 
 /* recover.c */
 int recover(struct sched *s);
+/* Remove what dead injectors left (temporary files, message files without
+ * a record); run at recovery and every hour. */
+void sweep(struct sched *s);
 int scan_incoming(struct sched *s);
 void quarantine(struct sched *s, const char *sub, const char *name,
     const char *why);

@@ -22,6 +22,7 @@
 #include "queue/sched.h"
 
 #define STOP_GRACE_USEC (10 * 1000000ULL)
+#define SWEEP_USEC (3600 * 1000000ULL)
 
 static const char *confdir;
 
@@ -55,6 +56,18 @@ wake_cb(sd_event_source *src, int fd, uint32_t revents, void *arg)
 	if (scan && !s->stopping)
 		(void)scan_incoming(s);
 	sched_kick(s);
+	return 0;
+}
+
+static int
+sweep_cb(sd_event_source *src, uint64_t usec, void *arg)
+{
+	struct sched *s = arg;
+
+	if (!s->stopping)
+		sweep(s);
+	sd_event_source_set_time(src, usec + SWEEP_USEC);
+	sd_event_source_set_enabled(src, SD_EVENT_ONESHOT);
 	return 0;
 }
 
@@ -161,6 +174,7 @@ main(int argc, char **argv)
 	static struct sched s;
 	struct buf err = BUF_INIT;
 	sigset_t ss;
+	uint64_t now;
 	int ch;
 
 	log_init("posthorn-send");
@@ -189,7 +203,10 @@ main(int argc, char **argv)
 		die(75, "cannot recover the spool", strerror(errno));
 	if (bind_wake(&s) == -1)
 		die(75, "cannot bind the wake socket", strerror(errno));
-	if (sd_event_add_signal(s.ev, NULL, SIGTERM, term_cb, &s) < 0 ||
+	sd_event_now(s.ev, CLOCK_MONOTONIC, &now);
+	if (sd_event_add_time(s.ev, NULL, CLOCK_MONOTONIC, now + SWEEP_USEC,
+	    60 * 1000000ULL, sweep_cb, &s) < 0 ||
+	    sd_event_add_signal(s.ev, NULL, SIGTERM, term_cb, &s) < 0 ||
 	    sd_event_add_signal(s.ev, NULL, SIGINT, term_cb, &s) < 0 ||
 	    sd_event_add_signal(s.ev, NULL, SIGHUP, hup_cb, &s) < 0 ||
 	    sd_event_set_watchdog(s.ev, 1) < 0)
