@@ -79,10 +79,47 @@ sysuser_name_ok(const char *s)
 }
 
 /*
+ * A symbolic link on the way to p that someone other than root owns lets
+ * that someone decide where the path leads, so the mailbox is theirs,
+ * whatever the link points to: otherwise a user could point "their"
+ * mailbox (or a directory above it) at another user's files and have the
+ * spawner run posthorn-local as that other user.  Components are examined
+ * from the root down; the first such link decides.  1 = found (*uid,
+ * *gid its owner), 0 = none.
+ */
+static int
+link_owner(const char *p, uid_t *uid, gid_t *gid)
+{
+	char q[4096];
+	struct stat st;
+	size_t i, n = strlen(p);
+	char c;
+
+	if (n >= sizeof(q))
+		return 0;
+	memcpy(q, p, n + 1);
+	for (i = 1; i <= n; i++) {
+		if (q[i] != '/' && q[i] != '\0')
+			continue;
+		c = q[i];
+		q[i] = '\0';
+		if (lstat(q, &st) == 0 && S_ISLNK(st.st_mode) &&
+		    st.st_uid != 0) {
+			*uid = st.st_uid;
+			*gid = st.st_gid;
+			return 1;
+		}
+		q[i] = c;
+	}
+	return 0;
+}
+
+/*
  * Owner of a mailbox path: the path itself, else the nearest existing
- * parent directory.  uid/gid are (uid_t)-1 when a component cannot be
- * examined (EACCES: the caller is not privileged enough to know).
- * Returns 0, or -1 for any other error (errno set).
+ * parent directory -- unless a symbolic link on the way belongs to
+ * someone other than root (link_owner).  uid/gid are (uid_t)-1 when a
+ * component cannot be examined (EACCES: the caller is not privileged
+ * enough to know).  Returns 0, or -1 for any other error (errno set).
  */
 static int
 mailbox_owner(const char *path, uid_t *uid, gid_t *gid)
@@ -105,6 +142,7 @@ mailbox_owner(const char *path, uid_t *uid, gid_t *gid)
 		if (stat(p, &st) == 0) {
 			*uid = st.st_uid;
 			*gid = st.st_gid;
+			(void)link_owner(p, uid, gid);
 			return 0;
 		}
 		if (errno == EACCES) {

@@ -41,7 +41,10 @@ struct local_target {
 	const char *value;	/* LOCAL_ALIAS: the table value */
 	uid_t uid;		/* LOCAL_USER; LOCAL_MAILBOX: owner of the
 				   mailbox (its directory, or nearest
-				   existing parent); (uid_t)-1 when
+				   existing parent; a symlink on the
+				   way owned by someone other than
+				   root makes it that someone's);
+				   (uid_t)-1 when
 				   the caller may not stat it (EACCES):
 				   the spawner treats that as a
 				   temporary failure */

@@ -168,6 +168,49 @@ START_TEST(test_mailbox_owner_existing)
 }
 END_TEST
 
+/*
+ * A user who owns a symbolic link on the way to a mailbox decides where it
+ * leads: the mailbox is then that user's, never the owner of the target
+ * (else the spawner would run posthorn-local as the victim).  As root the
+ * links get a made-up owner and point at directories of another made-up
+ * uid; otherwise our own links point at root's directories.
+ */
+START_TEST(test_mailbox_owner_symlink)
+{
+	struct local_target t;
+	char *victim = tpath("victim"), *deep = tpath("victim/dir");
+	char *link1 = tpath("boxes/alice"), *link2 = tpath("boxes/sub");
+	uid_t want = getuid(), target = 0;
+
+	make_dir("victim");
+	make_dir("victim/dir");
+	if (getuid() == 0) {
+		want = 4343;
+		target = 4242;
+		ck_assert_int_eq(chown(victim, target, target), 0);
+		ck_assert_int_eq(chown(deep, target, target), 0);
+		ck_assert_int_eq(symlink(victim, link1), 0);
+		ck_assert_int_eq(symlink(victim, link2), 0);
+		ck_assert_int_eq(lchown(link1, want, want), 0);
+		ck_assert_int_eq(lchown(link2, want, want), 0);
+	} else {
+		ck_assert_int_eq(symlink("/", link1), 0);
+		ck_assert_int_eq(symlink("/", link2), 0);
+	}
+	/* the mailbox itself is a link (Maildir) */
+	ck_assert_int_eq(resolve("alice@example.org", &t), 1);
+	ck_assert_int_eq(t.kind, LOCAL_MAILBOX);
+	ck_assert_uint_eq(t.uid, want);
+	/* a directory above the mailbox is a link (carol: sub/dir/...) */
+	ck_assert_int_eq(resolve("carol@h", &t), 1);
+	ck_assert_uint_eq(t.uid, want);
+	free(victim);
+	free(deep);
+	free(link1);
+	free(link2);
+}
+END_TEST
+
 START_TEST(test_order_mailbox_before_alias)
 {
 	struct local_target t;
@@ -305,6 +348,7 @@ suite(void)
 	tcase_add_test(tc, test_mailbox_localpart_ext_case);
 	tcase_add_test(tc, test_mailbox_bad_path_is_temporary);
 	tcase_add_test(tc, test_mailbox_owner_existing);
+	tcase_add_test(tc, test_mailbox_owner_symlink);
 	tcase_add_test(tc, test_order_mailbox_before_alias);
 	tcase_add_test(tc, test_alias);
 	tcase_add_test(tc, test_system_user);
