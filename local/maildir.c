@@ -9,7 +9,9 @@
  * "SECONDS.MmicrosecondsPpidQcounter.HOST" — unique across processes (pid),
  * time, and deliveries within one process (counter); O_EXCL guarantees we
  * never overwrite.  The Maildir and its tmp/new/cur are created (0700)
- * when missing; the parent directory must exist.
+ * when missing, each new directory's parent fsync'd so that a crash
+ * cannot take a fresh Maildir (and the message in it) away; the parent
+ * directory must exist.
  *
  * Runs as the mailbox owner; paths come from the administrator's tables or
  * the user's passwd entry, never from the message.
@@ -48,13 +50,22 @@ maildir_host(char *out, size_t outsz)
 	out[o] = '\0';
 }
 
+/* Create path when missing; a new directory's entry is made durable by
+ * fsync'ing its parent (fsync'ing the new directory itself would not). */
 static int
 ensure_dir(const char *path)
 {
+	char parent[4200];
 	struct stat st;
 
-	if (mkdir(path, 0700) == 0)
-		return io_fsync_dir(path) == 0 ? 0 : -1;
+	if (mkdir(path, 0700) == 0) {
+		if (snprintf(parent, sizeof(parent), "%s/..", path) >=
+		    (int)sizeof(parent)) {
+			errno = ENAMETOOLONG;
+			return -1;
+		}
+		return io_fsync_dir(parent) == 0 ? 0 : -1;
+	}
 	if (errno != EEXIST)
 		return -1;
 	if (stat(path, &st) != 0)

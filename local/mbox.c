@@ -13,7 +13,8 @@
  * with mboxrd ">From " quoting, a final newline and a blank line.  The
  * file must be a regular file with one link, owned by our uid, and is
  * opened without following symbolic links; it is created 0600 when
- * missing.  "/dev/null" is accepted as the classic discard target.
+ * missing (and its directory fsync'd at once).  "/dev/null" is accepted
+ * as the classic discard target.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/io.h"
 #include "local/local.h"
 
 #define STALE_LOCK	600	/* seconds */
@@ -171,6 +173,39 @@ check_file(int fd)
 	return 0;
 }
 
+/*
+ * Open the mbox for appending, creating it (0600) when missing.  A file
+ * we create has its directory fsync'd at once, before anything is
+ * written, so that a reported delivery never lives in a file whose name
+ * a crash could lose.  Returns the fd or -1 (errno).
+ */
+static int
+open_mbox(const char *path)
+{
+	const int fl = O_RDWR | O_APPEND | O_NOFOLLOW | O_NOCTTY |
+	    O_NONBLOCK | O_CLOEXEC;
+	int fd, tries, e;
+
+	for (tries = 0; tries < 3; tries++) {
+		fd = open(path, fl);
+		if (fd >= 0 || errno != ENOENT)
+			return fd;
+		fd = open(path, fl | O_CREAT | O_EXCL, 0600);
+		if (fd >= 0) {
+			if (io_fsync_dir(path) != 0) {
+				e = errno;
+				close(fd);
+				errno = e;
+				return -1;
+			}
+			return fd;
+		}
+		if (errno != EEXIST)
+			return -1;
+	}
+	return -1;
+}
+
 void
 mbox_deliver(const struct lctx *c, const char *path, struct lresult *r)
 {
@@ -187,8 +222,7 @@ mbox_deliver(const struct lctx *c, const char *path, struct lresult *r)
 		res_errno(r, ENAMETOOLONG, "mailbox", path);
 		return;
 	}
-	fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_NOFOLLOW |
-	    O_NOCTTY | O_NONBLOCK | O_CLOEXEC, 0600);
+	fd = open_mbox(path);
 	if (fd < 0) {
 		res_errno(r, errno, "mailbox", path);
 		return;
