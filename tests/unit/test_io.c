@@ -548,6 +548,67 @@ START_TEST(test_fd_passing)
 }
 END_TEST
 
+static int
+count_fds(void)
+{
+	int n = 0, fd;
+
+	for (fd = 0; fd < 1024; fd++)
+		if (fcntl(fd, F_GETFD) != -1)
+			n++;
+	return n;
+}
+
+START_TEST(test_fd_flood)
+{
+	/* a hostile peer sends 20 descriptors in one message: at most 8 are
+	 * kept, the rest never leak into our process */
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(sizeof(int) * 20)];
+	} cm;
+	struct msghdr mh;
+	struct cmsghdr *c;
+	struct iovec iov;
+	struct stream s;
+	int sp[2], p[2], fds[20], i, before, fd;
+	char x = 'x';
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+	ck_assert_int_eq(pipe(p), 0);
+	for (i = 0; i < 20; i++)
+		fds[i] = p[0];
+	memset(&mh, 0, sizeof(mh));
+	memset(&cm, 0, sizeof(cm));
+	iov.iov_base = &x;
+	iov.iov_len = 1;
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = cm.b;
+	mh.msg_controllen = sizeof(cm.b);
+	c = CMSG_FIRSTHDR(&mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(fds));
+	memcpy(CMSG_DATA(c), fds, sizeof(fds));
+	ck_assert_int_eq(sendmsg(sp[1], &mh, 0), 1);
+	before = count_fds();
+	ck_assert_int_eq(stream_init(&s, sp[0], sp[0], 1000), 0);
+	stream_enable_fds(&s);
+	ck_assert_int_eq(stream_read(&s, &x, 1), 1);
+	ck_assert_int_le(count_fds() - before, 8);
+	for (i = 0; (fd = stream_take_fd(&s)) != -1; i++)
+		close(fd);
+	ck_assert_int_le(i, 8);
+	ck_assert_int_eq(count_fds(), before);
+	stream_free(&s);
+	close(sp[0]);
+	close(sp[1]);
+	close(p[0]);
+	close(p[1]);
+}
+END_TEST
+
 /* ---- TLS ---- */
 
 static void
@@ -684,6 +745,41 @@ START_TEST(test_tls_lines)
 }
 END_TEST
 
+START_TEST(test_tls_read_exact)
+{
+	struct stream s;
+	struct buf big = BUF_INIT, got = BUF_INIT;
+	pid_t pid;
+	size_t i;
+	int fd;
+
+	pid = tls_client(&fd, &s, 0, 5000);
+	/* 'a'..'y': an upper-cased 'z' would end the server's loop */
+	for (i = 0; i < 100000; i++)
+		buf_append_char(&big, (char)('a' + i % 25));
+	ck_assert_int_eq(stream_write(&s, big.data, big.len), 0);
+	ck_assert_int_eq(stream_flush(&s), 0);
+	/* the server upper-cases what it echoes */
+	ck_assert_int_eq(stream_read_exact(&s, &got, big.len), 0);
+	ck_assert_uint_eq(got.len, big.len);
+	for (i = 0; i < big.len; i++)
+		ck_assert_int_eq(got.data[i], big.data[i] - 32);
+	ck_assert_int_eq(stream_puts(&s, "Z"), 0);
+	ck_assert_int_eq(stream_flush(&s), 0);
+	buf_reset(&got);
+	ck_assert_int_eq(stream_read_exact(&s, &got, 1), 0);
+	ck_assert_str_eq(buf_str(&got), "Z");
+	/* after the peer's close_notify: EOF, not an error */
+	ck_assert_int_eq(stream_read_exact(&s, &got, 1), -1);
+	ck_assert(s.eof);
+	stream_free(&s);
+	close(fd);
+	reap(pid);
+	buf_free(&big);
+	buf_free(&got);
+}
+END_TEST
+
 START_TEST(test_tls_timeout)
 {
 	struct stream s;
@@ -758,7 +854,9 @@ io_suite(void)
 	tcase_add_test(tc, test_stream_write);
 	tcase_add_test(tc, test_pipe_epipe);
 	tcase_add_test(tc, test_fd_passing);
+	tcase_add_test(tc, test_fd_flood);
 	tcase_add_test(tc, test_tls_lines);
+	tcase_add_test(tc, test_tls_read_exact);
 	tcase_add_test(tc, test_tls_timeout);
 	tcase_add_test(tc, test_tls_handshake_garbage);
 	suite_add_tcase(s, tc);
