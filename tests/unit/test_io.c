@@ -825,6 +825,17 @@ START_TEST(test_tls_handshake_garbage)
 	ck_assert_int_eq(io_tls_handshake(ssl, sp[0], sp[0], 2000), -1);
 	ck_assert_int_eq(errno, EPROTO);
 	SSL_free(ssl);
+	close(sp[0]);
+	close(sp[1]);
+	/* a peer that never answers: the handshake times out */
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+	ssl = SSL_new(ctx);
+	SSL_set_fd(ssl, sp[0]);
+	SSL_set_connect_state(ssl);
+	errno = 0;
+	ck_assert_int_eq(io_tls_handshake(ssl, sp[0], sp[0], 100), -1);
+	ck_assert_int_eq(errno, ETIMEDOUT);
+	SSL_free(ssl);
 	SSL_CTX_free(ctx);
 	close(sp[0]);
 	close(sp[1]);
