@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -69,6 +70,19 @@ sweep_cb(sd_event_source *src, uint64_t usec, void *arg)
 	sd_event_source_set_time(src, usec + SWEEP_USEC);
 	sd_event_source_set_enabled(src, SD_EVENT_ONESHOT);
 	return 0;
+}
+
+/* Every delivery in progress holds descriptors (message, agent socket):
+ * allow as many as the hard limit permits. */
+static void
+raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
 }
 
 static int
@@ -194,6 +208,7 @@ main(int argc, char **argv)
 	sigaddset(&ss, SIGHUP);
 	sigprocmask(SIG_BLOCK, &ss, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	raise_nofile();
 	if (sched_init(&s, confdir, &err) == -1)
 		die(78, "configuration error", buf_str(&err));
 	if (setenv("POSTHORN_CONF", confdir, 1) == -1 ||
