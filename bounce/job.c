@@ -7,7 +7,10 @@
  *   - a message from <> or MAILER-DAEMON@... never gets a notice back:
  *     its failures go once to postmaster@hostname as a double bounce,
  *     its delays and successes are not reported ('D', logged);
- *   - otherwise each recipient's NOTIFY decides (bounce_wanted()).
+ *   - otherwise each recipient's NOTIFY decides (bounce_wanted()),
+ *     except that a success notice is not ours to send when
+ *     posthorn-remote handed the recipient to a server that does DSN
+ *     (RFC 3461 4.2; the result text starts with AGENT_TEXT_DSN_PASSED).
  * Recipients that get no notice are reported 'D' at once.  The others are
  * reported 'D' once the queue said 250 for the notice, 'T' with the
  * queue's reason when it said 4xx or could not be reached or the original
@@ -259,6 +262,28 @@ notify_and_report(const struct config *cfg, struct stream *ctl,
 	return 0;
 }
 
+#define PASSED_ON	"the receiving server offered DSN and took the " \
+	"success notice over (RFC 3461 4.2)"
+
+/* posthorn-remote marks a recipient whose NOTIFY it gave to a server that
+ * does DSN (common/agent.h): that server sends the success notice. */
+static bool
+dsn_passed_on(enum dsn_kind kind, const struct rcpt *r)
+{
+	return kind == DSN_SUCCESS && r->diag != NULL &&
+	    strncmp(r->diag, AGENT_TEXT_DSN_PASSED,
+	    strlen(AGENT_TEXT_DSN_PASSED)) == 0;
+}
+
+static int
+report_one_unwanted(struct stream *ctl, const struct agent_job *job,
+    size_t i)
+{
+	log_rcpt(job, i, "notice-suppressed", "not requested (NOTIFY)", NULL);
+	return agent_report(ctl, job, i, 'D', "2.0.0",
+	    "no notice requested (NOTIFY)", NULL);
+}
+
 int
 bounce_job(const struct config *cfg, struct stream *ctl,
     const struct agent_job *job)
@@ -290,14 +315,18 @@ bounce_job(const struct config *cfg, struct stream *ctl,
 		return -1;
 	for (i = 0; i < e->nrcpts; i++) {
 		cover[i] = bounce_wanted(kind, e->rcpts[i].notify);
+		if (cover[i] && dsn_passed_on(kind, &e->rcpts[i])) {
+			cover[i] = false;
+			log_rcpt(job, i, "notice-suppressed", PASSED_ON, NULL);
+			if (agent_report(ctl, job, i, 'D', "2.0.0", PASSED_ON,
+			    NULL) == -1)
+				goto out;
+			continue;
+		}
 		any = any || cover[i];
-		if (!cover[i])
-			log_rcpt(job, i, "notice-suppressed",
-			    "not requested (NOTIFY)", NULL);
+		if (!cover[i] && report_one_unwanted(ctl, job, i) == -1)
+			goto out;
 	}
-	if (report_all(ctl, job, cover, false, 'D', "2.0.0",
-	    "no notice requested (NOTIFY)") == -1)
-		goto out;
 	if (any) {
 		if (dsn_input_init(&in, kind, e, job->msgfd, cfg->hostname,
 		    to) == -1) {

@@ -49,6 +49,11 @@ void agent_job_free(struct agent_job *job);
 int agent_report(struct stream *ctl, const struct agent_job *job, size_t i,
     char status, const char *dsn, const char *text, const char *relay);
 int agent_job_done(struct stream *ctl);
+/* posthorn-remote starts the text of a 'D' result with this when the
+ * receiving server offered DSN and was given the recipient's NOTIFY: by
+ * RFC 3461 4.2 that server now owes any success notice, so posthorn-bounce
+ * sends no "relayed" notice of its own for the recipient. */
+#define AGENT_TEXT_DSN_PASSED	"DSN passed on: "
 
 /* Scheduler side. */
 struct agent_result {

@@ -19,6 +19,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "common/agent.h"
 #include "remote/smtp.h"
 #include "remote/tls.h"
 
@@ -664,6 +665,24 @@ sending(const bool *todo, const struct rres *res, size_t i)
 	return todo[i] && res[i].status == 0;
 }
 
+/*
+ * A recipient's result from the reply to the final dot.  When the peer
+ * offered DSN, rcpt_cmd() gave it the recipient's NOTIFY, and by RFC 3461
+ * 4.2 the peer now owes the success notice: the text says so with
+ * AGENT_TEXT_DSN_PASSED in front (peer text always starts with its code,
+ * so a peer cannot forge the mark), and posthorn-bounce sends no
+ * "relayed" notice of its own.
+ */
+static void
+data_result(struct rres *x, struct smtp_conn *c, const struct reply *r,
+    const struct rcpt *rc)
+{
+	res_from_reply(x, c, r, "end of DATA command");
+	if (x->status == 'D' && (c->ext & EXT_DSN) && rc->notify != 0)
+		set_res(x, c, 'D', reply_dsn(r), "%s%s", AGENT_TEXT_DSN_PASSED,
+		    r->text);
+}
+
 /* After DATA's 354: body, final dot, and the reply (or, for LMTP, one
  * reply per accepted recipient, in RCPT order). */
 static int
@@ -692,8 +711,7 @@ send_data(struct smtp_conn *c, const struct envelope *env, const bool *acc,
 			return -1;
 		for (i = 0; i < env->nrcpts; i++)
 			if (acc[i])
-				res_from_reply(&res[i], c, &r,
-				    "end of DATA command");
+				data_result(&res[i], c, &r, &env->rcpts[i]);
 		return 0;
 	}
 	for (i = 0; i < env->nrcpts; i++) {
@@ -701,7 +719,7 @@ send_data(struct smtp_conn *c, const struct envelope *env, const bool *acc,
 			continue;
 		if (get_reply(c, &r, c->p.data_end_ms, stage, 0) < 0)
 			return -1;
-		res_from_reply(&res[i], c, &r, "end of DATA command");
+		data_result(&res[i], c, &r, &env->rcpts[i]);
 	}
 	return 0;
 }

@@ -3,7 +3,9 @@
  * started as root, posthorn-bounce becomes "nobody" for good when nobody
  * can still reach the queue socket, and keeps root (saying why) when it
  * cannot; not started as root, nothing changes.  Each test runs in
- * libcheck's forked child, so giving up root there is harmless.
+ * libcheck's forked child, so giving up root there is harmless.  Also:
+ * no success notice of ours for a recipient posthorn-remote handed to a
+ * server that does DSN (RFC 3461 4.2).
  */
 #include <check.h>
 #include <pwd.h>
@@ -16,6 +18,7 @@
 #include <unistd.h>
 
 #include "bounce/job.h"
+#include "common/frame.h"
 
 static char dir[64];
 static char sock[96];
@@ -104,6 +107,91 @@ START_TEST(test_not_root)
 }
 END_TEST
 
+/* Read the job's results: status and text per queue index, until Z. */
+static void
+read_results(int fd, char st[16], char text[16][512])
+{
+	struct stream s;
+	struct buf p = BUF_INIT;
+	struct agent_result r;
+	const char *why;
+	char tag;
+	int rc;
+
+	ck_assert_int_eq(stream_init(&s, fd, fd, 5000), 0);
+	for (;;) {
+		ck_assert_int_eq(frame_read(&s, 8192, &tag, &p), FRAME_OK);
+		rc = agent_result_decode(tag, p.data, p.len, &r, &why);
+		ck_assert_int_gt(rc, 0);
+		if (rc == 2)
+			break;
+		ck_assert_uint_lt(r.rcpt_index, 16);
+		st[r.rcpt_index] = r.status;
+		snprintf(text[r.rcpt_index], 512, "%s", r.text);
+	}
+	buf_free(&p);
+	stream_free(&s);
+}
+
+START_TEST(test_success_passed_on)
+{
+	static const char msg[] = "Subject: t\n\nbody\n";
+	struct config cfg;
+	struct agent_job job;
+	struct stream ctl;
+	uint32_t idx[2] = { 5, 9 };
+	char path[] = "/tmp/ph-bjob-msg.XXXXXX", st[16] = { 0 };
+	static char text[16][512];
+	int sv[2];
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.hostname = (char *)"mx.example.org";
+	cfg.queue_socket = (char *)"/nonexistent/queue.sock";
+	cfg.queue_lifetime = 86400;
+	cfg.bounce_max_original = 100 * 1024;
+	memset(&job, 0, sizeof(job));
+	job.kind = JOB_BOUNCE_SUCCESS;
+	job.rcpt_index = idx;
+	job.msgfd = mkstemp(path);
+	ck_assert_int_ge(job.msgfd, 0);
+	unlink(path);
+	ck_assert_int_eq(write(job.msgfd, msg, sizeof(msg) - 1),
+	    (ssize_t)sizeof(msg) - 1);
+	envelope_init(&job.env);
+	ck_assert_int_eq(envelope_set_sender(&job.env, "s@example.org"), 0);
+	ck_assert_int_ge(envelope_add_rcpt(&job.env, "a@example.net",
+	    NOTIFY_SUCCESS, NULL), 0);
+	ck_assert_int_ge(envelope_add_rcpt(&job.env, "b@example.net",
+	    NOTIFY_SUCCESS, NULL), 0);
+	ck_assert_int_eq(envelope_set_str(&job.env.qid,
+	    "0123456789ABCDEF0123"), 0);
+	ck_assert_int_eq(envelope_set_str(&job.env.rcpts[0].diag,
+	    AGENT_TEXT_DSN_PASSED "250 2.0.0 ok"), 0);
+	ck_assert_int_eq(envelope_set_str(&job.env.rcpts[1].diag,
+	    "250 2.0.0 ok"), 0);
+	ck_assert_int_eq(envelope_set_str(&job.env.rcpts[0].remote_mta,
+	    "mx.example.net[192.0.2.1]:25"), 0);
+	ck_assert_int_eq(envelope_set_str(&job.env.rcpts[1].remote_mta,
+	    "mx.example.net[192.0.2.1]:25"), 0);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	ck_assert_int_eq(stream_init(&ctl, sv[0], sv[0], 5000), 0);
+	ck_assert_int_eq(bounce_job(&cfg, &ctl, &job), 0);
+	stream_free(&ctl);
+	read_results(sv[1], st, text);
+	/* passed on: done, no notice of ours */
+	ck_assert_int_eq(st[5], 'D');
+	ck_assert_str_eq(text[5], "the receiving server offered DSN and "
+	    "took the success notice over (RFC 3461 4.2)");
+	/* not passed on: we owe the notice (the queue is unreachable here) */
+	ck_assert_int_eq(st[9], 'T');
+	ck_assert_ptr_nonnull(strstr(text[9], "queue unreachable"));
+	close(sv[0]);
+	close(sv[1]);
+	close(job.msgfd);
+	envelope_free(&job.env);
+}
+END_TEST
+
 static Suite *
 job_suite(void)
 {
@@ -113,6 +201,7 @@ job_suite(void)
 	tcase_add_test(tc, test_root_becomes_nobody);
 	tcase_add_test(tc, test_root_kept_when_socket_closed);
 	tcase_add_test(tc, test_not_root);
+	tcase_add_test(tc, test_success_passed_on);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,12 +1,20 @@
 /*
  * test_remote_smtp.c — helpers of the SMTP client (remote/smtp.c): EHLO
  * keyword parsing (SIZE values, case, prefixes that are not keywords),
- * enhanced status class rewriting, 8-bit detection.
+ * enhanced status class rewriting, 8-bit detection; and one whole
+ * transaction against a scripted peer on a socketpair, for the DSN
+ * hand-over mark (RFC 3461 4.2).
  */
 #include <check.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include "common/agent.h"
 #include "remote/smtp.h"
 
 static void
@@ -83,6 +91,130 @@ START_TEST(eightbit)
 }
 END_TEST
 
+/* Read one line (up to LF) from fd into b; 0 at EOF. */
+static size_t
+peer_line(int fd, char *b, size_t n)
+{
+	size_t i = 0;
+
+	while (i + 1 < n && read(fd, b + i, 1) == 1)
+		if (b[i++] == '\n')
+			break;
+	b[i] = '\0';
+	return i;
+}
+
+static void
+peer_say(int fd, const char *s)
+{
+	if (write(fd, s, strlen(s)) != (ssize_t)strlen(s))
+		_exit(3);
+}
+
+/* A minimal SMTP server: EHLO offers DSN when dsn; a RCPT without
+ * NOTIFY=SUCCESS is refused when dsn (so the test sees it was passed). */
+static void
+peer(int fd, int dsn)
+{
+	char l[1024];
+
+	peer_say(fd, "220 peer.example ESMTP\r\n");
+	while (peer_line(fd, l, sizeof(l)) > 0) {
+		if (strncmp(l, "EHLO ", 5) == 0)
+			peer_say(fd, dsn ? "250-peer.example\r\n250 DSN\r\n" :
+			    "250 peer.example\r\n");
+		else if (strncmp(l, "MAIL ", 5) == 0)
+			peer_say(fd, "250 2.1.0 ok\r\n");
+		else if (strncmp(l, "RCPT ", 5) == 0)
+			peer_say(fd, !dsn || strstr(l, " NOTIFY=SUCCESS") ?
+			    "250 2.1.5 ok\r\n" : "550 5.5.4 no NOTIFY\r\n");
+		else if (strncmp(l, "DATA", 4) == 0) {
+			peer_say(fd, "354 go\r\n");
+			while (peer_line(fd, l, sizeof(l)) > 0 &&
+			    strcmp(l, ".\r\n") != 0)
+				;
+			peer_say(fd, "250 2.0.0 queued as X1\r\n");
+		} else if (strncmp(l, "RSET", 4) == 0)
+			peer_say(fd, "250 2.0.0 reset\r\n");
+		else if (strncmp(l, "QUIT", 4) == 0) {
+			peer_say(fd, "221 bye\r\n");
+			break;
+		} else
+			peer_say(fd, "500 5.5.1 what\r\n");
+	}
+	_exit(0);
+}
+
+/* One message to one recipient with NOTIFY; returns the result. */
+static void
+one_transaction(int dsn, unsigned notify, struct rres *res)
+{
+	static const char msg[] = "Subject: t\n\nbody\n";
+	struct smtp_params p;
+	struct smtp_conn c;
+	struct envelope env;
+	struct body_info info;
+	char path[] = "/tmp/test_remote_smtp.XXXXXX";
+	bool todo[1] = { true };
+	int sv[2], msgfd, st;
+	pid_t pid;
+
+	msgfd = mkstemp(path);
+	ck_assert_int_ge(msgfd, 0);
+	unlink(path);
+	ck_assert_int_eq(write(msgfd, msg, sizeof(msg) - 1),
+	    (ssize_t)sizeof(msg) - 1);
+	ck_assert_int_eq(body_scan(msgfd, &info), 0);
+	envelope_init(&env);
+	ck_assert_int_eq(envelope_set_sender(&env, "s@example.org"), 0);
+	ck_assert_int_ge(envelope_add_rcpt(&env, "r@example.net", notify,
+	    NULL), 0);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		close(sv[0]);
+		peer(sv[1], dsn);
+	}
+	close(sv[1]);
+	memset(&p, 0, sizeof(p));
+	p.helo = "me.example";
+	p.tls = SMTP_TLS_NONE;
+	p.connect_ms = p.cmd_ms = p.data_init_ms = 5000;
+	p.data_block_ms = p.data_end_ms = 5000;
+	ck_assert_int_eq(smtp_start(&c, sv[0], "peer.example", "peer[sock]",
+	    &p), 0);
+	memset(res, 0, sizeof(*res));
+	ck_assert_int_eq(smtp_transaction(&c, &env, todo, msgfd, &info, res),
+	    0);
+	smtp_quit(&c);
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	envelope_free(&env);
+	close(msgfd);
+}
+
+/* RFC 3461 4.2: a peer that does DSN takes the success notice over. */
+START_TEST(dsn_passed_on)
+{
+	struct rres res;
+
+	one_transaction(1, NOTIFY_SUCCESS | NOTIFY_FAILURE, &res);
+	ck_assert_int_eq(res.status, 'D');
+	ck_assert_str_eq(res.dsn, "2.0.0");
+	ck_assert_str_eq(res.text, AGENT_TEXT_DSN_PASSED
+	    "250 2.0.0 queued as X1");
+	/* no DSN at the peer: we still owe the notice, no mark */
+	one_transaction(0, NOTIFY_SUCCESS, &res);
+	ck_assert_int_eq(res.status, 'D');
+	ck_assert_str_eq(res.text, "250 2.0.0 queued as X1");
+	/* DSN at the peer but no NOTIFY given: nothing was passed on */
+	one_transaction(1, 0, &res);
+	ck_assert_int_eq(res.status, 'P');
+	ck_assert_str_eq(res.dsn, "5.5.4");
+}
+END_TEST
+
 static Suite *
 suite(void)
 {
@@ -93,6 +225,7 @@ suite(void)
 	tcase_add_test(t, ehlo_not_keywords);
 	tcase_add_test(t, dsn_class);
 	tcase_add_test(t, eightbit);
+	tcase_add_test(t, dsn_passed_on);
 	suite_add_tcase(s, t);
 	return s;
 }
