@@ -135,6 +135,9 @@ mailbox_owner(const char *path, uid_t *uid, gid_t *gid)
 		return -1;
 	}
 	memcpy(p, path, n + 1);
+	/* a link's owner decides even when its target is out of reach */
+	if (link_owner(p, uid, gid) == 1)
+		return 0;
 	/* every pass removes at least one character: bounded by n */
 	for (guard = 0; guard < (int)sizeof(p); guard++) {
 		while (n > 1 && p[n - 1] == '/')
@@ -142,7 +145,6 @@ mailbox_owner(const char *path, uid_t *uid, gid_t *gid)
 		if (stat(p, &st) == 0) {
 			*uid = st.st_uid;
 			*gid = st.st_gid;
-			(void)link_owner(p, uid, gid);
 			return 0;
 		}
 		if (errno == EACCES) {

@@ -159,7 +159,8 @@ maildir_deliver(const struct lctx *c, const char *dir, struct lresult *r)
 	}
 	memcpy(d, dir, len);
 	d[len] = '\0';
-	if (ensure_dir(d) != 0)
+	snprintf(sub, sizeof(sub), "%s", d);
+	if (ensure_dir(sub) != 0)
 		goto fail_dir;
 	snprintf(sub, sizeof(sub), "%s/tmp", d);
 	if (ensure_dir(sub) != 0)
@@ -170,6 +171,7 @@ maildir_deliver(const struct lctx *c, const char *dir, struct lresult *r)
 	snprintf(sub, sizeof(sub), "%s/cur", d);
 	if (ensure_dir(sub) != 0)
 		goto fail_dir;
+	snprintf(sub, sizeof(sub), "%s/tmp", d);
 	fd = open_tmp(d, name, sizeof(name), tmp, sizeof(tmp));
 	if (fd < 0)
 		goto fail_dir;
@@ -181,7 +183,7 @@ maildir_deliver(const struct lctx *c, const char *dir, struct lresult *r)
 	}
 	if (size < 0) {
 		unlink(tmp);
-		res_errno(r, e, "maildir", d);
+		res_errno(r, e, "maildir", tmp);
 		return;
 	}
 	snprintf(new, sizeof(new), "%s/new/%s,S=%lld", d, name,
@@ -189,11 +191,13 @@ maildir_deliver(const struct lctx *c, const char *dir, struct lresult *r)
 	if (move_new(tmp, new) != 0 || io_fsync_dir(new) != 0) {
 		e = errno;
 		unlink(tmp);
-		res_errno(r, e, "maildir", d);
+		snprintf(sub, sizeof(sub), "%s/new", d);
+		res_errno(r, e, "maildir", sub);
 		return;
 	}
 	res_set(r, 'D', "2.0.0", "delivered to maildir %s/", d);
 	return;
 fail_dir:
-	res_errno(r, errno, "maildir", d);
+	/* name the directory that failed, not just the Maildir */
+	res_errno(r, errno, "maildir", sub);
 }

@@ -7,12 +7,16 @@
  * quota, I/O errors, a read-only file system, missing NFS home, lock
  * timeout) is temporary; what
  * cannot change by waiting (permission denied, not a regular file, a
- * symbolic link where a mailbox should be) is permanent.
+ * symbolic link where a mailbox should be) is permanent.  Every
+ * diagnostic names the path; a read-only file system (under systemd most
+ * likely the unit's ProtectSystem=/ProtectHome= sandbox) and permission
+ * problems say where to look.
  */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "local/local.h"
 
@@ -48,11 +52,14 @@ res_errno(struct lresult *r, int err, const char *what, const char *path)
 		    path, s);
 		break;
 	case EROFS:	/* remounted or sandboxed: the admin's to fix */
-		res_set(r, 'T', "4.3.0", "%s %s: %s", what, path, s);
+		res_set(r, 'T', "4.3.0", "%s %s: %s (under systemd: not in "
+		    "ReadWritePaths= of posthorn-send.service, or ProtectHome=)",
+		    what, path, s);
 		break;
 	case EACCES:
 	case EPERM:
-		res_set(r, 'P', "5.2.0", "%s %s: %s", what, path, s);
+		res_set(r, 'P', "5.2.0", "%s %s: %s (delivering as uid %lu)",
+		    what, path, s, (unsigned long)geteuid());
 		break;
 	case ELOOP:
 	case EISDIR:

@@ -98,6 +98,22 @@ ids_of_user(const char *user, struct ids *id)
  * In the child, as root: become id for good, then check it.  Any failure
  * ends the child before it runs anything.
  */
+/* In a child: say why it cannot go on (stderr is the scheduler's log,
+ * so the administrator sees more than "agent ended without result"). */
+static void child_fail(const char *what, const char *path,
+    const struct ids *id) __attribute__((noreturn));
+
+static void
+child_fail(const char *what, const char *path, const struct ids *id)
+{
+	char uid[32];
+
+	snprintf(uid, sizeof(uid), "%lu", (unsigned long)id->uid);
+	log_msg(LOG_ERR, "spawn_failed", "step", what, "path", path,
+	    "uid", uid, "reason", strerror(errno), NULL);
+	_exit(111);
+}
+
 static void
 become(const struct ids *id)
 {
@@ -105,15 +121,17 @@ become(const struct ids *id)
 		return;		/* the scheduler keeps root (see above) */
 	if (id->name[0] != '\0') {
 		if (initgroups(id->name, id->gid) != 0)
-			_exit(111);
+			child_fail("initgroups", id->name, id);
 	} else if (setgroups(1, &id->gid) != 0)
-		_exit(111);
+		child_fail("setgroups", "", id);
 	if (setgid(id->gid) != 0 || setuid(id->uid) != 0)
-		_exit(111);
+		child_fail("setuid", "", id);
 	if (getuid() != id->uid || geteuid() != id->uid ||
 	    getgid() != id->gid || getegid() != id->gid || geteuid() == 0 ||
-	    setuid(0) == 0)
-		_exit(111);
+	    setuid(0) == 0) {
+		errno = EPERM;
+		child_fail("check ids", "", id);
+	}
 }
 
 /*
@@ -174,7 +192,7 @@ start_send(char **argv, bool root, const struct ids *id, int *spawnfd)
 		signal(SIGTERM, SIG_DFL);
 		signal(SIGINT, SIG_DFL);
 		execv(argv[0], argv);
-		_exit(111);
+		child_fail("exec", argv[0], id);
 	}
 	close(sv[1]);
 	*spawnfd = sv[0];
@@ -262,7 +280,7 @@ spawn_local(const char *local, const char *cfgdir, bool root,
 	argv[2] = (char *)cfgdir;
 	argv[3] = NULL;
 	execve(local, argv, envp);
-	_exit(111);
+	child_fail("exec", local, id);
 }
 
 /* Wait for the scheduler, passing on SIGTERM/SIGINT while we wait. */

@@ -313,6 +313,36 @@ START_TEST(test_maildir_failures)
 }
 END_TEST
 
+/* Diagnostics name the exact path, and for a read-only file system or a
+ * permission problem say where an administrator should look. */
+START_TEST(test_diagnostics_name_paths)
+{
+	struct lresult r;
+	char want[PATH_MAX + 200];
+
+	res_errno(&r, EROFS, "mailbox", "/var/vmail/a");
+	ck_assert_int_eq(r.status, 'T');
+	ck_assert_str_eq(r.dsn, "4.3.0");
+	ck_assert_str_eq(r.text, "mailbox /var/vmail/a: Read-only file system "
+	    "(under systemd: not in ReadWritePaths= of posthorn-send.service, "
+	    "or ProtectHome=)");
+	res_errno(&r, EACCES, "maildir", "/srv/m/new");
+	ck_assert_int_eq(r.status, 'P');
+	ck_assert_str_eq(r.dsn, "5.2.0");
+	snprintf(want, sizeof(want), "maildir /srv/m/new: Permission denied "
+	    "(delivering as uid %lu)", (unsigned long)geteuid());
+	ck_assert_str_eq(r.text, want);
+	/* a Maildir whose tmp is a file: the diagnostic names tmp */
+	ck_assert_int_eq(mkdir(tp("md2"), 0700), 0);
+	close(open(tp("md2/tmp"), O_WRONLY | O_CREAT, 0600));
+	maildir_deliver(&ctx, tp("md2/"), &r);
+	ck_assert_int_eq(r.status, 'P');
+	snprintf(want, sizeof(want), "maildir %s: not a safe mailbox (Not a "
+	    "directory)", tp("md2/tmp"));
+	ck_assert_str_eq(r.text, want);
+}
+END_TEST
+
 START_TEST(test_mbox)
 {
 	struct lresult r;
@@ -597,6 +627,7 @@ suite(void)
 	tcase_add_test(tc, test_loop_check);
 	tcase_add_test(tc, test_maildir);
 	tcase_add_test(tc, test_maildir_failures);
+	tcase_add_test(tc, test_diagnostics_name_paths);
 	tcase_add_test(tc, test_mbox);
 	tcase_add_test(tc, test_mbox_unsafe);
 	tcase_add_test(tc, test_mbox_lock_timeout);
