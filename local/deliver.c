@@ -26,7 +26,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "common/io.h"
 #include "common/log.h"
 #include "local/local.h"
 
@@ -100,15 +99,43 @@ mailbox_deliver(const struct lctx *c, const char *user, const char *home,
 	mbox_deliver(c, path, r);
 }
 
-/* Read ~/.forward if it is trustworthy: 1 = value in out, 0 = none. */
+/* Read at most max octets from fd into b: 0, or -1 (errno; EFBIG when
+ * the file is larger). */
 static int
+read_fd(int fd, size_t max, struct buf *b)
+{
+	char chunk[4096];
+	ssize_t n;
+
+	buf_reset(b);
+	for (;;) {
+		n = read(fd, chunk, sizeof(chunk));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			return 0;
+		if ((size_t)n > max - b->len) {
+			errno = EFBIG;
+			return -1;
+		}
+		if (buf_append(b, chunk, (size_t)n) == -1)
+			return -1;
+	}
+}
+
+/* Read ~/.forward if it is trustworthy: 1 = value in out, 0 = none.  The
+ * text is read from the very descriptor whose owner and mode were
+ * checked, so swapping the file in between changes nothing. */
+int
 read_forward(const struct lctx *c, uid_t uid, struct buf *out)
 {
 	char path[4200];
 	struct buf text = BUF_INIT;
 	struct stat st;
 	const char *why = NULL;
-	int fd, ok;
+	int fd, ok, rc;
 
 	snprintf(path, sizeof(path), "%s/.forward", c->home);
 	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
@@ -116,14 +143,16 @@ read_forward(const struct lctx *c, uid_t uid, struct buf *out)
 		return 0;
 	ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
 	    st.st_uid == uid && (st.st_mode & 022) == 0;
-	close(fd);
 	if (!ok) {
+		close(fd);
 		log_msg(LOG_WARNING, "forward_ignored", "qid", c->qid,
 		    "path", path, "reason", "not a regular file owned by the "
 		    "user without group/world write", NULL);
 		return 0;
 	}
-	if (io_read_file(path, FORWARD_MAX, &text) != 0 ||
+	rc = read_fd(fd, FORWARD_MAX, &text);
+	close(fd);
+	if (rc != 0 ||
 	    forward_text_to_value(text.data, text.len, out, &why) != 0) {
 		log_msg(LOG_WARNING, "forward_ignored", "qid", c->qid,
 		    "path", path, "reason", why ? why : strerror(errno), NULL);

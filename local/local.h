@@ -93,6 +93,9 @@ int forward_text_to_value(const char *text, size_t len, struct buf *out,
 
 /* deliver.c: the whole delivery of c->rcpt. */
 void local_deliver(struct lctx *c, struct lresult *r);
+/* c->home/.forward as an aliases value when it is a regular file owned
+ * by uid and not group/world-writable: 1 = value in out, 0 = none. */
+int read_forward(const struct lctx *c, uid_t uid, struct buf *out);
 /* Deliver to a system user's own mailbox: ~/Maildir/ if it exists, else
  * mail_spool_dir/USER. */
 void mailbox_deliver(const struct lctx *c, const char *user,

@@ -1,0 +1,91 @@
+/*
+ * test_local_forward_race.c — ~/.forward is read from the descriptor
+ * whose owner and mode were checked.  fstat() is interposed: right after
+ * posthorn-local has examined the good .forward, the test renames a
+ * group-writable one over it, as another member of the group could if
+ * the home directory let them.  The text delivered must be the checked
+ * file's.
+ */
+#include <check.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "local/local.h"
+
+static char tmpdir[PATH_MAX];
+static char fwd[PATH_MAX + 32], evil[PATH_MAX + 32];
+static int armed;
+
+int
+fstat(int fd, struct stat *st)
+{
+	int r = fstatat(fd, "", st, AT_EMPTY_PATH);
+
+	if (armed && r == 0 && S_ISREG(st->st_mode)) {
+		armed = 0;
+		if (rename(evil, fwd) != 0)
+			abort();
+	}
+	return r;
+}
+
+static void
+put(const char *path, const char *text, mode_t mode)
+{
+	FILE *f = fopen(path, "w");
+
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	fclose(f);
+	ck_assert_int_eq(chmod(path, mode), 0);
+}
+
+START_TEST(test_forward_swapped_after_check)
+{
+	struct config cfg;
+	struct lctx c;
+	struct buf out = BUF_INIT;
+	char cmd[PATH_MAX + 32];
+
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_local_fwd.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+	snprintf(fwd, sizeof(fwd), "%s/.forward", tmpdir);
+	snprintf(evil, sizeof(evil), "%s/evil", tmpdir);
+	put(fwd, "\\tester\n", 0644);
+	put(evil, "\"|echo hijacked\"\n", 0666);
+	memset(&cfg, 0, sizeof(cfg));
+	memset(&c, 0, sizeof(c));
+	c.cfg = &cfg;
+	c.qid = "";
+	snprintf(c.home, sizeof(c.home), "%s", tmpdir);
+	armed = 1;
+	ck_assert_int_eq(read_forward(&c, getuid(), &out), 1);
+	ck_assert_int_eq(armed, 0);	/* the swap did happen */
+	ck_assert_str_eq(buf_str(&out), "\\tester");
+	buf_free(&out);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("local_forward_race");
+	TCase *tc = tcase_create("forward");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_test(tc, test_forward_swapped_after_check);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
