@@ -653,8 +653,12 @@ remote_job(struct remote *r, struct stream *ctl, const struct agent_job *job)
 		free(jc.todo);
 		return -1;
 	}
-	if (body_scan(job->msgfd, &jc.info) < 0)
+	if (body_scan(job->msgfd, &jc.info) < 0) {
+		/* 'T' still counts as open: report without touching the
+		 * network instead of sending a message we cannot read */
 		settle_open(&jc, 'T', "4.3.0", "cannot read the message file");
+		goto done;
+	}
 	if (count_open(&jc) > 0 && r->have_conn) {
 		r->have_conn = 0;
 		if (strcasecmp(r->conn_domain, job->domain) == 0 &&
@@ -670,6 +674,7 @@ remote_job(struct remote *r, struct stream *ctl, const struct agent_job *job)
 	}
 	if (count_open(&jc) > 0 && make_plan(r, &jc, &pl) == 0)
 		run_plan(r, &jc, &pl);
+done:
 	rc = report(ctl, job, &jc);
 	free(jc.res);
 	free(jc.todo);
