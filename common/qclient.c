@@ -153,8 +153,8 @@ qclient_open(const char *socket_path, struct buf *err)
 	return qc_new(socket_path, err);
 }
 
-int
-qclient_envelope(struct qclient *q, const struct envelope *e)
+static int
+qc_envelope(struct qclient *q, const struct envelope *e, char tag)
 {
 	struct buf enc = BUF_INIT;
 	int r;
@@ -163,11 +163,41 @@ qclient_envelope(struct qclient *q, const struct envelope *e)
 		buf_free(&enc);
 		return -1;
 	}
-	r = frame_put(&q->out, 'E', enc.data, enc.len);
+	r = frame_put(&q->out, tag, enc.data, enc.len);
 	buf_free(&enc);
 	if (r == -1)
 		return -1;
 	return qc_flush_out(q);
+}
+
+int
+qclient_envelope(struct qclient *q, const struct envelope *e)
+{
+	return qc_envelope(q, e, 'E');
+}
+
+int
+qclient_envelope_qid(struct qclient *q, const struct envelope *e,
+    char qid[QID_LEN + 1])
+{
+	struct buf payload = BUF_INIT;
+	char tag;
+	int r;
+
+	qid[0] = '\0';
+	if (qc_envelope(q, e, 'A') == -1)
+		return -1;
+	r = frame_read(&q->in, QID_LEN + 1, &tag, &payload);
+	if (r != FRAME_OK || tag != 'I' || (payload.len != 0 &&
+	    (payload.len != QID_LEN || !qid_valid(buf_str(&payload))))) {
+		buf_free(&payload);
+		q->broken = 1;
+		return -1;
+	}
+	if (payload.len == QID_LEN)
+		memcpy(qid, payload.data, QID_LEN + 1);
+	buf_free(&payload);
+	return 0;
 }
 
 int

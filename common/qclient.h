@@ -35,6 +35,12 @@ struct qclient;
  * 451 4.3.0 / exits 75). */
 struct qclient *qclient_open(const char *socket_path, struct buf *err);
 int qclient_envelope(struct qclient *q, const struct envelope *e);
+/* Same, and wait for the queue to announce the id it gives the message
+ * (queue/PROTOCOL.md §1a, frames A and I), so the caller can name it in
+ * its Received header before sending data.  qid is "" when the queue has
+ * already refused the envelope (the verdict after the data says why). */
+int qclient_envelope_qid(struct qclient *q, const struct envelope *e,
+    char qid[QID_LEN + 1]);
 /* Stream message bytes; -1 if the queue went away (then finish reports). */
 int qclient_write(struct qclient *q, const void *p, size_t n);
 /* End the message and wait for the verdict (fsync done when 250).  Always

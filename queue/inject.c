@@ -13,6 +13,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,6 +66,24 @@ reply(struct inj *j, int code, const char *dsn, const char *text,
 	f[2] = text;
 	f[3] = qid;
 	r = frame_put_fields(&out, 'R', f, 4);
+	if (r == 0)
+		r = stream_write(&j->s, out.data, out.len);
+	if (r == 0)
+		r = stream_flush(&j->s);
+	buf_free(&out);
+	return r;
+}
+
+/* Frame A: tell the client the id its message gets before the data (its
+ * Received header names it); "" when the envelope was already refused. */
+static int
+announce_qid(struct inj *j)
+{
+	struct buf out = BUF_INIT;
+	const char *qid = j->v.code == 0 ? j->qid : "";
+	int r;
+
+	r = frame_put(&out, 'I', qid, strlen(qid));
 	if (r == 0)
 		r = stream_write(&j->s, out.data, out.len);
 	if (r == 0)
@@ -240,7 +259,7 @@ check_envelope(struct inj *j, const struct buf *p, struct spool_rec *rec)
 
 /* One message: the E frame is in p.  -1 closes the connection. */
 static int
-inject_one(struct inj *j, const struct buf *p)
+inject_one(struct inj *j, const struct buf *p, bool announce)
 {
 	struct spool_rec rec;
 	struct buf data = BUF_INIT;
@@ -253,6 +272,11 @@ inject_one(struct inj *j, const struct buf *p)
 	j->msgfd = -1;
 	j->qid[0] = '\0';
 	check_envelope(j, p, &rec);
+	if (announce && announce_qid(j) == -1) {
+		cleanup(j);
+		spool_rec_free(&rec);
+		return -1;
+	}
 	for (;;) {
 		r = frame_read(&j->s, DATA_MAX, &tag, &data);
 		if (r != FRAME_OK || (tag != 'M' && tag != '.'))
@@ -488,7 +512,7 @@ inject_serve(const struct inject_opts *o, int rfd, int wfd)
 			rc = -1;
 			break;
 		}
-		if (r == FRAME_BAD || (tag != 'E' && tag != 'F' &&
+		if (r == FRAME_BAD || (tag != 'E' && tag != 'A' && tag != 'F' &&
 		    tag != 'L') || (tag == 'L' && p.len != 0) ||
 		    (tag == 'F' && p.len > ADDR_DOMAIN_MAX)) {
 			log_msg(LOG_WARNING, "reject", "reason",
@@ -497,8 +521,8 @@ inject_serve(const struct inject_opts *o, int rfd, int wfd)
 			rc = -1;
 			break;
 		}
-		if (tag == 'E')
-			r = inject_one(&j, &p);
+		if (tag == 'E' || tag == 'A')
+			r = inject_one(&j, &p, tag == 'A');
 		else if (tag == 'F')
 			r = do_flush(&j, &p);
 		else

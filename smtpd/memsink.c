@@ -34,10 +34,11 @@ m_open(void *arg, struct buf *err)
 }
 
 static int
-m_envelope(void *h, const struct envelope *e)
+m_envelope(void *h, const struct envelope *e, char qid[QID_LEN + 1])
 {
 	struct memsink *m = h;
 
+	qid[0] = '\0';	/* the in-memory queue assigns no id */
 	buf_reset(&m->cur_env);
 	buf_printf(&m->cur_env, "from=<%s>", e->sender);
 	for (size_t i = 0; i < e->nrcpts; i++) {

@@ -15,9 +15,9 @@ q_open(void *arg, struct buf *err)
 }
 
 static int
-q_envelope(void *h, const struct envelope *e)
+q_envelope(void *h, const struct envelope *e, char qid[QID_LEN + 1])
 {
-	return qclient_envelope(h, e);
+	return qclient_envelope_qid(h, e, qid);
 }
 
 static int

@@ -39,7 +39,10 @@
 struct smtpd_sink {
 	/* Start one message; returns a handle or NULL (err says why). */
 	void *(*open)(void *arg, struct buf *err);
-	int (*envelope)(void *h, const struct envelope *e);
+	/* Send the envelope; qid gets the queue id the queue assigned to
+	 * the message ("" if it did not say), for the Received header. */
+	int (*envelope)(void *h, const struct envelope *e,
+	    char qid[QID_LEN + 1]);
 	int (*write)(void *h, const void *p, size_t n);
 	/* Always fills res and frees h; 0 when res->code is 2xx. */
 	int (*finish)(void *h, struct qresult *res);

@@ -281,13 +281,14 @@ sink_emit(void *arg, const void *p, size_t n)
 	return s->sink->write(s->msg, p, n);
 }
 
-/* Open the sink and send the envelope and our Received header. */
+/* Open the sink, send the envelope, learn the queue id and send our
+ * Received header with it ("id QID", RFC 5321 §4.4). */
 static int
 message_open(struct session *s)
 {
 	struct buf err = BUF_INIT, hdr = BUF_INIT;
+	char qid[QID_LEN + 1];
 
-	qid_new(s->id);
 	s->msg = s->sink->open(s->sink->arg, &err);
 	if (s->msg == NULL) {
 		log_msg(LOG_ERR, "queue_unavailable", "reason", buf_str(&err),
@@ -296,8 +297,16 @@ message_open(struct session *s)
 		return -1;
 	}
 	buf_free(&err);
+	if (s->sink->envelope(s->msg, &s->env, qid) != 0) {
+		s->sink->abort(s->msg);
+		s->msg = NULL;
+		return -1;
+	}
+	if (qid[0] != '\0')
+		snprintf(s->id, sizeof(s->id), "%s", qid);
+	else
+		qid_new(s->id);	/* the queue will refuse it, or a test sink */
 	if (received_header(s, time(NULL), &hdr) != 0 ||
-	    s->sink->envelope(s->msg, &s->env) != 0 ||
 	    s->sink->write(s->msg, hdr.data, hdr.len) != 0) {
 		buf_free(&hdr);
 		s->sink->abort(s->msg);
