@@ -79,6 +79,10 @@ int agent_result_decode(char tag, const char *payload, size_t plen,
  * spawner answers nothing: a failed spawn shows up as EOF on the
  * scheduler's end without results (a temporary failure). */
 #define SPAWN_FD_ENV "POSTHORN_SPAWN_FD"
+/* The spawner tells posthorn-local, in its clean environment, the one
+ * recipient it chose the uid for; posthorn-local delivers to no other
+ * (a job is written by the less trusted scheduler). */
+#define SPAWN_RCPT_ENV "POSTHORN_SPAWN_RCPT"
 int spawn_request_send(int spawnfd, const char *rcpt, int ctlfd);
 /* Spawner side: 1 = request read (rcpt copied, *ctlfd owned by the
  * caller), 0 = EOF, -1 = bad. */

@@ -7,6 +7,10 @@
  *
  *   posthorn-local [-v] [-C DIR]
  *
+ * Started by posthorn-spawn, it delivers only to the recipient the
+ * spawner chose its uid for ($POSTHORN_SPAWN_RCPT); any other recipient
+ * in a job is deferred with 4.3.5 (the scheduler that writes jobs is less
+ * trusted than the spawner).
  * Refuses to work as root: every recipient is deferred with 4.3.0.  A
  * broken configuration defers every recipient with 4.3.5 (mail waits for
  * the administrator instead of bouncing).  Exit 0 at EOF, 1 on a protocol
@@ -30,6 +34,7 @@ struct setup {
 	struct config cfg;
 	struct local_tables tabs;
 	struct buf err;		/* empty when the configuration is usable */
+	const char *bound;	/* the spawner's recipient, or NULL */
 };
 
 static void
@@ -79,6 +84,9 @@ run_job(struct setup *s, struct stream *ctl, struct agent_job *job)
 		else if (geteuid() == 0 || getuid() == 0)
 			res_set(&r, 'T', "4.3.0", "posthorn-local refuses to "
 			    "run as root (start it through posthorn-spawn)");
+		else if (s->bound != NULL && strcmp(c.rcpt, s->bound) != 0)
+			res_set(&r, 'T', "4.3.5", "posthorn-spawn started this "
+			    "agent for another recipient; not delivering");
 		else
 			local_deliver(&c, &r);
 		log_result(job, i, &r);
@@ -109,6 +117,7 @@ main(int argc, char **argv)
 			die(64, "usage", "posthorn-local [-v] [-C DIR]");
 	}
 	signal(SIGPIPE, SIG_IGN);
+	s.bound = getenv(SPAWN_RCPT_ENV);
 	buf_init(&s.err);
 	if (config_load(config_dir(dir), &s.cfg, &s.err) == 0 &&
 	    local_tables_load(&s.cfg, &s.tabs, &s.err) != 0)

@@ -25,7 +25,9 @@
  *        virtual mailbox          → the mailbox owner's uid/gid
  *        alias, unknown, or uid 0 → alias_user (default "nobody")
  *      and starts posthorn-local under it with the descriptor on fd 3,
- *      /dev/null on 0 and 1, a clean environment;
+ *      /dev/null on 0 and 1, a clean environment that names rcpt
+ *      (SPAWN_RCPT_ENV: posthorn-local delivers to no other recipient,
+ *      so a job cannot borrow the uid chosen for somebody else);
  *   4. exits when the scheduler exits, with its exit status.
  *
  * It never reads message bytes (it never has the message descriptor: the
@@ -244,9 +246,9 @@ ids_for(const struct config *cfg, const char *rcpt, const struct ids *alias,
 /* Fork posthorn-local for one request; the parent keeps nothing. */
 static void
 spawn_local(const char *local, const char *cfgdir, bool root,
-    const struct ids *id, int ctlfd)
+    const struct ids *id, const char *rcpt, int ctlfd)
 {
-	char js[256], *envp[3], *argv[4];
+	char js[256], er[ADDR_MAX + 32], *envp[4], *argv[4];
 	const char *jenv = getenv("JOURNAL_STREAM");
 	int null, n = 0;
 	pid_t pid;
@@ -271,6 +273,8 @@ spawn_local(const char *local, const char *cfgdir, bool root,
 		_exit(111);
 	close_range(AGENT_FD + 1, ~0U, 0);
 	envp[n++] = (char *)"PATH=/usr/bin:/bin";
+	snprintf(er, sizeof(er), "%s=%s", SPAWN_RCPT_ENV, rcpt);
+	envp[n++] = er;
 	if (jenv != NULL && snprintf(js, sizeof(js), "JOURNAL_STREAM=%s",
 	    jenv) < (int)sizeof(js))
 		envp[n++] = js;
@@ -364,7 +368,7 @@ serve(const struct config *cfg, const char *dir, const char *local,
 			return 1;
 		}
 		ids_for(cfg, rcpt, aliasid, &lid);
-		spawn_local(local, dir, root, &lid, ctlfd);
+		spawn_local(local, dir, root, &lid, rcpt, ctlfd);
 		close(ctlfd);
 	}
 	stream_free(&s);

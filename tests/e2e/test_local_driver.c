@@ -16,7 +16,8 @@
  *       spawner's "CapEff:" and "CapBnd:" lines from /proc.  Exits with
  *       $DRIVER_EXIT (default 0) so the spawner's propagation is visible;
  *       with $DRIVER_SLEEP it prints "sleeping" and sleeps that long
- *       first (signal tests).
+ *       first (signal tests).  An RCPT "ASKED>REAL" asks the spawner for
+ *       ASKED but puts REAL in the job, as a subverted scheduler could.
  *   driver bench N MSGFILE SENDER RCPT -- PROG [ARGS...]
  *       N deliveries of MSGFILE to RCPT, one PROG process each (as the
  *       scheduler does), one after the other; prints
@@ -167,6 +168,7 @@ spawn_mode(int msgfd, const char *sender, char **rcpts, size_t n)
 	uint32_t idx[1] = { 0 };
 	size_t i;
 	int sv[2], spawnfd;
+	char asked[1024], *gt;
 
 	if (s == NULL) {
 		fprintf(stderr, "driver: %s not set\n", SPAWN_FD_ENV);
@@ -175,10 +177,15 @@ spawn_mode(int msgfd, const char *sender, char **rcpts, size_t n)
 	spawnfd = atoi(s);
 	printf("uid %u\n", (unsigned)getuid());
 	for (i = 0; i < n; i++) {
+		snprintf(asked, sizeof(asked), "%s", rcpts[i]);
+		if ((gt = strchr(rcpts[i], '>')) != NULL) {
+			asked[gt - rcpts[i]] = '\0';
+			rcpts[i] = gt + 1;
+		}
 		make_env(&e, sender, rcpts + i, 1, idx);
 		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) !=
 		    0 || agent_job_send(sv[0], JOB_DELIVER, &e, idx, "",
-		    msgfd) != 0 || spawn_request_send(spawnfd, rcpts[i],
+		    msgfd) != 0 || spawn_request_send(spawnfd, asked,
 		    sv[1]) != 0) {
 			printf("SPAWN FAILED\n");
 			return 1;
