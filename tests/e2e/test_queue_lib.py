@@ -302,9 +302,13 @@ class Queue:
                              (what, self.send_log()[-3000:]))
 
     def wait_empty(self, timeout=20):
-        self.wait_for(lambda: not self.files("env") and
-                      not self.files("incoming") and not self.files("msg"),
-                      timeout, "an empty spool")
+        try:
+            self.wait_for(lambda: not self.files("env") and
+                          not self.files("incoming") and
+                          not self.files("msg"), timeout, "an empty spool")
+        except AssertionError as e:
+            left = {d: self.files(d) for d in ("env", "incoming", "msg", "tmp")}
+            raise AssertionError("%s; left: %r" % (e, left))
 
 
 def check(cond, msg):
