@@ -44,7 +44,7 @@ FUZZ_CC   ?= clang
 FUZZ_FLAGS := -std=c17 -D_GNU_SOURCE -g -O1 -I. $(PKG_CFLAGS) \
               -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all \
               -DPOSTHORN_FUZZ
-FUZZ_SECONDS ?= 20
+FUZZ_SECONDS ?= 10
 
 COMPONENTS := smtpd queue local remote bounce
 PROGRAMS :=
@@ -159,6 +159,7 @@ fuzz-run: fuzz
 
 check: deps-check
 	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory lint
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory unit-asan
 	@$(MAKE) --no-print-directory fuzz-run
@@ -175,9 +176,12 @@ build/bench/fsync-ceiling: bench/fsync-ceiling.c
 bench: all build/bench/fsync-ceiling
 	@bench/run-all
 
+# varFuncNullUB: log_msg()'s NULL sentinel is ((void *)0) with glibc, a
+# pointer, so passing it through "..." is well defined here.
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
-	  --suppress=missingIncludeSystem --inline-suppr -I. -D_GNU_SOURCE \
+	  --suppress=missingIncludeSystem --suppress=varFuncNullUB \
+	  --inline-suppr -I. -D_GNU_SOURCE \
 	  common $(COMPONENTS)
 
 # ---- dependencies --------------------------------------------------------
