@@ -266,15 +266,16 @@ orcpt_value(const char *val, char **out, struct parse_error *pe)
 		if (!isascii(c) || !(isalnum(c) || c == '-'))
 			return fail(pe, 501, "5.5.4", "Bad ORCPT parameter");
 	}
+	/* Validate the xtext, but keep ORCPT as given, still encoded: that
+	 * is what envelope.h stores, what posthorn-remote passes on and what
+	 * posthorn-bounce decodes for Original-Recipient. */
 	if (xtext_value(semi + 1, ORCPT_MAX, &addr, pe) != 0)
 		return -1;
-	if (buf_append(&b, val, tlen) != 0 || buf_append_char(&b, ';') != 0 ||
-	    buf_append_str(&b, addr) != 0) {
-		free(addr);
+	free(addr);
+	if (buf_append_str(&b, val) != 0) {
 		buf_free(&b);
 		return fail(pe, 451, "4.3.0", "Out of memory");
 	}
-	free(addr);
 	*out = buf_detach(&b);
 	if (*out == NULL)
 		return fail(pe, 451, "4.3.0", "Out of memory");

@@ -182,7 +182,8 @@ START_TEST(test_rcpt_params)
 	ck_assert_int_eq(smtp_parse_rcpt_params("NOTIFY=SUCCESS,DELAY "
 	    "ORCPT=rfc822;a+40b.example", true, &rp, &pe), 0);
 	ck_assert_uint_eq(rp.notify, NOTIFY_SUCCESS | NOTIFY_DELAY);
-	ck_assert_str_eq(rp.orcpt, "rfc822;a@b.example");
+	/* kept as given (xtext), as envelope.h stores it */
+	ck_assert_str_eq(rp.orcpt, "rfc822;a+40b.example");
 	rcpt_params_free(&rp);
 	ck_assert_int_eq(smtp_parse_rcpt_params("NOTIFY=NEVER", true, &rp,
 	    &pe), 0);

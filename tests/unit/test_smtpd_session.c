@@ -133,7 +133,7 @@ START_TEST(test_simple_message)
 	ck_assert_uint_eq(ms.finished, 1);
 	ck_assert_str_eq(body_of_last(), "Subject: hi\n\n.dot\nline\n");
 	ck_assert_str_eq(buf_str(&ms.last_env), "from=<sender@remote.example> "
-	    "to=<alice@example.org> notify=6 orcpt=rfc822;alice@example.org "
+	    "to=<alice@example.org> notify=6 orcpt=rfc822;alice+40example.org "
 	    "size=30 body=1 utf8=0 ret=0 proto=ESMTP helo=client.example");
 }
 END_TEST
