@@ -53,8 +53,8 @@ res_errno(struct lresult *r, int err, const char *what, const char *path)
 		break;
 	case EROFS:	/* remounted or sandboxed: the admin's to fix */
 		res_set(r, 'T', "4.3.0", "%s %s: %s (under systemd: not in "
-		    "ReadWritePaths= of posthorn-send.service, or ProtectHome=)",
-		    what, path, s);
+		    "ReadWritePaths= of posthorn-send.service, or "
+		    "ProtectHome=)", what, path, s);
 		break;
 	case EACCES:
 	case EPERM:
