@@ -30,6 +30,9 @@
  *      so a job cannot borrow the uid chosen for somebody else);
  *   4. exits when the scheduler exits, with its exit status.
  *
+ * At most 2 * local_concurrency + 8 agents run at once (max_agents); a
+ * request beyond that is closed unanswered (a temporary failure).
+ *
  * It never reads message bytes (it never has the message descriptor: the
  * job was written into the control socket before it was handed over) and
  * never runs anything as uid 0: a recipient that resolves to root runs
@@ -243,8 +246,9 @@ ids_for(const struct config *cfg, const char *rcpt, const struct ids *alias,
 		snprintf(id->name, sizeof(id->name), "%s", pw->pw_name);
 }
 
-/* Fork posthorn-local for one request; the parent keeps nothing. */
-static void
+/* Fork posthorn-local for one request; the parent keeps nothing.
+ * Returns 1 when a child was started. */
+static int
 spawn_local(const char *local, const char *cfgdir, bool root,
     const struct ids *id, const char *rcpt, int ctlfd)
 {
@@ -258,7 +262,7 @@ spawn_local(const char *local, const char *cfgdir, bool root,
 		if (pid < 0)
 			log_msg(LOG_ERR, "spawn_failed", "reason",
 			    strerror(errno), NULL);
-		return;
+		return pid > 0;
 	}
 	if (root && id->uid == 0)
 		_exit(111);	/* never: ids_for() excludes uid 0 */
@@ -299,9 +303,10 @@ wait_send(pid_t send, int *status)
 	}
 }
 
-/* Reap children; returns 1 when the scheduler has exited (*status). */
+/* Reap children (*live counts the delivery agents still running);
+ * returns 1 when the scheduler has exited (*status). */
 static int
-reap(pid_t send, int *status)
+reap(pid_t send, int *status, size_t *live)
 {
 	pid_t p;
 	int st, done = 0;
@@ -310,8 +315,26 @@ reap(pid_t send, int *status)
 		if (p == send) {
 			*status = st;
 			done = 1;
-		}
+		} else if (*live > 0)
+			(*live)--;
 	return done;
+}
+
+/*
+ * At most this many agents at once: the scheduler runs local_concurrency
+ * of them, and a few more may still be exiting.  A scheduler that asks
+ * for more (subverted, or broken) must not make us fill other users'
+ * process limits or the pid space; the extra requests are closed
+ * unanswered, which the scheduler sees as a temporary failure.
+ */
+static size_t
+max_agents(const struct config *cfg)
+{
+	uint64_t n = cfg->local_concurrency;
+
+	if (n == 0 || n > 10000)
+		n = 10000;
+	return (size_t)(2 * n + 8);
 }
 
 static int
@@ -341,11 +364,12 @@ serve(const struct config *cfg, const char *dir, const char *local,
 	struct ids lid;
 	char rcpt[ADDR_MAX + 1];
 	int ctlfd, st = 0, rc, sent_term = 0;
+	size_t live = 0;
 
 	stream_init(&s, spawnfd, spawnfd, 5000);
 	stream_enable_fds(&s);
 	for (;;) {
-		if (reap(send, &st))
+		if (reap(send, &st, &live))
 			break;
 		if (got_term && !sent_term) {
 			kill(send, SIGTERM);
@@ -367,8 +391,14 @@ serve(const struct config *cfg, const char *dir, const char *local,
 			stream_free(&s);
 			return 1;
 		}
+		if (live >= max_agents(cfg)) {
+			log_msg(LOG_WARNING, "spawn_refused", "to", rcpt,
+			    "reason", "too many delivery agents running", NULL);
+			close(ctlfd);
+			continue;
+		}
 		ids_for(cfg, rcpt, aliasid, &lid);
-		spawn_local(local, dir, root, &lid, rcpt, ctlfd);
+		live += (size_t)spawn_local(local, dir, root, &lid, rcpt, ctlfd);
 		close(ctlfd);
 	}
 	stream_free(&s);

@@ -18,12 +18,15 @@
  *       with $DRIVER_SLEEP it prints "sleeping" and sleeps that long
  *       first (signal tests).  An RCPT "ASKED>REAL" asks the spawner for
  *       ASKED but puts REAL in the job, as a subverted scheduler could.
+ *       With $DRIVER_ALL_FIRST every request is sent (and every agent
+ *       kept waiting for its next job) before any result is read.
  *   driver bench N MSGFILE SENDER RCPT -- PROG [ARGS...]
  *       N deliveries of MSGFILE to RCPT, one PROG process each (as the
  *       scheduler does), one after the other; prints
  *       "deliveries=N seconds=S per_second=R" (for bench/ comparisons).
  */
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,8 +170,9 @@ spawn_mode(int msgfd, const char *sender, char **rcpts, size_t n)
 	struct envelope e;
 	uint32_t idx[1] = { 0 };
 	size_t i;
-	int sv[2], spawnfd;
+	int sv[2], spawnfd, held[64];
 	char asked[1024], *gt;
+	bool all_first = getenv("DRIVER_ALL_FIRST") != NULL;
 
 	if (s == NULL) {
 		fprintf(stderr, "driver: %s not set\n", SPAWN_FD_ENV);
@@ -191,10 +195,18 @@ spawn_mode(int msgfd, const char *sender, char **rcpts, size_t n)
 			return 1;
 		}
 		close(sv[1]);
+		envelope_free(&e);
+		if (all_first && i < 64) {
+			held[i] = sv[0];
+			continue;
+		}
 		read_results(sv[0]);
 		close(sv[0]);
-		envelope_free(&e);
 	}
+	for (i = 0; all_first && i < n && i < 64; i++)
+		read_results(held[i]);
+	for (i = 0; all_first && i < n && i < 64; i++)
+		close(held[i]);
 	print_parent_caps();
 	if (getenv("DRIVER_SLEEP") != NULL) {	/* for signal tests */
 		printf("sleeping\n");
