@@ -30,11 +30,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/err.h>
-#include <openssl/ssl.h>
 
 #include "common/buf.h"
 #include "common/io.h"
+#include "common/io_internal.h"
 
 #define STREAM_RBUF	16384
 #define STREAM_WMAX	65536	/* pending output that forces a flush */
@@ -52,7 +51,7 @@ now_ms(void)
 }
 
 /* Absolute deadline for a timeout; -1 means none. */
-static int64_t
+int64_t
 deadline_of(int timeout_ms)
 {
 	if (timeout_ms <= 0)
@@ -61,7 +60,7 @@ deadline_of(int timeout_ms)
 }
 
 /* Wait until fd has ev (POLLIN/POLLOUT).  0 ready, -1 (ETIMEDOUT, ...). */
-static int
+int
 wait_fd(int fd, short ev, int64_t deadline)
 {
 	struct pollfd pfd;
@@ -102,12 +101,7 @@ wait_fd(int fd, short ev, int64_t deadline)
  * not ignore it.  Around such calls SIGPIPE is blocked, and a SIGPIPE the
  * call raised is taken back with sigtimedwait(), so the caller sees EPIPE.
  */
-struct pipe_guard {
-	sigset_t old;
-	int was_pending;
-};
-
-static void
+void
 guard_on(struct pipe_guard *g)
 {
 	sigset_t set, pend;
@@ -120,7 +114,7 @@ guard_on(struct pipe_guard *g)
 	sigprocmask(SIG_BLOCK, &set, &g->old);
 }
 
-static void
+void
 guard_off(struct pipe_guard *g)
 {
 	static const struct timespec zero = { 0, 0 };
@@ -480,133 +474,6 @@ recv_fds_dl(struct stream *s, void *p, size_t n, int64_t deadline)
 	}
 }
 
-/* ---- TLS ------------------------------------------------------------- */
-
-/* Wait as OpenSSL asks after a WANT_READ/WANT_WRITE; -1 on other errors. */
-static int
-tls_wait(SSL *ssl, int rfd, int wfd, int r, int64_t deadline)
-{
-	switch (SSL_get_error(ssl, r)) {
-	case SSL_ERROR_WANT_READ:
-		return wait_fd(rfd, POLLIN, deadline);
-	case SSL_ERROR_WANT_WRITE:
-		return wait_fd(wfd, POLLOUT, deadline);
-	case SSL_ERROR_SYSCALL:
-		if (errno == EINTR)
-			return 0;
-		if (errno == 0)
-			errno = ECONNRESET;
-		return -1;
-	default:
-		errno = EPROTO;
-		return -1;
-	}
-}
-
-int
-io_tls_handshake(SSL *ssl, int rfd, int wfd, int timeout_ms)
-{
-	int64_t deadline = deadline_of(timeout_ms);
-	struct pipe_guard g;
-	int r;
-
-	if (io_set_nonblock(rfd, 1) == -1 || io_set_nonblock(wfd, 1) == -1)
-		return -1;
-	for (;;) {
-		ERR_clear_error();
-		errno = 0;
-		guard_on(&g);
-		r = SSL_do_handshake(ssl);
-		guard_off(&g);
-		if (r == 1)
-			return 0;
-		if (tls_wait(ssl, rfd, wfd, r, deadline) == -1)
-			return -1;
-	}
-}
-
-/* Did SSL_read's result r mean end of input?  A peer that closes without
- * close_notify is EOF too: SMTP ends its data with its own marker, so a
- * truncation is seen by the protocol, not by TLS. */
-static int
-tls_eof(SSL *ssl, int r)
-{
-	switch (SSL_get_error(ssl, r)) {
-	case SSL_ERROR_ZERO_RETURN:
-		return 1;
-	case SSL_ERROR_SYSCALL:
-		return r == 0 && errno == 0;
-	case SSL_ERROR_SSL:
-		return ERR_GET_REASON(ERR_peek_error()) ==
-		    SSL_R_UNEXPECTED_EOF_WHILE_READING;
-	default:
-		return 0;
-	}
-}
-
-static ssize_t
-tls_read_dl(struct stream *s, void *p, size_t n, int64_t deadline)
-{
-	struct pipe_guard g;
-	int r, want;
-
-	want = n > INT_MAX ? INT_MAX : (int)n;
-	for (;;) {
-		ERR_clear_error();
-		errno = 0;
-		guard_on(&g);
-		r = SSL_read(s->ssl, p, want);
-		guard_off(&g);
-		if (r > 0)
-			return r;
-		if (tls_eof(s->ssl, r))
-			return 0;
-		if (tls_wait(s->ssl, s->rfd, s->wfd, r, deadline) == -1)
-			return -1;
-	}
-}
-
-static int
-tls_write_dl(struct stream *s, const void *p, size_t n, int64_t deadline)
-{
-	const char *c = p;
-	struct pipe_guard g;
-	int r, want;
-
-	while (n > 0) {
-		want = n > INT_MAX ? INT_MAX : (int)n;
-		ERR_clear_error();
-		errno = 0;
-		guard_on(&g);
-		r = SSL_write(s->ssl, c, want);
-		guard_off(&g);
-		if (r > 0) {
-			c += r;
-			n -= (size_t)r;
-			continue;
-		}
-		if (tls_wait(s->ssl, s->rfd, s->wfd, r, deadline) == -1)
-			return -1;
-	}
-	return 0;
-}
-
-int
-stream_start_tls(struct stream *s, SSL *ssl)
-{
-	if (s->ssl != NULL || ssl == NULL) {
-		errno = EINVAL;
-		return -1;
-	}
-	if (io_set_nonblock(s->rfd, 1) == -1 ||
-	    io_set_nonblock(s->wfd, 1) == -1)
-		return -1;
-	s->ssl = ssl;
-	s->rpos = s->rlen = 0;
-	s->eof = 0;
-	return 0;
-}
-
 /* ---- the stream ------------------------------------------------------ */
 
 int
@@ -631,9 +498,10 @@ stream_free(struct stream *s)
 {
 	size_t i;
 
-	if (s->ssl != NULL)
-		SSL_free(s->ssl);
+	if (s->tls != NULL)
+		s->tls->free(s);
 	s->ssl = NULL;
+	s->tls = NULL;
 	for (i = 0; i < s->nfdq; i++)
 		close(s->fdq[i]);
 	s->nfdq = 0;
@@ -655,8 +523,8 @@ stream_raw_read(struct stream *s, void *p, size_t n, int64_t deadline)
 	}
 	if (s->eof)
 		return 0;
-	if (s->ssl != NULL)
-		r = tls_read_dl(s, p, n, deadline);
+	if (s->tls != NULL)
+		r = s->tls->read(s, p, n, deadline);
 	else if (s->fds_enabled)
 		r = recv_fds_dl(s, p, n, deadline);
 	else
@@ -895,8 +763,8 @@ stream_flush(struct stream *s)
 	}
 	if (s->wbuf.len == 0)
 		return 0;
-	if (s->ssl != NULL)
-		r = tls_write_dl(s, s->wbuf.data, s->wbuf.len, deadline);
+	if (s->tls != NULL)
+		r = s->tls->write(s, s->wbuf.data, s->wbuf.len, deadline);
 	else
 		r = write_dl(s->wfd, s->wbuf.data, s->wbuf.len, deadline);
 	if (r == -1) {
@@ -924,7 +792,7 @@ stream_wait_readable(struct stream *s, int timeout_ms)
 {
 	if (s->rlen > s->rpos || s->eof)
 		return 1;
-	if (s->ssl != NULL && SSL_pending(s->ssl) > 0)
+	if (s->tls != NULL && s->tls->pending(s) > 0)
 		return 1;
 	if (wait_fd(s->rfd, POLLIN, deadline_of(timeout_ms)) == -1)
 		return errno == ETIMEDOUT ? 0 : -1;

@@ -18,6 +18,8 @@
 
 #include "common/buf.h"
 
+struct stream_tls_ops;
+
 /* Plain fd helpers.  A timeout covers the whole call (a deadline), not each
  * wait inside it; writes to a socket whose peer is gone fail with EPIPE
  * (MSG_NOSIGNAL), on pipes callers should ignore SIGPIPE. */
@@ -54,6 +56,7 @@ enum line_end {
 struct stream {
 	int rfd, wfd;
 	SSL *ssl;		/* NULL: plaintext */
+	const struct stream_tls_ops *tls;	/* set with ssl (io_tls.c) */
 	int timeout_ms;		/* per read/write call */
 	char *rbuf;
 	size_t rpos, rlen, rcap;
