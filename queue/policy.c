@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/agent.h"
 #include "queue/policy.h"
 
 bool
@@ -35,7 +36,12 @@ policy_apply_delivery(struct spool_rec *r, size_t i, char status,
 	switch (status) {
 	case 'D':
 		rc->state = RCPT_DELIVERED;
-		if (rc->notify & NOTIFY_SUCCESS)
+		/* NOTIFY=SUCCESS is ours to honour unless the next server took
+		 * the DSN request over (RFC 3461 §4.2; posthorn-remote says so
+		 * at the start of the text, which peers cannot forge). */
+		if ((rc->notify & NOTIFY_SUCCESS) && (text == NULL ||
+		    strncmp(text, AGENT_TEXT_DSN_PASSED,
+		    strlen(AGENT_TEXT_DSN_PASSED)) != 0))
 			r->owed[i] = OWED_SUCCESS;
 		break;
 	case 'T':

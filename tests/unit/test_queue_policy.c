@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/agent.h"
 #include "queue/policy.h"
 
 START_TEST(backoff_exact)
@@ -104,6 +105,21 @@ START_TEST(apply_results)
 }
 END_TEST
 
+/* A server that took the DSN request over owes the success notice, not us. */
+START_TEST(success_passed_on)
+{
+	struct spool_rec r;
+
+	mkrec(&r, 1000);
+	ck_assert_int_eq(policy_apply_delivery(&r, 1, 'D', "2.0.0",
+	    AGENT_TEXT_DSN_PASSED "250 2.0.0 Ok", "mx.example.com[192.0.2.2]:25",
+	    1100), 0);
+	ck_assert_int_eq(r.env.rcpts[1].state, RCPT_DELIVERED);
+	ck_assert_str_eq(r.owed, "---");
+	spool_rec_free(&r);
+}
+END_TEST
+
 START_TEST(expiry_and_delay)
 {
 	struct spool_rec r;
@@ -173,6 +189,7 @@ main(void)
 	tcase_add_test(t, backoff_exact);
 	tcase_add_test(t, backoff_jitter_bounds);
 	tcase_add_test(t, apply_results);
+	tcase_add_test(t, success_passed_on);
 	tcase_add_test(t, expiry_and_delay);
 	tcase_add_test(t, next_try);
 	tcase_add_test(t, domains);
