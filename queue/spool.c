@@ -307,6 +307,30 @@ spool_mkdirs(const char *spool)
 	return 0;
 }
 
+/* A killed injector whose parent is gone may stay a zombie for long
+ * where nothing reaps orphans (a container whose PID 1 does not):
+ * kill(pid, 0) still succeeds, but it will never finish its message. */
+static bool
+pid_is_zombie(pid_t pid)
+{
+	char path[64], line[512], *paren;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd == -1)
+		return false;
+	n = read(fd, line, sizeof(line) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	line[n] = '\0';
+	paren = strrchr(line, ')');	/* the name may contain anything */
+	return paren != NULL && paren[1] == ' ' &&
+	    (paren[2] == 'Z' || paren[2] == 'X');
+}
+
 bool
 spool_qid_pid_alive(const char *qid)
 {
@@ -320,7 +344,7 @@ spool_qid_pid_alive(const char *qid)
 		return true;
 	if (kill((pid_t)pid, 0) == -1 && errno == ESRCH)
 		return false;
-	return true;
+	return !pid_is_zombie((pid_t)pid);
 }
 
 int

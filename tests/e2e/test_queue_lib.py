@@ -184,6 +184,7 @@ class Queue:
         """Wait for a notify message containing the line `what` (or, if
         `what` ends in "=", starting with it) among messages[start:]."""
         end = time.time() + timeout
+        exited_at = None
         with self.notify_cv:
             while time.time() < end:
                 for m in self.notify_msgs[start:]:
@@ -191,9 +192,14 @@ class Queue:
                         if line == what or (what.endswith("=") and
                                             line.startswith(what)):
                             return line
+                # a process that exited may have sent its last message
+                # (STOPPING=1) just before: give the reader thread a moment
                 if self.send is not None and self.send.poll() is not None:
-                    raise AssertionError("posthorn-send exited %d: %s" % (
-                        self.send.returncode, self.send_log()[-2000:]))
+                    if exited_at is None:
+                        exited_at = time.time()
+                    elif time.time() - exited_at > 2.0:
+                        raise AssertionError("posthorn-send exited %d: %s" % (
+                            self.send.returncode, self.send_log()[-2000:]))
                 self.notify_cv.wait(0.2)
         raise AssertionError("no %s from posthorn-send" % what)
 

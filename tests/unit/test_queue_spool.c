@@ -10,9 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/frame.h"
+#include "common/qid.h"
 #include "queue/spool.h"
 
 #define QID "0005E1A2B3C4D5000123"
@@ -240,6 +242,24 @@ START_TEST(store_and_load)
 }
 END_TEST
 
+/* An injector that died but was never reaped (its parent was killed and
+ * nothing reaps orphans) is dead: recovery may remove its files. */
+START_TEST(zombie_injector_is_dead)
+{
+	char qid[QID_LEN + 8];	/* room for any pid in hex */
+	pid_t pid = fork();
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0)
+		_exit(0);
+	usleep(200 * 1000);	/* exited, not yet reaped: a zombie */
+	snprintf(qid, sizeof(qid), "00000000000001%06X",
+	    (unsigned)pid & 0xFFFFFFu);
+	ck_assert(!spool_qid_pid_alive(qid));
+	ck_assert_int_eq(waitpid(pid, NULL, 0), pid);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -253,6 +273,7 @@ main(void)
 	tcase_add_test(t, truncations_and_trailers);
 	tcase_add_test(t, bad_fields);
 	tcase_add_test(t, store_and_load);
+	tcase_add_test(t, zombie_injector_is_dead);
 	suite_add_tcase(s, t);
 	r = srunner_create(s);
 	srunner_run_all(r, CK_NORMAL);
