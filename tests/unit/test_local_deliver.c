@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "tests/unit/testutil.h"
 #include "common/io.h"
 #include "common/table.h"
 #include "local/local.h"
@@ -127,7 +128,6 @@ setup(void)
 static void
 teardown(void)
 {
-	char cmd[PATH_MAX + 32];
 
 	close(ctx.msgfd);
 	local_tables_free(&tabs);
@@ -136,8 +136,7 @@ teardown(void)
 	free(cfg.queue_socket);
 	free(cfg.mail_spool_dir);
 	strlist_free(&cfg.local_domains);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	ck_assert_int_eq(system(cmd), 0);
+	ck_assert_int_eq(rm_rf(tmpdir), 0);
 }
 
 /* Copy the message through msg_copy into a file and return its bytes. */

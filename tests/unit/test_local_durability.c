@@ -16,6 +16,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "tests/unit/testutil.h"
 #include "local/local.h"
 
 #define SEEN_MAX 256
@@ -95,11 +96,9 @@ setup(void)
 static void
 teardown(void)
 {
-	char cmd[PATH_MAX + 32];
 
 	close(ctx.msgfd);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	ck_assert_int_eq(system(cmd), 0);
+	ck_assert_int_eq(rm_rf(tmpdir), 0);
 }
 
 START_TEST(test_new_mbox_directory_synced)

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "tests/unit/testutil.h"
 #include "local/local.h"
 
 static char tmpdir[PATH_MAX];
@@ -50,7 +51,6 @@ START_TEST(test_forward_swapped_after_check)
 	struct config cfg;
 	struct lctx c;
 	struct buf out = BUF_INIT;
-	char cmd[PATH_MAX + 32];
 
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_local_fwd.XXXXXX");
 	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
@@ -68,8 +68,7 @@ START_TEST(test_forward_swapped_after_check)
 	ck_assert_int_eq(armed, 0);	/* the swap did happen */
 	ck_assert_str_eq(buf_str(&out), "\\tester");
 	buf_free(&out);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	ck_assert_int_eq(system(cmd), 0);
+	ck_assert_int_eq(rm_rf(tmpdir), 0);
 }
 END_TEST
 

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "tests/unit/testutil.h"
 #include "common/localuser.h"
 
 static char tmpdir[PATH_MAX];
@@ -89,14 +90,12 @@ setup(void)
 static void
 teardown(void)
 {
-	char cmd[PATH_MAX + 32];
 
 	local_tables_free(&tabs);
 	free(cfg.mailboxes);
 	free(cfg.aliases);
 	free(cfg.relocated);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	ck_assert_int_eq(system(cmd), 0);
+	ck_assert_int_eq(rm_rf(tmpdir), 0);
 }
 
 static int
