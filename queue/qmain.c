@@ -1,7 +1,8 @@
 /*
  * qmain.c — posthorn-queue: the injector.  Started with one connection on
  * fd 0/1 (systemd Accept=yes, inetd), or with a listening unix socket in
- * LISTEN_FDS, in which case it forks one child per connection.  Writes
+ * LISTEN_FDS, in which case worker processes serve the connections, each
+ * up to MAX_USE of them one after another (common/forkserver.c).  Writes
  * each message durably into the spool (queue/SPOOL.md) and wakes the
  * scheduler.  Trusts: its configuration and the spool directory; nothing
  * from its clients.  Run as root, it first becomes the spool's owner.
@@ -17,42 +18,21 @@
 #include <systemd/sd-daemon.h>
 
 #include "common/config.h"
+#include "common/forkserver.h"
 #include "common/log.h"
 #include "queue/queue.h"
 #include "queue/spool.h"
 
-#define MAX_CHILDREN 200
+#define MAX_USE 1000	/* injections per worker process (forkserver.h) */
+#define MAX_CHILDREN 256	/* injections at once, as posthorn-run's limit */
 
-static void
-serve_listener(struct inject_opts *o, int lfd)
+static int
+injection_child(int conn, void *arg)
 {
-	int c, children = 0;
-	pid_t pid;
+	struct inject_opts *o = arg;
 
-	signal(SIGPIPE, SIG_IGN);
-	for (;;) {
-		while (waitpid(-1, NULL, children >= MAX_CHILDREN ? 0 : WNOHANG)
-		    > 0)
-			children--;
-		c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-		if (c == -1) {
-			if (errno == EINTR || errno == ECONNABORTED)
-				continue;
-			die(75, "accept failed", strerror(errno));
-		}
-		pid = fork();
-		if (pid == 0) {
-			close(lfd);
-			o->peer_uid = peer_uid(c);
-			_exit(inject_serve(o, c, c) == 0 ? 0 : 1);
-		}
-		if (pid > 0)
-			children++;
-		else
-			log_msg(LOG_ERR, "fork", "reason", strerror(errno),
-			    NULL);
-		close(c);
-	}
+	o->peer_uid = peer_uid(conn);
+	return inject_serve(o, conn, conn) == 0 ? 0 : 1;
 }
 
 int
@@ -91,8 +71,12 @@ main(int argc, char **argv)
 	n = sd_listen_fds(1);
 	if (n > 1)
 		die(64, "expected one listening socket", "");
-	if (n == 1)
-		serve_listener(&o, SD_LISTEN_FDS_START);
+	if (n == 1) {
+		int lfd = SD_LISTEN_FDS_START;
+
+		return forkserver_run(&lfd, 1, MAX_CHILDREN, MAX_USE,
+		    injection_child, &o) == 0 ? 0 : 75;
+	}
 	o.peer_uid = peer_uid(0);
 	return inject_serve(&o, 0, 1) == 0 ? 0 : 1;
 }

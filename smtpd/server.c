@@ -2,8 +2,9 @@
  * server.c — how posthorn-smtpd gets its connections and its privileges.
  *
  * Either one session on fd 0/1 (systemd Accept=yes, inetd, tcpserver,
- * posthorn-run) or, when started with LISTEN_FDS, an accept loop that
- * forks one session process per connection.  Each session loads the
+ * posthorn-run -a) or, when started with LISTEN_FDS (posthorn-run), an
+ * accept loop (common/forkserver.c) that forks one session process per
+ * connection.  Each session loads the
  * local tables and the TLS certificate, then, if running as root,
  * becomes the user posthorn-smtpd (refusing to go on as root when that
  * user does not exist) before it reads a single octet from the peer.
@@ -31,12 +32,13 @@
 #include <systemd/sd-daemon.h>
 
 #include "common/cidr.h"
+#include "common/forkserver.h"
 #include "common/log.h"
 #include "smtpd/smtpd.h"
 
 #define SMTPD_USER	"posthorn-smtpd"
 #define MAX_LISTEN	16
-#define MAX_CHILDREN	512
+#define MAX_CHILDREN	1000	/* sessions at once, as posthorn-run's limit */
 
 static int
 drop_privileges(void)
@@ -166,70 +168,31 @@ smtpd_serve_fd(const struct config *cfg, unsigned mode, int rfd, int wfd)
 	return 0;
 }
 
-/* Collect finished sessions; block when at the limit. */
-static void
-reap(unsigned *children)
-{
-	int st;
+struct session_args {
+	const struct config *cfg;
+	unsigned mode;
+};
 
-	while (*children > 0 && waitpid(-1, &st,
-	    *children >= MAX_CHILDREN ? 0 : WNOHANG) > 0)
-		(*children)--;
+static int
+session_child(int conn, void *arg)
+{
+	const struct session_args *a = arg;
+
+	return smtpd_serve_fd(a->cfg, a->mode, conn, conn);
 }
 
-static void
-session_child(const struct config *cfg, unsigned mode, const int *fds,
-    int n, int conn)
-{
-	for (int i = 0; i < n; i++)
-		close(fds[i]);
-	_exit(smtpd_serve_fd(cfg, mode, conn, conn));
-}
-
-static void __attribute__((noreturn))
+static int
 listen_loop(const struct config *cfg, unsigned mode, int n)
 {
-	struct pollfd pfd[MAX_LISTEN];
+	struct session_args a = { cfg, mode };
 	int fds[MAX_LISTEN];
-	unsigned children = 0;
 
 	if (n > MAX_LISTEN)
 		n = MAX_LISTEN;
-	for (int i = 0; i < n; i++) {
+	for (int i = 0; i < n; i++)
 		fds[i] = SD_LISTEN_FDS_START + i;
-		io_set_nonblock(fds[i], 1);
-		io_set_cloexec(fds[i], 1);
-		pfd[i].fd = fds[i];
-		pfd[i].events = POLLIN;
-	}
-	sd_notify(0, "READY=1");
-	for (;;) {
-		reap(&children);
-		if (poll(pfd, (nfds_t)n, 1000) <= 0)
-			continue;
-		for (int i = 0; i < n; i++) {
-			int c;
-			pid_t pid;
-			if (!(pfd[i].revents & POLLIN))
-				continue;
-			c = accept4(fds[i], NULL, NULL, SOCK_CLOEXEC);
-			if (c == -1 && (errno == EINVAL || errno == ENOTSOCK ||
-			    errno == EBADF || errno == EOPNOTSUPP))
-				die(111, "not a listening socket",
-				    strerror(errno));
-			if (c == -1)
-				continue;
-			pid = fork();
-			if (pid == 0)
-				session_child(cfg, mode, fds, n, c);
-			if (pid > 0)
-				children++;
-			else
-				log_msg(LOG_ERR, "fork_failed", "reason",
-				    strerror(errno), (char *)NULL);
-			close(c);
-		}
-	}
+	return forkserver_run(fds, n, MAX_CHILDREN, 1, session_child, &a) == 0 ?
+	    0 : 111;
 }
 
 /* inetd hands the connection over as fd 2 too: log lines must never
@@ -274,6 +237,6 @@ smtpd_serve(const char *confdir, unsigned mode)
 		return smtpd_serve_fd(&cfg, mode, SD_LISTEN_FDS_START,
 		    SD_LISTEN_FDS_START);
 	if (n > 0)
-		listen_loop(&cfg, mode, n);
+		return listen_loop(&cfg, mode, n);
 	return smtpd_serve_fd(&cfg, mode, 0, 1);
 }

@@ -1,0 +1,484 @@
+/*
+ * forkserver.c — accept loop with one forked process per connection (see
+ * forkserver.h).
+ *
+ * Trust: nothing from peers is read here; a connection is accepted and
+ * handed to a child.  Resource use is bounded by max_children; a failing
+ * accept (EMFILE, ENFILE, ENOBUFS) pauses that listener briefly instead of
+ * spinning.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-event.h>
+
+#include "common/forkserver.h"
+#include "common/io.h"
+#include "common/log.h"
+
+#define FORKSERVER_MAX_FDS	16
+#define ACCEPT_BURST		32	/* connections per wake-up */
+#define PAUSE_USEC		(200 * 1000ULL)	/* after EMFILE and such */
+#define WORKER_IDLE_SEC		60	/* an idle worker this long exits */
+#define WORKER_WAIT_MS		5000	/* passing a connection to a worker */
+
+/* A worker process (max_use > 1), seen from the server. */
+struct worker {
+	struct forkserver *fs;
+	pid_t pid;
+	int ctl;		/* our end of its socketpair; -1 once closed */
+	sd_event_source *src;
+	int busy;		/* serving a connection */
+	int retired;		/* said it exits, or told to: no more work */
+	uint64_t idle_since;	/* CLOCK_MONOTONIC usec */
+	struct worker *next, *prev;
+};
+
+struct forkserver {
+	sd_event *ev;
+	sd_event_source *src[FORKSERVER_MAX_FDS];
+	sd_event_source *pause;
+	const int *fds;
+	int n;
+	unsigned children, max, max_use;
+	forkserver_child_fn *child;
+	void *arg;
+	struct worker *workers;	/* max_use > 1 */
+	sd_event_source *idle_timer;
+};
+
+static void
+set_listening(struct forkserver *fs, int on)
+{
+	for (int i = 0; i < fs->n; i++)
+		sd_event_source_set_enabled(fs->src[i],
+		    on ? SD_EVENT_ON : SD_EVENT_OFF);
+}
+
+static int
+on_pause_end(sd_event_source *s, uint64_t usec, void *ud)
+{
+	struct forkserver *fs = ud;
+
+	(void)s;
+	(void)usec;
+	if (fs->children < fs->max)
+		set_listening(fs, 1);
+	return 0;
+}
+
+static void
+pause_listening(struct forkserver *fs)
+{
+	set_listening(fs, 0);
+	if (fs->pause == NULL)
+		sd_event_add_time_relative(fs->ev, &fs->pause,
+		    CLOCK_MONOTONIC, PAUSE_USEC, 0, on_pause_end, fs);
+	else {
+		sd_event_source_set_time_relative(fs->pause, PAUSE_USEC);
+		sd_event_source_set_enabled(fs->pause, SD_EVENT_ONESHOT);
+	}
+}
+
+/* In a new child: no listening sockets, default signals.  The parent's
+ * event loop belongs to the parent: never touched here. */
+static void
+prepare_child(struct forkserver *fs)
+{
+	sigset_t none;
+
+	for (int i = 0; i < fs->n; i++)
+		close(fs->fds[i]);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGCHLD, SIG_DFL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+static void __attribute__((noreturn))
+run_child(struct forkserver *fs, int conn)
+{
+	prepare_child(fs);
+	_exit(fs->child(conn, fs->arg));
+}
+
+/* ---- workers (max_use > 1) ---------------------------------------- */
+
+/* In the worker: take connections from ctl until told to stop (EOF) or
+ * max_use is reached.  Each one is answered "D" (done, ready for more) or
+ * "X" (done, exiting), so the server never hands a connection to a
+ * worker that is leaving. */
+static void __attribute__((noreturn))
+worker_loop(struct forkserver *fs, int ctl)
+{
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(sizeof(int))];
+	} cm;
+	struct msghdr mh;
+	struct cmsghdr *c;
+	struct iovec iov;
+	unsigned used = 0;
+	char byte;
+	ssize_t r;
+	int conn;
+
+	for (;;) {
+		memset(&mh, 0, sizeof(mh));
+		iov.iov_base = &byte;
+		iov.iov_len = 1;
+		mh.msg_iov = &iov;
+		mh.msg_iovlen = 1;
+		mh.msg_control = cm.b;
+		mh.msg_controllen = sizeof(cm.b);
+		r = recvmsg(ctl, &mh, MSG_CMSG_CLOEXEC);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			_exit(0);	/* the server closed: we are done */
+		conn = -1;
+		c = CMSG_FIRSTHDR(&mh);
+		if (c != NULL && c->cmsg_level == SOL_SOCKET &&
+		    c->cmsg_type == SCM_RIGHTS &&
+		    c->cmsg_len == CMSG_LEN(sizeof(int)))
+			memcpy(&conn, CMSG_DATA(c), sizeof(int));
+		if (conn < 0 || (mh.msg_flags & MSG_CTRUNC))
+			_exit(1);	/* not what the server sends */
+		(void)fs->child(conn, fs->arg);
+		close(conn);
+		byte = ++used >= fs->max_use ? 'X' : 'D';
+		if (io_write_all(ctl, &byte, 1, WORKER_WAIT_MS) != 0 ||
+		    byte == 'X')
+			_exit(0);
+	}
+}
+
+static uint64_t
+mono_usec(const struct forkserver *fs)
+{
+	uint64_t now = 0;
+
+	sd_event_now(fs->ev, CLOCK_MONOTONIC, &now);
+	return now;
+}
+
+/* Stop giving w work; closing our end tells an idle worker to exit. */
+static void
+worker_retire(struct worker *w)
+{
+	w->retired = 1;
+	w->src = sd_event_source_disable_unref(w->src);
+	if (w->ctl != -1) {
+		close(w->ctl);
+		w->ctl = -1;
+	}
+}
+
+static void
+worker_free(struct worker *w)
+{
+	struct forkserver *fs = w->fs;
+
+	worker_retire(w);
+	if (w->prev != NULL)
+		w->prev->next = w->next;
+	else
+		fs->workers = w->next;
+	if (w->next != NULL)
+		w->next->prev = w->prev;
+	free(w);
+}
+
+static void set_listening(struct forkserver *fs, int on);
+
+/* What a worker says: "D" ready again, "X" leaving; EOF or anything
+ * else: it is no longer usable. */
+static int
+on_worker(sd_event_source *s, int fd, uint32_t revents, void *ud)
+{
+	struct worker *w = ud;
+	struct forkserver *fs = w->fs;
+	char b[16];
+	ssize_t n;
+
+	(void)s;
+	(void)revents;
+	n = recv(fd, b, sizeof(b), MSG_DONTWAIT);
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return 0;
+	if (n == 1 && b[0] == 'D' && w->busy) {
+		w->busy = 0;
+		w->idle_since = mono_usec(fs);
+		if (fs->pause == NULL ||
+		    sd_event_source_get_enabled(fs->pause, NULL) == 0)
+			set_listening(fs, 1);
+		return 0;
+	}
+	/* 'X', EOF, or a protocol error: the process is reaped later */
+	worker_retire(w);
+	return 0;
+}
+
+static struct worker *
+worker_start(struct forkserver *fs)
+{
+	struct worker *w;
+	int sv[2];
+	pid_t pid;
+
+	if ((w = calloc(1, sizeof(*w))) == NULL)
+		return NULL;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) {
+		free(w);
+		return NULL;
+	}
+	pid = fork();
+	if (pid == 0) {
+		close(sv[0]);
+		for (struct worker *o = fs->workers; o != NULL; o = o->next)
+			if (o->ctl != -1)
+				close(o->ctl);
+		prepare_child(fs);
+		worker_loop(fs, sv[1]);
+	}
+	close(sv[1]);
+	if (pid == -1) {
+		close(sv[0]);
+		free(w);
+		return NULL;
+	}
+	w->fs = fs;
+	w->pid = pid;
+	w->ctl = sv[0];
+	if (sd_event_add_io(fs->ev, &w->src, w->ctl, EPOLLIN, on_worker,
+	    w) < 0) {
+		close(w->ctl);
+		kill(pid, SIGKILL);	/* reaped and counted by on_sigchld */
+		free(w);
+		fs->children++;
+		return NULL;
+	}
+	w->next = fs->workers;
+	if (fs->workers != NULL)
+		fs->workers->prev = w;
+	fs->workers = w;
+	fs->children++;
+	return w;
+}
+
+/* Hand conn to an idle worker, starting one if none is idle.  0 handed
+ * over (conn is ours to close), -1 not. */
+static int
+worker_take(struct forkserver *fs, int conn)
+{
+	struct worker *w;
+	const char c = 'C';
+
+	for (w = fs->workers; w != NULL; w = w->next)
+		if (!w->busy && !w->retired)
+			break;
+	if (w == NULL && fs->children < fs->max)
+		w = worker_start(fs);
+	if (w == NULL)
+		return -1;
+	if (io_send_fd(w->ctl, &c, 1, conn, WORKER_WAIT_MS) != 0) {
+		worker_retire(w);
+		return -1;
+	}
+	w->busy = 1;
+	return 0;
+}
+
+/* Can another connection be taken now (an idle worker, or room for a
+ * new process)? */
+static int
+can_take(const struct forkserver *fs)
+{
+	if (fs->children < fs->max)
+		return 1;
+	if (fs->max_use <= 1)
+		return 0;
+	for (const struct worker *w = fs->workers; w != NULL; w = w->next)
+		if (!w->busy && !w->retired)
+			return 1;
+	return 0;
+}
+
+/* Once a minute: idle workers beyond their time are told to exit. */
+static int
+on_idle_timer(sd_event_source *s, uint64_t usec, void *ud)
+{
+	struct forkserver *fs = ud;
+
+	for (struct worker *w = fs->workers; w != NULL; w = w->next)
+		if (!w->busy && !w->retired &&
+		    usec - w->idle_since >= WORKER_IDLE_SEC * 1000000ULL)
+			worker_retire(w);
+	sd_event_source_set_time(s, usec + WORKER_IDLE_SEC * 1000000ULL);
+	sd_event_source_set_enabled(s, SD_EVENT_ON);
+	return 0;
+}
+
+static int
+on_accept(sd_event_source *s, int fd, uint32_t revents, void *ud)
+{
+	struct forkserver *fs = ud;
+	pid_t pid;
+	int conn;
+
+	(void)s;
+	(void)revents;
+	for (int i = 0; i < ACCEPT_BURST && can_take(fs); i++) {
+		conn = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+		if (conn == -1) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK ||
+			    errno == EINTR || errno == ECONNABORTED)
+				return 0;
+			log_msg(LOG_ERR, "accept_failed", "reason",
+			    strerror(errno), (char *)NULL);
+			pause_listening(fs);
+			return 0;
+		}
+		if (fs->max_use > 1) {
+			int r = worker_take(fs, conn);
+
+			close(conn);
+			if (r == -1) {
+				log_msg(LOG_ERR, "worker_failed", "reason",
+				    strerror(errno), (char *)NULL);
+				pause_listening(fs);
+				return 0;
+			}
+			continue;
+		}
+		pid = fork();
+		if (pid == 0)
+			run_child(fs, conn);
+		close(conn);
+		if (pid == -1) {
+			log_msg(LOG_ERR, "fork_failed", "reason",
+			    strerror(errno), (char *)NULL);
+			pause_listening(fs);
+			return 0;
+		}
+		fs->children++;
+	}
+	if (!can_take(fs)) {
+		log_msg(LOG_WARNING, "limit_reached", "reason",
+		    "too many connections at once; new ones wait",
+		    (char *)NULL);
+		set_listening(fs, 0);
+	}
+	return 0;
+}
+
+static int
+on_sigchld(sd_event_source *s, const struct signalfd_siginfo *si, void *ud)
+{
+	struct forkserver *fs = ud;
+	int reaped = 0;
+
+	(void)s;
+	(void)si;
+	for (int i = 0; i < 100000; i++) {
+		pid_t pid = waitpid(-1, NULL, WNOHANG);
+		struct worker *w;
+
+		if (pid <= 0)
+			break;
+		for (w = fs->workers; w != NULL && w->pid != pid; w = w->next)
+			;
+		if (w != NULL)
+			worker_free(w);
+		if (fs->children > 0)
+			fs->children--;
+		reaped = 1;
+	}
+	if (reaped && can_take(fs) && (fs->pause == NULL ||
+	    sd_event_source_get_enabled(fs->pause, NULL) == 0))
+		set_listening(fs, 1);
+	return 0;
+}
+
+static int
+on_stop(sd_event_source *s, const struct signalfd_siginfo *si, void *ud)
+{
+	struct forkserver *fs = ud;
+
+	(void)s;
+	(void)si;
+	sd_event_exit(fs->ev, 0);
+	return 0;
+}
+
+int
+forkserver_run(const int *fds, int n, unsigned max_children,
+    unsigned max_use, forkserver_child_fn *child, void *arg)
+{
+	struct forkserver fs;
+	sigset_t ss;
+	int rc = -1;
+
+	memset(&fs, 0, sizeof(fs));
+	if (n < 1 || n > FORKSERVER_MAX_FDS) {
+		log_msg(LOG_ERR, "fatal", "reason", "bad number of listening "
+		    "sockets", (char *)NULL);
+		return -1;
+	}
+	fs.fds = fds;
+	fs.n = n;
+	fs.max = max_children > 0 ? max_children : 1;
+	fs.max_use = max_use > 0 ? max_use : 1;
+	fs.child = child;
+	fs.arg = arg;
+	sigemptyset(&ss);
+	sigaddset(&ss, SIGCHLD);
+	sigaddset(&ss, SIGTERM);
+	sigaddset(&ss, SIGINT);
+	if (sigprocmask(SIG_BLOCK, &ss, NULL) != 0 ||
+	    sd_event_new(&fs.ev) < 0 ||
+	    sd_event_add_signal(fs.ev, NULL, SIGCHLD, on_sigchld, &fs) < 0 ||
+	    sd_event_add_signal(fs.ev, NULL, SIGTERM, on_stop, &fs) < 0 ||
+	    sd_event_add_signal(fs.ev, NULL, SIGINT, on_stop, &fs) < 0) {
+		log_msg(LOG_ERR, "fatal", "reason", "cannot set up the event "
+		    "loop", (char *)NULL);
+		goto out;
+	}
+	for (int i = 0; i < n; i++) {
+		if (io_set_nonblock(fds[i], 1) == -1 ||
+		    io_set_cloexec(fds[i], 1) == -1 ||
+		    sd_event_add_io(fs.ev, &fs.src[i], fds[i], EPOLLIN,
+		    on_accept, &fs) < 0) {
+			log_msg(LOG_ERR, "fatal", "reason", "cannot watch a "
+			    "listening socket", (char *)NULL);
+			goto out;
+		}
+	}
+	if (fs.max_use > 1 && sd_event_add_time_relative(fs.ev,
+	    &fs.idle_timer, CLOCK_MONOTONIC, WORKER_IDLE_SEC * 1000000ULL,
+	    1000000, on_idle_timer, &fs) < 0) {
+		log_msg(LOG_ERR, "fatal", "reason", "cannot set up a timer",
+		    (char *)NULL);
+		goto out;
+	}
+	(void)sd_notify(0, "READY=1");
+	rc = sd_event_loop(fs.ev) < 0 ? -1 : 0;
+out:
+	for (int i = 0; i < n; i++)
+		sd_event_source_disable_unref(fs.src[i]);
+	sd_event_source_disable_unref(fs.pause);
+	sd_event_source_disable_unref(fs.idle_timer);
+	/* workers see EOF and exit after their connection */
+	while (fs.workers != NULL)
+		worker_free(fs.workers);
+	sd_event_unref(fs.ev);
+	return rc;
+}

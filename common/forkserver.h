@@ -1,0 +1,43 @@
+/*
+ * forkserver.h — the accept loop of a long-running server that owns
+ * listening sockets (LISTEN_FDS, as systemd's Accept=no socket units and
+ * posthorn-run pass them) and forks one process per connection:
+ * posthorn-smtpd and posthorn-queue.  A connection costs a fork, not an
+ * exec.
+ *
+ * Built on sd-event: one I/O source per listening socket, SIGCHLD reaps
+ * finished children at once, and at max_children the listeners are
+ * disabled (new connections wait in the kernel's listen queue) until one
+ * ends.
+ *
+ * With max_use > 1 the children are workers that serve up to max_use
+ * connections one after another (as Postfix's daemons do): the server
+ * accepts, passes the connection to an idle worker over a socketpair
+ * (SCM_RIGHTS), and forks a new worker only when none is idle.  A worker
+ * idle for WORKER_IDLE_SEC is told to exit.  On this kind of machine a
+ * fork costs more than a whole injection, so posthorn-queue uses
+ * workers; posthorn-smtpd keeps one process per session (max_use 1), so
+ * nothing of one client's session is ever in the process that serves
+ * the next.  SIGTERM/SIGINT end the server without touching its children:
+ * sessions in progress finish undisturbed (their process group is how a
+ * supervisor stops them).
+ */
+#ifndef POSTHORN_FORKSERVER_H
+#define POSTHORN_FORKSERVER_H
+
+/* Runs in the child with the accepted connection (close-on-exec set),
+ * listening sockets already closed, signals back to their defaults and
+ * unblocked; its return value is the child's exit status (max_use 1).
+ * A worker (max_use > 1) closes conn itself after the call: the function
+ * must free everything it allocated for the connection. */
+typedef int forkserver_child_fn(int conn, void *arg);
+
+/*
+ * Serve until SIGTERM/SIGINT (returns 0) or a fatal error (returns -1
+ * with a log line): fds[0..n) are listening sockets, made non-blocking.
+ * Sends READY=1 to the service manager once accepting.
+ */
+int forkserver_run(const int *fds, int n, unsigned max_children,
+    unsigned max_use, forkserver_child_fn *child, void *arg);
+
+#endif

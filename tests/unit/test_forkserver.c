@@ -1,0 +1,249 @@
+/*
+ * test_forkserver.c — unit tests for common/forkserver.c: one process per
+ * connection (max_use 1) versus reused workers (max_use > 1), the limit
+ * on simultaneous connections, a worker leaving after max_use, a crashed
+ * worker replaced, and SIGTERM ending the server.
+ *
+ * The server runs in a forked process on a unix listening socket in a
+ * temporary directory; each connection is answered with the serving
+ * process's pid, then held open until the client closes it.
+ */
+#include <check.h>
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/forkserver.h"
+#include "common/log.h"
+
+static char sockpath[108];
+static pid_t server;
+
+/* Say our pid; on "k" crash; then wait for the client to close. */
+static int
+serve(int conn, void *arg)
+{
+	char b[32], cmd;
+	int n;
+
+	(void)arg;
+	n = snprintf(b, sizeof(b), "%ld\n", (long)getpid());
+	if (write(conn, b, (size_t)n) != n)
+		return 1;
+	while (read(conn, &cmd, 1) == 1)
+		if (cmd == 'k')
+			abort();
+	return 0;
+}
+
+static void
+start(unsigned max, unsigned max_use)
+{
+	struct sockaddr_un sa;
+	int fd;
+
+	snprintf(sockpath, sizeof(sockpath), "/tmp/test_forkserver.%ld",
+	    (long)getpid());
+	unlink(sockpath);
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sockpath);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(listen(fd, 64), 0);
+	server = fork();
+	ck_assert_int_ge(server, 0);
+	if (server == 0) {
+		log_init("test_forkserver");
+		_exit(forkserver_run(&fd, 1, max, max_use, serve, NULL) == 0 ?
+		    0 : 1);
+	}
+	close(fd);
+}
+
+static int
+conn_open(void)
+{
+	struct sockaddr_un sa;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sockpath);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	return fd;
+}
+
+/* The serving pid, or 0 if none answers within ms. */
+static long
+conn_pid(int fd, int ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	char b[32];
+	ssize_t n;
+
+	if (poll(&p, 1, ms) != 1)
+		return 0;
+	n = read(fd, b, sizeof(b) - 1);
+	if (n <= 0)
+		return 0;
+	b[n] = '\0';
+	return strtol(b, NULL, 10);
+}
+
+static void
+stop(void)
+{
+	int st;
+
+	ck_assert_int_eq(kill(server, SIGTERM), 0);
+	ck_assert_int_eq(waitpid(server, &st, 0), server);
+	ck_assert(WIFEXITED(st));
+	ck_assert_int_eq(WEXITSTATUS(st), 0);
+	unlink(sockpath);
+}
+
+START_TEST(test_process_per_connection)
+{
+	long a, b;
+	int fd;
+
+	start(4, 1);
+	fd = conn_open();
+	a = conn_pid(fd, 5000);
+	close(fd);
+	fd = conn_open();
+	b = conn_pid(fd, 5000);
+	close(fd);
+	ck_assert_int_gt(a, 0);
+	ck_assert_int_gt(b, 0);
+	ck_assert_int_ne(a, b);
+	ck_assert_int_ne(a, server);
+	stop();
+}
+END_TEST
+
+START_TEST(test_workers_reused)
+{
+	long first, p;
+	int fd, i;
+
+	start(4, 100);
+	fd = conn_open();
+	first = conn_pid(fd, 5000);
+	close(fd);
+	ck_assert_int_gt(first, 0);
+	ck_assert_int_ne(first, server);
+	for (i = 0; i < 20; i++) {
+		usleep(50000);	/* let the worker report back */
+		fd = conn_open();
+		p = conn_pid(fd, 5000);
+		close(fd);
+		ck_assert_int_eq(p, first);
+	}
+	stop();
+}
+END_TEST
+
+START_TEST(test_workers_parallel_and_limit)
+{
+	long p[3];
+	int fd[3], i;
+
+	start(2, 100);
+	fd[0] = conn_open();
+	fd[1] = conn_open();
+	p[0] = conn_pid(fd[0], 5000);
+	p[1] = conn_pid(fd[1], 5000);
+	ck_assert_int_gt(p[0], 0);
+	ck_assert_int_gt(p[1], 0);
+	ck_assert_int_ne(p[0], p[1]);
+	/* both workers busy, at the limit: the third waits */
+	fd[2] = conn_open();
+	ck_assert_int_eq(conn_pid(fd[2], 500), 0);
+	close(fd[0]);
+	p[2] = conn_pid(fd[2], 5000);
+	ck_assert_int_eq(p[2], p[0]);	/* the freed worker takes it */
+	for (i = 1; i < 3; i++)
+		close(fd[i]);
+	stop();
+}
+END_TEST
+
+START_TEST(test_worker_max_use)
+{
+	long p[5];
+	int fd, i;
+
+	start(4, 2);
+	for (i = 0; i < 5; i++) {
+		fd = conn_open();
+		p[i] = conn_pid(fd, 5000);
+		close(fd);
+		ck_assert_int_gt(p[i], 0);
+		usleep(50000);	/* let the worker report back */
+	}
+	ck_assert_int_eq(p[0], p[1]);
+	ck_assert_int_ne(p[1], p[2]);
+	ck_assert_int_eq(p[2], p[3]);
+	ck_assert_int_ne(p[3], p[4]);
+	stop();
+}
+END_TEST
+
+START_TEST(test_worker_crash_replaced)
+{
+	long a, b;
+	int fd;
+
+	start(1, 100);
+	fd = conn_open();
+	a = conn_pid(fd, 5000);
+	ck_assert_int_gt(a, 0);
+	ck_assert_int_eq(write(fd, "k", 1), 1);
+	close(fd);
+	/* the only slot was the crashed worker's: a new one serves */
+	fd = conn_open();
+	b = conn_pid(fd, 5000);
+	close(fd);
+	ck_assert_int_gt(b, 0);
+	ck_assert_int_ne(a, b);
+	stop();
+}
+END_TEST
+
+static Suite *
+forkserver_suite(void)
+{
+	Suite *s = suite_create("forkserver");
+	TCase *tc = tcase_create("core");
+
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_process_per_connection);
+	tcase_add_test(tc, test_workers_reused);
+	tcase_add_test(tc, test_workers_parallel_and_limit);
+	tcase_add_test(tc, test_worker_max_use);
+	tcase_add_test(tc, test_worker_crash_replaced);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(forkserver_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
