@@ -6,9 +6,12 @@
  * It does what the socket units and posthorn-send.service do under
  * systemd: binds the SMTP listeners (listen, submission_listen,
  * smtps_listen; port 0 picks a free port) and the queue's unix socket, and
- * for every accepted connection starts one posthorn-smtpd or
- * posthorn-queue with the connection on fd 0 and fd 1 (Accept=yes, inetd,
- * tcpserver; TCPREMOTEIP etc. set like tcpserver).  It starts the
+ * hands each socket to one long-running posthorn-smtpd or posthorn-queue
+ * with LISTEN_FDS (as an Accept=no socket unit would; restarted with a
+ * backoff when it dies, restarted at once on SIGHUP), or with -a starts
+ * one per accepted connection with the connection on fd 0 and fd 1
+ * (Accept=yes, inetd, tcpserver; TCPREMOTEIP etc. set like tcpserver).
+ * It starts the
  * scheduler (posthorn-spawn, which runs posthorn-send; or posthorn-send
  * itself) with NOTIFY_SOCKET and waits for READY=1, restarts it with a
  * backoff when it dies, and on SIGINT/SIGTERM stops everything it started
@@ -164,6 +167,57 @@ on_restart(sd_event_source *s, uint64_t usec, void *ud)
 	return 0;
 }
 
+static int
+on_server_restart(sd_event_source *s, uint64_t usec, void *ud)
+{
+	struct listener *l = ud;
+	struct run *r = l->run;
+
+	(void)s;
+	(void)usec;
+	if (r->stopping || l->server_pid != 0)
+		return 0;
+	if (server_start(r, l) == -1) {
+		log_msg(LOG_ERR, "spawn_failed", "listener", l->addr,
+		    "reason", strerror(errno), (char *)NULL);
+		server_schedule_restart(r, l);
+	}
+	return 0;
+}
+
+/* A server that died is started again after a delay that doubles like
+ * the scheduler's; one stopped by SIGHUP at once. */
+void
+server_schedule_restart(struct run *r, struct listener *l)
+{
+	uint64_t delay;
+
+	if (l->server_backoff == 0 ||
+	    now_usec() - l->server_started >= STABLE_USEC)
+		l->server_backoff = BACKOFF_MIN_USEC;
+	delay = l->server_reload ? 0 : l->server_backoff;
+	if (!l->server_reload) {
+		char d[32];
+
+		snprintf(d, sizeof(d), "%llums",
+		    (unsigned long long)(delay / 1000));
+		log_msg(LOG_WARNING, "restart_scheduled", "listener", l->addr,
+		    "delay", d, (char *)NULL);
+		l->server_backoff *= 2;
+		if (l->server_backoff > BACKOFF_MAX_USEC)
+			l->server_backoff = BACKOFF_MAX_USEC;
+	}
+	l->server_reload = false;
+	if (l->server_restart == NULL)
+		sd_event_add_time_relative(r->ev, &l->server_restart,
+		    CLOCK_MONOTONIC, delay, 0, on_server_restart, l);
+	else {
+		sd_event_source_set_time_relative(l->server_restart, delay);
+		sd_event_source_set_enabled(l->server_restart,
+		    SD_EVENT_ONESHOT);
+	}
+}
+
 static void
 become_ready(struct run *r)
 {
@@ -310,6 +364,15 @@ reaped(struct run *r, pid_t pid, int status)
 			continue;
 		l = r->kids[i].l;
 		r->kids[i] = r->kids[--r->nkids];
+		if (pid == l->server_pid) {
+			l->server_pid = 0;
+			log_exit(l->kind == L_QUEUE ? "posthorn-queue" :
+			    "posthorn-smtpd", pid, status, r->stopping ||
+			    l->server_reload ? LOG_INFO : LOG_ERR);
+			if (!r->stopping)
+				server_schedule_restart(r, l);
+			return;
+		}
 		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 			log_exit(l->kind == L_QUEUE ? "posthorn-queue" :
 			    "posthorn-smtpd", pid, status, LOG_DEBUG);
@@ -389,6 +452,8 @@ stop(struct run *r)
 
 		l->src = sd_event_source_disable_unref(l->src);
 		l->pause = sd_event_source_disable_unref(l->pause);
+		l->server_restart =
+		    sd_event_source_disable_unref(l->server_restart);
 		close(l->fd);
 		l->fd = -1;
 	}
@@ -411,6 +476,7 @@ on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *ud)
 	if (si->ssi_signo == SIGHUP) {
 		log_msg(LOG_INFO, "reload", (char *)NULL);
 		reload_scheduler(r);
+		servers_reload(r);
 		return 0;
 	}
 	snprintf(sig, sizeof(sig), "%u", si->ssi_signo);
@@ -449,6 +515,8 @@ bind_all(struct run *r, struct buf *err)
 		buf_printf(&lb, "%s %s\n", lkind_name[l->kind], l->addr);
 		log_msg(LOG_INFO, "listening", "kind", lkind_name[l->kind],
 		    "addr", l->addr, (char *)NULL);
+		if (!r->per_connection)
+			continue;	/* the servers accept (server_start) */
 		if (sd_event_add_io(r->ev, &l->src, l->fd, EPOLLIN, on_accept,
 		    l) < 0) {
 			buf_printf(err, "sd_event_add_io failed");
@@ -628,7 +696,7 @@ watchdog_usec(void)
 static void __attribute__((noreturn))
 usage(void)
 {
-	fprintf(stderr, "usage: posthorn-run [-v] [-C DIR] "
+	fprintf(stderr, "usage: posthorn-run [-av] [-C DIR] "
 	    "[-l smtp|submission|smtps=ADDR ...]\n");
 	exit(EX_USAGE);
 }
@@ -643,8 +711,11 @@ main(int argc, char **argv)
 	int c, rc;
 
 	log_init("posthorn-run");
-	while ((c = getopt(argc, argv, "C:l:v")) != -1) {
+	while ((c = getopt(argc, argv, "aC:l:v")) != -1) {
 		switch (c) {
+		case 'a':
+			r.per_connection = true;
+			break;
 		case 'C':
 			dirarg = optarg;
 			break;
@@ -669,6 +740,13 @@ main(int argc, char **argv)
 		die(EX_CONFIG, buf_str(&err), NULL);
 	if (sched_start(&r) == -1)
 		sched_schedule_restart(&r);
+	for (size_t i = 0; !r.per_connection && i < r.nls; i++)
+		if (server_start(&r, &r.ls[i]) == -1) {
+			log_msg(LOG_ERR, "spawn_failed", "listener",
+			    r.ls[i].addr, "reason", strerror(errno),
+			    (char *)NULL);
+			server_schedule_restart(&r, &r.ls[i]);
+		}
 	rc = sd_event_loop(r.ev);
 	cleanup(&r);
 	log_msg(LOG_INFO, "stopped", (char *)NULL);

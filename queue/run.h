@@ -43,6 +43,12 @@ struct listener {
 	sd_event_source *pause;
 	unsigned nchildren;
 	unsigned max;
+	/* server mode: one long-running program owns the socket */
+	pid_t server_pid;	/* 0: not running */
+	sd_event_source *server_restart;
+	uint64_t server_started;
+	uint64_t server_backoff;
+	bool server_reload;	/* stopped by SIGHUP: start again at once */
 	char addr[PATH_MAX];	/* printable: "127.0.0.1:2525", "[::1]:25",
 				   or the socket path */
 };
@@ -74,6 +80,7 @@ struct run {
 	char notify_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	bool ready;
 	bool stopping;
+	bool per_connection;	/* -a: a program per connection */
 	bool smtpd_drop;	/* root without a posthorn-smtpd user: */
 	uid_t smtpd_uid;	/* run sessions as nobody */
 	gid_t smtpd_gid;
@@ -96,6 +103,8 @@ int write_run_file(struct run *r, const char *name, const struct buf *b);
 
 /* run_proc.c: children */
 int spawn_for(struct run *r, struct listener *l, int conn);
+int server_start(struct run *r, struct listener *l);
+void servers_reload(struct run *r);
 int sched_start(struct run *r);
 void signal_all(struct run *r, int sig);
 void reload_scheduler(struct run *r);
@@ -106,5 +115,6 @@ void check_programs(void);
 /* run.c: the event loop */
 void sched_schedule_restart(struct run *r);
 void listener_pause(struct run *r, struct listener *l);
+void server_schedule_restart(struct run *r, struct listener *l);
 
 #endif

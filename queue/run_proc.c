@@ -34,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
 
 #include "common/buf.h"
@@ -62,9 +63,11 @@ child_add(struct run *r, pid_t pid, struct listener *l)
 }
 
 /* In the child: a clean signal state, our own process group, and the
- * program. */
+ * program, with the connection on fd 0/1 (connfd >= 0), or the listening
+ * socket as fd 3 with LISTEN_FDS (listenfd >= 0). */
 static void __attribute__((noreturn))
-child_exec(const char *prog, char *const argv[], int connfd, pid_t parent)
+child_exec(const char *prog, char *const argv[], int connfd, int listenfd,
+    pid_t parent)
 {
 	sigset_t none;
 
@@ -86,6 +89,20 @@ child_exec(const char *prog, char *const argv[], int connfd, pid_t parent)
 	unsetenv("LISTEN_PID");
 	unsetenv("LISTEN_FDNAMES");
 	unsetenv("WATCHDOG_PID");	/* the pinging process is a grandchild */
+	if (listenfd >= 0) {
+		char pid[32];
+
+		/* dup2(3, 3) would keep close-on-exec: clear it by hand */
+		if (listenfd != SD_LISTEN_FDS_START &&
+		    dup2(listenfd, SD_LISTEN_FDS_START) == -1)
+			_exit(EX_OSERR);
+		if (fcntl(SD_LISTEN_FDS_START, F_SETFD, 0) == -1)
+			_exit(EX_OSERR);
+		snprintf(pid, sizeof(pid), "%ld", (long)getpid());
+		if (setenv("LISTEN_FDS", "1", 1) == -1 ||
+		    setenv("LISTEN_PID", pid, 1) == -1)
+			_exit(EX_OSERR);
+	}
 	execv(prog, argv);
 	log_msg(LOG_ERR, "exec_failed", "program", prog, "reason",
 	    strerror(errno), (char *)NULL);
@@ -116,16 +133,15 @@ set_tcp_env(int conn)
 	}
 }
 
-int
-spawn_for(struct run *r, struct listener *l, int conn)
+/* The program for listener l and its arguments (argv has room for 5). */
+static int
+listener_program(const struct run *r, const struct listener *l, char *prog,
+    size_t progsz, char *argv[])
 {
-	char prog[PATH_MAX];
-	char *argv[5];
 	int argc = 0;
-	pid_t pid, parent;
 
 	if (libexec_path(l->kind == L_QUEUE ? "posthorn-queue" :
-	    "posthorn-smtpd", prog, sizeof(prog)) == -1)
+	    "posthorn-smtpd", prog, progsz) == -1)
 		return -1;
 	argv[argc++] = l->kind == L_QUEUE ? "posthorn-queue" :
 	    "posthorn-smtpd";
@@ -134,8 +150,31 @@ spawn_for(struct run *r, struct listener *l, int conn)
 	else if (l->kind == L_SMTPS)
 		argv[argc++] = "--smtps";
 	argv[argc++] = "-C";
-	argv[argc++] = r->dir;
+	argv[argc++] = (char *)r->dir;
 	argv[argc] = NULL;
+	return 0;
+}
+
+/* In a child about to run posthorn-smtpd: never as root without its
+ * user (see smtpd_identity()). */
+static void
+child_smtpd_identity(const struct run *r, const struct listener *l)
+{
+	if (l->kind != L_QUEUE && r->smtpd_drop &&
+	    (setgroups(0, NULL) == -1 || setgid(r->smtpd_gid) == -1 ||
+	    setuid(r->smtpd_uid) == -1 || setuid(0) == 0))
+		_exit(EX_OSERR);
+}
+
+int
+spawn_for(struct run *r, struct listener *l, int conn)
+{
+	char prog[PATH_MAX];
+	char *argv[5];
+	pid_t pid, parent;
+
+	if (listener_program(r, l, prog, sizeof(prog), argv) == -1)
+		return -1;
 	parent = getpid();
 	if ((pid = fork()) == -1)
 		return -1;
@@ -144,11 +183,8 @@ spawn_for(struct run *r, struct listener *l, int conn)
 		unsetenv("WATCHDOG_USEC");
 		if (l->kind != L_QUEUE)
 			set_tcp_env(conn);
-		if (l->kind != L_QUEUE && r->smtpd_drop &&
-		    (setgroups(0, NULL) == -1 || setgid(r->smtpd_gid) == -1 ||
-		    setuid(r->smtpd_uid) == -1 || setuid(0) == 0))
-			_exit(EX_OSERR);
-		child_exec(prog, argv, conn, parent);
+		child_smtpd_identity(r, l);
+		child_exec(prog, argv, conn, -1, parent);
 	}
 	setpgid(pid, pid);
 	if (child_add(r, pid, l) == -1) {
@@ -158,6 +194,62 @@ spawn_for(struct run *r, struct listener *l, int conn)
 	}
 	l->nchildren++;
 	return 0;
+}
+
+/*
+ * Server mode: one long-running posthorn-smtpd or posthorn-queue owns the
+ * listening socket (LISTEN_FDS, as a socket unit with Accept=no would
+ * pass it) and forks one process per connection itself: a connection
+ * costs a fork, not an exec.  posthorn-run keeps the socket, so while a
+ * server is restarted new connections wait in the listen queue.
+ */
+int
+server_start(struct run *r, struct listener *l)
+{
+	char prog[PATH_MAX], p[32];
+	char *argv[5];
+	pid_t pid, parent;
+
+	if (listener_program(r, l, prog, sizeof(prog), argv) == -1)
+		return -1;
+	parent = getpid();
+	if ((pid = fork()) == -1)
+		return -1;
+	if (pid == 0) {
+		unsetenv("NOTIFY_SOCKET");
+		unsetenv("WATCHDOG_USEC");
+		child_smtpd_identity(r, l);
+		child_exec(prog, argv, -1, l->fd, parent);
+	}
+	setpgid(pid, pid);
+	if (child_add(r, pid, l) == -1) {
+		kill(pid, SIGKILL);
+		return -1;
+	}
+	l->server_pid = pid;
+	l->server_started = now_usec();
+	snprintf(p, sizeof(p), "%ld", (long)pid);
+	log_msg(LOG_INFO, "started", "program", argv[0], "listener", l->addr,
+	    "pid", p, (char *)NULL);
+	return 0;
+}
+
+/* SIGHUP: servers read their configuration once, at start; stop each one
+ * (only the server: its sessions finish undisturbed) and start it again
+ * at once.  Per-connection programs read it for every connection. */
+void
+servers_reload(struct run *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->nls; i++) {
+		struct listener *l = &r->ls[i];
+
+		if (l->server_pid > 0) {
+			l->server_reload = true;
+			kill(l->server_pid, SIGTERM);
+		}
+	}
 }
 
 /* ---- the scheduler --------------------------------------------------- */
@@ -192,7 +284,7 @@ sched_start(struct run *r)
 		    (unsigned long long)r->watchdog_usec);
 		setenv("NOTIFY_SOCKET", r->notify_path, 1);
 		setenv("WATCHDOG_USEC", wd, 1);
-		child_exec(r->sched_prog, argv, -1, parent);
+		child_exec(r->sched_prog, argv, -1, -1, parent);
 	}
 	setpgid(pid, pid);
 	r->sched_pid = pid;

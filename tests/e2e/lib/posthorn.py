@@ -241,6 +241,7 @@ class Instance:
     mailboxes: {key: path} for the mailboxes table (a
     relative path is taken under the instance directory; a trailing slash
     means Maildir); aliases, relocated, routes, passwd: file contents;
+    run_args: extra options for posthorn-run (e.g. ["-a"]).
     env: extra environment for posthorn-run (e.g. POSTHORN_LIBEXEC for
     fake agents).  The default configuration accepts mail for
     posthorn.test and localhost, and user@ and postmaster@ go to the
@@ -249,7 +250,8 @@ class Instance:
 
     def __init__(self, conf=None, mailboxes=None, aliases=None,
                  relocated=None, routes=None, passwd=None, env=None,
-                 listen=None, run_as=None, start=True, verbose=False):
+                 listen=None, run_as=None, start=True, verbose=False,
+                 run_args=()):
         self.dir = tempfile.mkdtemp(prefix="ph-", dir="/tmp")
         os.chmod(self.dir, 0o755)
         self.maildir = os.path.join(self.dir, "Maildir") + "/"
@@ -279,7 +281,7 @@ class Instance:
         # free port); a "listen" key in conf replaces the default
         if listen is None:
             listen = {} if "listen" in self.conf else {"smtp": "127.0.0.1:0"}
-        self.listen_opts = []
+        self.listen_opts = list(run_args)
         for kind, addrs in listen.items():
             for a in ([addrs] if isinstance(addrs, str) else addrs):
                 self.listen_opts += ["-l", "%s=%s" % (kind, a)]
