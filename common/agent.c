@@ -304,17 +304,47 @@ agent_result_decode(char tag, const char *payload, size_t plen,
 
 /* ---- spawner ---------------------------------------------------------- */
 
+/* Strict unsigned decimal, no sign, no leading zeros, 1..SPAWN_ID_MAX. */
+static int
+parse_id(const char *s, size_t n, uint64_t *out)
+{
+	uint64_t v = 0;
+	size_t i;
+
+	if (n == 0 || n > 19 || s[0] == '0')
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (uint64_t)(s[i] - '0');	/* < 10^19: no wrap */
+	}
+	if (v > SPAWN_ID_MAX)
+		return -1;
+	*out = v;
+	return 0;
+}
+
 int
-spawn_request_send(int spawnfd, const char *rcpt, int ctlfd)
+spawn_request_send(int spawnfd, char kind, uint64_t id, const char *rcpt,
+    int ctlfd)
 {
 	struct buf out = BUF_INIT;
+	const char *f[2];
+	char num[24];
 	int r;
 
-	if (strlen(rcpt) >= ADDR_MAX || ctlfd < 0) {
+	snprintf(num, sizeof(num), "%llu", (unsigned long long)id);
+	f[0] = num;
+	f[1] = rcpt != NULL ? rcpt : "";
+	if (id == 0 || id > SPAWN_ID_MAX ||
+	    (kind == SPAWN_LOCAL && (rcpt == NULL || rcpt[0] == '\0' ||
+	    strlen(rcpt) >= ADDR_MAX)) ||
+	    (kind != SPAWN_LOCAL && kind != SPAWN_REMOTE &&
+	    kind != SPAWN_KILL) || ((kind == SPAWN_KILL) != (ctlfd < 0))) {
 		errno = EINVAL;
 		return -1;
 	}
-	r = frame_put_str(&out, 'S', rcpt);
+	r = frame_put_fields(&out, kind, f, kind == SPAWN_LOCAL ? 2 : 1);
 	if (r == 0)
 		r = io_send_fd(spawnfd, out.data, out.len, ctlfd,
 		    AGENT_SEND_TIMEOUT_MS);
@@ -323,32 +353,108 @@ spawn_request_send(int spawnfd, const char *rcpt, int ctlfd)
 }
 
 int
-spawn_request_read(struct stream *s, char *rcpt, size_t rcptsz, int *ctlfd)
+spawn_request_decode(char tag, const char *payload, size_t plen,
+    int have_fd, struct spawn_req *r)
 {
-	struct buf p = BUF_INIT;
+	const char *nul;
 	struct addr a;
 	const char *why;
-	char tag;
-	int r, fd;
+	size_t idlen = plen;
 
-	*ctlfd = -1;
+	memset(r, 0, sizeof(*r));
+	r->fd = -1;
+	if (tag != SPAWN_LOCAL && tag != SPAWN_REMOTE && tag != SPAWN_KILL)
+		return -1;
+	if ((tag == SPAWN_KILL) == (have_fd != 0))
+		return -1;
+	nul = memchr(payload, '\0', plen);
+	if (tag == SPAWN_LOCAL) {
+		if (nul == NULL)
+			return -1;
+		idlen = (size_t)(nul - payload);
+	} else if (nul != NULL)
+		return -1;
+	if (parse_id(payload, idlen, &r->id) == -1)
+		return -1;
+	r->kind = tag;
+	if (tag != SPAWN_LOCAL)
+		return 0;
+	payload += idlen + 1;
+	plen -= idlen + 1;
+	if (plen == 0 || plen >= sizeof(r->rcpt) ||
+	    memchr(payload, '\0', plen) != NULL ||
+	    addr_parse_mailbox(payload, plen, ADDR_UTF8, &a, &why) == -1)
+		return -1;
+	memcpy(r->rcpt, payload, plen);
+	r->rcpt[plen] = '\0';
+	return 0;
+}
+
+int
+spawn_request_read(struct stream *s, struct spawn_req *r)
+{
+	struct buf p = BUF_INIT;
+	char tag;
+	int rc, fd;
+
+	memset(r, 0, sizeof(*r));
+	r->fd = -1;
 	stream_enable_fds(s);
-	r = frame_read(s, ADDR_MAX + 16, &tag, &p);
-	if (r == FRAME_EOF) {
+	rc = frame_read(s, SPAWN_FRAME_MAX, &tag, &p);
+	/* a scheduler that exits with answers unread resets the
+	 * connection: that is its end too, not a bad request */
+	if (rc == FRAME_EOF || (rc == FRAME_ERR && errno == ECONNRESET)) {
 		buf_free(&p);
 		return 0;
 	}
-	fd = r == FRAME_OK ? stream_take_fd(s) : -1;
-	if (r != FRAME_OK || tag != 'S' || fd == -1 || p.len == 0 ||
-	    p.len >= rcptsz || memchr(p.data, '\0', p.len) != NULL ||
-	    addr_parse_mailbox(p.data, p.len, ADDR_UTF8, &a, &why) == -1) {
+	fd = rc == FRAME_OK ? stream_take_fd(s) : -1;
+	if (rc != FRAME_OK || spawn_request_decode(tag, p.data, p.len,
+	    fd != -1, r) == -1) {
 		if (fd != -1)
 			close(fd);
 		buf_free(&p);
 		return -1;
 	}
-	memcpy(rcpt, p.data, p.len + 1);
-	*ctlfd = fd;
+	r->fd = fd;
 	buf_free(&p);
 	return 1;
+}
+
+int
+spawn_exit_put(struct buf *out, uint64_t id, const char *how, unsigned code)
+{
+	char num[24], c[16];
+	const char *f[3];
+
+	snprintf(num, sizeof(num), "%llu", (unsigned long long)id);
+	snprintf(c, sizeof(c), "%u", code);
+	f[0] = num;
+	f[1] = how;
+	f[2] = c;
+	return frame_put_fields(out, SPAWN_EXIT, f, 3);
+}
+
+int
+spawn_exit_decode(char tag, const char *payload, size_t plen,
+    struct spawn_exit *x)
+{
+	struct buf store = BUF_INIT;
+	const char *f[3];
+	uint32_t code;
+	int nf, ok;
+
+	memset(x, 0, sizeof(*x));
+	if (tag != SPAWN_EXIT)
+		return -1;
+	nf = frame_fields(payload, plen, &store, f, 3);
+	ok = nf == 3 && parse_id(f[0], strlen(f[0]), &x->id) == 0 &&
+	    (strcmp(f[1], "exit") == 0 || strcmp(f[1], "signal") == 0 ||
+	    strcmp(f[1], "refused") == 0) &&
+	    parse_u32(f[2], strlen(f[2]), 255, &code) == 0;
+	if (ok) {
+		snprintf(x->how, sizeof(x->how), "%s", f[1]);
+		x->code = code;
+	}
+	buf_free(&store);
+	return ok ? 0 : -1;
 }

@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/addr.h"
 #include "common/buf.h"
 #include "common/envelope.h"
 #include "common/io.h"
@@ -72,21 +73,63 @@ int agent_job_send(int ctlfd, enum agent_kind_of_job kind,
 int agent_result_decode(char tag, const char *payload, size_t plen,
     struct agent_result *r, const char **why);
 
-/* The local-delivery spawner (posthorn-spawn, root; see
- * queue/PROTOCOL.md).  The scheduler asks it to start posthorn-local for
- * one recipient with ctlfd (the agent's end of a fresh socketpair, the job
- * already written into it by the scheduler) as the agent's fd 3.  The
- * spawner answers nothing: a failed spawn shows up as EOF on the
- * scheduler's end without results (a temporary failure). */
+/* The spawner (posthorn-spawn, root; queue/PROTOCOL.md section 4).  The
+ * scheduler asks it to start a delivery agent with ctlfd (the agent's end
+ * of a fresh socketpair, the job already written into it by the
+ * scheduler) as the agent's fd 3:
+ *   S id \0 rcpt   posthorn-local for one recipient, under its uid
+ *   R id           posthorn-remote, under the remote user's uid
+ *   K id           (no descriptor) kill that agent: its time is up
+ * id is the scheduler's name for the agent (decimal, 1..2^63, unique
+ * among the agents it has not yet seen end).  The spawner answers each S
+ * and R exactly once, when the agent is over:
+ *   X id \0 how \0 code   how: "exit" (code = exit status), "signal"
+ *                         (code = signal number) or "refused" (code 0:
+ *                         no agent was started; the descriptor is closed)
+ */
 #define SPAWN_FD_ENV "POSTHORN_SPAWN_FD"
 /* The spawner tells posthorn-local, in its clean environment, the one
  * recipient it chose the uid for; posthorn-local delivers to no other
  * (a job is written by the less trusted scheduler). */
 #define SPAWN_RCPT_ENV "POSTHORN_SPAWN_RCPT"
-int spawn_request_send(int spawnfd, const char *rcpt, int ctlfd);
-/* Spawner side: 1 = request read (rcpt copied, *ctlfd owned by the
- * caller), 0 = EOF, -1 = bad. */
-int spawn_request_read(struct stream *s, char *rcpt, size_t rcptsz,
-    int *ctlfd);
+#define SPAWN_LOCAL	'S'
+#define SPAWN_REMOTE	'R'
+#define SPAWN_KILL	'K'
+#define SPAWN_EXIT	'X'
+#define SPAWN_ID_MAX	UINT64_C(0x7fffffffffffffff)
+#define SPAWN_FRAME_MAX	(ADDR_MAX + 32)
+
+struct spawn_req {
+	char kind;		/* SPAWN_LOCAL, SPAWN_REMOTE, SPAWN_KILL */
+	uint64_t id;
+	char rcpt[ADDR_MAX + 1];	/* SPAWN_LOCAL only */
+	int fd;			/* the agent's end; -1 for SPAWN_KILL */
+};
+
+struct spawn_exit {
+	uint64_t id;
+	char how[8];		/* "exit", "signal", "refused" */
+	unsigned code;
+};
+
+/* Scheduler side: send a request (kind S or R with ctlfd, K with -1;
+ * rcpt only for S). */
+int spawn_request_send(int spawnfd, char kind, uint64_t id,
+    const char *rcpt, int ctlfd);
+/* Decode an X frame from the spawner.  0 ok, -1 malformed. */
+int spawn_exit_decode(char tag, const char *payload, size_t plen,
+    struct spawn_exit *x);
+
+/* Spawner side: 1 = request read (*r filled, r->fd owned by the caller),
+ * 0 = EOF (or reset: the scheduler is gone), -1 = bad.  The descriptor must come with S and R, and must not
+ * with K. */
+int spawn_request_read(struct stream *s, struct spawn_req *r);
+/* The payload check under spawn_request_read (fd: whether a descriptor
+ * came with the frame).  0 ok, -1 malformed. */
+int spawn_request_decode(char tag, const char *payload, size_t plen,
+    int have_fd, struct spawn_req *r);
+/* Append an X frame. */
+int spawn_exit_put(struct buf *out, uint64_t id, const char *how,
+    unsigned code);
 
 #endif

@@ -10,7 +10,9 @@
  * Started by posthorn-spawn, it delivers only to the recipient the
  * spawner chose its uid for ($POSTHORN_SPAWN_RCPT); any other recipient
  * in a job is deferred with 4.3.5 (the scheduler that writes jobs is less
- * trusted than the spawner).
+ * trusted than the spawner).  The scheduler may give one process several
+ * jobs (PROTOCOL.md §3); the configuration and tables are read afresh
+ * before each, as they would be by a new process.
  * Refuses to work as root: every recipient is deferred with 4.3.0.  A
  * broken configuration defers every recipient with 4.3.5 (mail waits for
  * the administrator instead of bouncing).  Exit 0 at EOF, 1 on a protocol
@@ -98,6 +100,25 @@ run_job(struct setup *s, struct stream *ctl, struct agent_job *job)
 		die(1, "control socket write failed", "");
 }
 
+/* Read the configuration and the tables (again): s->err says why not. */
+static void
+setup_load(struct setup *s, const char *dir, bool again)
+{
+	if (again) {
+		if (s->err.len == 0) {
+			local_tables_free(&s->tabs);
+			config_free(&s->cfg);
+		}
+		buf_reset(&s->err);
+	}
+	if (config_load(dir, &s->cfg, &s->err) == 0 &&
+	    local_tables_load(&s->cfg, &s->tabs, &s->err) != 0)
+		config_free(&s->cfg);
+	if (s->err.len > 0)
+		log_msg(LOG_ERR, "config_error", "detail", buf_str(&s->err),
+		    NULL);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -106,6 +127,7 @@ main(int argc, char **argv)
 	struct agent_job job;
 	const char *dir = NULL, *why = "";
 	int ch, rc;
+	unsigned jobs = 0;
 
 	log_init("posthorn-local");
 	while ((ch = getopt(argc, argv, "C:v")) != -1) {
@@ -119,16 +141,14 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	s.bound = getenv(SPAWN_RCPT_ENV);
 	buf_init(&s.err);
-	if (config_load(config_dir(dir), &s.cfg, &s.err) == 0 &&
-	    local_tables_load(&s.cfg, &s.tabs, &s.err) != 0)
-		config_free(&s.cfg);
-	if (s.err.len > 0)
-		log_msg(LOG_ERR, "config_error", "detail", buf_str(&s.err),
-		    NULL);
+	dir = config_dir(dir);
+	setup_load(&s, dir, false);
 	if (stream_init(&ctl, AGENT_FD, AGENT_FD, CTL_TIMEOUT_MS) != 0)
 		die(1, "no control socket on fd 3", "");
 	stream_enable_fds(&ctl);
 	while ((rc = agent_job_read(&ctl, &job, &why)) == 1) {
+		if (jobs++ > 0)
+			setup_load(&s, dir, true);
 		run_job(&s, &ctl, &job);
 		agent_job_free(&job);
 	}

@@ -1,12 +1,23 @@
 /*
  * agents.c — posthorn-send's delivery agent processes: start one per job
  * (fork+exec of libexec_path(name), or through the root spawner for local
- * deliveries), hand it the job over a socketpair (queue/PROTOCOL.md §3),
- * read its results without blocking, enforce a time limit, and reap it.
+ * and remote deliveries), hand it the job over a socketpair
+ * (queue/PROTOCOL.md §3), read its results without blocking, enforce a
+ * time limit, and reap it.  An agent that said "done" may get the next
+ * job: posthorn-remote for the same domain (connection reuse), and
+ * posthorn-local for the same recipient (the spawner bound it to that
+ * recipient), which also waits idle for LOCAL_IDLE_USEC before it is sent
+ * away, so that a burst of mail for one mailbox costs one process.
+ *
+ * Agents started by the spawner are not our children: we name them with
+ * an id, the spawner tells us when one is over (an X frame on the spawn
+ * socket, read here), and kills one on request (K) when its time is up.
  *
  * Trusts: nothing an agent says.  Frames are size-limited and results are
  * validated (agent_result_decode, job_result); a misbehaving agent is
- * killed and its unreported recipients get a temporary failure.
+ * killed and its unreported recipients get a temporary failure.  The
+ * spawner's answers are checked too (spawn_exit_decode); an answer for an
+ * agent we do not know is logged and ignored.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,31 +35,65 @@
 
 #define AGENT_IN_MAX	(64 * 1024)	/* unconsumed result bytes */
 #define AGENT_FRAME_MAX	8192
-#define AGENT_REUSE_MAX	100	/* jobs per remote agent: other domains
-				   waiting for a slot get their turn */
+#define AGENT_REUSE_MAX	100	/* jobs per agent: other domains waiting
+				   for a slot get their turn, and a local
+				   agent's uid is chosen afresh */
+#define LOCAL_MAX_AGE_USEC (60 * 1000000ULL)	/* no new job for a local
+				   agent older than this (see PROTOCOL.md) */
+#define LOCAL_IDLE_USEC	(5 * 1000000ULL)	/* an idle posthorn-local
+				   waits this long for its next job */
+#define SPAWN_IN_MAX	(64 * 1024)
 
 static uint64_t agent_limit(const struct sched *s, const struct job *j);
 
 struct agent {
 	struct sched *s;
-	struct job *job;	/* NULL once finished */
+	struct job *job;	/* NULL when idle or finished */
+	enum job_class cls;
 	char name[32];
-	pid_t pid;		/* -1: started by the spawner */
+	pid_t pid;		/* our child, or -1 */
+	uint64_t spawn_id;	/* started by the spawner, or 0 */
 	int fd;			/* our end of the control socket */
 	struct buf in;
 	sd_event_source *io, *timer, *child;
-	int exited;
+	int exited;		/* the process is gone (reaped / X frame) */
+	int idle;		/* alive, between jobs, fd open */
 	unsigned jobs;		/* jobs given to this process */
+	uint64_t started;	/* CLOCK_MONOTONIC usec */
+	char key[ADDR_MAX + 1];	/* posthorn-local: its recipient */
 	struct agent *next, *prev;
 };
 
 static struct agent *all_agents;
-static size_t nagents;
+static size_t nagents, nidle;
+static uint64_t next_spawn_id;
+static struct buf spawn_in = BUF_INIT;
+static uint64_t limit_override;	/* POSTHORN_AGENT_TIMEOUT (tests) */
 
 size_t
 agents_running(void)
 {
 	return nagents;
+}
+
+size_t
+agents_idle(void)
+{
+	return nidle;
+}
+
+/* Kill an agent's process, ours or the spawner's. */
+static void
+agent_kill(struct agent *a)
+{
+	if (a->exited)
+		return;
+	if (a->pid > 0)
+		kill(a->pid, SIGKILL);
+	else if (a->spawn_id != 0 && spawn_request_send(a->s->spawnfd,
+	    SPAWN_KILL, a->spawn_id, NULL, -1) == -1)
+		log_msg(LOG_ERR, "agent", "agent", a->name, "reason",
+		    "cannot ask the spawner to kill it", NULL);
 }
 
 void
@@ -59,6 +104,8 @@ agents_kill_all(void)
 	for (a = all_agents; a != NULL; a = a->next)
 		if (a->pid > 0 && !a->exited)
 			kill(a->pid, SIGTERM);
+		else
+			agent_kill(a);
 }
 
 static void
@@ -72,6 +119,8 @@ agent_free(struct agent *a)
 		sd_event_source_disable_unref(a->child);
 	if (a->fd != -1)
 		close(a->fd);
+	if (a->idle)
+		nidle--;
 	buf_free(&a->in);
 	if (a->prev != NULL)
 		a->prev->next = a->next;
@@ -83,13 +132,11 @@ agent_free(struct agent *a)
 	free(a);
 }
 
-/* The job is over (results applied or not): close our end so the agent
- * sees EOF, and free the agent once its process is gone too. */
+/* Close our end of the control socket: the agent sees EOF and exits.
+ * Frees the agent if its process is gone already (or we cannot know). */
 static void
-agent_finish(struct agent *a, const char *reason)
+agent_close(struct agent *a)
 {
-	struct job *j = a->job;
-
 	if (a->io != NULL) {
 		sd_event_source_disable_unref(a->io);
 		a->io = NULL;
@@ -102,13 +149,57 @@ agent_finish(struct agent *a, const char *reason)
 		close(a->fd);
 		a->fd = -1;
 	}
+	if (a->idle) {
+		a->idle = 0;
+		nidle--;
+	}
 	a->job = NULL;
-	if (a->pid <= 0 || a->exited)
+	if (a->exited || (a->pid <= 0 && a->spawn_id == 0))
 		agent_free(a);
+}
+
+/* The job is over (results applied or not): close the agent, then
+ * account for the job (which may dispatch the next one). */
+static void
+agent_finish(struct agent *a, const char *reason)
+{
+	struct job *j = a->job;
+
+	agent_close(a);
 	if (j != NULL) {
 		j->agent = NULL;
 		job_finished(j, reason);
 	}
+}
+
+/* Stop every idle agent (SIGTERM: we are stopping; SIGHUP: they run
+ * with the old configuration). */
+void
+agents_close_idle(void)
+{
+	struct agent *a, *n;
+
+	for (a = all_agents; a != NULL; a = n) {
+		n = a->next;
+		if (a->idle)
+			agent_close(a);
+	}
+}
+
+/* Make room for a new local agent: stop the idle one that has waited
+ * longest.  1 if there was one. */
+int
+agents_evict_idle(void)
+{
+	struct agent *a, *old = NULL;
+
+	for (a = all_agents; a != NULL; a = a->next)
+		if (a->idle)
+			old = a;	/* the list is newest first */
+	if (old == NULL)
+		return 0;
+	agent_close(old);
+	return 1;
 }
 
 /* Is p[0..n) a complete frame (1), incomplete (0) or malformed (-1)? */
@@ -151,6 +242,10 @@ agent_parse(struct agent *a, const char **why)
 			*why = "malformed frame";
 			return -1;
 		}
+		if (a->job == NULL) {
+			*why = "output while idle";
+			return -1;
+		}
 		c = agent_result_decode(tag, pl, plen, &r, why);
 		buf_consume(&a->in, used);
 		if (c == -1)
@@ -164,47 +259,138 @@ agent_parse(struct agent *a, const char **why)
 	}
 }
 
-/* After a remote agent's done frame: give it the next waiting job for
- * the same domain on the same connection (PROTOCOL.md §3), so that it can
- * reuse its SMTP connection.  1 if it got one. */
+/* Send job j to agent a (idle or just done) and arm its time limit. */
 static int
-agent_reuse(struct agent *a)
+agent_send_job(struct agent *a, struct job *j)
 {
-	struct job *old = a->job, *next;
 	struct envelope e;
 	uint64_t now;
 	int r;
 
-	if (old->cls != CLASS_REMOTE || a->pid <= 0 || a->exited ||
-	    ++a->jobs >= AGENT_REUSE_MAX)
-		return 0;
-	next = sched_take_waiting(a->s, CLASS_REMOTE, old->domain);
-	if (next == NULL)
-		return 0;
-	a->job = next;
-	next->agent = a;
-	old->agent = NULL;
-	job_finished(old, "delivery agent ended early");
-	r = job_envelope(next, &e);
+	r = job_envelope(j, &e);
 	if (r == 0) {
-		r = agent_job_send(a->fd, next->kind, &e, next->idx,
-		    next->domain, next->round->msgfd);
+		r = agent_job_send(a->fd, j->kind, &e, j->idx, j->domain,
+		    j->round->msgfd);
 		free(e.rcpts);
 	}
-	if (r == -1) {
-		kill(a->pid, SIGKILL);
-		agent_finish(a, "cannot send job to delivery agent");
+	if (r == -1)
 		return -1;
-	}
+	a->jobs++;
 	sd_event_now(a->s->ev, CLOCK_MONOTONIC, &now);
-	sd_event_source_set_time(a->timer, now + agent_limit(a->s, next) *
+	sd_event_source_set_time(a->timer, now + agent_limit(a->s, j) *
 	    1000000ULL);
 	sd_event_source_set_enabled(a->timer, SD_EVENT_ONESHOT);
-	return 1;
+	return 0;
+}
+
+/* The recipient a local job delivers to (one per job: make_delivery_jobs
+ * gives every local recipient a job of its own). */
+static const char *
+job_rcpt(const struct job *j)
+{
+	return j->round->rec.env.rcpts[j->idx[0]].addr;
+}
+
+/* May agent a (alive, between jobs) take another job? */
+static int
+agent_reusable(const struct agent *a)
+{
+	uint64_t now;
+
+	if (a->exited || a->fd == -1 || a->s->stopping ||
+	    a->jobs >= AGENT_REUSE_MAX)
+		return 0;
+	if (a->cls == CLASS_REMOTE)
+		return 1;
+	if (a->cls != CLASS_LOCAL)
+		return 0;
+	sd_event_now(a->s->ev, CLOCK_MONOTONIC, &now);
+	return now - a->started < LOCAL_MAX_AGE_USEC;
+}
+
+/* May local agent a deliver job j?  Under the spawner only to the
+ * recipient it was started for; without it, posthorn-local runs as we do
+ * and may take any local job. */
+static int
+agent_fits(const struct agent *a, const struct job *j)
+{
+	return j->cls == CLASS_LOCAL && j->kind == JOB_DELIVER &&
+	    (a->spawn_id == 0 || strcmp(a->key, job_rcpt(j)) == 0);
+}
+
+/* An idle agent for local job j, or NULL. */
+struct agent *
+agent_idle_for(const struct job *j)
+{
+	struct agent *a;
+
+	for (a = all_agents; a != NULL; a = a->next)
+		if (a->idle && agent_reusable(a) && agent_fits(a, j))
+			return a;
+	return NULL;
+}
+
+/* Hand job j (counted as running) to idle agent a.  If that fails (the
+ * agent has just died), start a fresh agent for j instead. */
+void
+agent_give(struct agent *a, struct job *j)
+{
+	a->idle = 0;
+	nidle--;
+	a->job = j;
+	j->agent = a;
+	if (agent_send_job(a, j) == 0)
+		return;
+	a->job = NULL;
+	j->agent = NULL;
+	agent_kill(a);
+	agent_close(a);
+	agent_start(j);
+}
+
+/* After an agent's done frame: give it the next waiting job it may take
+ * (PROTOCOL.md §3), or let a local agent wait idle.  Returns 1 if it got
+ * a job (keep reading), 0 if the job is over (the agent may be freed: do
+ * not touch it). */
+static int
+agent_next(struct agent *a)
+{
+	struct job *old = a->job, *next = NULL;
+	uint64_t now;
+	int ok;
+
+	if (agent_reusable(a))
+		next = sched_take_waiting(a->s, a->cls, a->cls == CLASS_LOCAL ?
+		    NULL : old->domain, a->spawn_id != 0 ? a->key : NULL);
+	if (next != NULL) {
+		a->job = next;
+		next->agent = a;
+		old->agent = NULL;
+		ok = agent_send_job(a, next) == 0;
+		if (!ok) {	/* frees a and finishes next */
+			agent_kill(a);
+			agent_finish(a, "cannot send job to delivery agent");
+		}
+		job_finished(old, "delivery agent ended early");
+		return ok;
+	}
+	if (a->cls == CLASS_LOCAL && agent_reusable(a)) {
+		a->job = NULL;
+		old->agent = NULL;
+		a->idle = 1;
+		nidle++;
+		sd_event_now(a->s->ev, CLOCK_MONOTONIC, &now);
+		sd_event_source_set_time(a->timer, now + LOCAL_IDLE_USEC);
+		sd_event_source_set_enabled(a->timer, SD_EVENT_ONESHOT);
+		job_finished(old, "delivery agent ended early");
+		return 0;
+	}
+	agent_finish(a, "delivery agent ended early");
+	return 0;
 }
 
 /* Read what is available.  Returns 1 when the job ended (done, EOF,
- * error), after finishing the agent; 0 otherwise. */
+ * error) and the agent may have been freed; 0 otherwise. */
 static int
 agent_drain(struct agent *a)
 {
@@ -220,6 +406,8 @@ agent_drain(struct agent *a)
 		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			return 0;
 		if (n <= 0) {
+			/* an idle agent may end (killed, or its own
+			 * timeout): nothing is lost */
 			agent_finish(a, "delivery agent crashed");
 			return 1;
 		}
@@ -230,19 +418,15 @@ agent_drain(struct agent *a)
 		} else
 			r = agent_parse(a, &why);
 		if (r == 1) {
-			r = agent_reuse(a);
-			if (r == 1)
+			if (agent_next(a) == 1)
 				continue;
-			if (r == 0)
-				agent_finish(a, "delivery agent ended early");
 			return 1;
 		}
 		if (r == -1) {
-			log_msg(LOG_ERR, "agent", "qid",
-			    a->job->round->ent->qid, "agent", a->name,
+			log_msg(LOG_ERR, "agent", "qid", a->job != NULL ?
+			    a->job->round->ent->qid : "-", "agent", a->name,
 			    "reason", why, NULL);
-			if (a->pid > 0)
-				kill(a->pid, SIGKILL);
+			agent_kill(a);
 			agent_finish(a, "delivery agent protocol error");
 			return 1;
 		}
@@ -266,39 +450,148 @@ agent_timer_cb(sd_event_source *src, uint64_t usec, void *arg)
 
 	(void)src;
 	(void)usec;
+	if (a->idle) {		/* waited long enough for another job */
+		agent_close(a);
+		return 0;
+	}
 	log_msg(LOG_WARNING, "agent", "qid", a->job->round->ent->qid,
 	    "agent", a->name, "reason", "time limit exceeded", NULL);
-	if (a->pid > 0)
-		kill(a->pid, SIGKILL);
+	agent_kill(a);
 	agent_finish(a, "delivery agent timed out");
 	return 0;
+}
+
+static void
+log_exit(const struct agent *a, const char *how, unsigned code)
+{
+	struct logline l;
+
+	log_begin(&l, LOG_WARNING, "agent_exit");
+	log_add(&l, "agent", a->name);
+	if (a->pid > 0)
+		log_addf(&l, "pid", "%ld", (long)a->pid);
+	else
+		log_addf(&l, "id", "%llu", (unsigned long long)a->spawn_id);
+	log_add(&l, "how", how);
+	log_addf(&l, "code", "%u", code);
+	log_end(&l);
+}
+
+/* The process is gone: take what is left in the socket, then free. */
+static void
+agent_gone(struct agent *a)
+{
+	a->exited = 1;
+	if (a->job != NULL) {
+		/* results may still be in the socket: take them first */
+		if (agent_drain(a) == 0)
+			agent_finish(a, "delivery agent crashed");
+		return;
+	}
+	if (a->fd != -1 && agent_drain(a) == 1)
+		return;		/* EOF on an idle agent: closed and freed */
+	agent_close(a);
 }
 
 static int
 agent_child_cb(sd_event_source *src, const siginfo_t *si, void *arg)
 {
 	struct agent *a = arg;
-	struct logline l;
 
 	(void)src;
-	a->exited = 1;
-	if (si->si_code != CLD_EXITED || si->si_status != 0) {
-		log_begin(&l, LOG_WARNING, "agent_exit");
-		log_add(&l, "agent", a->name);
-		log_addf(&l, "pid", "%ld", (long)a->pid);
-		log_add(&l, "how", si->si_code == CLD_EXITED ? "exit" :
-		    "signal");
-		log_addf(&l, "code", "%d", si->si_status);
-		log_end(&l);
-	}
-	if (a->job != NULL) {
-		/* results may still be in the socket: take them first */
-		if (agent_drain(a) == 0)
-			agent_finish(a, "delivery agent crashed");
-		return 0;
-	}
-	agent_free(a);
+	if (si->si_code != CLD_EXITED || si->si_status != 0)
+		log_exit(a, si->si_code == CLD_EXITED ? "exit" : "signal",
+		    (unsigned)si->si_status);
+	agent_gone(a);
 	return 0;
+}
+
+/* The spawner's answers: one X frame per agent, when it is over. */
+static void
+spawn_answer(struct sched *s, const char *pl, size_t plen, char tag)
+{
+	struct spawn_exit x;
+	struct agent *a;
+
+	(void)s;
+	if (spawn_exit_decode(tag, pl, plen, &x) == -1) {
+		log_msg(LOG_ERR, "spawner", "reason", "malformed answer",
+		    NULL);
+		return;
+	}
+	for (a = all_agents; a != NULL; a = a->next)
+		if (a->spawn_id == x.id && !a->exited)
+			break;
+	if (a == NULL) {
+		log_msg(LOG_WARNING, "spawner", "reason",
+		    "answer for an unknown agent", NULL);
+		return;
+	}
+	if (strcmp(x.how, "exit") != 0 || x.code != 0)
+		log_exit(a, x.how, x.code);
+	agent_gone(a);
+}
+
+static int
+spawn_io_cb(sd_event_source *src, int fd, uint32_t revents, void *arg)
+{
+	struct sched *s = arg;
+	struct agent *a;
+	const char *pl;
+	size_t plen, used;
+	char b[4096], tag;
+	ssize_t n;
+	int r, i;
+
+	(void)revents;
+	for (i = 0; i < 64; i++) {
+		n = recv(fd, b, sizeof(b), MSG_DONTWAIT);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (n <= 0 || buf_append(&spawn_in, b, (size_t)n) == -1 ||
+		    spawn_in.len > SPAWN_IN_MAX) {
+			/* the spawner is gone (or broken): the agents it
+			 * started are out of reach; stop */
+			log_msg(LOG_ERR, "spawner", "reason", n == 0 ?
+			    "connection closed" : "read error", NULL);
+			sd_event_source_disable_unref(src);
+			for (a = all_agents; a != NULL; a = a->next)
+				if (a->spawn_id != 0)
+					a->exited = 1;
+			raise(SIGTERM);
+			return 0;
+		}
+		for (;;) {
+			r = frame_decode(spawn_in.data, spawn_in.len,
+			    SPAWN_FRAME_MAX, &tag, &pl, &plen, &used);
+			if (r != FRAME_OK)
+				break;
+			spawn_answer(s, pl, plen, tag);
+			buf_consume(&spawn_in, used);
+		}
+	}
+	return 0;
+}
+
+int
+agents_init(struct sched *s)
+{
+	const char *t = getenv("POSTHORN_AGENT_TIMEOUT");
+	char *end;
+	unsigned long v;
+
+	if (t != NULL && t[0] >= '1' && t[0] <= '9') {
+		errno = 0;
+		v = strtoul(t, &end, 10);
+		if (errno == 0 && *end == '\0' && v <= 86400)
+			limit_override = v;
+	}
+	if (s->spawnfd < 0)
+		return 0;
+	return sd_event_add_io(s->ev, NULL, s->spawnfd, EPOLLIN, spawn_io_cb,
+	    s) < 0 ? -1 : 0;
 }
 
 static const char *
@@ -311,6 +604,8 @@ agent_prog(const struct job *j)
 static uint64_t
 agent_limit(const struct sched *s, const struct job *j)
 {
+	if (limit_override != 0)
+		return limit_override;
 	if (j->cls == CLASS_LOCAL)
 		return s->cfg.local_program_timeout + 600;
 	if (j->cls == CLASS_REMOTE)
@@ -354,16 +649,23 @@ launch(struct agent *a, struct job *j, const char *path)
 		close(sv[1]);
 		return -1;
 	}
-	if (j->cls == CLASS_LOCAL && a->s->spawnfd >= 0) {
+	a->jobs = 1;
+	if (j->cls != CLASS_BOUNCE && a->s->spawnfd >= 0) {
 		r = agent_job_send(sv[0], j->kind, &e, j->idx, j->domain,
 		    j->round->msgfd);
+		if (++next_spawn_id > SPAWN_ID_MAX)
+			next_spawn_id = 1;
+		if (r == 0 && j->cls == CLASS_LOCAL)
+			snprintf(a->key, sizeof(a->key), "%s", e.rcpts[0].addr);
 		if (r == 0)
-			r = spawn_request_send(a->s->spawnfd, e.rcpts[0].addr,
-			    sv[1]);
+			r = spawn_request_send(a->s->spawnfd, j->cls ==
+			    CLASS_LOCAL ? SPAWN_LOCAL : SPAWN_REMOTE,
+			    next_spawn_id, a->key, sv[1]);
 		free(e.rcpts);
 		close(sv[1]);
 		a->fd = sv[0];
-		a->pid = -1;
+		if (r == 0)
+			a->spawn_id = next_spawn_id;
 		return r;
 	}
 	pid = fork();
@@ -399,6 +701,7 @@ agent_start(struct job *j)
 	a->fd = -1;
 	a->pid = -1;
 	a->job = j;
+	a->cls = j->cls;
 	j->agent = a;
 	snprintf(a->name, sizeof(a->name), "%s", agent_prog(j));
 	a->next = all_agents;
@@ -406,6 +709,8 @@ agent_start(struct job *j)
 		all_agents->prev = a;
 	all_agents = a;
 	nagents++;
+	sd_event_now(s->ev, CLOCK_MONOTONIC, &now);
+	a->started = now;
 	if (libexec_path(a->name, path, sizeof(path)) == -1 ||
 	    launch(a, j, path) == -1) {
 		log_msg(LOG_ERR, "agent", "qid", j->round->ent->qid, "agent",
@@ -418,16 +723,14 @@ agent_start(struct job *j)
 		agent_finish(a, "cannot start delivery agent");
 		return;
 	}
-	sd_event_now(s->ev, CLOCK_MONOTONIC, &now);
 	if ((a->pid > 0 && sd_event_add_child(s->ev, &a->child, a->pid,
 	    WEXITED, agent_child_cb, a) < 0) ||
 	    sd_event_add_io(s->ev, &a->io, a->fd, EPOLLIN, agent_io_cb, a) < 0
 	    || sd_event_add_time(s->ev, &a->timer, CLOCK_MONOTONIC,
 	    now + agent_limit(s, j) * 1000000ULL, 1000000, agent_timer_cb,
 	    a) < 0) {
-		if (a->pid > 0)
-			kill(a->pid, SIGKILL);
-		if (a->child == NULL)
+		agent_kill(a);
+		if (a->pid > 0 && a->child == NULL)
 			a->exited = 1;
 		agent_finish(a, "cannot watch delivery agent");
 	}

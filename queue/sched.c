@@ -255,7 +255,8 @@ job_finished(struct job *j, const char *reason)
 }
 
 struct job *
-sched_take_waiting(struct sched *s, enum job_class c, const char *domain)
+sched_take_waiting(struct sched *s, enum job_class c, const char *domain,
+    const char *rcpt)
 {
 	struct jobq *q = &s->wait[c];
 	struct job *j, *prev = NULL;
@@ -263,7 +264,10 @@ sched_take_waiting(struct sched *s, enum job_class c, const char *domain)
 	if (s->stopping)
 		return NULL;
 	for (j = q->head; j != NULL; prev = j, j = j->next) {
-		if (strcmp(j->domain, domain) != 0)
+		if (domain != NULL && strcmp(j->domain, domain) != 0)
+			continue;
+		if (rcpt != NULL && (j->kind != JOB_DELIVER || strcmp(
+		    j->round->rec.env.rcpts[j->idx[0]].addr, rcpt) != 0))
 			continue;
 		if (prev != NULL)
 			prev->next = j->next;
@@ -280,11 +284,39 @@ sched_take_waiting(struct sched *s, enum job_class c, const char *domain)
 	return NULL;
 }
 
+/* Start (or hand to an idle agent) the jobs of class c that fit.  Idle
+ * local agents count against local_concurrency: when the limit is
+ * reached with some of them idle, the one idle longest makes room. */
+static void
+dispatch_class(struct sched *s, enum job_class c)
+{
+	struct jobq *q = &s->wait[c];
+	struct agent *a;
+	struct job *j;
+
+	while (q->head != NULL && s->running[c] < class_limit(s, c)) {
+		j = q->head;
+		a = c == CLASS_LOCAL ? agent_idle_for(j) : NULL;
+		if (a == NULL && c == CLASS_LOCAL &&
+		    s->running[c] + agents_idle() >= class_limit(s, c) &&
+		    !agents_evict_idle())
+			break;
+		q->head = j->next;
+		if (q->head == NULL)
+			q->tail = NULL;
+		q->n--;
+		s->running[c]++;
+		j->counted = 1;
+		if (a != NULL)
+			agent_give(a, j);
+		else
+			agent_start(j);
+	}
+}
+
 static void
 dispatch(struct sched *s)
 {
-	struct jobq *q;
-	struct job *j;
 	int c;
 
 	if (s->dispatching) {
@@ -294,20 +326,8 @@ dispatch(struct sched *s)
 	s->dispatching = 1;
 	do {
 		s->dispatch_again = 0;
-		for (c = 0; c < NCLASS && !s->stopping; c++) {
-			q = &s->wait[c];
-			while (q->head != NULL &&
-			    s->running[c] < class_limit(s, (enum job_class)c)) {
-				j = q->head;
-				q->head = j->next;
-				if (q->head == NULL)
-					q->tail = NULL;
-				q->n--;
-				s->running[c]++;
-				j->counted = 1;
-				agent_start(j);
-			}
-		}
+		for (c = 0; c < NCLASS && !s->stopping; c++)
+			dispatch_class(s, (enum job_class)c);
 	} while (s->dispatch_again);
 	s->dispatching = 0;
 	sched_status(s);

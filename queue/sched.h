@@ -85,17 +85,30 @@ void job_finished(struct job *j, const char *reason);
 /* Apply one result of a job.  -1 if the index is not one of the job's or
  * was already reported (a protocol error). */
 int job_result(struct job *j, const struct agent_result *r);
-/* Take a waiting job of class c for domain out of its queue, counted as
- * running (connection reuse by posthorn-remote); NULL if none. */
+/* Take a waiting job of class c for domain (NULL: any) and, for local
+ * jobs, recipient rcpt (NULL: any) out of its queue, counted as running
+ * (agent reuse); NULL if none. */
 struct job *sched_take_waiting(struct sched *s, enum job_class c,
-    const char *domain);
+    const char *domain, const char *rcpt);
 /* The envelope of a job's recipients (shallow: shares the round's
  * strings; free with free(e->rcpts) only). */
 int job_envelope(const struct job *j, struct envelope *e);
 
 /* agents.c */
+/* Watch the spawner's answers (when there is a spawner). */
+int agents_init(struct sched *s);
 void agent_start(struct job *j);
+/* An idle posthorn-local that may take local job j, or NULL; give it j
+ * (already counted as running). */
+struct agent *agent_idle_for(const struct job *j);
+void agent_give(struct agent *a, struct job *j);
+/* Agent processes we have not seen end; of them idle (between jobs). */
 size_t agents_running(void);
+size_t agents_idle(void);
+/* Stop the longest-idle agent: 1 if there was one. */
+int agents_evict_idle(void);
+/* Stop every idle agent (stop, reload). */
+void agents_close_idle(void);
 void agents_kill_all(void);
 
 /* recover.c */

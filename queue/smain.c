@@ -1,9 +1,12 @@
 /*
  * smain.c — posthorn-send: the scheduler.  Recovers the spool, then runs
  * an sd-event loop: wake-ups from posthorn-queue on SPOOL/wake, a timer
- * for the next due message, delivery agents' sockets and exits, SIGTERM
- * (clean stop), SIGHUP (reload).  Type=notify: READY=1 after recovery,
- * WATCHDOG=1 when WATCHDOG_USEC is set, STATUS= with counts.  Trusts its
+ * for the next due message, delivery agents' sockets and exits (and the
+ * spawner's reports of them), SIGTERM (clean stop: idle agents are sent
+ * away, busy ones get STOP_GRACE_USEC), SIGHUP (reload; idle agents,
+ * which read the old configuration, are sent away).  Type=notify:
+ * READY=1 after recovery, WATCHDOG=1 when WATCHDOG_USEC is set, STATUS=
+ * with counts.  Trusts its
  * configuration; wake-up datagrams are checked (only N and F are known).
  */
 #include <errno.h>
@@ -145,6 +148,7 @@ term_cb(sd_event_source *src, const struct signalfd_siginfo *si, void *arg)
 	    "running" : "none", NULL);
 	sd_notify(0, "STOPPING=1");
 	s->stopping = 1;
+	agents_close_idle();
 	sd_event_source_set_enabled(s->timer, SD_EVENT_OFF);
 	sd_event_now(s->ev, CLOCK_MONOTONIC, &now);
 	if (sd_event_add_time(s->ev, NULL, CLOCK_MONOTONIC,
@@ -176,6 +180,7 @@ hup_cb(sd_event_source *src, const struct signalfd_siginfo *si, void *arg)
 		s->cfg = nc;
 		log_msg(LOG_INFO, "reload", "status", "ok", NULL);
 	}
+	agents_close_idle();	/* they read the old configuration */
 	buf_free(&err);
 	sd_notify(0, "READY=1");
 	sched_kick(s);
@@ -214,6 +219,8 @@ main(int argc, char **argv)
 	if (setenv("POSTHORN_CONF", confdir, 1) == -1 ||
 	    spool_drop_privileges(s.spool) == -1)
 		die(75, "cannot set up", strerror(errno));
+	if (agents_init(&s) == -1)
+		die(75, "cannot watch the spawner", "");
 	if (recover(&s) == -1)
 		die(75, "cannot recover the spool", strerror(errno));
 	if (bind_wake(&s) == -1)

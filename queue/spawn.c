@@ -30,8 +30,9 @@
  *      so a job cannot borrow the uid chosen for somebody else);
  *   4. exits when the scheduler exits, with its exit status.
  *
- * At most 2 * local_concurrency + 8 agents run at once (max_agents); a
- * request beyond that is closed unanswered (a temporary failure).
+ * At most 2 * local_concurrency + 8 local agents and 2 *
+ * remote_concurrency + 8 remote agents run at once (max_agents); a
+ * request beyond that is refused (a temporary failure).
  *
  * It never reads message bytes (it never has the message descriptor: the
  * job was written into the control socket before it was handed over) and
@@ -51,6 +52,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -59,6 +61,7 @@
 #include <linux/capability.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -69,12 +72,28 @@
 #include "common/log.h"
 
 #define DEFAULT_USER	"posthorn-queue"
+#define REMOTE_USER	"posthorn-remote"
 
 /* The ids a child will run as. */
 struct ids {
 	uid_t uid;
 	gid_t gid;
 	char name[256];		/* for initgroups; "" = no passwd entry */
+	bool nogroups;		/* no supplementary groups at all */
+};
+
+/* A delivery agent we started and have not reaped yet: only these may
+ * be killed on request (a zombie keeps its pid, so the pid cannot have
+ * been reused before we reap it). */
+struct child {
+	pid_t pid;
+	uint64_t id;		/* the scheduler's name for it */
+	char kind;		/* SPAWN_LOCAL or SPAWN_REMOTE */
+};
+
+struct children {
+	struct child *v;
+	size_t n, cap;		/* cap = max_agents() */
 };
 
 static volatile sig_atomic_t got_term;
@@ -84,6 +103,13 @@ on_term(int sig)
 {
 	(void)sig;
 	got_term = 1;
+}
+
+/* SIGCHLD only interrupts ppoll() (see serve); reaping is done there. */
+static void
+on_chld(int sig)
+{
+	(void)sig;
 }
 
 static int
@@ -124,7 +150,10 @@ become(const struct ids *id)
 {
 	if (id->uid == 0)
 		return;		/* the scheduler keeps root (see above) */
-	if (id->name[0] != '\0') {
+	if (id->nogroups) {
+		if (setgroups(0, NULL) != 0)
+			child_fail("setgroups", "", id);
+	} else if (id->name[0] != '\0') {
 		if (initgroups(id->name, id->gid) != 0)
 			child_fail("initgroups", id->name, id);
 	} else if (setgroups(1, &id->gid) != 0)
@@ -133,7 +162,7 @@ become(const struct ids *id)
 		child_fail("setuid", "", id);
 	if (getuid() != id->uid || geteuid() != id->uid ||
 	    getgid() != id->gid || getegid() != id->gid || geteuid() == 0 ||
-	    setuid(0) == 0) {
+	    setuid(0) == 0 || (id->nogroups && getgroups(0, NULL) != 0)) {
 		errno = EPERM;
 		child_fail("check ids", "", id);
 	}
@@ -179,6 +208,7 @@ start_send(char **argv, bool root, const struct ids *id, int *spawnfd)
 {
 	int sv[2];
 	char num[16];
+	sigset_t none;
 	pid_t pid;
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
@@ -196,6 +226,8 @@ start_send(char **argv, bool root, const struct ids *id, int *spawnfd)
 			_exit(111);
 		signal(SIGTERM, SIG_DFL);
 		signal(SIGINT, SIG_DFL);
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
 		execv(argv[0], argv);
 		child_fail("exec", argv[0], id);
 	}
@@ -246,27 +278,47 @@ ids_for(const struct config *cfg, const char *rcpt, const struct ids *alias,
 		snprintf(id->name, sizeof(id->name), "%s", pw->pw_name);
 }
 
-/* Fork posthorn-local for one request; the parent keeps nothing.
- * Returns 1 when a child was started. */
-static int
-spawn_local(const char *local, const char *cfgdir, bool root,
+/* What the spawner knows at startup: programs, ids, limits. */
+struct spawner {
+	const struct config *cfg;
+	const char *dir;
+	char local[4096], remote[4096];
+	bool root;
+	struct ids aliasid;	/* alias deliveries (alias_user) */
+	struct ids remoteid;	/* posthorn-remote */
+	bool remote_ok;		/* remoteid is safe to use (see setup_ids) */
+	pid_t send;
+	struct children kids;
+	struct buf out;		/* X frames not yet sent */
+};
+
+/* Fork one delivery agent with ctlfd as its fd 3; rcpt (posthorn-local)
+ * goes into its environment.  Returns its pid, or -1. */
+static pid_t
+spawn_agent(const struct spawner *sp, const char *prog, const char *name,
     const struct ids *id, const char *rcpt, int ctlfd)
 {
 	char js[256], er[ADDR_MAX + 32], *envp[4], *argv[4];
 	const char *jenv = getenv("JOURNAL_STREAM");
 	int null, n = 0;
 	pid_t pid;
+	sigset_t none;
 
 	pid = fork();
 	if (pid != 0) {
 		if (pid < 0)
 			log_msg(LOG_ERR, "spawn_failed", "reason",
 			    strerror(errno), NULL);
-		return pid > 0;
+		return pid;
 	}
-	if (root && id->uid == 0)
-		_exit(111);	/* never: ids_for() excludes uid 0 */
-	if (root)
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGCHLD, SIG_DFL);
+	if (sp->root && id->uid == 0)
+		_exit(111);	/* never: ids_for(), setup_ids() exclude 0 */
+	if (sp->root)
 		become(id);
 	if (ctlfd != AGENT_FD && dup2(ctlfd, AGENT_FD) != AGENT_FD)
 		_exit(111);
@@ -277,24 +329,32 @@ spawn_local(const char *local, const char *cfgdir, bool root,
 		_exit(111);
 	close_range(AGENT_FD + 1, ~0U, 0);
 	envp[n++] = (char *)"PATH=/usr/bin:/bin";
-	snprintf(er, sizeof(er), "%s=%s", SPAWN_RCPT_ENV, rcpt);
-	envp[n++] = er;
+	if (rcpt != NULL) {
+		snprintf(er, sizeof(er), "%s=%s", SPAWN_RCPT_ENV, rcpt);
+		envp[n++] = er;
+	}
 	if (jenv != NULL && snprintf(js, sizeof(js), "JOURNAL_STREAM=%s",
 	    jenv) < (int)sizeof(js))
 		envp[n++] = js;
 	envp[n] = NULL;
-	argv[0] = (char *)"posthorn-local";
+	argv[0] = (char *)name;
 	argv[1] = (char *)"-C";
-	argv[2] = (char *)cfgdir;
+	argv[2] = (char *)sp->dir;
 	argv[3] = NULL;
-	execve(local, argv, envp);
-	child_fail("exec", local, id);
+	execve(prog, argv, envp);
+	child_fail("exec", prog, id);
 }
 
 /* Wait for the scheduler, passing on SIGTERM/SIGINT while we wait. */
 static void
 wait_send(pid_t send, int *status)
 {
+	sigset_t ts;
+
+	sigemptyset(&ts);
+	sigaddset(&ts, SIGTERM);
+	sigaddset(&ts, SIGINT);
+	sigprocmask(SIG_UNBLOCK, &ts, NULL);
 	while (waitpid(send, status, 0) < 0) {
 		if (errno != EINTR)
 			return;
@@ -303,38 +363,102 @@ wait_send(pid_t send, int *status)
 	}
 }
 
-/* Reap children (*live counts the delivery agents still running);
- * returns 1 when the scheduler has exited (*status). */
-static int
-reap(pid_t send, int *status, size_t *live)
+static struct child *
+child_find(struct children *k, uint64_t id)
 {
+	size_t i;
+
+	for (i = 0; i < k->n; i++)
+		if (k->v[i].id == id)
+			return &k->v[i];
+	return NULL;
+}
+
+/* Queue an X frame for the scheduler.  The queue is bounded: every
+ * agent is answered once and at most max_agents() run at once, and we
+ * stop reading requests while it is long (serve). */
+static void
+answer(struct spawner *sp, uint64_t id, const char *how, unsigned code)
+{
+	if (spawn_exit_put(&sp->out, id, how, code) == -1)
+		log_msg(LOG_ERR, "spawn_answer", "reason", "out of memory",
+		    NULL);
+}
+
+/* Send what we can of the answers without blocking. */
+static void
+flush_answers(struct spawner *sp, int fd)
+{
+	ssize_t n;
+
+	while (sp->out.len > 0) {
+		n = send(fd, sp->out.data, sp->out.len,
+		    MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;	/* EAGAIN: later; EPIPE: it is gone */
+		buf_consume(&sp->out, (size_t)n);
+	}
+}
+
+/* Reap children, answering for each agent; returns 1 when the scheduler
+ * has exited (*status). */
+static int
+reap(struct spawner *sp, int *status)
+{
+	struct child *c;
 	pid_t p;
 	int st, done = 0;
 
-	while ((p = waitpid(-1, &st, WNOHANG)) > 0)
-		if (p == send) {
+	while ((p = waitpid(-1, &st, WNOHANG)) > 0) {
+		if (p == sp->send) {
 			*status = st;
 			done = 1;
-		} else if (*live > 0)
-			(*live)--;
+			continue;
+		}
+		for (c = sp->kids.v; c < sp->kids.v + sp->kids.n; c++)
+			if (c->pid == p)
+				break;
+		if (c == sp->kids.v + sp->kids.n)
+			continue;
+		if (WIFEXITED(st))
+			answer(sp, c->id, "exit", (unsigned)WEXITSTATUS(st));
+		else
+			answer(sp, c->id, "signal", WIFSIGNALED(st) ?
+			    (unsigned)WTERMSIG(st) : 0);
+		*c = sp->kids.v[--sp->kids.n];
+	}
 	return done;
 }
 
 /*
- * At most this many agents at once: the scheduler runs local_concurrency
- * of them, and a few more may still be exiting.  A scheduler that asks
- * for more (subverted, or broken) must not make us fill other users'
- * process limits or the pid space; the extra requests are closed
- * unanswered, which the scheduler sees as a temporary failure.
+ * At most this many agents of a kind at once: the scheduler runs
+ * local_concurrency (remote_concurrency) of them, and a few more may
+ * still be exiting.  A scheduler that asks for more (subverted, or
+ * broken) must not make us fill other users' process limits or the pid
+ * space; the extra requests are refused, which the scheduler sees as a
+ * temporary failure.
  */
 static size_t
-max_agents(const struct config *cfg)
+max_agents(const struct config *cfg, char kind)
 {
-	uint64_t n = cfg->local_concurrency;
+	uint64_t n = kind == SPAWN_LOCAL ? cfg->local_concurrency :
+	    cfg->remote_concurrency;
 
 	if (n == 0 || n > 10000)
 		n = 10000;
 	return (size_t)(2 * n + 8);
+}
+
+static size_t
+count_kind(const struct children *k, char kind)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < k->n; i++)
+		n += k->v[i].kind == kind;
+	return n;
 }
 
 static int
@@ -352,67 +476,138 @@ usage(void)
 	    "/path/posthorn-send [args...]]");
 }
 
+/* One request.  -1: a protocol error (the scheduler is stopped). */
+static int
+handle(struct spawner *sp, struct spawn_req *rq)
+{
+	struct ids lid;
+	struct child *c;
+	char num[24];
+	pid_t pid;
+
+	snprintf(num, sizeof(num), "%llu", (unsigned long long)rq->id);
+	if (rq->kind == SPAWN_KILL) {
+		if ((c = child_find(&sp->kids, rq->id)) != NULL) {
+			log_msg(LOG_WARNING, "kill", "agent", num, NULL);
+			kill(c->pid, SIGKILL);
+		}
+		return 0;
+	}
+	if (child_find(&sp->kids, rq->id) != NULL) {
+		close(rq->fd);
+		log_msg(LOG_ERR, "protocol_error", "detail",
+		    "agent id already in use", "agent", num, NULL);
+		return -1;
+	}
+	if (count_kind(&sp->kids, rq->kind) >= max_agents(sp->cfg, rq->kind)) {
+		log_msg(LOG_WARNING, "spawn_refused", "to", rq->kind ==
+		    SPAWN_LOCAL ? rq->rcpt : "(remote)", "reason",
+		    "too many delivery agents running", NULL);
+		pid = -1;
+	} else if (rq->kind == SPAWN_REMOTE && !sp->remote_ok) {
+		log_msg(LOG_ERR, "spawn_refused", "agent", "posthorn-remote",
+		    "reason", "no user to run it as (see the log at start)",
+		    NULL);
+		pid = -1;
+	} else if (rq->kind == SPAWN_REMOTE)
+		pid = spawn_agent(sp, sp->remote, "posthorn-remote",
+		    &sp->remoteid, NULL, rq->fd);
+	else {
+		ids_for(sp->cfg, rq->rcpt, &sp->aliasid, &lid);
+		pid = spawn_agent(sp, sp->local, "posthorn-local", &lid,
+		    rq->rcpt, rq->fd);
+	}
+	close(rq->fd);
+	if (pid < 0) {
+		answer(sp, rq->id, "refused", 0);
+		return 0;
+	}
+	sp->kids.v[sp->kids.n].pid = pid;
+	sp->kids.v[sp->kids.n].id = rq->id;
+	sp->kids.v[sp->kids.n].kind = rq->kind;
+	sp->kids.n++;
+	return 0;
+}
+
+#define ANSWERS_MAX	(64 * 1024)	/* stop reading requests beyond */
+
 /*
  * Serve requests until the scheduler goes away; returns our exit code.
- * Every pass reaps children and passes a pending SIGTERM on.
+ * SIGCHLD, SIGTERM and SIGINT are blocked except inside ppoll(), so a
+ * child's end or a signal wakes us at once; every pass reaps children
+ * (answering for them), passes a pending SIGTERM on and sends answers.
  */
 static int
-serve(const struct config *cfg, const char *dir, const char *local,
-    bool root, const struct ids *aliasid, pid_t send, int spawnfd)
+serve(struct spawner *sp, int spawnfd)
 {
 	struct stream s;
-	struct ids lid;
-	char rcpt[ADDR_MAX + 1];
-	int ctlfd, st = 0, rc, sent_term = 0;
-	size_t live = 0;
+	struct spawn_req rq;
+	struct pollfd pfd;
+	sigset_t none;
+	int st = 0, rc, sent_term = 0;
 
+	sigemptyset(&none);
 	stream_init(&s, spawnfd, spawnfd, 5000);
 	stream_enable_fds(&s);
 	for (;;) {
-		if (reap(send, &st, &live))
+		if (reap(sp, &st))
 			break;
 		if (got_term && !sent_term) {
-			kill(send, SIGTERM);
+			kill(sp->send, SIGTERM);
 			sent_term = 1;
 		}
-		if (stream_wait_readable(&s, 1000) <= 0)
-			continue;	/* nothing yet: reap, look again */
-		rc = spawn_request_read(&s, rcpt, sizeof(rcpt), &ctlfd);
+		flush_answers(sp, spawnfd);
+		if (stream_pending(&s) == 0 || sp->out.len >= ANSWERS_MAX) {
+			pfd.fd = spawnfd;
+			pfd.events = (short)((sp->out.len < ANSWERS_MAX ?
+			    POLLIN : 0) | (sp->out.len > 0 ? POLLOUT : 0));
+			pfd.revents = 0;
+			rc = ppoll(&pfd, 1, &(struct timespec){ 1, 0 }, &none);
+			if (rc <= 0 || (pfd.revents & (POLLIN | POLLHUP |
+			    POLLERR)) == 0 || sp->out.len >= ANSWERS_MAX)
+				continue;	/* reap, send, look again */
+		}
+		rc = spawn_request_read(&s, &rq);
 		if (rc == 0) {
 			/* the scheduler closed its end: wait for it */
-			wait_send(send, &st);
+			wait_send(sp->send, &st);
 			break;
 		}
-		if (rc < 0) {
-			log_msg(LOG_ERR, "protocol_error", "detail",
-			    "bad spawn request; stopping the scheduler", NULL);
-			kill(send, SIGTERM);
-			wait_send(send, &st);
+		if (rc < 0 || handle(sp, &rq) < 0) {
+			if (rc < 0)
+				log_msg(LOG_ERR, "protocol_error", "detail",
+				    "bad spawn request; stopping the "
+				    "scheduler", NULL);
+			kill(sp->send, SIGTERM);
+			wait_send(sp->send, &st);
 			stream_free(&s);
 			return 1;
 		}
-		if (live >= max_agents(cfg)) {
-			log_msg(LOG_WARNING, "spawn_refused", "to", rcpt,
-			    "reason", "too many delivery agents running", NULL);
-			close(ctlfd);
-			continue;
-		}
-		ids_for(cfg, rcpt, aliasid, &lid);
-		live += (size_t)spawn_local(local, dir, root, &lid, rcpt, ctlfd);
-		close(ctlfd);
 	}
 	stream_free(&s);
 	return exit_code(st);
 }
 
-/* The ids of the scheduler (-u) and of alias deliveries (alias_user). */
+/*
+ * The ids of the scheduler (-u), of alias deliveries (alias_user) and of
+ * posthorn-remote: the user posthorn-remote, or nobody when it does not
+ * exist, without supplementary groups.  The remote agent talks to the
+ * network and must not be able to touch the spool, so it must be neither
+ * root nor the scheduler's user nor the spool's owner; if it would be
+ * (e.g. -u nobody on a host without posthorn-remote), remote requests
+ * are refused and mail for other hosts waits.
+ */
 static void
-setup_ids(const struct config *cfg, const char *user, bool explicit_user,
-    struct ids *sendid, struct ids *aliasid)
+setup_ids(struct spawner *sp, const char *user, bool explicit_user,
+    struct ids *sendid)
 {
+	struct stat st;
+
 	memset(sendid, 0, sizeof(*sendid));	/* uid 0: keep our ids */
-	memset(aliasid, 0, sizeof(*aliasid));
-	if (geteuid() != 0)
+	memset(&sp->aliasid, 0, sizeof(sp->aliasid));
+	memset(&sp->remoteid, 0, sizeof(sp->remoteid));
+	sp->remote_ok = true;
+	if (!sp->root)
 		return;
 	if (strcmp(user, "root") != 0 && ids_of_user(user, sendid) != 0) {
 		if (explicit_user)
@@ -420,23 +615,45 @@ setup_ids(const struct config *cfg, const char *user, bool explicit_user,
 		log_msg(LOG_WARNING, "no_user", "user", user, "detail",
 		    "the scheduler keeps running as root", NULL);
 	}
-	if (ids_of_user(cfg->alias_user, aliasid) != 0)
+	if (ids_of_user(sp->cfg->alias_user, &sp->aliasid) != 0)
 		die(67, "alias_user: no such user (or it is root)",
-		    cfg->alias_user);
+		    sp->cfg->alias_user);
+	sp->remoteid.nogroups = true;
+	if (ids_of_user(REMOTE_USER, &sp->remoteid) != 0) {
+		if (ids_of_user("nobody", &sp->remoteid) != 0) {
+			sp->remote_ok = false;
+			log_msg(LOG_ERR, "no_user", "user", REMOTE_USER,
+			    "detail", "nor nobody: remote deliveries wait",
+			    NULL);
+			return;
+		}
+		log_msg(LOG_WARNING, "privileges", "user", "nobody",
+		    "reason", "user " REMOTE_USER " does not exist; "
+		    "posthorn-remote runs as nobody", NULL);
+	}
+	if (sp->remoteid.uid == sendid->uid || (stat(sp->cfg->spool, &st) == 0
+	    && st.st_uid == sp->remoteid.uid)) {
+		sp->remote_ok = false;
+		log_msg(LOG_ERR, "privileges", "user", sp->remoteid.name,
+		    "reason", "the remote delivery user must not be the "
+		    "scheduler's user or own the spool; remote deliveries "
+		    "wait", NULL);
+	}
 }
 
 int
 main(int argc, char **argv)
 {
 	static struct config cfg;
-	struct ids sendid, aliasid;
+	static struct spawner sp;
+	struct ids sendid;
 	struct buf err = BUF_INIT;
 	struct sigaction sa;
 	const char *dir = NULL, *user = DEFAULT_USER;
-	char sendprog[4096], *sendargv[4], **cmd, local[4096], code[16];
-	bool root = geteuid() == 0, explicit_user = false;
+	char sendprog[4096], *sendargv[4], **cmd, code[16];
+	bool explicit_user = false;
+	sigset_t block;
 	int ch, spawnfd, rc;
-	pid_t send;
 
 	log_init("posthorn-spawn");
 	while ((ch = getopt(argc, argv, "+C:u:")) != -1) {
@@ -453,9 +670,19 @@ main(int argc, char **argv)
 		usage();
 	if (config_load(dir, &cfg, &err) != 0)
 		die(78, "configuration error", buf_str(&err));
-	if (libexec_path("posthorn-local", local, sizeof(local)) != 0)
-		die(78, "cannot find posthorn-local", "");
-	setup_ids(&cfg, user, explicit_user, &sendid, &aliasid);
+	sp.cfg = &cfg;
+	sp.dir = dir;
+	sp.root = geteuid() == 0;
+	buf_init(&sp.out);
+	if (libexec_path("posthorn-local", sp.local, sizeof(sp.local)) != 0 ||
+	    libexec_path("posthorn-remote", sp.remote, sizeof(sp.remote)) != 0)
+		die(78, "cannot find the delivery agents", "");
+	sp.kids.cap = max_agents(&cfg, SPAWN_LOCAL) +
+	    max_agents(&cfg, SPAWN_REMOTE);
+	sp.kids.v = calloc(sp.kids.cap, sizeof(*sp.kids.v));
+	if (sp.kids.v == NULL)
+		die(71, "out of memory", "");
+	setup_ids(&sp, user, explicit_user, &sendid);
 	cmd = argv + optind;
 	if (optind == argc) {
 		if (libexec_path("posthorn-send", sendprog,
@@ -471,12 +698,19 @@ main(int argc, char **argv)
 	sa.sa_handler = on_term;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = on_chld;
+	sigaction(SIGCHLD, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	send = start_send(cmd, root, &sendid, &spawnfd);
-	if (root)
+	sigemptyset(&block);
+	sigaddset(&block, SIGCHLD);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigprocmask(SIG_BLOCK, &block, NULL);
+	sp.send = start_send(cmd, sp.root, &sendid, &spawnfd);
+	if (sp.root)
 		drop_caps();
 	log_msg(LOG_INFO, "started", "scheduler", cmd[0], NULL);
-	rc = serve(&cfg, dir, local, root, &aliasid, send, spawnfd);
+	rc = serve(&sp, spawnfd);
 	snprintf(code, sizeof(code), "%d", rc);
 	log_msg(LOG_INFO, "stopped", "status", code, NULL);
 	return rc;
