@@ -121,8 +121,8 @@ int spawn_exit_decode(char tag, const char *payload, size_t plen,
     struct spawn_exit *x);
 
 /* Spawner side: 1 = request read (*r filled, r->fd owned by the caller),
- * 0 = EOF (or reset: the scheduler is gone), -1 = bad.  The descriptor must come with S and R, and must not
- * with K. */
+ * 0 = EOF (or reset: the scheduler is gone), -1 = bad.  The descriptor
+ * must come with S and R, and must not with K. */
 int spawn_request_read(struct stream *s, struct spawn_req *r);
 /* The payload check under spawn_request_read (fd: whether a descriptor
  * came with the frame).  0 ok, -1 malformed. */
