@@ -6,8 +6,9 @@
  * same code as the file, so a default can never be a value the file could
  * not hold.  Computed defaults: hostname (the FQDN from gethostname() and
  * getaddrinfo(AI_CANONNAME), else the bare host name), local_domains
- * (hostname and localhost), the table files (DIR/<key>) and checkpassword
- * (libexec_path("posthorn-checkpassword")).
+ * (hostname and localhost), the table files (DIR/<key>), mta_sts_cache
+ * (CONFIG_STATE_DIR/mta-sts for /etc/posthorn, else DIR/mta-sts) and
+ * checkpassword (libexec_path("posthorn-checkpassword")).
  *
  * The file is read whole (at most 1 MiB) and trusted no more than any other
  * input: lines are "key = value", '#' starts a comment line, blank lines
@@ -106,6 +107,7 @@ static const struct key keys[] = {
 	{ "smtp_max_errors", K_UINT, F(smtp_max_errors), "10", 1, 1000 },
 	{ "smtp_session_timeout", K_DURATION, F(smtp_session_timeout), "1h",
 	    1, 7 * DAY },
+	{ "smtpd_max_use", K_UINT, F(smtpd_max_use), "100", 1, 10000 },
 	{ "bounce_max_original", K_SIZE, F(bounce_max_original), "100k", 0,
 	    UINT64_C(1) << 40 },
 	{ "local_case_insensitive", K_BOOL, F(local_case_insensitive), "yes",
@@ -120,6 +122,8 @@ static const struct key keys[] = {
 	{ "remote_connect_timeout", K_DURATION, F(remote_connect_timeout),
 	    "30s", 1, DAY },
 	{ "tls_ca_file", K_FILE, F(tls_ca_file), "", 0, 0 },
+	{ "mta_sts", K_BOOL, F(mta_sts), "yes", 0, 0 },
+	{ "mta_sts_cache", K_FILE, F(mta_sts_cache), NULL, 0, 0 },
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -603,6 +607,13 @@ computed_defaults(struct config *cfg, const unsigned *set, struct buf *err)
 		    &why) == -1)
 			goto oom;
 	}
+	/* the MTA-STS policy cache: the state directory for the system's
+	 * instance, inside DIR for any other (posthorn-run's) */
+	if (!set[find_key("mta_sts_cache") - keys] &&
+	    set_file(&cfg->mta_sts_cache, strcmp(cfg->dir,
+	    CONFIG_DEFAULT_DIR) == 0 ? CONFIG_STATE_DIR "/mta-sts" :
+	    "mta-sts", cfg->dir, &why) == -1)
+		goto oom;
 	if (cfg->checkpassword == NULL) {
 		if (libexec_path("posthorn-checkpassword", path,
 		    sizeof(path)) == -1)

@@ -17,6 +17,7 @@
 #include "common/cidr.h"
 
 #define CONFIG_DEFAULT_DIR "/etc/posthorn"
+#define CONFIG_STATE_DIR "/var/lib/posthorn"	/* the system's instance */
 
 struct strlist {
 	char **v;
@@ -59,6 +60,7 @@ struct config {
 	char *checkpassword;		/* LIBEXEC/posthorn-checkpassword */
 	uint64_t smtp_max_errors;	/* 10: then 421 and close */
 	uint64_t smtp_session_timeout;	/* 1h: whole-session limit */
+	uint64_t smtpd_max_use;		/* 100: port-25 sessions per process */
 	uint64_t bounce_max_original;	/* 100k: larger originals: headers */
 	bool local_case_insensitive;	/* yes: local parts compared
 					   case-insensitively */
@@ -72,6 +74,9 @@ struct config {
 					   name for Received (never trusted) */
 	uint64_t remote_connect_timeout;	/* 30s */
 	char *tls_ca_file;		/* NULL: OpenSSL's default paths */
+	bool mta_sts;			/* yes: RFC 8461 policies apply */
+	char *mta_sts_cache;		/* policy cache directory; NULL:
+					   memory only */
 };
 
 /* Directory from "-C DIR" (arg, may be NULL), else $POSTHORN_CONF, else

@@ -10,6 +10,10 @@
  *     domain itself when there is no MX (RFC 5321 5.1), null MX
  *     (RFC 7505) fails at once with 5.1.10, NXDOMAIN with 5.1.2, a DNS
  *     failure defers with 4.4.3;
+ *   - for MX deliveries (no routes entry, or "direct") an MTA-STS policy
+ *     (RFC 8461, mtasts.c) in enforce mode keeps only the MX hosts it
+ *     names and requires TLS with a verified certificate for them;
+ *     testing mode only logs; DANE, where TLSA records apply, wins;
  *   - a connection failure, a 4xx or a dropped connection moves the
  *     recipients still open to the next address / host; a 5xx is final;
  *   - when the hosts run out, what is still open is deferred.
@@ -43,6 +47,8 @@ struct plan {
 	int from_route;			/* hosts came from routes: a lookup
 					   failure is a configuration problem,
 					   never a bounce */
+	int sts;			/* an MTA-STS policy applies */
+	struct mtasts_policy pol;
 };
 
 struct jobctx {
@@ -55,6 +61,9 @@ struct jobctx {
 	int attempts;
 	int dns_temp;			/* an address lookup failed softly */
 	char reused[320];		/* relay of the reused connection */
+	int sts_testing;		/* this host: report what an enforced
+					   policy would have refused */
+	char sts_note[300];		/* this host: errors are MTA-STS's */
 };
 
 static int
@@ -76,6 +85,10 @@ remote_init(struct remote *r, const struct config *cfg, struct buf *err)
 		goto bad;
 	if (dns_open(&r->dns, &cfg->dns_servers, 5, err) < 0)
 		goto bad;
+	r->sts.cache_dir = cfg->mta_sts_cache;
+	r->sts.ctx = r->ctx;
+	r->sts.dns = &r->dns;
+	r->sts.port = MTASTS_HTTPS_PORT;
 	/* RFC 5321 4.5.3.2: 5 min for commands, 2 for DATA, 3 per data
 	 * block, 10 for the final dot; a shorter smtp_timeout shortens
 	 * all of them (the final dot gets twice as long) */
@@ -87,6 +100,9 @@ remote_init(struct remote *r, const struct config *cfg, struct buf *err)
 	r->base.data_init_ms = ms(t < 120 ? t : 120);
 	r->base.data_block_ms = ms(t < 180 ? t : 180);
 	r->base.data_end_ms = ms(t >= 300 ? 600 : 2 * t);
+	/* a policy fetch: 30 s in all, less with a short smtp_timeout */
+	r->sts.connect_ms = r->base.connect_ms;
+	r->sts.fetch_ms = ms(t < 30 ? t : 30);
 	return 0;
 bad:
 	table_free(&r->routes);
@@ -159,11 +175,40 @@ settle_open(struct jobctx *jc, char status, const char *dsn,
 	}
 }
 
+/* snprintf that may truncate (diagnostics). */
+static void
+textf(char *out, size_t outsz, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void
+textf(char *out, size_t outsz, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(out, outsz, fmt, ap);
+	va_end(ap);
+}
+
 static void
 note_error(struct jobctx *jc, const struct smtp_err *e)
 {
 	snprintf(jc->last_dsn, sizeof(jc->last_dsn), "%s", e->dsn);
-	snprintf(jc->last_text, sizeof(jc->last_text), "%s", e->text);
+	if (jc->sts_note[0] != '\0')
+		textf(jc->last_text, sizeof(jc->last_text), "%s: %s",
+		    jc->sts_note, e->text);
+	else
+		snprintf(jc->last_text, sizeof(jc->last_text), "%s", e->text);
+}
+
+/* MTA-STS testing mode: what enforce would have refused (RFC 8461 5). */
+static void
+log_sts_testing(const struct agent_job *job, const char *host,
+    const char *reason)
+{
+	log_msg(LOG_WARNING, "mta-sts-testing", "qid", job->env.qid,
+	    "domain", job->domain, "mx", host, "reason", reason,
+	    "action", "delivered anyway (policy mode testing)", (char *)NULL);
 }
 
 /* ---- one connection -------------------------------------------------- */
@@ -228,6 +273,9 @@ try_address(struct remote *r, struct jobctx *jc, const char *host,
 	p.tlsa = tlsa;
 	jc->attempts++;
 	if (smtp_open(&c, host, sa, &p) == 0) {
+		if (jc->sts_testing && !(c.tls && c.tls_trusted))
+			log_sts_testing(jc->job, host, c.tls ? "certificate "
+			    "not verified for the MX name" : "no TLS");
 		if (strcmp(c.relay, jc->reused) == 0) {
 			smtp_quit(&c);	/* just tried on the kept one */
 			return;
@@ -241,9 +289,11 @@ try_address(struct remote *r, struct jobctx *jc, const char *host,
 	log_tls_fallback(jc->job, &c);
 	p.tls = SMTP_TLS_NONE;
 	jc->attempts++;
-	if (smtp_open(&c, host, sa, &p) == 0)
+	if (smtp_open(&c, host, sa, &p) == 0) {
+		if (jc->sts_testing)
+			log_sts_testing(jc->job, host, "no TLS");
 		(void)transact(r, jc, &c);
-	else
+	} else
 		note_error(jc, &c.err);
 }
 
@@ -381,6 +431,32 @@ plan_mx(struct remote *r, struct jobctx *jc, struct plan *pl,
 	}
 }
 
+/* The MTA-STS policy of the job's domain, for MX deliveries (RFC 8461
+ * 5.1); logged either way. */
+static void
+plan_sts(struct remote *r, struct jobctx *jc, struct plan *pl)
+{
+	const struct agent_job *job = jc->job;
+	char id[MTASTS_ID_MAX + 1], why[DIAG_MAX + 1];
+	const char *src = "";
+
+	if (!r->cfg->mta_sts)
+		return;
+	if (mtasts_lookup(&r->sts, job->domain, (int64_t)time(NULL),
+	    &pl->pol, &src, id, why, sizeof(why)) <= 0) {
+		if (why[0] != '\0')
+			log_msg(LOG_WARNING, "mta-sts", "qid", job->env.qid,
+			    "domain", job->domain, "policy", "none",
+			    "reason", why, (char *)NULL);
+		return;
+	}
+	pl->sts = pl->pol.mode != MTASTS_NONE;
+	log_msg(LOG_INFO, "mta-sts", "qid", job->env.qid, "domain",
+	    job->domain, "policy", mtasts_mode_name(pl->pol.mode), "id", id,
+	    "source", src, "reason", why[0] != '\0' ? why : "-",
+	    (char *)NULL);
+}
+
 /* Decide where the job's mail goes.  0: pl filled; -1: settled. */
 static int
 make_plan(struct remote *r, struct jobctx *jc, struct plan *pl)
@@ -416,7 +492,10 @@ make_plan(struct remote *r, struct jobctx *jc, struct plan *pl)
 			    domain);
 			return -1;
 		}
-		return plan_mx(r, jc, pl, domain);
+		if (plan_mx(r, jc, pl, domain) < 0)
+			return -1;
+		plan_sts(r, jc, pl);
+		return 0;
 	}
 	pl->tls = tls_policy(rt.tls);
 	pl->from_route = rt.kind != ROUTE_MX;
@@ -442,7 +521,12 @@ make_plan(struct remote *r, struct jobctx *jc, struct plan *pl)
 		}
 		return plan_mx(r, jc, pl, rt.host);
 	default:
-		return plan_mx(r, jc, pl, domain);
+		if (plan_mx(r, jc, pl, domain) < 0)
+			return -1;
+		/* "direct": an explicit TLS policy is the administrator's */
+		if (pl->tls == SMTP_TLS_MAY || pl->tls == SMTP_TLS_DANE)
+			plan_sts(r, jc, pl);
+		return 0;
 	}
 }
 
@@ -536,6 +620,47 @@ dane_policy(struct remote *r, struct jobctx *jc, const struct plan *pl,
 	return 0;
 }
 
+/* MTA-STS for one MX host: -1 when an enforced policy rules it out. */
+static int
+sts_host(struct jobctx *jc, const struct plan *pl, const char *host)
+{
+	if (!pl->sts || mtasts_mx_match(&pl->pol, host))
+		return 0;
+	if (pl->pol.mode == MTASTS_TESTING) {
+		log_sts_testing(jc->job, host, "MX host not in the policy");
+		return 0;
+	}
+	if (jc->last_dsn[0] == '\0') {	/* keep a real host's error */
+		snprintf(jc->last_dsn, sizeof(jc->last_dsn), "4.7.5");
+		textf(jc->last_text, sizeof(jc->last_text), "MX host %s does "
+		    "not match the MTA-STS policy of %s (mode enforce)", host,
+		    jc->job->domain);
+	}
+	log_msg(LOG_WARNING, "mta-sts", "qid", jc->job->env.qid, "domain",
+	    jc->job->domain, "mx", host, "action", "skipped (not in the "
+	    "enforced policy)", (char *)NULL);
+	return -1;
+}
+
+/* MTA-STS TLS requirements for one host whose DANE status is known:
+ * DANE, where it applies, takes precedence (RFC 8461 2); enforce needs
+ * TLS with a certificate valid for the MX name (4.7.x otherwise, never a
+ * plaintext retry); testing reports what enforce would refuse. */
+static void
+sts_tls(struct jobctx *jc, const struct plan *pl, const char *host,
+    enum smtp_tls *tls)
+{
+	if (!pl->sts || *tls == SMTP_TLS_DANE)
+		return;
+	if (pl->pol.mode == MTASTS_TESTING) {
+		jc->sts_testing = 1;
+		return;
+	}
+	*tls = SMTP_TLS_VERIFY;
+	textf(jc->sts_note, sizeof(jc->sts_note), "MTA-STS policy of %s "
+	    "(mode enforce) for MX host %s", jc->job->domain, host);
+}
+
 static void
 run_plan(struct remote *r, struct jobctx *jc, const struct plan *pl)
 {
@@ -560,13 +685,24 @@ run_plan(struct remote *r, struct jobctx *jc, const struct plan *pl)
 		any_addr = 1;
 		if (dane_policy(r, jc, pl, pl->hosts[h].name, &tl, &tls) < 0)
 			continue;
+		/* DANE, where it applies, takes precedence (RFC 8461 2) */
+		if (tls != SMTP_TLS_DANE && sts_host(jc, pl,
+		    pl->hosts[h].name) < 0)
+			continue;
+		sts_tls(jc, pl, pl->hosts[h].name, &tls);
 		for (a = 0; a < al.n && count_open(jc) > 0; a++) {
 			if (jc->attempts >= REMOTE_MAX_ATTEMPTS)
-				return;
+				break;
 			try_address(r, jc, pl->hosts[h].name,
 			    (struct sockaddr *)&al.v[a], pl, tls, &tl);
 		}
+		jc->sts_note[0] = '\0';
+		jc->sts_testing = 0;
+		if (jc->attempts >= REMOTE_MAX_ATTEMPTS)
+			return;
 	}
+	/* an MX the enforced policy does not name is never used (RFC 8461
+	 * 5); the open recipients are deferred with the last error */
 	if (any_addr || jc->dns_temp)
 		return;
 	/* no host has any address, and DNS said so definitively; for a

@@ -13,6 +13,7 @@
 #include "common/io.h"
 #include "common/table.h"
 #include "remote/dns.h"
+#include "remote/mtasts.h"
 #include "remote/smtp.h"
 
 #define REMOTE_MAX_ATTEMPTS	10	/* connections per job */
@@ -22,6 +23,7 @@ struct remote {
 	struct table routes;
 	SSL_CTX *ctx;
 	struct dns dns;
+	struct mtasts sts;		/* MTA-STS policies (RFC 8461) */
 	struct smtp_params base;
 	struct smtp_conn conn;		/* kept for the next job */
 	int have_conn;

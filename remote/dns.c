@@ -297,6 +297,60 @@ dns_parse_tlsa(const unsigned char *ans, size_t len, struct tlsalist *out)
 	return out->seen > 0 ? DNS_OK : DNS_NODATA;
 }
 
+int
+dns_parse_txt(const unsigned char *ans, size_t len, struct txtlist *out)
+{
+	ns_msg msg;
+	ns_rr rr;
+	int i, count, rc;
+	const unsigned char *rd;
+	size_t rdlen, off, sl, total;
+	char *dst;
+
+	if ((rc = parse_header(ans, len, &msg)) != DNS_OK)
+		return rc;
+	count = ns_msg_count(msg, ns_s_an);
+	for (i = 0; i < count; i++) {
+		if (ns_parserr(&msg, ns_s_an, i, &rr) < 0)
+			return DNS_BAD;
+		if (ns_rr_class(rr) != ns_c_in || ns_rr_type(rr) != ns_t_txt)
+			continue;
+		out->seen++;
+		if (out->n >= DNS_TXT_MAX)
+			continue;
+		rd = ns_rr_rdata(rr);
+		rdlen = ns_rr_rdlen(rr);
+		dst = out->v[out->n];
+		/* <character-string>s: a length octet and that many octets */
+		for (off = 0, total = 0; off < rdlen; off += 1 + sl) {
+			sl = rd[off];
+			if (sl > rdlen - off - 1)
+				return DNS_BAD;
+			if (total + sl > DNS_TXT_LEN) {
+				total = DNS_TXT_LEN + 1;
+				break;
+			}
+			memcpy(dst + total, rd + off + 1, sl);
+			total += sl;
+		}
+		if (total > DNS_TXT_LEN)
+			continue;	/* too long to be anything we use */
+		dst[total] = '\0';
+		out->len[out->n++] = total;
+	}
+	return out->seen > 0 ? DNS_OK : DNS_NODATA;
+}
+
+int
+dns_answer_secure(const unsigned char *ans, size_t len)
+{
+	ns_msg msg;
+
+	if (len > ANSWER_MAX || ns_initparse(ans, (int)len, &msg) < 0)
+		return 0;
+	return ns_msg_getflag(msg, ns_f_ad) != 0;
+}
+
 static unsigned
 default_rnd(void)
 {
@@ -398,26 +452,50 @@ dns_tlsa(struct dns *d, const char *host, unsigned port,
 }
 
 int
+dns_txt(struct dns *d, const char *name, struct txtlist *out)
+{
+	unsigned char *ans;
+	size_t len = 0;
+	int rc;
+
+	out->n = out->seen = 0;
+	if ((ans = malloc(ANSWER_MAX)) == NULL)
+		return DNS_TEMP;
+	rc = query(d, name, ns_t_txt, ans, &len);
+	if (rc == DNS_OK)
+		rc = dns_parse_txt(ans, len, out);
+	free(ans);
+	return rc;
+}
+
+int
 dns_addrs(struct dns *d, const char *host, unsigned port,
     struct addrlist *out)
 {
 	static const int types[2] = { ns_t_aaaa, ns_t_a };
 	unsigned char *ans;
-	size_t len = 0;
-	int rc, k, worst = DNS_NXDOMAIN;
+	size_t len = 0, before;
+	int rc, k, worst = DNS_NXDOMAIN, insecure = 0;
 
 	out->n = 0;
+	out->secure = 0;
 	if ((ans = malloc(ANSWER_MAX)) == NULL)
 		return DNS_TEMP;
 	for (k = 0; k < 2; k++) {
+		before = out->n;
 		rc = query(d, host, types[k], ans, &len);
 		if (rc == DNS_OK)
 			rc = dns_parse_addrs(ans, len, types[k], port, out);
+		/* RFC 7672 2.2: the address records DANE relies on must
+		 * be authenticated, every RRset that gave an address */
+		if (out->n > before && !dns_answer_secure(ans, len))
+			insecure = 1;
 		if (rc == DNS_TEMP || rc == DNS_BAD)
 			worst = DNS_TEMP;
 		else if (rc == DNS_NODATA && worst == DNS_NXDOMAIN)
 			worst = DNS_NODATA;
 	}
 	free(ans);
+	out->secure = out->n > 0 && !insecure;
 	return out->n > 0 ? DNS_OK : worst;
 }

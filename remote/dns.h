@@ -60,6 +60,19 @@ struct tlsalist {
 struct addrlist {
 	struct sockaddr_storage v[2 * DNS_ADDR_MAX];
 	size_t n;
+	int secure;		/* every answer that gave addresses had the
+				   AD bit (RFC 7672 2.2: DANE needs them) */
+};
+
+/* TXT records (for MTA-STS, RFC 8461 3.1): each record's strings
+ * concatenated; longer records are dropped. */
+#define DNS_TXT_MAX	8
+#define DNS_TXT_LEN	1024
+struct txtlist {
+	char v[DNS_TXT_MAX][DNS_TXT_LEN + 1];
+	size_t len[DNS_TXT_MAX];
+	size_t n;		/* records kept */
+	size_t seen;		/* TXT records in the answer */
 };
 
 struct dns {
@@ -79,7 +92,8 @@ void dns_close(struct dns *d);
 int dns_mx(struct dns *d, const char *domain, struct mxlist *out);
 /* AAAA and A records of host (IPv6 first), port set on each.  DNS_OK
  * when at least one address was found; otherwise the more hopeful of
- * the two lookups' results (DNS_TEMP before DNS_NODATA / DNS_NXDOMAIN). */
+ * the two lookups' results (DNS_TEMP before DNS_NODATA / DNS_NXDOMAIN).
+ * out->secure: every answer that contributed addresses had the AD bit. */
 int dns_addrs(struct dns *d, const char *host, unsigned port,
     struct addrlist *out);
 
@@ -89,6 +103,10 @@ int dns_addrs(struct dns *d, const char *host, unsigned port,
 int dns_tlsa(struct dns *d, const char *host, unsigned port,
     struct tlsalist *out);
 
+/* TXT records of name.  DNS_OK (out->n may still be 0 when every record
+ * was too long), DNS_NODATA, DNS_NXDOMAIN, DNS_TEMP or DNS_BAD. */
+int dns_txt(struct dns *d, const char *name, struct txtlist *out);
+
 /* Answer parsers (also for tests and fuzzing).  ans[0..len) is a whole
  * DNS message.  They append what they find and return DNS_* codes. */
 int dns_parse_mx(const unsigned char *ans, size_t len, struct mxlist *out);
@@ -96,6 +114,9 @@ int dns_parse_addrs(const unsigned char *ans, size_t len, int type,
     unsigned port, struct addrlist *out);
 int dns_parse_tlsa(const unsigned char *ans, size_t len,
     struct tlsalist *out);
+int dns_parse_txt(const unsigned char *ans, size_t len, struct txtlist *out);
+/* Was the answer authenticated (AD bit)?  0 for a malformed one. */
+int dns_answer_secure(const unsigned char *ans, size_t len);
 /* Sort by preference and shuffle equal preferences (rnd may be NULL:
  * random()). */
 void dns_mx_sort(struct mxlist *l, unsigned (*rnd)(void));

@@ -10,6 +10,10 @@
 - Peer: a scripted SMTP/LMTP server in threads, listening on one or more
   loopback addresses that share one port (so one remote_port reaches every
   "MX host"), recording every command and the exact DATA bytes.
+- make_ca()/make_leaf(): a test CA and certificates it signs (SANs).
+- PolicyServer: an HTTPS server (http.server + ssl, in a thread) serving
+  MTA-STS policies by Host header; port 443 on a dedicated loopback
+  address, so only as root.
 - run(): writes the job file, runs the driver with bin/posthorn-remote
   (as user nobody through setpriv when we are root) and parses results.
 
@@ -289,6 +293,12 @@ def rr_a(ip):
     return (1, bytes(int(x) for x in ip.split(".")))
 
 
+def rr_txt(text):
+    b = text.encode()
+    return (16, b"".join(bytes([len(b[i:i + 255])]) + b[i:i + 255]
+                         for i in range(0, len(b), 255)))
+
+
 def rr_tlsa(usage, selector, mtype, data):
     return (52, bytes([usage, selector, mtype]) + data)
 
@@ -314,6 +324,85 @@ def make_cert(tmp):
                     "-out", crt, "-days", "2"], check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return crt, key
+
+
+def make_ca(tmp):
+    key, crt = tmp.path("ca.key"), tmp.path("ca.crt")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
+                    "-nodes", "-subj", "/CN=posthorn test CA", "-keyout",
+                    key, "-out", crt, "-days", "2", "-addext",
+                    "basicConstraints=critical,CA:TRUE", "-addext",
+                    "keyUsage=critical,keyCertSign,cRLSign"], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.chmod(crt, 0o644)
+    return crt, key
+
+
+def make_leaf(tmp, ca, name, dns_names):
+    """A certificate for dns_names signed by ca; returns (crt, key)."""
+    key, csr = tmp.path(name + ".key"), tmp.path(name + ".csr")
+    crt, ext = tmp.path(name + ".crt"), tmp.path(name + ".ext")
+    tmp.write(name + ".ext", "subjectAltName=" + ",".join(
+        "DNS:" + n for n in dns_names) + "\n")
+    subprocess.run(["openssl", "req", "-newkey", "rsa:2048", "-nodes",
+                    "-subj", "/CN=" + dns_names[0], "-keyout", key, "-out",
+                    csr], check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+    subprocess.run(["openssl", "x509", "-req", "-in", csr, "-CA", ca[0],
+                    "-CAkey", ca[1], "-CAcreateserial", "-out", crt, "-days",
+                    "2", "-extfile", ext], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return crt, key
+
+
+class PolicyServer:
+    """HTTPS on ip:443 serving /.well-known/mta-sts.txt for each domain
+    in policies ({domain: text}, or {domain: (status, headers, body)});
+    requests are recorded in self.requests as (host, path)."""
+
+    def __init__(self, ip, cert, policies):
+        import http.server
+        self.policies = policies
+        self.requests = []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                host = (self.headers.get("Host") or "").lower()
+                outer.requests.append((host, self.path))
+                dom = host[8:] if host.startswith("mta-sts.") else ""
+                p = outer.policies.get(dom)
+                if self.path != "/.well-known/mta-sts.txt" or p is None:
+                    p = (404, {"Content-Type": "text/plain"}, "no\n")
+                elif isinstance(p, str):
+                    p = (200, {"Content-Type": "text/plain"}, p)
+                status, headers, body = p
+                body = body.encode()
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *a):
+                pass
+
+        self.srv = http.server.ThreadingHTTPServer((ip, 443), Handler)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(*cert)
+        self.srv.socket = ctx.wrap_socket(self.srv.socket, server_side=True)
+        self.thread = threading.Thread(target=self.srv.serve_forever,
+                                       daemon=True)
+        self.thread.start()
+        _stoppers.append(self.stop)
+
+    def stop(self):
+        if self.srv is not None:
+            self.srv.shutdown()
+            self.srv.server_close()
+            self.thread.join(5)
+        self.srv = None
 
 
 class Session:

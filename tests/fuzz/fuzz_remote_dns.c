@@ -1,6 +1,6 @@
 /*
  * fuzz_remote_dns.c — DNS answer handling of posthorn-remote
- * (remote/dns.c): arbitrary octets as an MX, A/AAAA and TLSA answer.
+ * (remote/dns.c): arbitrary octets as an MX, A/AAAA, TLSA and TXT answer.
  * The parsers must never read outside the message, must keep their
  * record limits, and must return one of the DNS_* codes.
  */
@@ -20,6 +20,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static struct mxlist mx;
 	static struct addrlist al;
 	static struct tlsalist tl;
+	static struct txtlist tx;
 	unsigned char *copy;
 	size_t i;
 	int rc;
@@ -58,6 +59,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (i = 0; i < tl.n; i++)
 		if (tl.v[i].len > DNS_TLSA_DATA || tl.v[i].usage < 2)
 			abort();
+	tx.n = tx.seen = 0;
+	rc = dns_parse_txt(copy, size, &tx);
+	if (rc < DNS_OK || rc > DNS_BAD || tx.n > DNS_TXT_MAX || tx.n > tx.seen)
+		abort();
+	for (i = 0; i < tx.n; i++)
+		if (tx.len[i] > DNS_TXT_LEN || tx.v[i][tx.len[i]] != '\0')
+			abort();
+	(void)dns_answer_secure(copy, size);
 	free(copy);
 	return 0;
 }

@@ -1,9 +1,9 @@
 /*
  * test_remote_dns.c — DNS answer handling of posthorn-remote (remote/dns.c):
  * MX parsing, preference order and shuffling, null MX, rcodes, malformed
- * answers, address records, and the dns_servers override.  Answers are
- * built here with dn_comp (the code under test only parses them through
- * ns_initparse/ns_parserr).
+ * answers, address records, TXT records, and the dns_servers override.
+ * Answers are built here with dn_comp (the code under test only parses
+ * them through ns_initparse/ns_parserr).
  */
 #include <arpa/inet.h>
 #include <arpa/nameser.h>
@@ -407,6 +407,53 @@ START_TEST(servers_override)
 }
 END_TEST
 
+/* TXT: strings of one record joined, several records kept apart,
+ * a string running past its record refused. */
+START_TEST(txt)
+{
+	struct pkt p;
+	static struct txtlist tl;
+
+	start(&p, ns_r_noerror, "_mta-sts.example.test", ns_t_txt);
+	rr_head(&p, "_mta-sts.example.test", ns_t_txt, 20);
+	p.b[p.len++] = 8;
+	memcpy(p.b + p.len, "v=STSv1;", 8);
+	p.len += 8;
+	p.b[p.len++] = 9;
+	memcpy(p.b + p.len, " id=abc12", 9);
+	p.len += 9;
+	p.b[p.len++] = 0;		/* an empty string */
+	rr_head(&p, "_mta-sts.example.test", ns_t_txt, 4);
+	p.b[p.len++] = 3;
+	memcpy(p.b + p.len, "foo", 3);
+	p.len += 3;
+	done(&p);
+	tl.n = tl.seen = 0;
+	ck_assert_int_eq(dns_parse_txt(p.b, p.len, &tl), DNS_OK);
+	ck_assert_uint_eq(tl.n, 2);
+	ck_assert_str_eq(tl.v[0], "v=STSv1; id=abc12");
+	ck_assert_uint_eq(tl.len[0], 17);
+	ck_assert_str_eq(tl.v[1], "foo");
+	ck_assert(!dns_answer_secure(p.b, p.len));
+	p.b[3] |= 0x20;
+	ck_assert(dns_answer_secure(p.b, p.len));
+	/* a string longer than its rdata */
+	start(&p, ns_r_noerror, "t.test", ns_t_txt);
+	rr_head(&p, "t.test", ns_t_txt, 3);
+	p.b[p.len++] = 5;
+	p.b[p.len++] = 'a';
+	p.b[p.len++] = 'b';
+	done(&p);
+	tl.n = tl.seen = 0;
+	ck_assert_int_eq(dns_parse_txt(p.b, p.len, &tl), DNS_BAD);
+	/* no TXT record */
+	start(&p, ns_r_noerror, "t.test", ns_t_txt);
+	done(&p);
+	tl.n = tl.seen = 0;
+	ck_assert_int_eq(dns_parse_txt(p.b, p.len, &tl), DNS_NODATA);
+}
+END_TEST
+
 static Suite *
 suite(void)
 {
@@ -421,6 +468,7 @@ suite(void)
 	tcase_add_test(t, addresses);
 	tcase_add_test(t, address_limit);
 	tcase_add_test(t, tlsa);
+	tcase_add_test(t, txt);
 	tcase_add_test(t, server_parse);
 	tcase_add_test(t, servers_override);
 	suite_add_tcase(s, t);
