@@ -152,9 +152,10 @@ worker_loop(struct forkserver *fs, int ctl)
 			memcpy(&conn, CMSG_DATA(c), sizeof(int));
 		if (conn < 0 || (mh.msg_flags & MSG_CTRUNC))
 			_exit(1);	/* not what the server sends */
-		(void)fs->child(conn, fs->arg);
+		r = fs->child(conn, fs->arg);
 		close(conn);
-		byte = ++used >= fs->max_use ? 'X' : 'D';
+		/* non-zero: the child asks not to be reused */
+		byte = ++used >= fs->max_use || r != 0 ? 'X' : 'D';
 		if (io_write_all(ctl, &byte, 1, WORKER_WAIT_MS) != 0 ||
 		    byte == 'X')
 			_exit(0);

@@ -29,7 +29,8 @@
  * listening sockets already closed, signals back to their defaults and
  * unblocked; its return value is the child's exit status (max_use 1).
  * A worker (max_use > 1) closes conn itself after the call: the function
- * must free everything it allocated for the connection. */
+ * must free everything it allocated for the connection; a non-zero return
+ * makes the worker exit instead of taking another connection. */
 typedef int forkserver_child_fn(int conn, void *arg);
 
 /*

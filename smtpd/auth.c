@@ -242,6 +242,7 @@ auth_command(struct session *s, const char *args)
 	const char *init = NULL;
 	size_t n = strcspn(args, " ");
 
+	s->auth_seen = true;	/* credentials may pass through us now */
 	if (auth_precheck(s) != 0)
 		return;
 	if (n == 0 || n >= sizeof(mech)) {

@@ -127,8 +127,11 @@ refuse(int wfd, const struct config *cfg, const char *why)
 	buf_free(&b);
 }
 
-int
-smtpd_serve_fd(const struct config *cfg, unsigned mode, int rfd, int wfd)
+/* One session; *reusable says whether this process may serve another
+ * (no AUTH was seen). */
+static int
+serve_session(const struct config *cfg, unsigned mode, int rfd, int wfd,
+    bool *reusable)
 {
 	struct local_tables t;
 	struct smtpd_sink sink;
@@ -147,7 +150,7 @@ smtpd_serve_fd(const struct config *cfg, unsigned mode, int rfd, int wfd)
 		refuse(wfd, cfg, "out of memory");
 		return 111;
 	}
-	s.tls_available = tls_configured(cfg);
+	s.tls_available = tls_usable(cfg);
 	if (geteuid() == 0 && s.tls_available)
 		(void)tls_session_ctx(&s);	/* the key may be root's */
 	peer_address(&s, rfd);
@@ -163,9 +166,18 @@ smtpd_serve_fd(const struct config *cfg, unsigned mode, int rfd, int wfd)
 	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	reverse_dns(&s);
 	session_run(&s);
+	*reusable = !s.auth_seen;
 	session_free(&s);
 	local_tables_free(&t);
 	return 0;
+}
+
+int
+smtpd_serve_fd(const struct config *cfg, unsigned mode, int rfd, int wfd)
+{
+	bool reusable;
+
+	return serve_session(cfg, mode, rfd, wfd, &reusable);
 }
 
 struct session_args {
@@ -173,12 +185,16 @@ struct session_args {
 	unsigned mode;
 };
 
+/* A worker that saw AUTH leaves (forkserver: non-zero = do not reuse). */
 static int
 session_child(int conn, void *arg)
 {
 	const struct session_args *a = arg;
+	bool reusable = false;
+	int rc;
 
-	return smtpd_serve_fd(a->cfg, a->mode, conn, conn);
+	rc = serve_session(a->cfg, a->mode, conn, conn, &reusable);
+	return rc != 0 ? rc : reusable ? 0 : 1;
 }
 
 static int
@@ -186,13 +202,18 @@ listen_loop(const struct config *cfg, unsigned mode, int n)
 {
 	struct session_args a = { cfg, mode };
 	int fds[MAX_LISTEN];
+	unsigned max_use;
 
 	if (n > MAX_LISTEN)
 		n = MAX_LISTEN;
 	for (int i = 0; i < n; i++)
 		fds[i] = SD_LISTEN_FDS_START + i;
-	return forkserver_run(fds, n, MAX_CHILDREN, 1, session_child, &a) == 0 ?
-	    0 : 111;
+	/* every session (and worker) shares one TLS context */
+	(void)tls_preload(cfg);
+	/* sessions that may carry passwords always get a fresh process */
+	max_use = mode & SMTPD_SUBMISSION ? 1 : (unsigned)cfg->smtpd_max_use;
+	return forkserver_run(fds, n, MAX_CHILDREN, max_use, session_child,
+	    &a) == 0 ? 0 : 111;
 }
 
 /* inetd hands the connection over as fd 2 too: log lines must never

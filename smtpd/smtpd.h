@@ -170,6 +170,8 @@ struct session {
 	bool tls;
 	char tls_info[128];		/* "TLSv1.3:TLS_AES_..." */
 	char *auth_user;
+	bool auth_seen;			/* an AUTH command came: this process
+					   must not serve another session */
 	unsigned auth_failures;
 	int auth_delay_ms;		/* per failure (0 in tests/fuzz) */
 	bool relay_client;		/* peer in relay_networks */
@@ -229,7 +231,14 @@ void session_reply(struct session *s, int code, const char *dsn,
 SSL_CTX *tls_server_ctx(const struct config *cfg);
 /* Are a certificate and a key configured and readable? */
 bool tls_configured(const struct config *cfg);
-/* The session's context, loaded on first use; NULL when unavailable. */
+/* Load the context once for every session this process and its children
+ * will serve (a long-running server loads it before it forks, as root if
+ * started so: the key may be root's).  Returns whether TLS is usable. */
+bool tls_preload(const struct config *cfg);
+/* Is TLS usable for a session: preloaded, or configured and readable? */
+bool tls_usable(const struct config *cfg);
+/* The session's context (the preloaded one, or loaded on first use);
+ * NULL when unavailable. */
 SSL_CTX *tls_session_ctx(struct session *s);
 /* Handshake on the session's fds and switch its stream to TLS.  0 ok. */
 int tls_start(struct session *s);

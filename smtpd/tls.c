@@ -71,9 +71,28 @@ tls_configured(const struct config *cfg)
 	    access(cfg->tls_cert, R_OK) == 0 && access(cfg->tls_key, R_OK) == 0;
 }
 
+static SSL_CTX *preloaded;
+
+bool
+tls_preload(const struct config *cfg)
+{
+	if (preloaded == NULL && tls_configured(cfg))
+		preloaded = tls_server_ctx(cfg);
+	return preloaded != NULL;
+}
+
+bool
+tls_usable(const struct config *cfg)
+{
+	return preloaded != NULL || tls_configured(cfg);
+}
+
 SSL_CTX *
 tls_session_ctx(struct session *s)
 {
+	if (s->tls_ctx == NULL && s->tls_available && preloaded != NULL &&
+	    SSL_CTX_up_ref(preloaded) == 1)
+		s->tls_ctx = preloaded;
 	if (s->tls_ctx == NULL && s->tls_available) {
 		s->tls_ctx = tls_server_ctx(s->cfg);
 		if (s->tls_ctx == NULL)
