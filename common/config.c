@@ -108,7 +108,6 @@ static const struct key keys[] = {
 	{ "smtp_session_timeout", K_DURATION, F(smtp_session_timeout), "1h",
 	    1, 7 * DAY },
 	{ "smtpd_max_use", K_UINT, F(smtpd_max_use), "100", 1, 10000 },
-	{ "smtpd_max_use", K_UINT, F(smtpd_max_use), "100", 1, 10000 },
 	{ "bounce_max_original", K_SIZE, F(bounce_max_original), "100k", 0,
 	    UINT64_C(1) << 40 },
 	{ "local_case_insensitive", K_BOOL, F(local_case_insensitive), "yes",

@@ -61,7 +61,6 @@ struct config {
 	uint64_t smtp_max_errors;	/* 10: then 421 and close */
 	uint64_t smtp_session_timeout;	/* 1h: whole-session limit */
 	uint64_t smtpd_max_use;		/* 100: port-25 sessions per process */
-	uint64_t smtpd_max_use;		/* 100: port-25 sessions per process */
 	uint64_t bounce_max_original;	/* 100k: larger originals: headers */
 	bool local_case_insensitive;	/* yes: local parts compared
 					   case-insensitively */
