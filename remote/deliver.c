@@ -565,6 +565,7 @@ host_addrs(struct remote *r, struct jobctx *jc, const struct plan *pl,
 	int rc;
 
 	al->n = 0;
+	al->secure = 0;
 	if (numeric_addr(host, pl->port, &al->v[0])) {
 		al->n = 1;
 		return 0;
@@ -588,23 +589,32 @@ host_addrs(struct remote *r, struct jobctx *jc, const struct plan *pl,
 	return -1;
 }
 
-/* RFC 7672 for one host: DANE when the MX answer (or, without MX, the
- * TLSA answer itself) is authenticated and TLSA records exist; mandatory
- * unauthenticated TLS when they exist but none is usable; opportunistic
- * TLS when there are none or they are not authenticated.  -1: the TLSA
- * lookup failed, the host must not be used. */
+/* RFC 7672 for one host: DANE when the MX answer (when there is one),
+ * the host's address records and the TLSA answer are all authenticated
+ * and TLSA records exist; mandatory unauthenticated TLS when they exist
+ * but none is usable; opportunistic TLS when there are none or any of the
+ * answers is not authenticated.  -1: the TLSA lookup failed, the host
+ * must not be used. */
 static int
 dane_policy(struct remote *r, struct jobctx *jc, const struct plan *pl,
-    const char *host, struct tlsalist *tl, enum smtp_tls *tls)
+    const char *host, const struct addrlist *al, struct tlsalist *tl,
+    enum smtp_tls *tls)
 {
 	int rc;
 
 	*tls = pl->tls;
+	tl->n = tl->seen = 0;
+	tl->secure = 0;
 	if (pl->tls != SMTP_TLS_DANE)
 		return 0;
 	*tls = SMTP_TLS_MAY;
 	if (pl->by_mx && !pl->mx_secure)
 		return 0;	/* insecure MX: DANE does not apply */
+	/* RFC 7672 2.2: nor with insecure address records (a [host]
+	 * route, an implicit MX or an MX host alike); an IP address from
+	 * routes has none at all */
+	if (!al->secure)
+		return 0;
 	rc = dns_tlsa(&r->dns, host, pl->port, tl);
 	if (rc == DNS_NODATA || rc == DNS_NXDOMAIN)
 		return 0;
@@ -683,7 +693,8 @@ run_plan(struct remote *r, struct jobctx *jc, const struct plan *pl)
 		if (host_addrs(r, jc, pl, pl->hosts[h].name, &al) < 0)
 			continue;
 		any_addr = 1;
-		if (dane_policy(r, jc, pl, pl->hosts[h].name, &tl, &tls) < 0)
+		if (dane_policy(r, jc, pl, pl->hosts[h].name, &al, &tl,
+		    &tls) < 0)
 			continue;
 		/* DANE, where it applies, takes precedence (RFC 8461 2) */
 		if (tls != SMTP_TLS_DANE && sts_host(jc, pl,
