@@ -172,21 +172,36 @@ io_read(int fd, void *p, size_t n, int timeout_ms)
 static int
 write_dl(int fd, const void *p, size_t n, int64_t deadline)
 {
+	enum { SOCKET, REGULAR, OTHER } kind = SOCKET;
 	const char *c = p;
-	int notsock = 0;
+	struct stat st;
 	ssize_t r;
 
+	/* Sockets: try first (MSG_DONTWAIT never blocks past the deadline),
+	 * wait only when the buffer is full.  Regular files: plain write(),
+	 * they neither block nor raise SIGPIPE.  Pipes and the rest: wait
+	 * for room, then write with SIGPIPE held off. */
 	while (n > 0) {
-		if (wait_fd(fd, POLLOUT, deadline) == -1)
-			return -1;
-		if (!notsock) {
-			r = send(fd, c, n, MSG_NOSIGNAL);
+		if (kind == SOCKET) {
+			r = send(fd, c, n, MSG_NOSIGNAL | MSG_DONTWAIT);
 			if (r == -1 && errno == ENOTSOCK) {
-				notsock = 1;
+				kind = fstat(fd, &st) == 0 &&
+				    S_ISREG(st.st_mode) ? REGULAR : OTHER;
 				continue;
 			}
-		} else
+			if (r == -1 && (errno == EAGAIN ||
+			    errno == EWOULDBLOCK)) {
+				if (wait_fd(fd, POLLOUT, deadline) == -1)
+					return -1;
+				continue;
+			}
+		} else if (kind == REGULAR) {
+			r = write(fd, c, n);
+		} else {
+			if (wait_fd(fd, POLLOUT, deadline) == -1)
+				return -1;
 			r = write_nosig(fd, c, n);
+		}
 		if (r == -1) {
 			if (errno == EINTR || errno == EAGAIN ||
 			    errno == EWOULDBLOCK)
