@@ -1,0 +1,67 @@
+/*
+ * test_local_quota_shim.c — an LD_PRELOAD library for
+ * tests/e2e/test_local_quota: write(2) behaves as if the user's disk
+ * quota were QUOTA_LIMIT octets for files under QUOTA_DIR (a real quota
+ * needs CONFIG_QUOTA or tmpfs quotas, which test machines often lack).
+ * A write that would make such a file larger than QUOTA_LIMIT writes what
+ * still fits and returns that count (a short write, as the kernel does);
+ * the next one fails with EDQUOT.  Files elsewhere are not touched.
+ * Test code only: never built into posthorn.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+ssize_t write(int fd, const void *p, size_t n);
+
+static ssize_t (*real_write)(int, const void *, size_t);
+
+/* Is fd a file under QUOTA_DIR?  Its size in *size. */
+static int
+watched(int fd, off_t *size)
+{
+	const char *dir = getenv("QUOTA_DIR");
+	char link[64], path[4096];
+	struct stat st;
+	ssize_t n;
+	size_t dl;
+
+	if (dir == NULL || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+		return 0;
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, path, sizeof(path) - 1);
+	if (n <= 0)
+		return 0;
+	path[n] = '\0';
+	dl = strlen(dir);
+	if (strncmp(path, dir, dl) != 0 || path[dl] != '/')
+		return 0;
+	*size = st.st_size;
+	return 1;
+}
+
+ssize_t
+write(int fd, const void *p, size_t n)
+{
+	const char *lim = getenv("QUOTA_LIMIT");
+	off_t size, limit;
+
+	if (real_write == NULL)
+		real_write = (ssize_t (*)(int, const void *, size_t))
+		    dlsym(RTLD_NEXT, "write");
+	if (lim != NULL && n > 0 && watched(fd, &size)) {
+		limit = (off_t)strtoll(lim, NULL, 10);
+		if (size >= limit) {
+			errno = EDQUOT;
+			return -1;
+		}
+		if ((off_t)n > limit - size)
+			n = (size_t)(limit - size);
+	}
+	return real_write(fd, p, n);
+}
