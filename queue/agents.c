@@ -259,18 +259,43 @@ agent_parse(struct agent *a, const char **why)
 	}
 }
 
+/*
+ * The message descriptor for one agent: a new open file description of
+ * the round's message file, so that agents working on the same message
+ * at once do not share a file offset (posthorn-remote seeks and reads).
+ * Falls back to the round's descriptor.  Close with msgfd_done().
+ */
+static int
+job_msgfd(const struct job *j)
+{
+	char path[64];
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", j->round->msgfd);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	return fd >= 0 ? fd : j->round->msgfd;
+}
+
+static void
+msgfd_done(const struct job *j, int fd)
+{
+	if (fd != j->round->msgfd)
+		close(fd);
+}
+
 /* Send job j to agent a (idle or just done) and arm its time limit. */
 static int
 agent_send_job(struct agent *a, struct job *j)
 {
 	struct envelope e;
 	uint64_t now;
-	int r;
+	int r, mfd;
 
 	r = job_envelope(j, &e);
 	if (r == 0) {
-		r = agent_job_send(a->fd, j->kind, &e, j->idx, j->domain,
-		    j->round->msgfd);
+		mfd = job_msgfd(j);
+		r = agent_job_send(a->fd, j->kind, &e, j->idx, j->domain, mfd);
+		msgfd_done(j, mfd);
 		free(e.rcpts);
 	}
 	if (r == -1)
@@ -639,7 +664,7 @@ static int
 launch(struct agent *a, struct job *j, const char *path)
 {
 	struct envelope e;
-	int sv[2], r;
+	int sv[2], r, mfd;
 	pid_t pid;
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1)
@@ -650,9 +675,10 @@ launch(struct agent *a, struct job *j, const char *path)
 		return -1;
 	}
 	a->jobs = 1;
+	mfd = job_msgfd(j);
 	if (j->cls != CLASS_BOUNCE && a->s->spawnfd >= 0) {
-		r = agent_job_send(sv[0], j->kind, &e, j->idx, j->domain,
-		    j->round->msgfd);
+		r = agent_job_send(sv[0], j->kind, &e, j->idx, j->domain, mfd);
+		msgfd_done(j, mfd);
 		if (++next_spawn_id > SPAWN_ID_MAX)
 			next_spawn_id = 1;
 		if (r == 0 && j->cls == CLASS_LOCAL)
@@ -674,12 +700,13 @@ launch(struct agent *a, struct job *j, const char *path)
 	close(sv[1]);
 	a->fd = sv[0];
 	if (pid == -1) {
+		msgfd_done(j, mfd);
 		free(e.rcpts);
 		return -1;
 	}
 	a->pid = pid;
-	r = agent_job_send(sv[0], j->kind, &e, j->idx, j->domain,
-	    j->round->msgfd);
+	r = agent_job_send(sv[0], j->kind, &e, j->idx, j->domain, mfd);
+	msgfd_done(j, mfd);
 	free(e.rcpts);
 	return r;
 }
