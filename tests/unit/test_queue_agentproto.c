@@ -265,40 +265,130 @@ END_TEST
 START_TEST(spawn_requests)
 {
 	struct stream s;
-	char rcpt[ADDR_MAX], big[ADDR_MAX + 10];
-	int sv[2], ctl[2], got;
+	struct spawn_req rq;
+	char big[ADDR_MAX + 10];
+	int sv[2], ctl[2];
 
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, ctl), 0);
-	ck_assert_int_eq(spawn_request_send(sv[0], "alice@local.test",
+	ck_assert_int_eq(spawn_request_send(sv[0], SPAWN_LOCAL, 7,
+	    "alice@local.test", ctl[1]), 0);
+	ck_assert_int_eq(spawn_request_send(sv[0], SPAWN_REMOTE, 8, NULL,
 	    ctl[1]), 0);
+	ck_assert_int_eq(spawn_request_send(sv[0], SPAWN_KILL, 7, NULL, -1),
+	    0);
 	memset(big, 'a', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
-	ck_assert_int_eq(spawn_request_send(sv[0], big, ctl[1]), -1);
-	ck_assert_int_eq(spawn_request_send(sv[0], "x@y.example", -1), -1);
-	/* a request without a descriptor, then a bad address */
-	ck_assert_int_eq(io_send_fd(sv[0], "7:Sx@y.z,", 9, -1, 1000), 0);
+	/* refused before anything is sent */
+	ck_assert_int_eq(spawn_request_send(sv[0], SPAWN_LOCAL, 9, big,
+	    ctl[1]), -1);
+	ck_assert_int_eq(spawn_request_send(sv[0], SPAWN_LOCAL, 9,
+	    "x@y.example", -1), -1);
+	ck_assert_int_eq(spawn_request_send(sv[0], SPAWN_KILL, 9, NULL,
+	    ctl[1]), -1);
+	ck_assert_int_eq(spawn_request_send(sv[0], SPAWN_REMOTE, 0, NULL,
+	    ctl[1]), -1);
+	ck_assert_int_eq(spawn_request_send(sv[0], 'Q', 9, NULL, ctl[1]), -1);
 	stream_init(&s, sv[1], sv[1], 1000);
-	ck_assert_int_eq(spawn_request_read(&s, rcpt, sizeof(rcpt), &got), 1);
-	ck_assert_str_eq(rcpt, "alice@local.test");
-	ck_assert_int_ge(got, 0);
+	ck_assert_int_eq(spawn_request_read(&s, &rq), 1);
+	ck_assert_int_eq(rq.kind, SPAWN_LOCAL);
+	ck_assert_uint_eq(rq.id, 7);
+	ck_assert_str_eq(rq.rcpt, "alice@local.test");
+	ck_assert_int_ge(rq.fd, 0);
 	/* the received descriptor is the same socket: talk through it */
-	ck_assert_int_eq(write(got, "ping", 4), 4);
+	ck_assert_int_eq(write(rq.fd, "ping", 4), 4);
 	ck_assert_int_eq(read(ctl[0], big, 4), 4);
-	close(got);
-	ck_assert_int_eq(spawn_request_read(&s, rcpt, sizeof(rcpt), &got),
-	    -1);
-	ck_assert_int_eq(got, -1);
-	ck_assert_int_eq(io_send_fd(sv[0], "10:Snot addr,", 13, ctl[1], 1000),
-	    0);
-	ck_assert_int_eq(spawn_request_read(&s, rcpt, sizeof(rcpt), &got),
-	    -1);
-	ck_assert_int_eq(spawn_request_read(&s, rcpt, 5, &got), -1);
+	close(rq.fd);
+	ck_assert_int_eq(spawn_request_read(&s, &rq), 1);
+	ck_assert_int_eq(rq.kind, SPAWN_REMOTE);
+	ck_assert_uint_eq(rq.id, 8);
+	ck_assert_str_eq(rq.rcpt, "");
+	ck_assert_int_ge(rq.fd, 0);
+	close(rq.fd);
+	ck_assert_int_eq(spawn_request_read(&s, &rq), 1);
+	ck_assert_int_eq(rq.kind, SPAWN_KILL);
+	ck_assert_uint_eq(rq.id, 7);
+	ck_assert_int_eq(rq.fd, -1);
+	/* a local request without a descriptor */
+	ck_assert_int_eq(io_send_fd(sv[0], "9:S1\0x@y.z,", 11, -1, 1000), 0);
+	ck_assert_int_eq(spawn_request_read(&s, &rq), -1);
+	ck_assert_int_eq(rq.fd, -1);
 	close(sv[0]);
 	stream_free(&s);
 	close(sv[1]);
 	close(ctl[0]);
 	close(ctl[1]);
+}
+END_TEST
+
+/* Payloads one by one: what the spawner and the scheduler refuse. */
+START_TEST(spawn_decode)
+{
+	static const struct {
+		char tag;
+		const char *p;
+		size_t n;
+		int fd, ok;
+	} c[] = {
+		{ 'S', "1\0a@b.example", 13, 1, 0 },
+		{ 'S', "1\0a@b.example", 13, 0, -1 },	/* no descriptor */
+		{ 'S', "01\0a@b.example", 14, 1, -1 },	/* leading zero */
+		{ 'S', "0\0a@b.example", 13, 1, -1 },	/* id 0 */
+		{ 'S', "1\0not an address", 16, 1, -1 },
+		{ 'S', "1\0a@b.example\0x", 15, 1, -1 },	/* extra field */
+		{ 'S', "1", 1, 1, -1 },			/* no recipient */
+		{ 'S', "1\0", 2, 1, -1 },
+		{ 'R', "9223372036854775807", 19, 1, 0 },
+		{ 'R', "9223372036854775808", 19, 1, -1 },	/* > 2^63-1 */
+		{ 'R', "18446744073709551616", 20, 1, -1 },
+		{ 'R', "5\0", 2, 1, -1 },
+		{ 'R', "-5", 2, 1, -1 },
+		{ 'R', "", 0, 1, -1 },
+		{ 'K', "5", 1, 0, 0 },
+		{ 'K', "5", 1, 1, -1 },			/* K with a descriptor */
+		{ 'X', "5", 1, 0, -1 },
+	};
+	struct spawn_req rq;
+	size_t i;
+
+	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++)
+		ck_assert_msg(spawn_request_decode(c[i].tag, c[i].p, c[i].n,
+		    c[i].fd, &rq) == c[i].ok, "case %zu", i);
+}
+END_TEST
+
+START_TEST(spawn_answers)
+{
+	static const struct {
+		const char *p;
+		size_t n;
+		int ok;
+	} bad[] = {
+		{ "5\0exit", 6, -1 },
+		{ "5\0exit\0" "256", 10, -1 },
+		{ "5\0died\0" "1", 8, -1 },
+		{ "0\0exit\0" "0", 8, -1 },
+		{ "5\0exit\0" "00", 9, -1 },
+		{ "5\0exit\0" "1\0", 9, -1 },
+	};
+	struct spawn_exit x;
+	struct buf b = BUF_INIT;
+	const char *pl;
+	size_t plen, used, i;
+	char tag;
+
+	ck_assert_int_eq(spawn_exit_put(&b, 42, "signal", 9), 0);
+	ck_assert_int_eq(frame_decode(b.data, b.len, SPAWN_FRAME_MAX, &tag,
+	    &pl, &plen, &used), FRAME_OK);
+	ck_assert_int_eq(spawn_exit_decode(tag, pl, plen, &x), 0);
+	ck_assert_uint_eq(x.id, 42);
+	ck_assert_str_eq(x.how, "signal");
+	ck_assert_uint_eq(x.code, 9);
+	ck_assert_int_eq(spawn_exit_decode('R', pl, plen, &x), -1);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_msg(spawn_exit_decode('X', bad[i].p, bad[i].n, &x) ==
+		    bad[i].ok, "case %zu", i);
+	buf_free(&b);
 }
 END_TEST
 
@@ -315,6 +405,8 @@ main(void)
 	tcase_add_test(t, results);
 	tcase_add_test(t, bad_results);
 	tcase_add_test(t, spawn_requests);
+	tcase_add_test(t, spawn_decode);
+	tcase_add_test(t, spawn_answers);
 	suite_add_tcase(su, t);
 	r = srunner_create(su);
 	srunner_run_all(r, CK_NORMAL);
