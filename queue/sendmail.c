@@ -640,9 +640,8 @@ flush_queue(const struct config *cfg, const char *domain)
 	return 0;
 }
 
-/* -bs: an SMTP session on stdin/stdout.  posthorn-smtpd has no local
- * mode of its own yet, so the session is presented as a loopback client
- * (fd 0 is not a socket: smtpd takes the address from TCPREMOTEIP). */
+/* -bs: an SMTP session on stdin/stdout: posthorn-smtpd --local, as the
+ * caller (the queue records our uid; the Received header names it). */
 static int
 smtp_session(const char *dir)
 {
@@ -650,16 +649,12 @@ smtp_session(const char *dir)
 
 	if (libexec_path("posthorn-smtpd", prog, sizeof(prog)) == -1)
 		fatal(EX_SOFTWARE, "cannot locate posthorn-smtpd", NULL);
-	if (setenv("POSTHORN_CONF", dir, 1) == -1 ||
-	    setenv("PROTO", "local", 1) == -1 ||
-	    setenv("TCPREMOTEIP", "127.0.0.1", 1) == -1 ||
-	    setenv("TCPREMOTEPORT", "0", 1) == -1 ||
-	    setenv("TCPLOCALIP", "127.0.0.1", 1) == -1 ||
-	    setenv("TCPLOCALPORT", "0", 1) == -1)
+	if (setenv("POSTHORN_CONF", dir, 1) == -1)
 		fatal(EX_OSERR, "cannot set the environment", NULL);
 	unsetenv("LISTEN_FDS");
 	unsetenv("LISTEN_PID");
-	execl(prog, "posthorn-smtpd", "-C", dir, (char *)NULL);
+	unsetenv("TCPREMOTEIP");
+	execl(prog, "posthorn-smtpd", "--local", "-C", dir, (char *)NULL);
 	fatal(EX_UNAVAILABLE, "cannot run posthorn-smtpd", strerror(errno));
 }
 

@@ -2,7 +2,7 @@
  * main.c — posthorn-smtpd: one SMTP session on fd 0/1, or an accept loop
  * over sockets passed with LISTEN_FDS.  See posthorn-smtpd(8).
  *
- *   posthorn-smtpd [-C dir] [-v] [--submission] [--smtps]
+ *   posthorn-smtpd [-C dir] [-v] [--submission | --smtps | --local]
  */
 #include <stdio.h>
 #include <string.h>
@@ -15,7 +15,7 @@ static void __attribute__((noreturn))
 usage(void)
 {
 	fprintf(stderr, "usage: posthorn-smtpd [-C dir] [-v] "
-	    "[--submission] [--smtps]\n");
+	    "[--submission | --smtps | --local]\n");
 	exit(64);
 }
 
@@ -33,11 +33,16 @@ main(int argc, char **argv)
 			log_set_verbose(1);
 		else if (strcmp(argv[i], "--submission") == 0)
 			mode |= SMTPD_SUBMISSION;
+		else if (strcmp(argv[i], "--local") == 0)
+			/* sendmail -bs: the caller's own session */
+			mode |= SMTPD_LOCAL;
 		else if (strcmp(argv[i], "--smtps") == 0)
 			/* RFC 8314: port 465 is submission over TLS */
 			mode |= SMTPD_SMTPS | SMTPD_SUBMISSION;
 		else
 			usage();
 	}
+	if ((mode & SMTPD_LOCAL) && (mode & ~SMTPD_LOCAL))
+		usage();
 	return smtpd_serve(config_dir(dir), mode);
 }

@@ -7,6 +7,8 @@
  *   	id 0005F2A1B2C3D4001234
  *   	for <user@example.org>; Sun, 22 Nov 2026 17:38:22 +0000
  *
+ * For sendmail -bs (SMTPD_LOCAL) the parenthesis names the caller's uid:
+ * "Received: from helo (uid 1000)".
  * "for" only with exactly one recipient (no disclosure of Bcc lists).
  * Input: the session's HELO name and reverse DNS name, both from the
  * peer and so untrusted: octets outside a conservative set become '_' so
@@ -45,10 +47,16 @@ received_header(const struct session *s, time_t now, struct buf *out)
 		return -1;
 	r |= buf_append_str(out, "Received: from ");
 	r |= append_token(out, s->helo[0] ? s->helo : "unknown");
-	r |= buf_append_str(out, " (");
-	r |= append_token(out, s->peer_name[0] ? s->peer_name : "unknown");
-	r |= buf_printf(out, " [%s%s])\n\tby ",
-	    strchr(s->peer_ip, ':') != NULL ? "IPv6:" : "", s->peer_ip);
+	if (s->mode & SMTPD_LOCAL)
+		r |= buf_printf(out, " (uid %ld)\n\tby ", s->local_uid);
+	else {
+		r |= buf_append_str(out, " (");
+		r |= append_token(out, s->peer_name[0] ? s->peer_name :
+		    "unknown");
+		r |= buf_printf(out, " [%s%s])\n\tby ",
+		    strchr(s->peer_ip, ':') != NULL ? "IPv6:" : "",
+		    s->peer_ip);
+	}
 	r |= append_token(out, s->cfg->hostname);
 	r |= buf_printf(out, " (posthorn) with %s", session_protocol(s));
 	if (s->tls)

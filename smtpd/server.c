@@ -109,7 +109,7 @@ reverse_dns(struct session *s)
 	    sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
 
 	if (!s->cfg->reverse_dns || !s->peer_known)
-		return;
+		return;	/* also SMTPD_LOCAL: no peer */
 	if (getnameinfo((struct sockaddr *)&s->peer, len, s->peer_name,
 	    sizeof(s->peer_name), NULL, 0, NI_NAMEREQD) != 0)
 		s->peer_name[0] = '\0';
@@ -153,7 +153,14 @@ serve_session(const struct config *cfg, unsigned mode, int rfd, int wfd,
 	s.tls_available = tls_usable(cfg);
 	if (geteuid() == 0 && s.tls_available)
 		(void)tls_session_ctx(&s);	/* the key may be root's */
-	peer_address(&s, rfd);
+	if (mode & SMTPD_LOCAL) {
+		/* sendmail -bs: no network peer; the queue records the
+		 * caller's uid (SO_PEERCRED) and the Received header names
+		 * it */
+		s.local_uid = (long)getuid();
+		snprintf(s.peer_ip, sizeof(s.peer_ip), "local");
+	} else
+		peer_address(&s, rfd);
 	if (drop_privileges() != 0) {
 		session_free(&s);
 		local_tables_free(&t);
@@ -249,7 +256,7 @@ smtpd_serve(const char *confdir, unsigned mode)
 	signal(SIGPIPE, SIG_IGN);
 	if (config_load(confdir, &cfg, &err) != 0)
 		die(78, "bad configuration", buf_str(&err));
-	n = sd_listen_fds(1);
+	n = (mode & SMTPD_LOCAL) ? 0 : sd_listen_fds(1);
 	if (n < 0)
 		die(111, "LISTEN_FDS", strerror(-n));
 	/* Accept=yes without StandardInput=socket: one connected socket */

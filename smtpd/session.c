@@ -515,7 +515,9 @@ log_close(struct session *s)
 void
 session_run(struct session *s)
 {
-	if (s->peer_known)
+	if (s->mode & SMTPD_LOCAL)
+		s->relay_client = true;	/* as the sendmail command line */
+	else if (s->peer_known)
 		s->relay_client = cidrlist_match(&s->cfg->relay_networks,
 		    (const struct sockaddr *)&s->peer);
 	log_msg(LOG_INFO, "connect", "client", s->peer_ip, "name",

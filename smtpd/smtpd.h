@@ -34,6 +34,8 @@
 /* Session mode flags. */
 #define SMTPD_SUBMISSION	0x01	/* AUTH required before MAIL */
 #define SMTPD_SMTPS		0x02	/* implicit TLS */
+#define SMTPD_LOCAL		0x04	/* sendmail -bs: a local user on
+					   stdin/stdout, no network peer */
 
 /* Where accepted messages and credentials go. */
 struct smtpd_sink {
@@ -163,6 +165,7 @@ struct session {
 	SSL_CTX *tls_ctx;		/* loaded at start or at STARTTLS */
 	struct sockaddr_storage peer;
 	bool peer_known;
+	long local_uid;			/* SMTPD_LOCAL: the caller's uid */
 	char peer_ip[64];		/* "192.0.2.1" or "unknown" */
 	char peer_name[256];		/* reverse DNS, or "" */
 	char helo[SMTP_HELO_MAX + 1];

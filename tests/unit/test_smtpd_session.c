@@ -155,6 +155,33 @@ START_TEST(test_received_header)
 }
 END_TEST
 
+START_TEST(test_received_local)
+{
+	struct session *s = calloc(1, sizeof(*s));
+	struct buf b = BUF_INIT;
+	static const char want[] = "Received: from my.host (uid 1000)\n"
+	    "\tby mx.example.org (posthorn) with ESMTP\n"
+	    "\tid 00000000000000000043; ";
+
+	/* sendmail -bs: the caller's uid, no address, no reverse name */
+	ck_assert_ptr_nonnull(s);
+	s->cfg = &cfg;
+	s->mode = SMTPD_LOCAL;
+	s->local_uid = 1000;
+	envelope_init(&s->env);
+	snprintf(s->helo, sizeof(s->helo), "my.host");
+	snprintf(s->peer_ip, sizeof(s->peer_ip), "local");
+	snprintf(s->id, sizeof(s->id), "00000000000000000043");
+	s->esmtp = true;
+	ck_assert_int_eq(received_header(s, 1795000000, &b), 0);
+	ck_assert_msg(strncmp(buf_str(&b), want, strlen(want)) == 0, "%s",
+	    buf_str(&b));
+	buf_free(&b);
+	envelope_free(&s->env);
+	free(s);
+}
+END_TEST
+
 #define EHLO_X \
 	"250-mx.example.org Hello x [192.0.2.7]\r\n" \
 	"250-PIPELINING\r\n250-SIZE 10000\r\n250-8BITMIME\r\n" \
@@ -707,6 +734,7 @@ suite(void)
 	tcase_add_test(tc, test_greeting_ehlo_quit);
 	tcase_add_test(tc, test_simple_message);
 	tcase_add_test(tc, test_received_header);
+	tcase_add_test(tc, test_received_local);
 	tcase_add_test(tc, test_ipv6_and_blanks);
 	tcase_add_test(tc, test_received_sanitised);
 	tcase_add_test(tc, test_sequence_errors);
