@@ -186,8 +186,8 @@ agents_close_idle(void)
 	}
 }
 
-/* Make room for a new local agent: stop the idle one that has waited
- * longest.  1 if there was one. */
+/* Make room for a new local agent: stop the oldest idle one.  1 if
+ * there was one. */
 int
 agents_evict_idle(void)
 {
