@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -420,6 +421,21 @@ on_stop(sd_event_source *s, const struct signalfd_siginfo *si, void *ud)
 	return 0;
 }
 
+/* A worker pool holds one descriptor per worker: make room for them
+ * (the soft limit is often 1024; the hard one much higher). */
+static void
+raise_fd_limit(unsigned max)
+{
+	struct rlimit rl;
+	rlim_t want = (rlim_t)max * 2 + 64;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ?
+	    want : rl.rlim_max;
+	(void)setrlimit(RLIMIT_NOFILE, &rl);
+}
+
 int
 forkserver_run(const int *fds, int n, unsigned max_children,
     unsigned max_use, forkserver_child_fn *child, void *arg)
@@ -438,6 +454,7 @@ forkserver_run(const int *fds, int n, unsigned max_children,
 	fs.n = n;
 	fs.max = max_children > 0 ? max_children : 1;
 	fs.max_use = max_use > 0 ? max_use : 1;
+	raise_fd_limit(fs.max);
 	fs.child = child;
 	fs.arg = arg;
 	sigemptyset(&ss);

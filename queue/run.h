@@ -19,7 +19,7 @@
 #include "common/config.h"
 
 #define MAX_LISTENERS	64
-#define MAX_SESSIONS	1000	/* simultaneous smtpd per listener */
+#define MAX_SESSIONS	2000	/* simultaneous smtpd per listener (-a) */
 #define MAX_INJECTIONS	256	/* simultaneous posthorn-queue */
 #define ACCEPT_BURST	64	/* connections taken per wake-up */
 #define STOP_GRACE_USEC	(10 * 1000000ULL)	/* SIGTERM, then SIGKILL */

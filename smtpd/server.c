@@ -38,7 +38,7 @@
 
 #define SMTPD_USER	"posthorn-smtpd"
 #define MAX_LISTEN	16
-#define MAX_CHILDREN	1000	/* sessions at once, as posthorn-run's limit */
+#define MAX_CHILDREN	2000	/* sessions at once */
 
 static int
 drop_privileges(void)
