@@ -24,7 +24,7 @@ SYSUSERSDIR ?= $(shell pkg-config --variable=sysusersdir systemd 2>/dev/null || 
 TMPFILESDIR ?= $(shell pkg-config --variable=tmpfilesdir systemd 2>/dev/null || echo /usr/lib/tmpfiles.d)
 
 CC      ?= cc
-PKGS    := libsystemd openssl
+PKGS    := libsystemd openssl libidn2
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)

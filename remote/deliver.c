@@ -32,6 +32,7 @@
 #include "common/addr.h"
 #include "common/log.h"
 #include "remote/deliver.h"
+#include "remote/idna.h"
 #include "remote/tls.h"
 
 struct plan {
@@ -64,6 +65,8 @@ struct jobctx {
 	int sts_testing;		/* this host: report what an enforced
 					   policy would have refused */
 	char sts_note[300];		/* this host: errors are MTA-STS's */
+	char adomain[256];		/* the domain in A-labels (IDNA) */
+	const char *idna_why;		/* NULL: adomain is set */
 };
 
 static int
@@ -442,7 +445,7 @@ plan_sts(struct remote *r, struct jobctx *jc, struct plan *pl)
 
 	if (!r->cfg->mta_sts)
 		return;
-	if (mtasts_lookup(&r->sts, job->domain, (int64_t)time(NULL),
+	if (mtasts_lookup(&r->sts, jc->adomain, (int64_t)time(NULL),
 	    &pl->pol, &src, id, why, sizeof(why)) <= 0) {
 		if (why[0] != '\0')
 			log_msg(LOG_WARNING, "mta-sts", "qid", job->env.qid,
@@ -455,6 +458,22 @@ plan_sts(struct remote *r, struct jobctx *jc, struct plan *pl)
 	    job->domain, "policy", mtasts_mode_name(pl->pol.mode), "id", id,
 	    "source", src, "reason", why[0] != '\0' ? why : "-",
 	    (char *)NULL);
+}
+
+/* MX delivery to the job's domain, looked up by its A-label form. */
+static int
+plan_domain(struct remote *r, struct jobctx *jc, struct plan *pl)
+{
+	if (jc->idna_why != NULL) {
+		settle_open(jc, 'P', "5.1.2", "cannot look up %s: not a valid "
+		    "internationalized domain name (%s)", jc->job->domain,
+		    jc->idna_why);
+		return -1;
+	}
+	if (plan_mx(r, jc, pl, jc->adomain) < 0)
+		return -1;
+	plan_sts(r, jc, pl);
+	return 0;
 }
 
 /* Decide where the job's mail goes.  0: pl filled; -1: settled. */
@@ -474,6 +493,14 @@ make_plan(struct remote *r, struct jobctx *jc, struct plan *pl)
 		    "from the scheduler: %s", why);
 		return -1;
 	}
+	/* RFC 5890: DNS knows a UTF-8 domain only by its A-labels */
+	jc->idna_why = NULL;
+	if (idna_domain_ascii(domain, jc->adomain, sizeof(jc->adomain),
+	    &why) < 0)
+		jc->idna_why = why;
+	else if (strcmp(jc->adomain, domain) != 0)
+		log_msg(LOG_INFO, "idna", "qid", jc->job->env.qid, "domain",
+		    domain, "a_label", jc->adomain, (char *)NULL);
 	rc = route_lookup(&r->routes, domain, &rt, &why);
 	if (rc < 0) {
 		settle_open(jc, 'T', "4.3.5", "bad routes entry for %s: %s",
@@ -485,17 +512,7 @@ make_plan(struct remote *r, struct jobctx *jc, struct plan *pl)
 			plan_one(pl, lit);
 			return 0;
 		}
-		if (str_has_8bit(domain)) {
-			/* U-labels would need IDNA (RFC 5891) to look up */
-			settle_open(jc, 'P', "5.6.7", "cannot look up %s: "
-			    "internationalized domain names are not supported",
-			    domain);
-			return -1;
-		}
-		if (plan_mx(r, jc, pl, domain) < 0)
-			return -1;
-		plan_sts(r, jc, pl);
-		return 0;
+		return plan_domain(r, jc, pl);
 	}
 	pl->tls = tls_policy(rt.tls);
 	pl->from_route = rt.kind != ROUTE_MX;
@@ -521,7 +538,9 @@ make_plan(struct remote *r, struct jobctx *jc, struct plan *pl)
 		}
 		return plan_mx(r, jc, pl, rt.host);
 	default:
-		if (plan_mx(r, jc, pl, domain) < 0)
+		if (jc->idna_why != NULL)
+			return plan_domain(r, jc, pl);	/* settles */
+		if (plan_mx(r, jc, pl, jc->adomain) < 0)
 			return -1;
 		/* "direct": an explicit TLS policy is the administrator's */
 		if (pl->tls == SMTP_TLS_MAY || pl->tls == SMTP_TLS_DANE)

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "common/agent.h"
+#include "remote/idna.h"
 #include "remote/smtp.h"
 #include "remote/tls.h"
 
@@ -535,13 +536,24 @@ perm_all(struct smtp_conn *c, const bool *todo, size_t n, struct rres *res,
 			set_res(&res[i], c, 'P', dsn, "%s", text);
 }
 
+static void
+fail_all_text(struct smtp_conn *c, const bool *todo, size_t n,
+    struct rres *res, const char *dsn, const char *text)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (todo[i] && res[i].status == 0)
+			set_res(&res[i], c, 'T', dsn, "%s", text);
+}
+
 static int
-mail_cmd(struct smtp_conn *c, const struct envelope *env,
+mail_cmd(struct smtp_conn *c, const struct envelope *env, const char *sender,
     const struct body_info *info, bool utf8, struct buf *out)
 {
 	int r;
 
-	r = buf_printf(out, "MAIL FROM:<%s>", env->sender);
+	r = buf_printf(out, "MAIL FROM:<%s>", sender);
 	if (r >= 0 && (c->ext & EXT_SIZE))
 		r = buf_printf(out, " SIZE=%llu",
 		    (unsigned long long)info->wire_size);
@@ -582,12 +594,13 @@ orcpt_ok(const char *o)
 }
 
 static int
-rcpt_cmd(struct smtp_conn *c, const struct rcpt *rc, struct buf *out)
+rcpt_cmd(struct smtp_conn *c, const struct rcpt *rc, const char *addr,
+    struct buf *out)
 {
 	char notify[64];
 	int r;
 
-	r = buf_printf(out, "RCPT TO:<%s>", rc->addr);
+	r = buf_printf(out, "RCPT TO:<%s>", addr != NULL ? addr : rc->addr);
 	if (r >= 0 && (c->ext & EXT_DSN) && rc->notify != 0 &&
 	    notify_format(rc->notify, notify, sizeof(notify)) >= 0)
 		r = buf_printf(out, " NOTIFY=%s", notify);
@@ -597,12 +610,32 @@ rcpt_cmd(struct smtp_conn *c, const struct rcpt *rc, struct buf *out)
 	return r < 0 ? -1 : 0;
 }
 
-/* Checks that need no round trip: size, SMTPUTF8, unsafe octets.
- * Returns the number of recipients left to send. */
+/* For a server without SMTPUTF8: addr with its domain in A-labels when
+ * only the domain is non-ASCII.  0 with *out (malloc'd), -1 impossible,
+ * -2 out of memory. */
+static int
+ascii_addr(const char *addr, char **out)
+{
+	char tmp[1024];
+
+	if (idna_addr_ascii(addr, tmp, sizeof(tmp)) < 0)
+		return -1;
+	if ((*out = strdup(tmp)) == NULL)
+		return -2;
+	return 0;
+}
+
+/* Checks that need no round trip: size, SMTPUTF8, unsafe octets.  For a
+ * server without SMTPUTF8, addresses whose only non-ASCII part is the
+ * domain get their A-label form in *sw / rw[i] (malloc'd).  Returns the
+ * number of recipients left to send. */
 static size_t
 precheck(struct smtp_conn *c, const struct envelope *env, const bool *todo,
-    const struct body_info *info, struct rres *res, bool *utf8)
+    const struct body_info *info, struct rres *res, bool *utf8, char **sw,
+    char **rw)
 {
+	int k;
+
 	char text[DIAG_MAX + 1];
 	size_t i, left = 0;
 
@@ -631,10 +664,15 @@ precheck(struct smtp_conn *c, const struct envelope *env, const bool *todo,
 		perm_all(c, todo, env->nrcpts, res, "5.6.7", text);
 		return 0;
 	}
-	if (*utf8 && !(c->ext & EXT_SMTPUTF8) && str_has_8bit(env->sender)) {
+	if (*utf8 && !(c->ext & EXT_SMTPUTF8) && str_has_8bit(env->sender) &&
+	    (k = ascii_addr(env->sender, sw)) < 0) {
 		snprintf(text, sizeof(text), "SMTPUTF8 is required, but was "
 		    "not offered by host %s", c->relay);
-		perm_all(c, todo, env->nrcpts, res, "5.6.7", text);
+		if (k == -2)
+			fail_all_text(c, todo, env->nrcpts, res, "4.3.0",
+			    "out of memory");
+		else
+			perm_all(c, todo, env->nrcpts, res, "5.6.7", text);
 		return 0;
 	}
 	for (i = 0; i < env->nrcpts; i++) {
@@ -644,11 +682,16 @@ precheck(struct smtp_conn *c, const struct envelope *env, const bool *todo,
 			set_res(&res[i], c, 'P', "5.1.3", "recipient address "
 			    "contains control characters");
 		else if (str_has_8bit(env->rcpts[i].addr) &&
-		    !(c->ext & EXT_SMTPUTF8))
-			set_res(&res[i], c, 'P', "5.6.7", "SMTPUTF8 is "
-			    "required, but was not offered by host %s",
-			    c->relay);
-		else
+		    !(c->ext & EXT_SMTPUTF8) &&
+		    (k = ascii_addr(env->rcpts[i].addr, &rw[i])) < 0) {
+			if (k == -2)
+				set_res(&res[i], c, 'T', "4.3.0", "out of "
+				    "memory");
+			else
+				set_res(&res[i], c, 'P', "5.6.7", "SMTPUTF8 "
+				    "is required, but was not offered by host "
+				    "%s", c->relay);
+		} else
 			left++;
 	}
 	if (env->smtputf8 && info->header8bit)
@@ -728,8 +771,8 @@ send_data(struct smtp_conn *c, const struct envelope *env, const bool *acc,
  * pipelined; sent one by one here otherwise).  acc[i]: RCPT i accepted. */
 static int
 mail_rcpt_replies(struct smtp_conn *c, const struct envelope *env,
-    const bool *sent, struct rres *res, bool *acc, size_t *nacc,
-    int pipelined, int *mail_ok)
+    char *const *rw, const bool *sent, struct rres *res, bool *acc,
+    size_t *nacc, int pipelined, int *mail_ok)
 {
 	struct buf cmd = BUF_INIT;
 	struct reply mr, r;
@@ -750,7 +793,7 @@ mail_rcpt_replies(struct smtp_conn *c, const struct envelope *env,
 				continue;
 		} else if (!pipelined) {
 			buf_reset(&cmd);
-			if (rcpt_cmd(c, &env->rcpts[i], &cmd) < 0 ||
+			if (rcpt_cmd(c, &env->rcpts[i], rw[i], &cmd) < 0 ||
 			    send_cmd(c, buf_str(&cmd), "sending RCPT TO") < 0)
 				goto out;
 		}
@@ -778,14 +821,23 @@ smtp_transaction(struct smtp_conn *c, const struct envelope *env,
 	struct buf cmd = BUF_INIT;
 	struct reply r;
 	bool utf8, *acc = NULL, *sent = NULL;
+	char *sw = NULL, **rw;
 	size_t i, nacc = 0;
 	int pipelined, mail_ok = 0, rc = -1;
 
 	for (i = 0; i < env->nrcpts; i++)
 		if (todo[i])
 			memset(&res[i], 0, sizeof(res[i]));
-	if (precheck(c, env, todo, info, res, &utf8) == 0)
+	if ((rw = xcalloc_array(env->nrcpts ? env->nrcpts : 1,
+	    sizeof(*rw))) == NULL) {
+		fail(c, "4.3.0", "out of memory");
+		fail_all(c, todo, env->nrcpts, res);
 		return 0;
+	}
+	if (precheck(c, env, todo, info, res, &utf8, &sw, rw) == 0) {
+		rc = 0;
+		goto out;
+	}
 	acc = xcalloc_array(env->nrcpts, sizeof(*acc));
 	sent = xcalloc_array(env->nrcpts, sizeof(*sent));
 	if (acc == NULL || sent == NULL) {
@@ -795,12 +847,14 @@ smtp_transaction(struct smtp_conn *c, const struct envelope *env,
 	for (i = 0; i < env->nrcpts; i++)
 		sent[i] = sending(todo, res, i);
 	pipelined = (c->ext & EXT_PIPELINING) != 0;
-	if (mail_cmd(c, env, info, utf8, &cmd) < 0 ||
+	if (mail_cmd(c, env, sw != NULL ? sw : env->sender, info, utf8,
+	    &cmd) < 0 ||
 	    buf_append(&cmd, "\r\n", 2) < 0)
 		goto nomem;
 	if (pipelined) {
 		for (i = 0; i < env->nrcpts; i++)
-			if (sent[i] && (rcpt_cmd(c, &env->rcpts[i], &cmd) < 0 ||
+			if (sent[i] && (rcpt_cmd(c, &env->rcpts[i], rw[i],
+			    &cmd) < 0 ||
 			    buf_append(&cmd, "\r\n", 2) < 0))
 				goto nomem;
 		if (buf_append_str(&cmd, "DATA\r\n") < 0)
@@ -809,7 +863,7 @@ smtp_transaction(struct smtp_conn *c, const struct envelope *env,
 	buf_truncate(&cmd, cmd.len - 2);
 	if (send_cmd(c, buf_str(&cmd), "sending MAIL FROM") < 0)
 		goto lost;
-	if (mail_rcpt_replies(c, env, sent, res, acc, &nacc, pipelined,
+	if (mail_rcpt_replies(c, env, rw, sent, res, acc, &nacc, pipelined,
 	    &mail_ok) < 0)
 		goto lost;
 	if (pipelined) {
@@ -848,6 +902,10 @@ lost:
 	c->broken = 1;
 	rc = -1;
 out:
+	for (i = 0; i < env->nrcpts; i++)
+		free(rw[i]);
+	free(rw);
+	free(sw);
 	free(acc);
 	free(sent);
 	buf_free(&cmd);
