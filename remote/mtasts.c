@@ -8,7 +8,8 @@
  * Every byte goes through the bounded parsers at the top of this file;
  * a cache file is parsed exactly like a freshly fetched policy, plus a
  * strict header that must name the domain asked for.  Cache files are
- * written to a temporary name, fsync'd and renamed into place.
+ * written to a temporary name, fsync'd and renamed into place, and only
+ * in a directory that belongs to us and nobody else may write.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -757,6 +758,45 @@ cache_path(const struct mtasts *m, const char *domain, char *out,
 	    outsz ? 0 : -1;
 }
 
+/* Is the cache directory ours alone?  Policies in a directory others
+ * may write could switch MTA-STS off or send mail nowhere: such a
+ * directory is not used (logged once).  The last component is created
+ * when missing.  1 usable, 0 not (yet) there, -1 refused. */
+static int
+cache_dir_check(struct mtasts *m, int create)
+{
+	struct stat st;
+
+	if (m->cache_ok != 0)
+		return m->cache_ok;
+	if (lstat(m->cache_dir, &st) < 0) {
+		if (errno != ENOENT)
+			goto bad;
+		if (!create)
+			return 0;
+		/* the last component only: the parent is the admin's */
+		if (mkdir(m->cache_dir, 0700) < 0 ||
+		    lstat(m->cache_dir, &st) < 0)
+			goto bad;
+	}
+	if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||
+	    (st.st_mode & 022) != 0) {
+		log_msg(LOG_WARNING, "mta-sts-cache", "dir", m->cache_dir,
+		    "error", "not a directory of ours alone (owner and mode)",
+		    "action", "policies kept in memory only", (char *)NULL);
+		m->cache_ok = -1;
+		return -1;
+	}
+	m->cache_ok = 1;
+	return 1;
+bad:
+	log_msg(LOG_WARNING, "mta-sts-cache", "dir", m->cache_dir, "error",
+	    strerror(errno), "action", "policies kept in memory only",
+	    (char *)NULL);
+	m->cache_ok = -1;
+	return -1;
+}
+
 /* 0 with the cached entry; -1 none (or unusable: logged). */
 static int
 cache_load(struct mtasts *m, const char *domain, char id[MTASTS_ID_MAX + 1],
@@ -773,7 +813,7 @@ cache_load(struct mtasts *m, const char *domain, char id[MTASTS_ID_MAX + 1],
 		*p = m->mem;
 		return 0;
 	}
-	if (m->cache_dir == NULL || m->cache_ok < 0 ||
+	if (m->cache_dir == NULL || cache_dir_check(m, 0) <= 0 ||
 	    cache_path(m, domain, path, sizeof(path)) < 0)
 		return -1;
 	if (io_read_file(path, CACHE_FILE_MAX, &b) < 0) {
@@ -812,19 +852,8 @@ cache_store(struct mtasts *m, const char *domain, const char *id,
 	struct buf b = BUF_INIT;
 	char path[4096];
 
-	if (m->cache_dir == NULL || m->cache_ok < 0)
+	if (m->cache_dir == NULL || cache_dir_check(m, 1) <= 0)
 		return;
-	if (m->cache_ok == 0) {
-		/* the last component only: the parent is the admin's */
-		if (mkdir(m->cache_dir, 0700) < 0 && errno != EEXIST) {
-			log_msg(LOG_WARNING, "mta-sts-cache", "dir",
-			    m->cache_dir, "error", strerror(errno), "action",
-			    "policies kept in memory only", (char *)NULL);
-			m->cache_ok = -1;
-			return;
-		}
-		m->cache_ok = 1;
-	}
 	if (cache_path(m, domain, path, sizeof(path)) < 0 ||
 	    mtasts_cache_format(&b, domain, id, fetched, body->data,
 	    body->len) < 0 ||

@@ -80,7 +80,8 @@ struct mtasts {
 	int connect_ms;		/* per connection attempt */
 	int fetch_ms;		/* the whole HTTPS fetch */
 	unsigned port;		/* MTASTS_HTTPS_PORT */
-	int cache_ok;		/* 1 writable, 0 unknown, -1 unusable */
+	int cache_ok;		/* 1 usable, 0 unknown, -1 refused (not a
+				   directory of ours alone, or broken) */
 	/* the last policy, for the agent's next job to the same domain */
 	char mem_domain[256];
 	char mem_id[MTASTS_ID_MAX + 1];

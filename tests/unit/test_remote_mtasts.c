@@ -3,7 +3,8 @@
  * (remote/mtasts.c): the TXT record, the policy, the HTTP response, the
  * MX patterns, the cache file format, and the cache's life cycle through
  * mtasts_lookup() with a resolver that has no servers (every TXT lookup
- * fails, so only the cache can answer).
+ * fails, so only the cache can answer), including a cache directory
+ * others may write, which is refused.
  */
 #include <check.h>
 #include <stdio.h>
@@ -271,6 +272,15 @@ START_TEST(lookup_cache)
 	ck_assert_str_eq(src, MTASTS_SRC_CACHE);
 	ck_assert_str_eq(id, "v1");
 	ck_assert_int_eq(p.mode, MTASTS_ENFORCE);
+	/* a directory others may write is not trusted */
+	ck_assert_int_eq(chmod(dir, 0777), 0);
+	m.mem_domain[0] = '\0';
+	m.cache_ok = 0;
+	ck_assert_int_eq(mtasts_lookup(&m, "example.org", 10000, &p, &src, id,
+	    why, sizeof(why)), 0);
+	ck_assert_int_eq(m.cache_ok, -1);
+	ck_assert_int_eq(chmod(dir, 0700), 0);
+	m.cache_ok = 0;
 	/* expired (fetched + max_age <= now): no policy */
 	m.mem_domain[0] = '\0';
 	ck_assert_int_eq(mtasts_lookup(&m, "example.org", 9000 + 3600, &p,
