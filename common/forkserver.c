@@ -229,8 +229,11 @@ on_worker(sd_event_source *s, int fd, uint32_t revents, void *ud)
 	return 0;
 }
 
+/* Fork a worker.  busy_conn is the connection the server holds right
+ * now: the worker must not keep the inherited copy (the client would
+ * never see EOF), it gets its own over the socketpair. */
 static struct worker *
-worker_start(struct forkserver *fs)
+worker_start(struct forkserver *fs, int busy_conn)
 {
 	struct worker *w;
 	int sv[2];
@@ -245,6 +248,7 @@ worker_start(struct forkserver *fs)
 	pid = fork();
 	if (pid == 0) {
 		close(sv[0]);
+		close(busy_conn);
 		for (struct worker *o = fs->workers; o != NULL; o = o->next)
 			if (o->ctl != -1)
 				close(o->ctl);
@@ -288,7 +292,7 @@ worker_take(struct forkserver *fs, int conn)
 		if (!w->busy && !w->retired)
 			break;
 	if (w == NULL && fs->children < fs->max)
-		w = worker_start(fs);
+		w = worker_start(fs, conn);
 	if (w == NULL)
 		return -1;
 	if (io_send_fd(w->ctl, &c, 1, conn, WORKER_WAIT_MS) != 0) {

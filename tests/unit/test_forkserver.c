@@ -33,10 +33,11 @@ serve(int conn, void *arg)
 	char b[32], cmd;
 	int n;
 
-	(void)arg;
 	n = snprintf(b, sizeof(b), "%ld\n", (long)getpid());
 	if (write(conn, b, (size_t)n) != n)
 		return 1;
+	if (arg != NULL)
+		return 0;	/* done at once: the client must see EOF */
 	while (read(conn, &cmd, 1) == 1)
 		if (cmd == 'k')
 			abort();
@@ -44,7 +45,7 @@ serve(int conn, void *arg)
 }
 
 static void
-start(unsigned max, unsigned max_use)
+start_arg(unsigned max, unsigned max_use, void *arg)
 {
 	struct sockaddr_un sa;
 	int fd;
@@ -63,10 +64,16 @@ start(unsigned max, unsigned max_use)
 	ck_assert_int_ge(server, 0);
 	if (server == 0) {
 		log_init("test_forkserver");
-		_exit(forkserver_run(&fd, 1, max, max_use, serve, NULL) == 0 ?
+		_exit(forkserver_run(&fd, 1, max, max_use, serve, arg) == 0 ?
 		    0 : 1);
 	}
 	close(fd);
+}
+
+static void
+start(unsigned max, unsigned max_use)
+{
+	start_arg(max, max_use, NULL);
 }
 
 static int
@@ -220,6 +227,30 @@ START_TEST(test_worker_crash_replaced)
 }
 END_TEST
 
+/* The connection ends when the child is done with it: no copy of it
+ * may stay open elsewhere (a new worker inherits the server's). */
+START_TEST(test_connection_closed_after_child)
+{
+	struct pollfd p;
+	char b[64];
+	int fd, i, round;
+
+	for (round = 0; round < 2; round++) {
+		start_arg(4, round == 0 ? 1 : 100, (void *)1);
+		for (i = 0; i < 3; i++) {
+			fd = conn_open();
+			ck_assert_int_gt(conn_pid(fd, 5000), 0);
+			p.fd = fd;
+			p.events = POLLIN;
+			ck_assert_int_eq(poll(&p, 1, 5000), 1);
+			ck_assert_int_eq(read(fd, b, sizeof(b)), 0);	/* EOF */
+			close(fd);
+		}
+		stop();
+	}
+}
+END_TEST
+
 static Suite *
 forkserver_suite(void)
 {
@@ -232,6 +263,7 @@ forkserver_suite(void)
 	tcase_add_test(tc, test_workers_parallel_and_limit);
 	tcase_add_test(tc, test_worker_max_use);
 	tcase_add_test(tc, test_worker_crash_replaced);
+	tcase_add_test(tc, test_connection_closed_after_child);
 	suite_add_tcase(s, tc);
 	return s;
 }
