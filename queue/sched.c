@@ -245,7 +245,13 @@ job_finished(struct job *j, const char *reason)
 		snprintf(r.text, sizeof(r.text), "%s", reason);
 		(void)job_result(j, &r);
 	}
-	round_store(rd);
+	/* The last job of a message that is now finished: it is removed
+	 * next (round_advance -> round_end), so writing its final state
+	 * would cost an fsync for nothing.  A crash before the removal
+	 * repeats the delivery, the same window as between a delivery and
+	 * its recording (SPOOL.md). */
+	if (!(rd->jobs == 1 && policy_done(&rd->rec)))
+		round_store(rd);
 	if (j->counted && s->running[j->cls] > 0)
 		s->running[j->cls]--;
 	job_free(j);
