@@ -626,7 +626,10 @@ fetch_on(struct mtasts *m, int fd, const char *host, int64_t deadline,
 	SSL_set_connect_state(ssl);
 	if (io_tls_handshake(ssl, fd, fd, left_ms(deadline)) != 0) {
 		vr = SSL_get_verify_result(ssl);
-		if (vr != X509_V_OK)
+		if (errno == ETIMEDOUT)
+			snprintf(why, whysz, "timeout in the TLS handshake "
+			    "with %s", host);
+		else if (vr != X509_V_OK)
 			snprintf(why, whysz, "certificate of %s not "
 			    "verified: %s", host,
 			    X509_verify_cert_error_string(vr));
