@@ -288,19 +288,22 @@ worker_take(struct forkserver *fs, int conn)
 	struct worker *w;
 	const char c = 'C';
 
-	for (w = fs->workers; w != NULL; w = w->next)
-		if (!w->busy && !w->retired)
-			break;
-	if (w == NULL && fs->children < fs->max)
-		w = worker_start(fs, conn);
-	if (w == NULL)
-		return -1;
-	if (io_send_fd(w->ctl, &c, 1, conn, WORKER_WAIT_MS) != 0) {
+	/* an idle worker may have died a moment ago: try the next one */
+	for (int attempt = 0; attempt < 3; attempt++) {
+		for (w = fs->workers; w != NULL; w = w->next)
+			if (!w->busy && !w->retired)
+				break;
+		if (w == NULL && fs->children < fs->max)
+			w = worker_start(fs, conn);
+		if (w == NULL)
+			return -1;
+		if (io_send_fd(w->ctl, &c, 1, conn, WORKER_WAIT_MS) == 0) {
+			w->busy = 1;
+			return 0;
+		}
 		worker_retire(w);
-		return -1;
 	}
-	w->busy = 1;
-	return 0;
+	return -1;
 }
 
 /* Can another connection be taken now (an idle worker, or room for a
