@@ -174,7 +174,7 @@ build/bench/fsync-ceiling: bench/fsync-ceiling.c
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $<
 
 bench: all build/bench/fsync-ceiling
-	@bench/run-all
+	@SENDMAIL_MESSAGES=$${SENDMAIL_MESSAGES:-1000} bench/run-all
 
 # varFuncNullUB: log_msg()'s NULL sentinel is ((void *)0) with glibc, a
 # pointer, so passing it through "..." is well defined here.
