@@ -175,18 +175,27 @@ write_dl(int fd, const void *p, size_t n, int64_t deadline)
 	enum { SOCKET, REGULAR, OTHER } kind = SOCKET;
 	const char *c = p;
 	struct stat st;
+	size_t chunk = SIZE_MAX;
 	ssize_t r;
+	int fl;
 
 	/* Sockets: try first (MSG_DONTWAIT never blocks past the deadline),
 	 * wait only when the buffer is full.  Regular files: plain write(),
 	 * they neither block nor raise SIGPIPE.  Pipes and the rest: wait
-	 * for room, then write with SIGPIPE held off. */
+	 * for room, then write with SIGPIPE held off; on a blocking pipe a
+	 * write larger than the room poll() saw would wait for the reader
+	 * without a deadline, so there at most PIPE_BUF octets go at once
+	 * (poll says a pipe is writable when a whole page is free). */
 	while (n > 0) {
 		if (kind == SOCKET) {
 			r = send(fd, c, n, MSG_NOSIGNAL | MSG_DONTWAIT);
 			if (r == -1 && errno == ENOTSOCK) {
 				kind = fstat(fd, &st) == 0 &&
 				    S_ISREG(st.st_mode) ? REGULAR : OTHER;
+				if (kind == OTHER &&
+				    ((fl = fcntl(fd, F_GETFL)) == -1 ||
+				    !(fl & O_NONBLOCK)))
+					chunk = PIPE_BUF;
 				continue;
 			}
 			if (r == -1 && (errno == EAGAIN ||
@@ -200,7 +209,7 @@ write_dl(int fd, const void *p, size_t n, int64_t deadline)
 		} else {
 			if (wait_fd(fd, POLLOUT, deadline) == -1)
 				return -1;
-			r = write_nosig(fd, c, n);
+			r = write_nosig(fd, c, n < chunk ? n : chunk);
 		}
 		if (r == -1) {
 			if (errno == EINTR || errno == EAGAIN ||
