@@ -127,6 +127,18 @@ refuse(int wfd, const struct config *cfg, const char *why)
 	buf_free(&b);
 }
 
+/* Is fd a TCP/IP socket (a network peer, whatever the command line says)? */
+static bool
+is_inet_socket(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	memset(&ss, 0, sizeof(ss));
+	return getsockname(fd, (struct sockaddr *)&ss, &len) == 0 &&
+	    (ss.ss_family == AF_INET || ss.ss_family == AF_INET6);
+}
+
 /* One session; *reusable says whether this process may serve another
  * (no AUTH was seen). */
 static int
@@ -138,6 +150,16 @@ serve_session(const struct config *cfg, unsigned mode, int rfd, int wfd,
 	struct session s;
 	struct buf err = BUF_INIT;
 
+	/* --local relays like the sendmail command line: only for the
+	 * caller's own pipes or local socket, never for a network peer (an
+	 * inetd line running 'sendmail -bs' hands us a TCP connection) */
+	if ((mode & SMTPD_LOCAL) && (is_inet_socket(rfd) ||
+	    is_inet_socket(wfd))) {
+		log_msg(LOG_WARNING, "local_refused", "reason", "--local on a "
+		    "network connection: served as a network client",
+		    (char *)NULL);
+		mode &= ~(unsigned)SMTPD_LOCAL;
+	}
 	memset(&t, 0, sizeof(t));
 	if (local_tables_load(cfg, &t, &err) != 0) {
 		refuse(wfd, cfg, buf_str(&err));
