@@ -3,11 +3,13 @@
  *
  * Either one session on fd 0/1 (systemd Accept=yes, inetd, tcpserver,
  * posthorn-run -a) or, when started with LISTEN_FDS (posthorn-run), an
- * accept loop (common/forkserver.c) that forks one session process per
- * connection.  Each session loads the
+ * accept loop (common/forkserver.c) that forks session processes, each
+ * serving up to smtpd_max_use connections.  A single session loads the
  * local tables and the TLS certificate, then, if running as root,
  * becomes the user posthorn-smtpd (refusing to go on as root when that
- * user does not exist) before it reads a single octet from the peer.
+ * user does not exist) before it reads a single octet from the peer; a
+ * session process of the accept loop becomes that user as soon as it
+ * starts (the server holds the TLS context, loaded before forking).
  * The client address comes from getpeername(), or from TCPREMOTEIP when
  * fd 0 is not a socket (tcpserver, tests); its reverse DNS name is only
  * ever used in the Received header.
@@ -214,7 +216,12 @@ struct session_args {
 	unsigned mode;
 };
 
-/* A worker that saw AUTH leaves (forkserver: non-zero = do not reuse). */
+/* A worker that saw AUTH leaves (forkserver: non-zero = do not reuse).
+ * A session process of the server becomes posthorn-smtpd before its first
+ * session, not during it: a reused process cannot get root back, so its
+ * first session must not read the local tables with more rights than the
+ * ones after it (a root-only table answered the first client and refused
+ * the next with 421).  The server loaded the TLS key before forking. */
 static int
 session_child(int conn, void *arg)
 {
@@ -222,6 +229,10 @@ session_child(int conn, void *arg)
 	bool reusable = false;
 	int rc;
 
+	if (drop_privileges() != 0) {
+		refuse(conn, a->cfg, "cannot drop privileges");
+		return 111;
+	}
 	rc = serve_session(a->cfg, a->mode, conn, conn, &reusable);
 	return rc != 0 ? rc : reusable ? 0 : 1;
 }
