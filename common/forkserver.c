@@ -7,6 +7,7 @@
  * accept (EMFILE, ENFILE, ENOBUFS) pauses that listener briefly instead of
  * spinning.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -53,6 +54,7 @@ struct forkserver {
 	void *arg;
 	struct worker *workers;	/* max_use > 1 */
 	sd_event_source *idle_timer;
+	int epfd;		/* the loop's epoll descriptor, or -1 */
 };
 
 static void
@@ -88,8 +90,47 @@ pause_listening(struct forkserver *fs)
 	}
 }
 
-/* In a new child: no listening sockets, default signals.  The parent's
- * event loop belongs to the parent: never touched here. */
+/* The server's event loop is not the child's: its epoll descriptor would
+ * let a compromised child (an smtpd session, unprivileged) add entries
+ * with pointers of its choosing to the loop of the server (root, maybe),
+ * its timerfds would let it move the server's timers.  sd-event does not
+ * name its signalfd and timerfds, so they are found by kind: the
+ * programs on this loop hold no such descriptor of their own. */
+static void
+close_loop_fds(const struct forkserver *fs)
+{
+	static const char *const kinds[] = { "anon_inode:[eventpoll]",
+		"anon_inode:[signalfd]", "anon_inode:[timerfd]" };
+	int found[64], nfound = 0;
+	char path[64], link[64];
+	struct dirent *de;
+	ssize_t n;
+	DIR *d;
+
+	if (fs->epfd >= 0)
+		close(fs->epfd);
+	if ((d = opendir("/proc/self/fd")) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL && nfound < 64) {
+		int fd = atoi(de->d_name);
+
+		if (fd < 3 || fd == dirfd(d))
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		if ((n = readlink(path, link, sizeof(link) - 1)) <= 0)
+			continue;
+		link[n] = '\0';
+		for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++)
+			if (strcmp(link, kinds[k]) == 0)
+				found[nfound++] = fd;
+	}
+	closedir(d);
+	for (int i = 0; i < nfound; i++)
+		close(found[i]);
+}
+
+/* In a new child: no listening sockets, none of the server's event loop,
+ * default signals.  The parent's loop is never used here. */
 static void
 prepare_child(struct forkserver *fs)
 {
@@ -97,6 +138,7 @@ prepare_child(struct forkserver *fs)
 
 	for (int i = 0; i < fs->n; i++)
 		close(fs->fds[i]);
+	close_loop_fds(fs);
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGINT, SIG_DFL);
 	signal(SIGCHLD, SIG_DFL);
@@ -452,6 +494,7 @@ forkserver_run(const int *fds, int n, unsigned max_children,
 	int rc = -1;
 
 	memset(&fs, 0, sizeof(fs));
+	fs.epfd = -1;
 	if (n < 1 || n > FORKSERVER_MAX_FDS) {
 		log_msg(LOG_ERR, "fatal", "reason", "bad number of listening "
 		    "sockets", (char *)NULL);
@@ -477,6 +520,7 @@ forkserver_run(const int *fds, int n, unsigned max_children,
 		    "loop", (char *)NULL);
 		goto out;
 	}
+	fs.epfd = sd_event_get_fd(fs.ev);
 	for (int i = 0; i < n; i++) {
 		if (io_set_nonblock(fds[i], 1) == -1 ||
 		    io_set_cloexec(fds[i], 1) == -1 ||

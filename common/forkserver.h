@@ -26,7 +26,8 @@
 #define POSTHORN_FORKSERVER_H
 
 /* Runs in the child with the accepted connection (close-on-exec set),
- * listening sockets already closed, signals back to their defaults and
+ * listening sockets and the server's event loop (epoll, signalfd,
+ * timerfd) already closed, signals back to their defaults and
  * unblocked; its return value is the child's exit status (max_use 1).
  * A worker (max_use > 1) closes conn itself after the call: the function
  * must free everything it allocated for the connection; a non-zero return

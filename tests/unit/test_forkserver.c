@@ -2,7 +2,8 @@
  * test_forkserver.c — unit tests for common/forkserver.c: one process per
  * connection (max_use 1) versus reused workers (max_use > 1), the limit
  * on simultaneous connections, a worker leaving after max_use, a crashed
- * worker replaced, and SIGTERM ending the server.
+ * worker replaced, SIGTERM ending the server, and children that hold no
+ * descriptor of the server's.
  *
  * The server runs in a forked process on a unix listening socket in a
  * temporary directory; each connection is answered with the serving
@@ -26,17 +27,49 @@
 static char sockpath[108];
 static pid_t server;
 
-/* Say our pid; on "k" crash; then wait for the client to close. */
+#define REPORT_FDS	((void *)2)
+
+/* Descriptors this process holds beyond 0-2 and conn: "A<anon> S<sockets>"
+ * (anon: epoll, signalfd, timerfd; sockets: listening sockets, other
+ * clients' connections, control sockets). */
+static int
+fd_report(int conn, char *b, size_t bsz)
+{
+	char path[64], link[128];
+	int anon = 0, socks = 0;
+	ssize_t n;
+
+	for (int fd = 3; fd < 1024; fd++) {
+		if (fd == conn)
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		n = readlink(path, link, sizeof(link) - 1);
+		if (n <= 0)
+			continue;
+		link[n] = '\0';
+		if (strncmp(link, "anon_inode:", 11) == 0)
+			anon++;
+		else if (strncmp(link, "socket:", 7) == 0)
+			socks++;
+	}
+	return snprintf(b, bsz, "A%d S%d\n", anon, socks);
+}
+
+/* Say our pid (or what we hold); on "k" crash; then wait for the client
+ * to close. */
 static int
 serve(int conn, void *arg)
 {
 	char b[32], cmd;
 	int n;
 
-	n = snprintf(b, sizeof(b), "%ld\n", (long)getpid());
+	if (arg == REPORT_FDS)
+		n = fd_report(conn, b, sizeof(b));
+	else
+		n = snprintf(b, sizeof(b), "%ld\n", (long)getpid());
 	if (write(conn, b, (size_t)n) != n)
 		return 1;
-	if (arg != NULL)
+	if (arg != NULL && arg != REPORT_FDS)
 		return 0;	/* done at once: the client must see EOF */
 	while (read(conn, &cmd, 1) == 1)
 		if (cmd == 'k')
@@ -251,6 +284,43 @@ START_TEST(test_connection_closed_after_child)
 }
 END_TEST
 
+static void
+conn_line(int fd, char *b, size_t bsz)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	ssize_t n;
+
+	ck_assert_int_eq(poll(&p, 1, 5000), 1);
+	n = read(fd, b, bsz - 1);
+	ck_assert_int_gt(n, 0);
+	b[n] = '\0';
+}
+
+/* A child holds nothing of the server's: no listening socket, no other
+ * client's connection, no other worker's control socket, and none of the
+ * server's event loop (an epoll descriptor would let a compromised child
+ * add entries with pointers of its choosing to the server's loop). */
+START_TEST(test_child_holds_nothing_of_the_server)
+{
+	char b[64];
+	int fd[2], round;
+
+	for (round = 0; round < 2; round++) {
+		start_arg(4, round == 0 ? 1 : 100, REPORT_FDS);
+		fd[0] = conn_open();
+		conn_line(fd[0], b, sizeof(b));
+		/* a worker keeps its own control socket, nothing else */
+		ck_assert_str_eq(b, round == 0 ? "A0 S0\n" : "A0 S1\n");
+		fd[1] = conn_open();	/* while the first is busy */
+		conn_line(fd[1], b, sizeof(b));
+		ck_assert_str_eq(b, round == 0 ? "A0 S0\n" : "A0 S1\n");
+		close(fd[0]);
+		close(fd[1]);
+		stop();
+	}
+}
+END_TEST
+
 static Suite *
 forkserver_suite(void)
 {
@@ -264,6 +334,7 @@ forkserver_suite(void)
 	tcase_add_test(tc, test_worker_max_use);
 	tcase_add_test(tc, test_worker_crash_replaced);
 	tcase_add_test(tc, test_connection_closed_after_child);
+	tcase_add_test(tc, test_child_holds_nothing_of_the_server);
 	suite_add_tcase(s, tc);
 	return s;
 }
