@@ -65,6 +65,11 @@ set_listening(struct forkserver *fs, int on)
 		    on ? SD_EVENT_ON : SD_EVENT_OFF);
 }
 
+static int can_take(const struct forkserver *fs);
+
+/* An idle worker at the process limit can take a connection too: it
+ * reports nothing until it has served one, so waiting for it would leave
+ * the listeners off until it is retired. */
 static int
 on_pause_end(sd_event_source *s, uint64_t usec, void *ud)
 {
@@ -72,7 +77,7 @@ on_pause_end(sd_event_source *s, uint64_t usec, void *ud)
 
 	(void)s;
 	(void)usec;
-	if (fs->children < fs->max)
+	if (can_take(fs))
 		set_listening(fs, 1);
 	return 0;
 }

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -321,6 +322,53 @@ START_TEST(test_child_holds_nothing_of_the_server)
 }
 END_TEST
 
+/* The lowest descriptor number pid has free. */
+static int
+lowest_free_fd(pid_t pid)
+{
+	char path[64];
+
+	for (int fd = 0; fd < 4096; fd++) {
+		snprintf(path, sizeof(path), "/proc/%ld/fd/%d", (long)pid, fd);
+		if (access(path, F_OK) != 0)
+			return fd;
+	}
+	return -1;
+}
+
+/* At the process limit with an idle worker, a failing accept (EMFILE)
+ * pauses the listener; when the pause ends, the idle worker must get the
+ * waiting connection (not only a worker's report or a reaped child may
+ * turn listening on again: an idle worker sends neither until it is
+ * retired a minute later). */
+START_TEST(test_pause_ends_with_idle_worker)
+{
+	struct rlimit rl, low;
+	long first, p;
+	int fd, lim;
+
+	start(1, 100);
+	fd = conn_open();
+	first = conn_pid(fd, 5000);
+	close(fd);
+	ck_assert_int_gt(first, 0);
+	usleep(100000);		/* the worker is idle again */
+	ck_assert_int_eq(prlimit(server, RLIMIT_NOFILE, NULL, &rl), 0);
+	lim = lowest_free_fd(server);
+	ck_assert_int_gt(lim, 0);
+	low = rl;
+	low.rlim_cur = (rlim_t)lim;	/* the next accept fails: EMFILE */
+	ck_assert_int_eq(prlimit(server, RLIMIT_NOFILE, &low, NULL), 0);
+	fd = conn_open();
+	usleep(100000);		/* accept failed, the listener paused */
+	ck_assert_int_eq(prlimit(server, RLIMIT_NOFILE, &rl, NULL), 0);
+	p = conn_pid(fd, 3000);
+	close(fd);
+	ck_assert_int_eq(p, first);
+	stop();
+}
+END_TEST
+
 static Suite *
 forkserver_suite(void)
 {
@@ -335,6 +383,7 @@ forkserver_suite(void)
 	tcase_add_test(tc, test_worker_crash_replaced);
 	tcase_add_test(tc, test_connection_closed_after_child);
 	tcase_add_test(tc, test_child_holds_nothing_of_the_server);
+	tcase_add_test(tc, test_pause_ends_with_idle_worker);
 	suite_add_tcase(s, tc);
 	return s;
 }
