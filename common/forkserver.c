@@ -375,8 +375,10 @@ on_idle_timer(sd_event_source *s, uint64_t usec, void *ud)
 	struct forkserver *fs = ud;
 
 	for (struct worker *w = fs->workers; w != NULL; w = w->next)
+		/* idle_since may be later than usec (a report handled after
+		 * the timer was due): no unsigned wrap-around */
 		if (!w->busy && !w->retired &&
-		    usec - w->idle_since >= WORKER_IDLE_SEC * 1000000ULL)
+		    w->idle_since + WORKER_IDLE_SEC * 1000000ULL <= usec)
 			worker_retire(w);
 	sd_event_source_set_time(s, usec + WORKER_IDLE_SEC * 1000000ULL);
 	sd_event_source_set_enabled(s, SD_EVENT_ON);
