@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +71,32 @@ dot(const char *n)
 	return strcmp(n, ".") == 0 || strcmp(n, "..") == 0;
 }
 
+/*
+ * May the injection that made spool/SUB/NAME (queue id qid) still be
+ * running?  Its injector's pid is in the queue id; but posthorn-queue's
+ * workers live long and serve many injections, so a live pid is not
+ * enough: a file not written for longer than the injector's own idle
+ * limit per frame (smtp_timeout + 5 minutes, as queue/qmain.c sets it)
+ * belongs to an injection that has been given up, or to a worker that
+ * was killed while its pid was reused.
+ */
+static bool
+injection_may_be_running(const struct sched *s, const char *sub,
+    const char *name, const char *qid)
+{
+	uint64_t limit = (s->cfg.smtp_timeout > 86400 ? 86400 :
+	    s->cfg.smtp_timeout) + 300 + 60;
+	char path[4096];
+	struct stat st;
+
+	if (!spool_qid_pid_alive(qid))
+		return false;
+	if (spool_path(path, sizeof(path), s->spool, sub, name) == -1 ||
+	    lstat(path, &st) == -1)
+		return true;	/* cannot tell: keep it */
+	return time(NULL) - st.st_mtime <= (time_t)limit;
+}
+
 static void
 clean_tmp(struct sched *s)
 {
@@ -97,7 +124,8 @@ clean_tmp(struct sched *s)
 			quarantine(s, "tmp", d->d_name, "foreign file");
 			continue;
 		}
-		if (d->d_name[QID_LEN + 1] == 'e' && spool_qid_pid_alive(qid))
+		if (d->d_name[QID_LEN + 1] == 'e' &&
+		    injection_may_be_running(s, "tmp", d->d_name, qid))
 			continue;
 		if (spool_path(path, sizeof(path), s->spool, "tmp",
 		    d->d_name) == 0)
@@ -219,7 +247,8 @@ clean_orphans(struct sched *s)
 		/* pid first: once the injector is gone, its rename into
 		 * incoming/ (if any) has happened */
 		if (qindex_get(&s->ix, d->d_name) != NULL ||
-		    spool_qid_pid_alive(d->d_name) ||
+		    injection_may_be_running(s, "msg", d->d_name,
+		    d->d_name) ||
 		    exists(s, "incoming", d->d_name) ||
 		    exists(s, "env", d->d_name))
 			continue;
