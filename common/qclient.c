@@ -23,6 +23,7 @@
 #include "common/qclient.h"
 
 #define QC_TIMEOUT_MS	(600 * 1000)	/* fsync on a busy disk can be slow */
+#define QC_CONNECT_MS	(30 * 1000)	/* listen queue full this long: busy */
 #define QC_DATA_MAX	65536
 #define QC_FRAME_MAX	8192
 #define QC_LIST_MAX	(4u * 1024 * 1024)
@@ -55,10 +56,34 @@ qc_connect(const char *path, struct buf *err)
 		buf_printf(err, "socket: %s", strerror(errno));
 		return -1;
 	}
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+	/* A unix socket whose listen queue is full makes a blocking
+	 * connect() wait for as long as the queue stays full (a
+	 * non-blocking one fails with EAGAIN at once): try again for up to
+	 * QC_CONNECT_MS, then give up with a temporary failure. */
+	if (io_set_nonblock(fd, 1) == -1) {
 		buf_reset(err);
-		buf_printf(err, "cannot connect to queue %s: %s", path,
-		    strerror(errno));
+		buf_printf(err, "fcntl: %s", strerror(errno));
+		close(fd);
+		return -1;
+	}
+	for (int waited = 0;; waited += 20) {
+		if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0)
+			break;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN || waited >= QC_CONNECT_MS) {
+			buf_reset(err);
+			buf_printf(err, "cannot connect to queue %s: %s", path,
+			    errno == EAGAIN ? "too many injections waiting" :
+			    strerror(errno));
+			close(fd);
+			return -1;
+		}
+		(void)poll(NULL, 0, 20);
+	}
+	if (io_set_nonblock(fd, 0) == -1) {
+		buf_reset(err);
+		buf_printf(err, "fcntl: %s", strerror(errno));
 		close(fd);
 		return -1;
 	}
