@@ -480,10 +480,11 @@ linger(int rfd, int wfd)
 {
 	char b[16384];
 	size_t total = 0;
+	time_t until = time(NULL) + 10;	/* a trickle cannot hold us */
 	ssize_t n;
 
 	(void)shutdown(wfd, SHUT_WR);
-	while (total < 1024 * 1024) {
+	while (total < 1024 * 1024 && time(NULL) < until) {
 		n = io_read(rfd, b, sizeof(b), 1000);
 		if (n <= 0)
 			break;
