@@ -560,6 +560,29 @@ lock_instance(struct run *r, struct buf *err)
 	return 0;	/* fd stays open (close-on-exec) until we exit */
 }
 
+/* Run by root, remote agents run as posthorn-remote (or nobody, as the
+ * spawner chooses) and accept an MTA-STS cache directory only if it is
+ * their own: make it for them, inside the instance's directory.  An
+ * ordinary user's agents make it themselves. */
+static void
+make_mta_sts_cache(const struct run *r)
+{
+	const char *d = r->cfg.mta_sts_cache;
+	struct passwd *pw;
+	struct stat st;
+
+	if (geteuid() != 0 || !r->cfg.mta_sts || d == NULL || *d == '\0' ||
+	    lstat(d, &st) == 0)
+		return;
+	if ((pw = getpwnam("posthorn-remote")) == NULL)
+		pw = getpwnam("nobody");
+	if (pw == NULL || pw->pw_uid == 0)
+		return;
+	if (mkdir(d, 0700) == -1 || chown(d, pw->pw_uid, pw->pw_gid) == -1)
+		log_msg(LOG_WARNING, "mta_sts_cache", "dir", d, "reason",
+		    strerror(errno), (char *)NULL);
+}
+
 /* -l KIND=ADDR: listeners from the command line replace the
  * configuration's for that kind (tests: "-l smtp=127.0.0.1:0"). */
 struct lopt {
@@ -635,6 +658,7 @@ setup(struct run *r, const char *dirarg, const struct lopt *lo,
 	}
 	if (find_scheduler(r, err) == -1)
 		return -1;
+	make_mta_sts_cache(r);
 	check_programs();
 	smtpd_identity(r);
 	/* orphaned descendants become ours: nothing outlives a stop */
