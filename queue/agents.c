@@ -6,8 +6,10 @@
  * time limit, and reap it.  An agent that said "done" may get the next
  * job: posthorn-remote for the same domain (connection reuse), and
  * posthorn-local for the same recipient (the spawner bound it to that
- * recipient), which also waits idle for LOCAL_IDLE_USEC before it is sent
- * away, so that a burst of mail for one mailbox costs one process.
+ * recipient).  Both wait idle for the next such job (LOCAL_IDLE_USEC,
+ * REMOTE_IDLE_USEC, posthorn-remote with its SMTP connection open) before
+ * they are sent away, so that a burst of mail for one mailbox or one
+ * domain costs one process (and one connection).
  *
  * Agents started by the spawner are not our children: we name them with
  * an id, the spawner tells us when one is over (an X frame on the spawn
@@ -25,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -40,6 +43,8 @@
 				   agent's uid is chosen afresh */
 #define LOCAL_MAX_AGE_USEC (60 * 1000000ULL)	/* no new job for a local
 				   agent older than this (see PROTOCOL.md) */
+#define REMOTE_IDLE_USEC	(5 * 1000000ULL)	/* an idle posthorn-remote
+						   (and its connection) */
 #define LOCAL_IDLE_USEC	(5 * 1000000ULL)	/* an idle posthorn-local
 				   waits this long for its next job */
 #define SPAWN_IN_MAX	(64 * 1024)
@@ -186,15 +191,28 @@ agents_close_idle(void)
 	}
 }
 
-/* Make room for a new local agent: stop the oldest idle one.  1 if
+/* Idle agents of class c. */
+size_t
+agents_idle_class(enum job_class c)
+{
+	struct agent *a;
+	size_t n = 0;
+
+	for (a = all_agents; a != NULL; a = a->next)
+		if (a->idle && a->cls == c)
+			n++;
+	return n;
+}
+
+/* Make room for a new agent of class c: stop the oldest idle one.  1 if
  * there was one. */
 int
-agents_evict_idle(void)
+agents_evict_idle(enum job_class c)
 {
 	struct agent *a, *old = NULL;
 
 	for (a = all_agents; a != NULL; a = a->next)
-		if (a->idle)
+		if (a->idle && a->cls == c)
 			old = a;	/* the list is newest first */
 	if (old == NULL)
 		return 0;
@@ -339,11 +357,16 @@ agent_reusable(const struct agent *a)
 static int
 agent_fits(const struct agent *a, const struct job *j)
 {
-	return j->cls == CLASS_LOCAL && j->kind == JOB_DELIVER &&
+	if (a->cls == CLASS_REMOTE)	/* its key: the domain it served */
+		return j->cls == CLASS_REMOTE && j->kind == JOB_DELIVER &&
+		    strcasecmp(a->key, j->domain) == 0;
+	return a->cls == CLASS_LOCAL && j->cls == CLASS_LOCAL &&
+	    j->kind == JOB_DELIVER &&
 	    (a->spawn_id == 0 || strcmp(a->key, job_rcpt(j)) == 0);
 }
 
-/* An idle agent for local job j, or NULL. */
+/* An idle agent for job j (local: its recipient; remote: its domain,
+ * with the SMTP connection it keeps open), or NULL. */
 struct agent *
 agent_idle_for(const struct job *j)
 {
@@ -399,13 +422,17 @@ agent_next(struct agent *a)
 		job_finished(old, "delivery agent ended early");
 		return ok;
 	}
-	if (a->cls == CLASS_LOCAL && agent_reusable(a)) {
+	if ((a->cls == CLASS_LOCAL || (a->cls == CLASS_REMOTE &&
+	    old->kind == JOB_DELIVER)) && agent_reusable(a)) {
+		if (a->cls == CLASS_REMOTE)
+			snprintf(a->key, sizeof(a->key), "%s", old->domain);
 		a->job = NULL;
 		old->agent = NULL;
 		a->idle = 1;
 		nidle++;
 		sd_event_now(a->s->ev, CLOCK_MONOTONIC, &now);
-		sd_event_source_set_time(a->timer, now + LOCAL_IDLE_USEC);
+		sd_event_source_set_time(a->timer, now + (a->cls ==
+		    CLASS_REMOTE ? REMOTE_IDLE_USEC : LOCAL_IDLE_USEC));
 		sd_event_source_set_enabled(a->timer, SD_EVENT_ONESHOT);
 		job_finished(old, "delivery agent ended early");
 		return 0;

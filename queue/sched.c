@@ -291,8 +291,9 @@ sched_take_waiting(struct sched *s, enum job_class c, const char *domain,
 }
 
 /* Start (or hand to an idle agent) the jobs of class c that fit.  Idle
- * local agents count against local_concurrency: when the limit is
- * reached with some of them idle, the one idle longest makes room. */
+ * agents count against local_concurrency / remote_concurrency: when the
+ * limit is reached with some of them idle, the one idle longest makes
+ * room. */
 static void
 dispatch_class(struct sched *s, enum job_class c)
 {
@@ -302,10 +303,11 @@ dispatch_class(struct sched *s, enum job_class c)
 
 	while (q->head != NULL && s->running[c] < class_limit(s, c)) {
 		j = q->head;
-		a = c == CLASS_LOCAL ? agent_idle_for(j) : NULL;
-		if (a == NULL && c == CLASS_LOCAL &&
-		    s->running[c] + agents_idle() >= class_limit(s, c) &&
-		    !agents_evict_idle())
+		a = c == CLASS_LOCAL || c == CLASS_REMOTE ?
+		    agent_idle_for(j) : NULL;
+		if (a == NULL && (c == CLASS_LOCAL || c == CLASS_REMOTE) &&
+		    s->running[c] + agents_idle_class(c) >= class_limit(s, c)
+		    && !agents_evict_idle(c))
 			break;
 		q->head = j->next;
 		if (q->head == NULL)

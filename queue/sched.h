@@ -98,15 +98,16 @@ int job_envelope(const struct job *j, struct envelope *e);
 /* Watch the spawner's answers (when there is a spawner). */
 int agents_init(struct sched *s);
 void agent_start(struct job *j);
-/* An idle posthorn-local that may take local job j, or NULL; give it j
- * (already counted as running). */
+/* An idle posthorn-local or posthorn-remote that may take job j, or
+ * NULL; give it j (already counted as running). */
 struct agent *agent_idle_for(const struct job *j);
 void agent_give(struct agent *a, struct job *j);
 /* Agent processes we have not seen end; of them idle (between jobs). */
 size_t agents_running(void);
 size_t agents_idle(void);
-/* Stop the longest-idle agent: 1 if there was one. */
-int agents_evict_idle(void);
+size_t agents_idle_class(enum job_class c);
+/* Stop the longest-idle agent of class c: 1 if there was one. */
+int agents_evict_idle(enum job_class c);
 /* Stop every idle agent (stop, reload). */
 void agents_close_idle(void);
 void agents_kill_all(void);
