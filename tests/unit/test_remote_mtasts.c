@@ -50,6 +50,16 @@ START_TEST(txt_records)
 }
 END_TEST
 
+/* Record i of l: the text, with its length, bounded by the buffer. */
+static void
+txt_set(struct txtlist *l, size_t i, const char *text)
+{
+	int n = snprintf(l->v[i], sizeof(l->v[i]), "%s", text);
+
+	ck_assert(n >= 0 && (size_t)n < sizeof(l->v[i]));
+	l->len[i] = (size_t)n;
+}
+
 START_TEST(txt_pick)
 {
 	static struct txtlist l;
@@ -57,15 +67,12 @@ START_TEST(txt_pick)
 	const char *why;
 
 	memset(&l, 0, sizeof(l));
-	strcpy(l.v[0], "v=spf1 -all");
-	l.len[0] = strlen(l.v[0]);
-	strcpy(l.v[1], "v=STSv1; id=one");
-	l.len[1] = strlen(l.v[1]);
+	txt_set(&l, 0, "v=spf1 -all");
+	txt_set(&l, 1, "v=STSv1; id=one");
 	l.n = 2;
 	ck_assert_int_eq(mtasts_txt_pick(&l, id, &why), 0);
 	ck_assert_str_eq(id, "one");
-	strcpy(l.v[2], "v=STSv1; id=two");
-	l.len[2] = strlen(l.v[2]);
+	txt_set(&l, 2, "v=STSv1; id=two");
 	l.n = 3;
 	ck_assert_int_eq(mtasts_txt_pick(&l, id, &why), -1);
 	ck_assert_str_eq(why, "more than one v=STSv1 record");
