@@ -8,6 +8,8 @@
  * names, ENVID and ORCPT come from peers and are sanitised to printable
  * ASCII; the original message is copied as opaque octets, its header
  * section through a filter that keeps lines short and removes NULs.
+ * The original is the message file's first msgsize octets (the envelope's
+ * size); whatever the queue keeps after them is never read.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -21,6 +23,7 @@
 
 #include "bounce/dsn.h"
 #include "bounce/text.h"
+#include "common/agent.h"
 #include "common/log.h"
 
 #define WRAP_WIDTH	76
@@ -79,8 +82,8 @@ hex(const unsigned char *p, size_t n, char *out)
 
 int
 dsn_input_init(struct dsn_input *in, enum dsn_kind kind,
-    const struct envelope *env, int msgfd, const char *hostname,
-    const char *to)
+    const struct envelope *env, int msgfd, uint64_t msgsize,
+    const char *hostname, const char *to)
 {
 	unsigned char r[16];
 	char h[33];
@@ -90,6 +93,7 @@ dsn_input_init(struct dsn_input *in, enum dsn_kind kind,
 	in->kind = kind;
 	in->env = env;
 	in->msgfd = msgfd;
+	in->msgsize = msgsize;
 	in->hostname = hostname;
 	in->to = to;
 	in->now = (int64_t)time(NULL);
@@ -251,14 +255,10 @@ scan_original(const struct dsn_input *in, struct dsn_plan *plan,
 
 	msgscan_init(&plan->scan);
 	while (off < plan->size) {
-		size_t want = sizeof(chunk);
 		ssize_t r;
 
-		if (plan->size - off < want)
-			want = (size_t)(plan->size - off);
-		r = pread(in->msgfd, chunk, want, (off_t)off);
-		if (r == -1 && errno == EINTR)
-			continue;
+		r = agent_msg_read(in->msgfd, plan->size, chunk,
+		    sizeof(chunk), off);
 		if (r <= 0)
 			return -1;
 		msgscan_feed(&plan->scan, chunk, (size_t)r);
@@ -322,11 +322,11 @@ dsn_plan(const struct dsn_input *in, struct dsn_plan *plan, const char **why)
 		return -2;
 	}
 	if (fstat(in->msgfd, &st) == -1 || !S_ISREG(st.st_mode) ||
-	    st.st_size < 0) {
+	    st.st_size < 0 || (uint64_t)st.st_size < in->msgsize) {
 		*why = "original message unreadable";
 		return -1;
 	}
-	plan->size = (uint64_t)st.st_size;
+	plan->size = in->msgsize;
 	want_full = in->kind == DSN_FAILED && e->ret != RET_HDRS &&
 	    plan->size <= in->max_original;
 	if (scan_original(in, plan, want_full) == -1) {
@@ -844,15 +844,13 @@ copy_filtered(const struct dsn_input *in, struct copier *c, uint64_t len)
 	char chunk[COPY_CHUNK];
 	uint64_t off = 0;
 
+	if (len > in->msgsize)
+		return -1;
 	while (off < len) {
-		size_t want = sizeof(chunk), i;
+		size_t i;
 		ssize_t r;
 
-		if (len - off < want)
-			want = (size_t)(len - off);
-		r = pread(in->msgfd, chunk, want, (off_t)off);
-		if (r == -1 && errno == EINTR)
-			continue;
+		r = agent_msg_read(in->msgfd, len, chunk, sizeof(chunk), off);
 		if (r <= 0)
 			return -1;
 		for (i = 0; i < (size_t)r; i++) {
@@ -877,17 +875,12 @@ copy_raw(const struct dsn_input *in, struct copier *c, uint64_t from,
 {
 	char chunk[COPY_CHUNK];
 
-	if (copier_flush(c) == -1)
+	if (copier_flush(c) == -1 || to > in->msgsize)
 		return -1;
 	while (from < to) {
-		size_t want = sizeof(chunk);
 		ssize_t r;
 
-		if (to - from < want)
-			want = (size_t)(to - from);
-		r = pread(in->msgfd, chunk, want, (off_t)from);
-		if (r == -1 && errno == EINTR)
-			continue;
+		r = agent_msg_read(in->msgfd, to, chunk, sizeof(chunk), from);
 		if (r <= 0)
 			return -1;
 		if (c->sink(c->ctx, chunk, (size_t)r) == -1)
@@ -904,13 +897,14 @@ static uint64_t
 header_cut(const struct dsn_input *in, uint64_t cap)
 {
 	char chunk[COPY_CHUNK];
-	uint64_t start = cap > sizeof(chunk) ? cap - sizeof(chunk) : 0;
+	uint64_t start;
 	ssize_t r;
 	size_t i;
 
-	do
-		r = pread(in->msgfd, chunk, (size_t)(cap - start), (off_t)start);
-	while (r == -1 && errno == EINTR);
+	if (cap > in->msgsize)
+		cap = in->msgsize;
+	start = cap > sizeof(chunk) ? cap - sizeof(chunk) : 0;
+	r = agent_msg_read(in->msgfd, cap, chunk, sizeof(chunk), start);
 	for (i = r > 0 ? (size_t)r : 0; i > 0; i--)
 		if (chunk[i - 1] == '\n')
 			return start + i;

@@ -39,6 +39,8 @@ struct dsn_input {
 	const bool *cover;	/* env->rcpts[i] is reported iff cover[i];
 				   NULL: all of them */
 	int msgfd;		/* the original message (LF), seekable */
+	uint64_t msgsize;	/* ... its first msgsize octets (env.size);
+				   what follows in the file is never read */
 	const char *hostname;	/* ours: From, Reporting-MTA, Message-ID */
 	const char *to;		/* who gets the notice: the sender, or
 				   postmaster@hostname for a double bounce */
@@ -65,12 +67,12 @@ struct dsn_plan {
 	size_t ncover;		/* recipients reported */
 };
 
-/* Fill the fixed parts of in (zeroed first): kind, env, msgfd, hostname,
- * to, limits, now = time(), and a fresh random boundary and Message-ID.
- * 0 ok, -1 if no randomness was available. */
+/* Fill the fixed parts of in (zeroed first): kind, env, msgfd, msgsize,
+ * hostname, to, limits, now = time(), and a fresh random boundary and
+ * Message-ID.  0 ok, -1 if no randomness was available. */
 int dsn_input_init(struct dsn_input *in, enum dsn_kind kind,
-    const struct envelope *env, int msgfd, const char *hostname,
-    const char *to);
+    const struct envelope *env, int msgfd, uint64_t msgsize,
+    const char *hostname, const char *to);
 
 /* 0 ok; -1 with *why when the original cannot be read (worth retrying);
  * -2 with *why when no notice can ever be built from this input (no

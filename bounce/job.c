@@ -328,8 +328,8 @@ bounce_job(const struct config *cfg, struct stream *ctl,
 			goto out;
 	}
 	if (any) {
-		if (dsn_input_init(&in, kind, e, job->msgfd, cfg->hostname,
-		    to) == -1) {
+		if (dsn_input_init(&in, kind, e, job->msgfd, job->msgsize,
+		    cfg->hostname, to) == -1) {
 			if (report_all(ctl, job, cover, true, 'T', "4.3.0",
 			    "no randomness for the notice") == -1)
 				goto out;

@@ -4,13 +4,16 @@
  *
  * Trusts: neither side trusts the other's bytes.  The agent side checks
  * the job's framing, the envelope (envelope_decode re-validates it) and
- * that exactly one descriptor came with the job; the scheduler side checks
+ * that exactly one descriptor came with the job, a regular file holding at
+ * least the envelope's size in octets; the scheduler side checks
  * every result field and copies text only after sanitising it.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/addr.h"
@@ -114,6 +117,7 @@ agent_job_read(struct stream *ctl, struct agent_job *job, const char **why)
 {
 	struct buf jp = BUF_INIT, ep = BUF_INIT, store = BUF_INIT;
 	const char *f[3];
+	struct stat st;
 	uint32_t kind;
 	char tag;
 	int r, nf;
@@ -158,7 +162,38 @@ agent_job_read(struct stream *ctl, struct agent_job *job, const char **why)
 	buf_free(&store);
 	if (job->env.qid == NULL)
 		return job_fail(job, why, "job envelope without queue id");
+	if (fstat(job->msgfd, &st) == -1 || !S_ISREG(st.st_mode))
+		return job_fail(job, why, "message descriptor is not a file");
+	if (st.st_size < 0 || (uint64_t)st.st_size < job->env.size)
+		return job_fail(job, why,
+		    "message file shorter than its envelope");
+	job->msgsize = job->env.size;
 	return 1;
+}
+
+ssize_t
+agent_msg_read(int fd, uint64_t msgsize, void *p, size_t n, uint64_t off)
+{
+	ssize_t r;
+
+	if (off >= msgsize || n == 0)
+		return 0;
+	if (msgsize - off < n)
+		n = (size_t)(msgsize - off);
+	if (n > SSIZE_MAX)
+		n = SSIZE_MAX;
+	if (off > (uint64_t)INT64_MAX) {
+		errno = EOVERFLOW;
+		return -1;
+	}
+	do
+		r = pread(fd, p, n, (off_t)off);
+	while (r == -1 && errno == EINTR);
+	if (r == 0) {
+		errno = EIO;	/* the file ended inside the message */
+		return -1;
+	}
+	return r;
 }
 
 void

@@ -11,12 +11,17 @@
  * recipient of the job the agent sends exactly one result, then a done
  * frame; it may then receive another job (connection reuse in
  * posthorn-remote) or EOF.
+ *
+ * The message is exactly the first env.size octets of that file (the
+ * queue may keep its own records after them): agents read it only through
+ * agent_msg_read() with job->msgsize, never to the end of the file.
  */
 #ifndef POSTHORN_AGENT_H
 #define POSTHORN_AGENT_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "common/addr.h"
 #include "common/buf.h"
@@ -36,15 +41,28 @@ struct agent_job {
 	enum agent_kind_of_job kind;
 	struct envelope env;	/* env.qid set; env.rcpts: this job's */
 	uint32_t *rcpt_index;	/* queue-side index of each env.rcpts[i] */
-	int msgfd;		/* read-only, seekable; the message (LF) */
+	int msgfd;		/* read-only regular file; the message (LF) */
+	uint64_t msgsize;	/* the message is msgfd's octets [0, msgsize):
+				   env.size; agent_job_read() checked that
+				   the file holds at least that many.  What
+				   follows is the queue's, never to be read */
 	char domain[256];	/* posthorn-remote: the destination domain */
 };
 
 /* Agent side.  1 = job read, 0 = EOF (no more work), -1 = protocol error
- * (*why).  The agent owns job->msgfd and closes it (agent_job_free). */
+ * (*why); a descriptor that is not a regular file or is shorter than the
+ * envelope's size is one ("message file shorter than its envelope").  The
+ * agent owns job->msgfd and closes it (agent_job_free). */
 int agent_job_read(struct stream *ctl, struct agent_job *job,
     const char **why);
 void agent_job_free(struct agent_job *job);
+/* Read up to n octets of the message at offset off with pread(): never
+ * at or past msgsize.  Returns the octets read (> 0), 0 when off >=
+ * msgsize (the end of the message), -1 with errno on a read error or EIO
+ * when the file ends before msgsize (a message is never cut short
+ * silently).  EINTR is retried. */
+ssize_t agent_msg_read(int fd, uint64_t msgsize, void *p, size_t n,
+    uint64_t off);
 /* status: 'D' delivered, 'T' temporary failure, 'P' permanent failure.
  * dsn "2.0.0"; text is sanitised and truncated here; relay may be NULL. */
 int agent_report(struct stream *ctl, const struct agent_job *job, size_t i,

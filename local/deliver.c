@@ -227,7 +227,7 @@ local_deliver(struct lctx *c, struct lresult *r)
 		return;
 	}
 	snprintf(c->domain, sizeof(c->domain), "%s", a.domain);
-	rc = msg_loop_check(c->msgfd, c->rcpt);
+	rc = msg_loop_check(c->msgfd, c->msgsize, c->rcpt);
 	if (rc != 0) {
 		if (rc == 1)
 			res_set(r, 'P', "5.4.6", "mail forwarding loop for %s",

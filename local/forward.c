@@ -5,7 +5,8 @@
  * sender stays the original sender (no SRS yet), the recipients are the
  * expanded addresses, and the message gets a "Delivered-To: RCPT" line on
  * top, so that a forwarding loop comes back here with our own
- * Delivered-To and ends with 5.4.6.  The queue's verdict decides: 2xx
+ * Delivered-To and ends with 5.4.6.  The body is the message's first
+ * msgsize octets, nothing after them.  The queue's verdict decides: 2xx
  * done, 4xx temporary, 5xx permanent.
  */
 #include <errno.h>
@@ -13,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/agent.h"
 #include "common/envelope.h"
 #include "common/qclient.h"
 #include "local/local.h"
@@ -39,7 +41,7 @@ send_body(const struct lctx *c, struct qclient *q)
 {
 	static char chunk[65536];
 	struct buf dt = BUF_INIT;
-	off_t off = 0;
+	uint64_t off = 0;
 	ssize_t got;
 	int rc;
 
@@ -48,12 +50,13 @@ send_body(const struct lctx *c, struct qclient *q)
 		rc = qclient_write(q, dt.data, dt.len);
 	buf_free(&dt);
 	while (rc != -1) {
-		got = pread(c->msgfd, chunk, sizeof(chunk), off);
-		if (got < 0 && errno == EINTR)
-			continue;
+		if (off >= c->msgsize)
+			return 0;
+		got = agent_msg_read(c->msgfd, c->msgsize, chunk,
+		    sizeof(chunk), off);
 		if (got <= 0)
-			return got < 0 ? -2 : 0;	/* -2: our read failed */
-		off += got;
+			return -2;	/* our read failed */
+		off += (uint64_t)got;
 		rc = qclient_write(q, chunk, (size_t)got);
 	}
 	return -1;

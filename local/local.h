@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "common/addr.h"
@@ -39,7 +40,8 @@ struct lctx {
 	const char *sender;	/* envelope sender, "" = <> */
 	const char *rcpt;	/* the recipient as the queue has it */
 	int msgfd;		/* the message, LF line ends, seekable */
-	off_t msgsize;
+	uint64_t msgsize;	/* ... its first msgsize octets (env.size);
+				   anything after them is never read */
 	char local[ADDR_LOCAL_MAX + 1];	/* local part (unquoted) */
 	char ext[ADDR_LOCAL_MAX + 1];	/* extension, "" if none */
 	char domain[ADDR_DOMAIN_MAX + 1];
@@ -64,10 +66,12 @@ void res_merge(struct lresult *total, const struct lresult *part);
 int msg_prefix(const struct lctx *c, struct buf *out);
 /* Scan the header section: 1 = loop (Delivered-To equal to rcpt, or more
  * than 100 Received), 0 = fine, -1 = read error (errno). */
-int msg_loop_check(int msgfd, const char *rcpt);
-/* Write prefix + message to fd.  mbox: ">From " quoting (mboxrd) and a
- * final newline guaranteed.  Returns octets written or -1 (errno). */
-off_t msg_copy(int msgfd, int outfd, const struct buf *prefix, bool mbox);
+int msg_loop_check(int msgfd, uint64_t msgsize, const char *rcpt);
+/* Write prefix + the message (msgfd's first msgsize octets) to fd.  mbox:
+ * ">From " quoting (mboxrd) and a final newline guaranteed.  Returns
+ * octets written or -1 (errno; EIO if msgfd ends before msgsize). */
+off_t msg_copy(int msgfd, uint64_t msgsize, int outfd,
+    const struct buf *prefix, bool mbox);
 
 /* maildir.c: deliver into DIR/ (tmp, new, cur created when missing). */
 void maildir_deliver(const struct lctx *c, const char *dir,

@@ -121,7 +121,7 @@ write_tmp(const struct lctx *c, int fd)
 		errno = ENOMEM;
 		return -1;
 	}
-	n = msg_copy(c->msgfd, fd, &prefix, false);
+	n = msg_copy(c->msgfd, c->msgsize, fd, &prefix, false);
 	buf_free(&prefix);
 	if (n >= 0 && fsync(fd) != 0)
 		n = -1;

@@ -22,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -65,7 +64,6 @@ run_job(struct setup *s, struct stream *ctl, struct agent_job *job)
 {
 	struct lresult r;
 	struct lctx c;
-	struct stat st;
 	size_t i;
 
 	for (i = 0; i < job->env.nrcpts; i++) {
@@ -76,7 +74,7 @@ run_job(struct setup *s, struct stream *ctl, struct agent_job *job)
 		c.sender = job->env.sender != NULL ? job->env.sender : "";
 		c.rcpt = job->env.rcpts[i].addr;
 		c.msgfd = job->msgfd;
-		c.msgsize = fstat(job->msgfd, &st) == 0 ? st.st_size : 0;
+		c.msgsize = job->msgsize;
 		if (s->err.len > 0)
 			res_set(&r, 'T', "4.3.5", "configuration error: %s",
 			    buf_str(&s->err));

@@ -139,7 +139,7 @@ append(const struct lctx *c, int fd)
 		errno = ENOMEM;
 		return -1;
 	}
-	if (msg_copy(c->msgfd, fd, &prefix, true) >= 0 && fsync(fd) == 0) {
+	if (msg_copy(c->msgfd, c->msgsize, fd, &prefix, true) >= 0 && fsync(fd) == 0) {
 		buf_free(&prefix);
 		return 0;
 	}

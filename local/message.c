@@ -4,8 +4,10 @@
  * for mbox files ">From " quoting.  Also the loop check over the header
  * section.
  *
- * Input: the message fd from the queue, read with pread() from offset 0,
- * so the same fd serves every part of an alias expansion.  The content is
+ * Input: the message fd from the queue, its first msgsize octets (the
+ * envelope's size; the queue's records may follow them) read with
+ * agent_msg_read() from offset 0, so the same fd serves every part of an
+ * alias expansion.  The content is
  * hostile: lines may be of any length and contain any octet; everything
  * here is a byte-at-a-time state machine with fixed-size state, so no
  * input can make it allocate or recurse.
@@ -21,6 +23,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "common/agent.h"
 #include "local/local.h"
 
 #define CHUNK		65536
@@ -89,25 +92,21 @@ hdr_done(struct hscan *s)
 }
 
 int
-msg_loop_check(int msgfd, const char *rcpt)
+msg_loop_check(int msgfd, uint64_t msgsize, const char *rcpt)
 {
 	struct hscan s;
 	char buf[CHUNK];
-	off_t off = 0;
+	uint64_t off = 0;
 	ssize_t got, i;
 	int bol = 1;
 
 	memset(&s, 0, sizeof(s));
 	s.rcpt = rcpt;
-	for (;;) {
-		got = pread(msgfd, buf, sizeof(buf), off);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0)
+	while (off < msgsize) {
+		got = agent_msg_read(msgfd, msgsize, buf, sizeof(buf), off);
+		if (got <= 0)
 			return -1;
-		if (got == 0)
-			break;
-		off += got;
+		off += (uint64_t)got;
 		for (i = 0; i < got; i++) {
 			char ch = buf[i];
 			if (bol) {
@@ -236,29 +235,26 @@ quote_byte(struct out *o, struct quote *q, char ch)
 }
 
 off_t
-msg_copy(int msgfd, int outfd, const struct buf *prefix, bool mbox)
+msg_copy(int msgfd, uint64_t msgsize, int outfd, const struct buf *prefix,
+    bool mbox)
 {
 	static struct out o;	/* 64 KiB: keep it off the stack */
 	struct quote q = { 1, 0, 0 };
 	char buf[CHUNK];
-	off_t off = 0;
+	uint64_t off = 0;
 	ssize_t got, i;
 
 	memset(&o, 0, sizeof(o));
 	o.fd = outfd;
 	o.last = '\n';
 	out_bytes(&o, buf_str(prefix), prefix->len);
-	for (;;) {
-		got = pread(msgfd, buf, sizeof(buf), off);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0) {
-			o.err = errno;
+	while (off < msgsize) {
+		got = agent_msg_read(msgfd, msgsize, buf, sizeof(buf), off);
+		if (got <= 0) {
+			o.err = got < 0 ? errno : EIO;
 			break;
 		}
-		if (got == 0)
-			break;
-		off += got;
+		off += (uint64_t)got;
 		if (!mbox) {
 			out_bytes(&o, buf, (size_t)got);
 			continue;

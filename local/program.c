@@ -80,7 +80,7 @@ feeder(const struct lctx *c, int in)
 	signal(SIGPIPE, SIG_IGN);
 	if (msg_prefix(c, &prefix) == -1)
 		_exit(1);
-	(void)msg_copy(c->msgfd, in, &prefix, false);
+	(void)msg_copy(c->msgfd, c->msgsize, in, &prefix, false);
 	_exit(0);
 }
 

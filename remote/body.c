@@ -1,14 +1,16 @@
 /*
  * body.c — LF message -> CRLF dot-stuffed wire form (see body.h).
  *
- * Input: the message file, whatever it contains (NULs included).  The
- * conversion is a two-state machine per octet; nothing is buffered beyond
- * one pending CR.
+ * Input: the message file's first size octets (the envelope's size; the
+ * queue's records may follow and are never read), whatever they contain
+ * (NULs included).  The conversion is a two-state machine per octet;
+ * nothing is buffered beyond one pending CR.
  */
 #include <errno.h>
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "common/agent.h"
 #include "remote/body.h"
 
 #define CHUNK 65536
@@ -73,29 +75,28 @@ body_conv_end(struct body_conv *c, struct buf *out)
 }
 
 int
-body_scan(int fd, struct body_info *info)
+body_scan(int fd, uint64_t size, struct body_info *info)
 {
 	static char in[CHUNK];
 	struct body_conv c;
 	struct buf out = BUF_INIT;
+	uint64_t off = 0;
 	ssize_t n, i;
 	size_t linelen = 0;
 	int rc = 0, in_header = 1;
 
+	info->msg_size = size;
 	info->wire_size = 0;
 	info->eightbit = false;
 	info->header8bit = false;
-	if (lseek(fd, 0, SEEK_SET) < 0)
-		return -1;
 	body_conv_init(&c);
-	for (;;) {
-		n = read(fd, in, sizeof(in));
-		if (n < 0 && errno == EINTR)
-			continue;
+	while (off < size) {
+		n = agent_msg_read(fd, size, in, sizeof(in), off);
 		if (n <= 0) {
-			rc = n < 0 ? -1 : 0;
+			rc = -1;
 			break;
 		}
+		off += (uint64_t)n;
 		for (i = 0; i < n; i++) {
 			if (in_header && in[i] == '\n') {
 				in_header = linelen > 0;
@@ -125,27 +126,23 @@ body_scan(int fd, struct body_info *info)
 }
 
 int
-body_send(int fd, struct stream *s, const char **why)
+body_send(int fd, uint64_t size, struct stream *s, const char **why)
 {
 	static char in[CHUNK];
 	struct body_conv c;
 	struct buf out = BUF_INIT;
+	uint64_t off = 0;
 	ssize_t n;
 	int rc = -1;
 
-	*why = "message file read error";
-	if (lseek(fd, 0, SEEK_SET) < 0)
-		return -1;
 	body_conv_init(&c);
-	for (;;) {
-		n = read(fd, in, sizeof(in));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
+	while (off < size) {
+		*why = "message file read error";
+		n = agent_msg_read(fd, size, in, sizeof(in), off);
+		if (n <= 0)
 			goto out;
+		off += (uint64_t)n;
 		buf_reset(&out);
-		if (n == 0)
-			break;
 		if (body_conv_chunk(&c, in, (size_t)n, &out) < 0)
 			goto out;
 		if (stream_write(s, out.data, out.len) < 0 ||
@@ -154,6 +151,8 @@ body_send(int fd, struct stream *s, const char **why)
 			goto out;
 		}
 	}
+	buf_reset(&out);
+	*why = "out of memory";
 	if (body_conv_end(&c, &out) < 0)
 		goto out;
 	*why = "connection lost while sending the message";

@@ -25,6 +25,8 @@ struct body_conv {
 };
 
 struct body_info {
+	uint64_t msg_size;	/* the message: the file's first msg_size
+				   octets (body_scan's size argument) */
 	uint64_t wire_size;	/* octets on the wire, without ".CRLF" */
 	bool eightbit;		/* an octet >= 0x80 occurs */
 	bool header8bit;	/* ... in the header section */
@@ -37,11 +39,13 @@ int body_conv_chunk(struct body_conv *c, const char *in, size_t n,
 /* Finish: terminate an unterminated last line and append ".\r\n". */
 int body_conv_end(struct body_conv *c, struct buf *out);
 
-/* Read fd from offset 0 to the end and compute body_info.  0 / -1. */
-int body_scan(int fd, struct body_info *info);
-/* Send the message read from fd (from offset 0) to s in wire form,
- * ending with ".\r\n", and flush.  0 ok, -1 on read or write error
- * (errno; *why says which side failed). */
-int body_send(int fd, struct stream *s, const char **why);
+/* Read the message, fd's octets [0, size) (the envelope's size: what
+ * follows in the file is never read), and compute body_info (msg_size =
+ * size).  0 / -1 (a read error, or the file ends before size). */
+int body_scan(int fd, uint64_t size, struct body_info *info);
+/* Send the message, fd's octets [0, size), to s in wire form, ending
+ * with ".\r\n", and flush.  0 ok, -1 on read or write error (errno;
+ * *why says which side failed). */
+int body_send(int fd, uint64_t size, struct stream *s, const char **why);
 
 #endif

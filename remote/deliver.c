@@ -819,7 +819,7 @@ remote_job(struct remote *r, struct stream *ctl, const struct agent_job *job)
 		free(jc.todo);
 		return -1;
 	}
-	if (body_scan(job->msgfd, &jc.info) < 0) {
+	if (body_scan(job->msgfd, job->msgsize, &jc.info) < 0) {
 		/* 'T' still counts as open: report without touching the
 		 * network instead of sending a message we cannot read */
 		settle_open(&jc, 'T', "4.3.0", "cannot read the message file");

@@ -554,6 +554,8 @@ mail_cmd(struct smtp_conn *c, const struct envelope *env, const char *sender,
 	int r;
 
 	r = buf_printf(out, "MAIL FROM:<%s>", sender);
+	/* RFC 1870: the octets on the wire (CRLF line ends, dot-stuffed) of
+	 * the message's env.size octets, as body_scan() counted them */
 	if (r >= 0 && (c->ext & EXT_SIZE))
 		r = buf_printf(out, " SIZE=%llu",
 		    (unsigned long long)info->wire_size);
@@ -726,11 +728,12 @@ data_result(struct rres *x, struct smtp_conn *c, const struct reply *r,
 		    r->text);
 }
 
-/* After DATA's 354: body, final dot, and the reply (or, for LMTP, one
- * reply per accepted recipient, in RCPT order). */
+/* After DATA's 354: body (the message file's first info->msg_size
+ * octets), final dot, and the reply (or, for LMTP, one reply per accepted
+ * recipient, in RCPT order). */
 static int
 send_data(struct smtp_conn *c, const struct envelope *env, const bool *acc,
-    int msgfd, struct rres *res)
+    int msgfd, const struct body_info *info, struct rres *res)
 {
 	static const char stage[] = "sending end of data -- message may be "
 	    "sent more than once";
@@ -739,7 +742,7 @@ send_data(struct smtp_conn *c, const struct envelope *env, const bool *acc,
 	size_t i;
 
 	c->s.timeout_ms = c->p.data_block_ms;
-	if (body_send(msgfd, &c->s, &why) < 0) {
+	if (body_send(msgfd, info->msg_size, &c->s, &why) < 0) {
 		if (errno == ETIMEDOUT)
 			fail(c, "4.4.2", "conversation with %s timed out while "
 			    "sending message body", c->relay);
@@ -883,7 +886,7 @@ smtp_transaction(struct smtp_conn *c, const struct envelope *env,
 		    0) < 0)
 			goto lost;
 	} else if (r.code == 354) {
-		if (send_data(c, env, acc, msgfd, res) < 0)
+		if (send_data(c, env, acc, msgfd, info, res) < 0)
 			goto lost;
 	} else if (nacc > 0 && mail_ok) {
 		for (i = 0; i < env->nrcpts; i++)

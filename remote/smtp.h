@@ -97,7 +97,8 @@ int smtp_open(struct smtp_conn *c, const char *host,
  * closed on failure); relay names the peer in messages. */
 int smtp_start(struct smtp_conn *c, int fd, const char *host,
     const char *relay, const struct smtp_params *p);
-/* Send one message to env's recipients i with todo[i].  Sets res[i] for
+/* Send one message to env's recipients i with todo[i]: the first
+ * info->msg_size octets of msgfd (info from body_scan()).  Sets res[i] for
  * each of them.  Returns 0 when the connection is still usable for
  * another message, -1 when it is not (results are set either way). */
 int smtp_transaction(struct smtp_conn *c, const struct envelope *env,

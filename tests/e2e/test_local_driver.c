@@ -8,6 +8,8 @@
  *       (agent_job_send: the envelope with every RCPT, MSGFILE's fd) and
  *       prints each result as "R index status dsn text", then "Z", then
  *       "exit N" after closing the socket (EOF) and reaping PROG.
+ *   In every mode the envelope's size is MSGFILE's size, or $DRIVER_MSGSIZE
+ *   when set (the message is then MSGFILE's first that many octets).
  *   driver spawn MSGFILE SENDER RCPT...
  *       runs as the scheduler under posthorn-spawn: for each RCPT makes a
  *       socketpair, writes a one-recipient job into its end, hands the
@@ -31,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -46,6 +49,22 @@ usage(void)
 	    "       driver spawn MSG SENDER RCPT...\n"
 	    "       driver bench N MSG SENDER RCPT -- PROG ...\n");
 	exit(2);
+}
+
+/* The envelope's size for the message file msgfd. */
+static uint64_t
+msg_size(int msgfd)
+{
+	const char *s = getenv("DRIVER_MSGSIZE");
+	struct stat st;
+
+	if (s != NULL)
+		return strtoull(s, NULL, 10);
+	if (fstat(msgfd, &st) != 0) {
+		fprintf(stderr, "driver: fstat failed\n");
+		exit(2);
+	}
+	return (uint64_t)st.st_size;
 }
 
 static void
@@ -121,6 +140,7 @@ agent_mode(int msgfd, const char *sender, char **rcpts, size_t n,
 	pid_t pid;
 
 	make_env(&e, sender, rcpts, n, idx);
+	e.size = msg_size(msgfd);
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
 		return 2;
 	pid = fork();
@@ -187,6 +207,7 @@ spawn_mode(int msgfd, const char *sender, char **rcpts, size_t n)
 			rcpts[i] = gt + 1;
 		}
 		make_env(&e, sender, rcpts + i, 1, idx);
+		e.size = msg_size(msgfd);
 		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) !=
 		    0 || agent_job_send(sv[0], JOB_DELIVER, &e, idx, "",
 		    msgfd) != 0 || spawn_request_send(spawnfd, SPAWN_LOCAL,
@@ -268,6 +289,7 @@ bench_mode(long n, int msgfd, const char *sender, char *rcpt, char **prog)
 	long i;
 
 	make_env(&e, sender, &rcpt, 1, idx);
+	e.size = msg_size(msgfd);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (i = 0; i < n; i++)
 		if (one_delivery(msgfd, &e, idx, prog) != 0) {

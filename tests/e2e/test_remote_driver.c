@@ -17,6 +17,9 @@
  *   from SENDER                 "<>" for the null sender
  *   rcpt ADDR [NOTIFY=list] [ORCPT=type;xtext]
  *   opt smtputf8 | 8bit | ret=full | ret=hdrs | envid=TEXT
+ *   opt size=N                  the envelope's size: the message is
+ *                               MSGFILE's first N octets (default: the
+ *                               whole file)
  *   sleep SECONDS               pause before the next job
  */
 #include <fcntl.h>
@@ -25,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -42,6 +46,7 @@ struct job {
 	struct envelope env;
 	uint32_t idx[MAXRCPT];
 	unsigned sleep_before;
+	int sized;		/* env.size came from "opt size=N" */
 };
 
 static void
@@ -87,7 +92,10 @@ add_opt(struct job *j, const char *o)
 		j->env.ret = RET_FULL;
 	else if (strcmp(o, "ret=hdrs") == 0)
 		j->env.ret = RET_HDRS;
-	else if (strncmp(o, "envid=", 6) == 0) {
+	else if (strncmp(o, "size=", 5) == 0) {
+		j->env.size = strtoull(o + 5, NULL, 10);
+		j->sized = 1;
+	} else if (strncmp(o, "envid=", 6) == 0) {
 		if (envelope_set_str(&j->env.envid, o + 6) != 0)
 			die2("bad envid", o);
 	} else
@@ -182,6 +190,7 @@ main(int argc, char **argv)
 {
 	static struct job jobs[MAXJOBS];
 	struct stream s;
+	struct stat sb;
 	size_t n, i;
 	int sv[2], st, null, fd;
 	pid_t pid;
@@ -209,8 +218,11 @@ main(int argc, char **argv)
 	for (i = 0; i < n; i++) {
 		if (jobs[i].sleep_before > 0)
 			sleep(jobs[i].sleep_before);
-		if ((fd = open(jobs[i].msg, O_RDONLY | O_CLOEXEC)) < 0)
+		if ((fd = open(jobs[i].msg, O_RDONLY | O_CLOEXEC)) < 0 ||
+		    fstat(fd, &sb) != 0)
 			die2("cannot open", jobs[i].msg);
+		if (!jobs[i].sized)
+			jobs[i].env.size = (uint64_t)sb.st_size;
 		printf("J %zu\n", i);
 		fflush(stdout);
 		if (agent_job_send(sv[0], JOB_DELIVER, &jobs[i].env,

@@ -5,7 +5,8 @@
  * NUL, then the message.  Checks what every notification must satisfy: no
  * line over 998 octets, no CR, exactly three body parts and a closing
  * delimiter, no NUL outside the returned original, nothing of the
- * diagnostic that could start a header line.
+ * diagnostic that could start a header line, and nothing of what the
+ * message file holds after the envelope's size (a trailer is appended).
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -16,6 +17,8 @@
 #include <unistd.h>
 
 #include "bounce/dsn.h"
+
+#define TRAILER "TRAILER-MUST-NOT-APPEAR\n"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -68,6 +71,9 @@ check(const struct buf *b, const struct dsn_plan *plan)
 		orig += 16;
 	}
 	start = (size_t)(orig - b->data);
+	/* the returned original is the message, never the file's trailer */
+	if (memmem(orig, b->len - start, "TRAILER-MUST", 12) != NULL)
+		abort();
 	for (i = 0; i < start; i++) {
 		unsigned char c = (unsigned char)b->data[i];
 
@@ -107,10 +113,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		n -= (size_t)(nul - p) + 1;
 		p = nul + 1;
 	}
-	if (memmem(p, n, "FUZZBOUNDARY", 12) != NULL)
+	if (memmem(p, n, "FUZZBOUNDARY", 12) != NULL ||
+	    memmem(p, n, "TRAILER-MUST", 12) != NULL)
 		return 0;	/* the real boundary is random */
 	fd = memfd_create("original", MFD_CLOEXEC);
-	if (fd == -1 || write(fd, p, n) != (ssize_t)n) {
+	if (fd == -1 || write(fd, p, n) != (ssize_t)n ||
+	    write(fd, TRAILER, sizeof(TRAILER) - 1) !=
+	    (ssize_t)sizeof(TRAILER) - 1) {
 		if (fd != -1)
 			close(fd);
 		return 0;
@@ -132,7 +141,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	e.envid = diag;
 	e.qid = diag;
 	e.arrival = 1699990000;
-	if (dsn_input_init(&in, (enum dsn_kind)(data[0] % 3), &e, fd,
+	if (dsn_input_init(&in, (enum dsn_kind)(data[0] % 3), &e, fd, n,
 	    "mx.test", e.sender) == 0) {
 		memcpy(in.boundary, "FUZZBOUNDARY", 13);
 		in.max_original = data[0] & 0x10 ? 64 : 100 * 1024;

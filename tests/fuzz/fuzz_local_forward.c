@@ -9,7 +9,8 @@
  *         msg_loop_check.  Checks the quoting is reversible: removing one
  *         '>' from every line that matches ">+From " gives back the
  *         message (with a final newline added if it had none), followed
- *         by exactly one blank line.
+ *         by exactly one blank line; the octets the file holds after
+ *         the message's size (a trailer) never appear.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -77,10 +78,13 @@ mbox_case(const char *p, size_t n)
 	out = memfd_create("out", 0);
 	if (in < 0 || out < 0 || (n > 0 && write(in, p, n) != (ssize_t)n))
 		abort();
-	(void)msg_loop_check(in, "a@b.c");
+	/* what follows the envelope's size is never copied (checked below) */
+	if (write(in, "\nFrom TRAILER\n", 14) != 14)
+		abort();
+	(void)msg_loop_check(in, n, "a@b.c");
 	if (buf_append_str(&prefix, "X: y\n") != 0)
 		abort();
-	w = msg_copy(in, out, &prefix, true);
+	w = msg_copy(in, n, out, &prefix, true);
 	buf_free(&prefix);
 	if (w < 6)
 		abort();

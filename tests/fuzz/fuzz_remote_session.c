@@ -76,6 +76,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		(void)!write(msgfd, body8, sizeof(body8) - 1);
 	else
 		(void)!write(msgfd, body, sizeof(body) - 1);
+	(void)!write(msgfd, "TRAILER\n", 8);	/* never sent */
 	envelope_init(&env);
 	if (envelope_set_sender(&env, flags & 4 ? "" : "a@b.example") < 0 ||
 	    envelope_add_rcpt(&env, "x@y.example", 0, NULL) < 0 ||
@@ -92,7 +93,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(res, 0, sizeof(res));
 	if (smtp_start(&c, sv[0], "peer.example", "peer.example[192.0.2.1]:25",
 	    &p) == 0) {
-		if (body_scan(msgfd, &info) == 0) {
+		if (body_scan(msgfd, flags & 2 ? sizeof(body8) - 1 :
+		    sizeof(body) - 1, &info) == 0) {
 			(void)smtp_transaction(&c, &env, todo, msgfd, &info,
 			    res);
 			for (i = 0; i < 3; i++)

@@ -157,6 +157,7 @@ START_TEST(test_success_passed_on)
 	unlink(path);
 	ck_assert_int_eq(write(job.msgfd, msg, sizeof(msg) - 1),
 	    (ssize_t)sizeof(msg) - 1);
+	job.msgsize = sizeof(msg) - 1;
 	envelope_init(&job.env);
 	ck_assert_int_eq(envelope_set_sender(&job.env, "s@example.org"), 0);
 	ck_assert_int_ge(envelope_add_rcpt(&job.env, "a@example.net",

@@ -214,7 +214,7 @@ START_TEST(header_8bit)
 		memcpy(path + strlen(path) - 6, "XXXXXX", 6);
 		n = strlen(v[i].msg);
 		ck_assert_int_eq(write(fd, v[i].msg, n), (ssize_t)n);
-		ck_assert_int_eq(body_scan(fd, &info), 0);
+		ck_assert_int_eq(body_scan(fd, n, &info), 0);
 		ck_assert_msg(info.eightbit == v[i].eight, "case %zu", i);
 		ck_assert_msg(info.header8bit == v[i].head, "case %zu", i);
 		close(fd);
@@ -246,13 +246,13 @@ START_TEST(body_scan_and_send)
 	unlink(path);
 	ck_assert_int_eq(write(fd, msg, sizeof(msg) - 1),
 	    (ssize_t)sizeof(msg) - 1);
-	ck_assert_int_eq(body_scan(fd, &info), 0);
+	ck_assert_int_eq(body_scan(fd, sizeof(msg) - 1, &info), 0);
 	ck_assert_uint_eq(info.wire_size, sizeof(want) - 1 - 3);
 	ck_assert(info.eightbit);
 	ck_assert(!info.header8bit);
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	ck_assert_int_eq(stream_init(&s, sv[0], sv[0], 1000), 0);
-	ck_assert_int_eq(body_send(fd, &s, &why), 0);
+	ck_assert_int_eq(body_send(fd, sizeof(msg) - 1, &s, &why), 0);
 	close(sv[0]);
 	n = io_read_full(sv[1], got, sizeof(got), 1000);
 	ck_assert_int_eq(n, (ssize_t)sizeof(want) - 1);

@@ -164,7 +164,7 @@ one_transaction(int dsn, unsigned notify, struct rres *res)
 	unlink(path);
 	ck_assert_int_eq(write(msgfd, msg, sizeof(msg) - 1),
 	    (ssize_t)sizeof(msg) - 1);
-	ck_assert_int_eq(body_scan(msgfd, &info), 0);
+	ck_assert_int_eq(body_scan(msgfd, sizeof(msg) - 1, &info), 0);
 	envelope_init(&env);
 	ck_assert_int_eq(envelope_set_sender(&env, "s@example.org"), 0);
 	ck_assert_int_ge(envelope_add_rcpt(&env, "r@example.net", notify,
