@@ -1,0 +1,333 @@
+/*
+ * test_local_msgsize.c — posthorn-local delivers exactly the message's
+ * first msgsize octets (the envelope's size) of the message file, never
+ * what the queue keeps after them: Maildir, mbox, |program and forwarding
+ * through the queue (a fake queue on a unix socket records the octets it
+ * is given), each byte-exact through local_deliver() and an alias; the
+ * loop check reads no Delivered-To from after the message; a file that
+ * ends before msgsize defers instead of delivering a short copy.
+ */
+#include <check.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tests/unit/testutil.h"
+#include "common/frame.h"
+#include "common/io.h"
+#include "common/table.h"
+#include "local/local.h"
+
+#define MSG	"Subject: hi\nFrom: a@b\n\nbody line\nFrom here\n"
+#define TRAILER	"TRAILER-MUST-NOT-APPEAR\nDelivered-To: rcpt@example.org\n"
+#define PREFIX	"Return-Path: <sender@example.net>\n" \
+		"Delivered-To: rcpt@example.org\n"
+
+static char tmpdir[PATH_MAX];
+static struct config cfg;
+static struct local_tables tabs;
+static struct lctx ctx;
+
+static const char *
+tp(const char *name)
+{
+	static char p[4][PATH_MAX + 64];
+	static int k;
+
+	k = (k + 1) % 4;
+	snprintf(p[k], sizeof(p[k]), "%s/%s", tmpdir, name);
+	return p[k];
+}
+
+static void
+slurp(const char *path, struct buf *b)
+{
+	buf_reset(b);
+	ck_assert_int_eq(io_read_file(path, 1024 * 1024, b), 0);
+}
+
+/* The message file: msg, then trailer; ctx.msgsize = strlen(msg). */
+static void
+set_message(const char *msg, const char *trailer)
+{
+	char path[PATH_MAX + 64];
+
+	if (ctx.msgfd >= 0)
+		close(ctx.msgfd);
+	snprintf(path, sizeof(path), "%s/msg.XXXXXX", tmpdir);
+	ctx.msgfd = mkstemp(path);
+	ck_assert_int_ge(ctx.msgfd, 0);
+	unlink(path);
+	ck_assert_int_eq(write(ctx.msgfd, msg, strlen(msg)),
+	    (ssize_t)strlen(msg));
+	ck_assert_int_eq(write(ctx.msgfd, trailer, strlen(trailer)),
+	    (ssize_t)strlen(trailer));
+	ctx.msgsize = strlen(msg);
+}
+
+static void
+setup(void)
+{
+	struct buf err = BUF_INIT;
+	FILE *f;
+
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_local_msgsize.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+	f = fopen(tp("aliases"), "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "md: %s/md/\n"
+	    "mb: %s/mbox\n"
+	    "pg: \"|cat > %s/prog.out\"\n"
+	    "fw: someone@remote.example\n", tmpdir, tmpdir, tmpdir);
+	fclose(f);
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.aliases = strdup(tp("aliases"));
+	cfg.hostname = strdup("mail.example.org");
+	strlist_add(&cfg.local_domains, "example.org");
+	cfg.queue_socket = strdup(tp("queue.sock"));
+	cfg.lock_timeout = 2;
+	cfg.local_program_timeout = 5;
+	cfg.mail_spool_dir = strdup(tmpdir);
+	cfg.recipient_delimiter = '+';
+	cfg.local_case_insensitive = true;
+	ck_assert_int_eq(local_tables_load(&cfg, &tabs, &err), 0);
+	buf_free(&err);
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.cfg = &cfg;
+	ctx.tabs = &tabs;
+	ctx.qid = "0123456789ABCDEF0123";
+	ctx.sender = "sender@example.net";
+	ctx.msgfd = -1;
+	set_message(MSG, TRAILER);
+}
+
+static void
+teardown(void)
+{
+	close(ctx.msgfd);
+	ctx.msgfd = -1;
+	local_tables_free(&tabs);
+	free(cfg.aliases);
+	free(cfg.hostname);
+	free(cfg.queue_socket);
+	free(cfg.mail_spool_dir);
+	strlist_free(&cfg.local_domains);
+	ck_assert_int_eq(rm_rf(tmpdir), 0);
+}
+
+/* Deliver to rcpt@example.org through local_deliver(). */
+static void
+deliver(const char *rcpt, struct lresult *r)
+{
+	ctx.rcpt = rcpt;
+	local_deliver(&ctx, r);
+}
+
+START_TEST(test_maildir)
+{
+	struct lresult r;
+	struct buf b = BUF_INIT;
+	char path[PATH_MAX + 300];
+	struct dirent *d;
+	DIR *dir;
+	int n = 0;
+
+	deliver("md@example.org", &r);
+	ck_assert_msg(r.status == 'D', "%c %s %s", r.status, r.dsn, r.text);
+	dir = opendir(tp("md/new"));
+	ck_assert_ptr_nonnull(dir);
+	while ((d = readdir(dir)) != NULL) {
+		if (d->d_name[0] == '.')
+			continue;
+		n++;
+		snprintf(path, sizeof(path), "%s/md/new/%s", tmpdir, d->d_name);
+		slurp(path, &b);
+	}
+	closedir(dir);
+	ck_assert_int_eq(n, 1);
+	ck_assert_str_eq(buf_str(&b), "Return-Path: <sender@example.net>\n"
+	    "Delivered-To: md@example.org\n" MSG);
+	buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_mbox)
+{
+	struct lresult r;
+	struct buf b = BUF_INIT;
+	const char *s, *nl;
+
+	deliver("mb@example.org", &r);
+	ck_assert_msg(r.status == 'D', "%c %s %s", r.status, r.dsn, r.text);
+	slurp(tp("mbox"), &b);
+	s = buf_str(&b);
+	ck_assert_int_eq(strncmp(s, "From sender@example.net ", 24), 0);
+	nl = strchr(s, '\n');
+	ck_assert_ptr_nonnull(nl);
+	ck_assert_str_eq(nl + 1, "Return-Path: <sender@example.net>\n"
+	    "Delivered-To: mb@example.org\n"
+	    "Subject: hi\nFrom: a@b\n\nbody line\n>From here\n\n");
+	buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_program)
+{
+	struct lresult r;
+	struct buf b = BUF_INIT;
+
+	deliver("pg@example.org", &r);
+	ck_assert_msg(r.status == 'D', "%c %s %s", r.status, r.dsn, r.text);
+	slurp(tp("prog.out"), &b);
+	ck_assert_str_eq(buf_str(&b), "Return-Path: <sender@example.net>\n"
+	    "Delivered-To: pg@example.org\n" MSG);
+	buf_free(&b);
+}
+END_TEST
+
+/* A fake posthorn-queue for one submission: writes the M octets it gets
+ * to out, answers 250 after the end frame. */
+static pid_t
+fake_queue(const char *sock, const char *out)
+{
+	struct sockaddr_un sun;
+	struct stream s;
+	struct buf p = BUF_INIT, reply = BUF_INIT, body = BUF_INIT;
+	const char *f[4] = { "250", "2.0.0", "queued",
+	    "0123456789ABCDEF0124" };
+	char tag;
+	int l, c, i;
+	pid_t pid;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", sock);
+	l = socket(AF_UNIX, SOCK_STREAM, 0);
+	ck_assert_int_ge(l, 0);
+	ck_assert_int_eq(bind(l, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	ck_assert_int_eq(listen(l, 1), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid != 0) {
+		close(l);
+		return pid;
+	}
+	alarm(20);
+	c = accept(l, NULL, NULL);
+	if (c < 0 || stream_init(&s, c, c, 10000) != 0)
+		_exit(1);
+	for (i = 0; i < 10000; i++) {
+		if (frame_read(&s, 70000, &tag, &p) != FRAME_OK)
+			_exit(2);
+		if (tag == 'M' && buf_append(&body, p.data, p.len) != 0)
+			_exit(3);
+		if (tag == '.')
+			break;
+	}
+	if (io_write_file_atomic(out, body.data, body.len, 0600) != 0 ||
+	    frame_put_fields(&reply, 'R', f, 4) != 0 ||
+	    write(c, reply.data, reply.len) != (ssize_t)reply.len)
+		_exit(4);
+	_exit(0);
+}
+
+START_TEST(test_forward)
+{
+	struct lresult r;
+	struct buf b = BUF_INIT;
+	pid_t pid;
+	int st;
+
+	pid = fake_queue(tp("queue.sock"), tp("queued"));
+	deliver("fw@example.org", &r);
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	ck_assert_msg(r.status == 'D', "%c %s %s", r.status, r.dsn, r.text);
+	slurp(tp("queued"), &b);
+	ck_assert_str_eq(buf_str(&b), "Delivered-To: fw@example.org\n" MSG);
+	buf_free(&b);
+}
+END_TEST
+
+/* A header-only message (no blank line): the loop check reads to the
+ * end of the message, and the Delivered-To after it is not the
+ * message's. */
+START_TEST(test_loop_check_stops_at_msgsize)
+{
+	struct lresult r;
+	struct buf b = BUF_INIT;
+
+	set_message("Subject: no body\n", "Delivered-To: pg@example.org\n");
+	ck_assert_int_eq(msg_loop_check(ctx.msgfd, ctx.msgsize,
+	    "pg@example.org"), 0);
+	deliver("pg@example.org", &r);
+	ck_assert_msg(r.status == 'D', "%c %s %s", r.status, r.dsn, r.text);
+	slurp(tp("prog.out"), &b);
+	ck_assert_str_eq(buf_str(&b), "Return-Path: <sender@example.net>\n"
+	    "Delivered-To: pg@example.org\nSubject: no body\n");
+	/* inside the message it is a loop */
+	set_message("Subject: x\nDelivered-To: pg@example.org\n", "");
+	deliver("pg@example.org", &r);
+	ck_assert_int_eq(r.status, 'P');
+	ck_assert_str_eq(r.dsn, "5.4.6");
+	buf_free(&b);
+}
+END_TEST
+
+/* The file ends before msgsize (it cannot, after agent_job_read; but a
+ * reader must never deliver a short copy): temporary failure, nothing
+ * delivered, the mbox left as it was. */
+START_TEST(test_file_shorter_defers)
+{
+	struct lresult r;
+	struct stat st;
+
+	set_message(MSG, "");
+	ctx.msgsize = strlen(MSG) + 10;
+	deliver("mb@example.org", &r);
+	ck_assert_msg(r.status == 'T', "%c %s %s", r.status, r.dsn, r.text);
+	ck_assert_int_eq(stat(tp("mbox"), &st), 0);
+	ck_assert_int_eq(st.st_size, 0);	/* truncated back */
+	deliver("md@example.org", &r);
+	ck_assert_msg(r.status == 'T', "%c %s %s", r.status, r.dsn, r.text);
+	ck_assert_int_eq(rmdir(tp("md/new")), 0);	/* nothing in new/ */
+}
+END_TEST
+
+static Suite *
+suite(void)
+{
+	Suite *s = suite_create("local_msgsize");
+	TCase *tc = tcase_create("msgsize");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_maildir);
+	tcase_add_test(tc, test_mbox);
+	tcase_add_test(tc, test_program);
+	tcase_add_test(tc, test_forward);
+	tcase_add_test(tc, test_loop_check_stops_at_msgsize);
+	tcase_add_test(tc, test_file_shorter_defers);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? 0 : 1;
+}
