@@ -31,6 +31,8 @@
 struct qclient {
 	int fd;
 	int broken;		/* a write failed: the queue went away */
+	int announced;		/* frame A sent, its I reply not yet read */
+	int lost;		/* no good I reply: nothing more to read */
 	struct stream in;
 	struct buf out;
 };
@@ -202,27 +204,58 @@ qclient_envelope(struct qclient *q, const struct envelope *e)
 }
 
 int
-qclient_envelope_qid(struct qclient *q, const struct envelope *e,
-    char qid[QID_LEN + 1])
+qclient_envelope_announce(struct qclient *q, const struct envelope *e)
+{
+	if (qc_envelope(q, e, 'A') == -1)
+		return -1;
+	q->announced = 1;
+	return 0;
+}
+
+/* Read the I frame that answers A.  0 with qid ("" = refused), or -1 with
+ * the connection marked broken. */
+static int
+qc_read_qid(struct qclient *q, char qid[QID_LEN + 1])
 {
 	struct buf payload = BUF_INIT;
 	char tag;
 	int r;
 
 	qid[0] = '\0';
-	if (qc_envelope(q, e, 'A') == -1)
-		return -1;
+	q->announced = 0;
 	r = frame_read(&q->in, QID_LEN + 1, &tag, &payload);
 	if (r != FRAME_OK || tag != 'I' || (payload.len != 0 &&
 	    (payload.len != QID_LEN || !qid_valid(buf_str(&payload))))) {
 		buf_free(&payload);
 		q->broken = 1;
+		q->lost = 1;
 		return -1;
 	}
 	if (payload.len == QID_LEN)
 		memcpy(qid, payload.data, QID_LEN + 1);
 	buf_free(&payload);
 	return 0;
+}
+
+int
+qclient_qid(struct qclient *q, char qid[QID_LEN + 1])
+{
+	qid[0] = '\0';
+	if (!q->announced) {
+		errno = EINVAL;
+		return -1;
+	}
+	return qc_read_qid(q, qid);
+}
+
+int
+qclient_envelope_qid(struct qclient *q, const struct envelope *e,
+    char qid[QID_LEN + 1])
+{
+	qid[0] = '\0';
+	if (qclient_envelope_announce(q, e) == -1)
+		return -1;
+	return qclient_qid(q, qid);
 }
 
 int
@@ -346,13 +379,21 @@ qc_read_verdict(struct qclient *q, struct qresult *res,
 int
 qclient_finish(struct qclient *q, struct qresult *res)
 {
+	char qid[QID_LEN + 1];
 	int r;
 
 	if (frame_put(&q->out, '.', "", 0) == 0)
 		(void)qc_flush_out(q);
 	/* Even after a failed write the queue may have sent its verdict
-	 * (e.g. a protocol error) before closing: read it. */
+	 * (e.g. a protocol error) before closing: read it.  An I frame not
+	 * read yet comes first (a malformed one makes reading on
+	 * pointless). */
 	shutdown(q->fd, SHUT_WR);
+	if (q->lost || (q->announced && qc_read_qid(q, qid) == -1)) {
+		qc_result(res, 451, "4.3.0", "queue connection lost");
+		qc_free(q);
+		return -1;
+	}
 	r = qc_read_verdict(q, res, NULL, NULL);
 	qc_free(q);
 	return r;

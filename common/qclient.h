@@ -7,7 +7,7 @@
  * its bytes are the RFC 5322 message with LF line ends, no dot-stuffing.
  *
  *   struct qclient *q = qclient_open(cfg->queue_socket, &err);
- *   qclient_envelope(q, &env);
+ *   qclient_envelope(q, &env);     (or _announce, then qclient_qid)
  *   qclient_write(q, data, n);  ...
  *   qclient_finish(q, &res);    -> res.code 250 / 451 / 452 / 552 / 554
  */
@@ -35,10 +35,19 @@ struct qclient;
  * 451 4.3.0 / exits 75). */
 struct qclient *qclient_open(const char *socket_path, struct buf *err);
 int qclient_envelope(struct qclient *q, const struct envelope *e);
-/* Same, and wait for the queue to announce the id it gives the message
- * (queue/PROTOCOL.md §1a, frames A and I), so the caller can name it in
- * its Received header before sending data.  qid is "" when the queue has
- * already refused the envelope (the verdict after the data says why). */
+/* Send the envelope as frame A (queue/PROTOCOL.md §1a): the queue answers
+ * at once with frame I, the id it gives the message.  Does not wait for
+ * that answer, so the caller can do other work (posthorn-smtpd sends its
+ * 354) while the queue creates its file; qclient_qid() reads it later. */
+int qclient_envelope_announce(struct qclient *q, const struct envelope *e);
+/* Wait for the I frame after qclient_envelope_announce(), so the caller
+ * can name the id in its Received header before writing data.  0 with qid
+ * "" when the queue has already refused the envelope (the verdict after
+ * the data says why); -1 when the queue went away or answered nonsense
+ * (qclient_finish then reports 451 4.3.0 without reading further).
+ * qclient_finish() reads a pending I frame itself. */
+int qclient_qid(struct qclient *q, char qid[QID_LEN + 1]);
+/* Both in one step: send A, wait for I. */
 int qclient_envelope_qid(struct qclient *q, const struct envelope *e,
     char qid[QID_LEN + 1]);
 /* Stream message bytes; -1 if the queue went away (then finish reports). */

@@ -2,8 +2,9 @@
  * test_queue_qclient.c — the client side of the injection protocol
  * (common/qclient.c) against a scripted fake queue: the mailq listing
  * byte for byte, the empty queue, verdicts (and hostile ones: wrong class,
- * control characters, a bogus queue id, none at all), flush errors, and a
- * missing socket.
+ * control characters, a bogus queue id, none at all), the announced
+ * envelope (frame A: the id read early, late or never, refused, lost,
+ * malformed), flush errors, and a missing socket.
  */
 #include <check.h>
 #include <signal.h>
@@ -22,9 +23,13 @@
 static char sockpath[108];
 
 /* Fork a server that accepts one connection, reads until the client's
- * end frame or shutdown, answers `reply` and closes. */
+ * end frame or shutdown, answers `reply` and closes.  To a submission
+ * that starts with frame A it first sends `pre` (npre octets: the I
+ * frame, or whatever a test wants), at once; with close_early it then
+ * closes without reading on. */
 static pid_t
-fake_queue(const char *reply, size_t n)
+fake_queue_a(const char *pre, size_t npre, int close_early,
+    const char *reply, size_t n)
 {
 	struct sockaddr_un sun;
 	int l, c;
@@ -52,7 +57,16 @@ fake_queue(const char *reply, size_t n)
 		if (got <= 0)
 			_exit(1);
 		colon = memchr(b, ':', (size_t)got);
-		if (colon != NULL && colon + 1 < b + got && colon[1] == 'E')
+		if (colon != NULL && colon + 1 < b + got && colon[1] == 'A') {
+			if (npre > 0 && write(c, pre, npre) != (ssize_t)npre)
+				_exit(1);
+			if (close_early) {
+				close(c);
+				_exit(0);
+			}
+		}
+		if (colon != NULL && colon + 1 < b + got &&
+		    (colon[1] == 'E' || colon[1] == 'A'))
 			while (read(c, b, sizeof(b)) > 0)
 				;
 		if (write(c, reply, n) != (ssize_t)n)
@@ -62,6 +76,12 @@ fake_queue(const char *reply, size_t n)
 	}
 	close(l);
 	return pid;
+}
+
+static pid_t
+fake_queue(const char *reply, size_t n)
+{
+	return fake_queue_a(NULL, 0, 0, reply, n);
 }
 
 static void
@@ -235,6 +255,128 @@ START_TEST(verdicts)
 }
 END_TEST
 
+/* Announce the envelope (frame A) to a fake queue that answers `pre` at
+ * once and `fields` after the data; ask for the id first when want_qid.
+ * Returns what qclient_finish returned; *qidr what qclient_qid did. */
+static int
+announce(const char *pre, size_t npre, int close_early,
+    const char *const *fields, size_t n, int want_qid, int *qidr,
+    char qid[QID_LEN + 1], struct qresult *res)
+{
+	struct envelope e;
+	struct buf r = BUF_INIT, err = BUF_INIT;
+	struct qclient *q;
+	pid_t pid;
+	int rc;
+
+	if (n > 0)
+		frame_put_fields(&r, 'R', fields, n);
+	pid = fake_queue_a(pre, npre, close_early,
+	    r.data != NULL ? r.data : "", r.len);
+	envelope_init(&e);
+	envelope_set_sender(&e, "a@example.org");
+	envelope_add_rcpt(&e, "b@example.net", 0, NULL);
+	q = qclient_open(sockpath, &err);
+	ck_assert_ptr_nonnull(q);
+	ck_assert_int_eq(qclient_envelope_announce(q, &e), 0);
+	qid[0] = 'x';
+	*qidr = want_qid ? qclient_qid(q, qid) : 0;
+	(void)qclient_write(q, "hello\n", 6);
+	rc = qclient_finish(q, res);
+	reap(pid);
+	envelope_free(&e);
+	buf_free(&r);
+	buf_free(&err);
+	return rc;
+}
+
+START_TEST(announced_envelope)
+{
+	struct buf i = BUF_INIT;
+	struct qresult res;
+	char qid[QID_LEN + 1];
+	const char *ok[] = { "250", "2.0.0", "queued", "0660E1390C0295007A36" };
+	const char *many[] = { "452", "4.5.3", "too many recipients", "" };
+	int qr;
+
+	frame_put(&i, 'I', "0660E1390C0295007A36", 20);
+	/* the id, then the verdict */
+	ck_assert_int_eq(announce(i.data, i.len, 0, ok, 4, 1, &qr, qid, &res),
+	    0);
+	ck_assert_int_eq(qr, 0);
+	ck_assert_str_eq(qid, "0660E1390C0295007A36");
+	ck_assert_int_eq(res.code, 250);
+	ck_assert_str_eq(res.qid, "0660E1390C0295007A36");
+	/* nobody asked for the id: finish reads it before the verdict */
+	ck_assert_int_eq(announce(i.data, i.len, 0, ok, 4, 0, &qr, qid, &res),
+	    0);
+	ck_assert_int_eq(res.code, 250);
+	ck_assert_str_eq(res.qid, "0660E1390C0295007A36");
+	/* the queue refuses the envelope: no id, its verdict after the
+	 * data */
+	buf_reset(&i);
+	frame_put(&i, 'I', "", 0);
+	ck_assert_int_eq(announce(i.data, i.len, 0, many, 4, 1, &qr, qid,
+	    &res), -1);
+	ck_assert_int_eq(qr, 0);
+	ck_assert_str_eq(qid, "");
+	ck_assert_int_eq(res.code, 452);
+	ck_assert_str_eq(res.dsn, "4.5.3");
+	ck_assert_str_eq(res.text, "too many recipients");
+	buf_free(&i);
+}
+END_TEST
+
+START_TEST(announced_envelope_lost)
+{
+	struct buf i = BUF_INIT;
+	struct qresult res;
+	char qid[QID_LEN + 1];
+	const char *ok[] = { "250", "2.0.0", "queued", "0660E1390C0295007A36" };
+	struct envelope e;
+	struct buf err = BUF_INIT;
+	struct qclient *q;
+	pid_t pid;
+	int qr;
+
+	/* the queue closes without naming an id: never 250 */
+	ck_assert_int_eq(announce("", 0, 1, NULL, 0, 1, &qr, qid, &res), -1);
+	ck_assert_int_eq(qr, -1);
+	ck_assert_str_eq(qid, "");
+	ck_assert_int_eq(res.code, 451);
+	ck_assert_str_eq(res.dsn, "4.3.0");
+	ck_assert_str_eq(res.text, "queue connection lost");
+	/* the same found only by finish */
+	ck_assert_int_eq(announce("", 0, 1, NULL, 0, 0, &qr, qid, &res), -1);
+	ck_assert_int_eq(res.code, 451);
+	/* a malformed id, then a 250: nothing after it is believed */
+	frame_put(&i, 'I', "../../etc/passwd0000", 20);
+	frame_put_fields(&i, 'R', ok, 4);
+	ck_assert_int_eq(announce(i.data, i.len, 0, NULL, 0, 1, &qr, qid,
+	    &res), -1);
+	ck_assert_int_eq(qr, -1);
+	ck_assert_int_eq(res.code, 451);
+	ck_assert_str_eq(res.text, "queue connection lost");
+	ck_assert_int_eq(announce(i.data, i.len, 0, NULL, 0, 0, &qr, qid,
+	    &res), -1);
+	ck_assert_int_eq(res.code, 451);
+	/* the id is asked for only after an announced envelope */
+	pid = fake_queue(NULL, 0);
+	envelope_init(&e);
+	envelope_set_sender(&e, "a@example.org");
+	envelope_add_rcpt(&e, "b@example.net", 0, NULL);
+	q = qclient_open(sockpath, &err);
+	ck_assert_ptr_nonnull(q);
+	ck_assert_int_eq(qclient_envelope(q, &e), 0);
+	ck_assert_int_eq(qclient_qid(q, qid), -1);
+	qclient_abort(q);
+	reap(pid);
+	envelope_free(&e);
+	buf_free(&err);
+	buf_free(&i);
+}
+END_TEST
+
 START_TEST(unreachable)
 {
 	struct buf err = BUF_INIT;
@@ -268,6 +410,8 @@ main(void)
 	tcase_add_test(t, listing);
 	tcase_add_test(t, empty_and_bad_listing);
 	tcase_add_test(t, verdicts);
+	tcase_add_test(t, announced_envelope);
+	tcase_add_test(t, announced_envelope_lost);
 	tcase_add_test(t, unreachable);
 	suite_add_tcase(s, t);
 	r = srunner_create(s);
