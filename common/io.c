@@ -253,6 +253,29 @@ io_read_full(int fd, void *p, size_t n, int timeout_ms)
 }
 
 int
+io_pread_all(int fd, void *p, size_t n, off_t off)
+{
+	char *c = p;
+	ssize_t r;
+
+	while (n > 0) {
+		r = pread(fd, c, n, off);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1)
+			return -1;
+		if (r == 0) {
+			errno = EIO;
+			return -1;
+		}
+		c += r;
+		n -= (size_t)r;
+		off += r;
+	}
+	return 0;
+}
+
+int
 io_read_file(const char *path, size_t max, struct buf *b)
 {
 	char chunk[8192];

@@ -27,6 +27,9 @@ ssize_t io_read(int fd, void *p, size_t n, int timeout_ms);	/* 0 = EOF */
 int io_write_all(int fd, const void *p, size_t n, int timeout_ms);	/* 0 ok */
 /* Read until n bytes or EOF; returns bytes read or -1. */
 ssize_t io_read_full(int fd, void *p, size_t n, int timeout_ms);
+/* pread exactly n bytes at off of a regular file; -1 with errno (EIO if
+ * the file ends first). */
+int io_pread_all(int fd, void *p, size_t n, off_t off);
 /* Read a whole (small) regular file into b (replacing its contents),
  * failing with EFBIG beyond max bytes, EISDIR / EINVAL for a directory or
  * anything else that is not a regular file (a FIFO never blocks). */

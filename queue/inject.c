@@ -7,9 +7,9 @@
  * Trusts: nothing the client sends.  Frames are size-limited, the envelope
  * is re-validated by envelope_decode, the client's claims about qid, uid,
  * arrival, size and delivery state are overwritten, and the message octets
- * are only counted and stored.  250 is sent only after fsync of the
- * message, the record and both directory entries; every failure path
- * unlinks what it created.
+ * are only counted and stored.  The message and its first record go
+ * into one file, incoming/QID; 250 is sent only after fsync of that file
+ * and of incoming/; every failure path unlinks what it created.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -45,7 +46,7 @@ struct inj {
 	const struct inject_opts *o;
 	struct stream s;
 	char qid[QID_LEN + 1];
-	char msgpath[4096], tmppath[4096], envpath[4096];
+	char path[4096];	/* incoming/QID */
 	int msgfd;
 	uint64_t size;
 	struct verdict v;	/* first error; code 0 = none yet */
@@ -117,32 +118,24 @@ cleanup(struct inj *j)
 	if (j->msgfd != -1)
 		close(j->msgfd);
 	j->msgfd = -1;
-	if (j->qid[0] != '\0') {
-		unlink(j->tmppath);
-		unlink(j->envpath);
-		unlink(j->msgpath);
-	}
+	if (j->qid[0] != '\0')
+		unlink(j->path);
 	j->qid[0] = '\0';
 }
 
 static int
 open_message(struct inj *j)
 {
-	char tmpname[QID_LEN + 3];
-
 	qid_new(j->qid);
-	snprintf(tmpname, sizeof(tmpname), "%s.e", j->qid);
-	if (spool_path(j->msgpath, sizeof(j->msgpath), j->o->spool, "msg",
-	    j->qid) == -1 ||
-	    spool_path(j->envpath, sizeof(j->envpath), j->o->spool,
-	    "incoming", j->qid) == -1 ||
-	    spool_path(j->tmppath, sizeof(j->tmppath), j->o->spool, "tmp",
-	    tmpname) == -1) {
+	if (spool_path(j->path, sizeof(j->path), j->o->spool, "incoming",
+	    j->qid) == -1) {
 		j->qid[0] = '\0';
 		return -1;
 	}
-	j->msgfd = open(j->msgpath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
-	    O_NOFOLLOW, 0640);
+	/* 0600 until complete: the scheduler takes only group-readable
+	 * files (SPOOL.md "Injection") */
+	j->msgfd = open(j->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
+	    O_NOFOLLOW, 0600);
 	if (j->msgfd == -1) {
 		j->qid[0] = '\0';
 		return -1;
@@ -187,22 +180,19 @@ reset_rcpts(struct envelope *e)
 	}
 }
 
-/* Make the message and its record durable (SPOOL.md "Injection" 2-5). */
+/* Append the record, mark the file complete, wake the scheduler, make
+ * the file and its name durable (SPOOL.md "Injection" 2-4). */
 static int
 commit(struct inj *j, struct spool_rec *rec)
 {
-	char dir[4096];
-	int fd = j->msgfd;
+	char dir[4096], wake[QID_LEN + 2];
+	int fd = j->msgfd, saved;
 
 	j->msgfd = -1;
-	if (fsync(fd) == -1) {
+	if (envelope_set_str(&rec->env.qid, j->qid) == -1) {
 		close(fd);
 		return -1;
 	}
-	if (close(fd) == -1)
-		return -1;
-	if (envelope_set_str(&rec->env.qid, j->qid) == -1)
-		return -1;
 	rec->env.arrival = (int64_t)time(NULL);
 	rec->env.size = j->size;
 	rec->env.uid = j->o->peer_uid;
@@ -210,10 +200,24 @@ commit(struct inj *j, struct spool_rec *rec)
 	rec->next_try = 0;
 	rec->warned = 0;
 	if (spool_rec_reset_owed(rec) == -1 ||
-	    spool_rec_write(j->tmppath, rec) == -1 ||
-	    spool_path(dir, sizeof(dir), j->o->spool, "msg", "") == -1 ||
-	    io_fsync_dir(dir) == -1 ||
-	    rename(j->tmppath, j->envpath) == -1 ||
+	    spool_qfile_finish(fd, j->size, rec) == -1 ||
+	    fchmod(fd, 0640) == -1) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	/* Complete: the scheduler may start delivering while we make it
+	 * durable (SPOOL.md "Injection" 3); the client's 250 waits. */
+	snprintf(wake, sizeof(wake), "N%s", j->qid);
+	(void)wake_send(j->o->spool, wake);
+	if (fsync(fd) == -1) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	if (close(fd) == -1 ||
 	    spool_path(dir, sizeof(dir), j->o->spool, "incoming", "") == -1 ||
 	    io_fsync_dir(dir) == -1)
 		return -1;
@@ -312,7 +316,6 @@ inject_one(struct inj *j, const struct buf *p, bool announce)
 	log_queued(j, &rec.env);
 	spool_rec_free(&rec);
 	r = reply(j, 250, "2.0.0", "queued", j->qid);
-	(void)wake_send(j->o->spool, "N");
 	j->qid[0] = '\0';	/* committed: nothing to clean up */
 	return r;
 }
@@ -406,22 +409,12 @@ list_one(struct inj *j, const char *qid)
 {
 	struct spool_rec rec;
 	struct buf out = BUF_INIT, fields = BUF_INIT;
-	char path[4096];
 	const char *why;
 	size_t i, npend = 0;
 	int r;
 
 	spool_rec_init(&rec);
-	r = -1;
-	if (spool_path(path, sizeof(path), j->o->spool, "env", qid) == 0)
-		r = spool_rec_load(path, qid, &rec, &why);
-	if (r != 0) {
-		spool_rec_free(&rec);
-		spool_rec_init(&rec);
-		if (spool_path(path, sizeof(path), j->o->spool, "incoming",
-		    qid) == 0)
-			r = spool_rec_load(path, qid, &rec, &why);
-	}
+	r = spool_state_load(j->o->spool, qid, true, &rec, &why);
 	if (r != 0) {
 		spool_rec_free(&rec);
 		return 0;	/* removed meanwhile, or corrupt: skip */
@@ -457,7 +450,7 @@ do_list(struct inj *j)
 	size_t n = 0, cap = 0, i;
 	int r = 0;
 
-	collect(j->o->spool, "env", &v, &n, &cap);
+	collect(j->o->spool, "msg", &v, &n, &cap);
 	collect(j->o->spool, "incoming", &v, &n, &cap);
 	if (n > 0)
 		qsort(v, n, sizeof(*v), qid_cmp);

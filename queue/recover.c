@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/io.h"
 #include "common/log.h"
 #include "common/qid.h"
 #include "queue/sched.h"
@@ -134,6 +135,20 @@ clean_tmp(struct sched *s)
 	closedir(dir);
 }
 
+static int
+exists(struct sched *s, const char *sub, const char *qid)
+{
+	char path[4096];
+	struct stat st;
+
+	if (spool_path(path, sizeof(path), s->spool, sub, qid) == -1)
+		return 1;
+	return lstat(path, &st) == 0 || errno != ENOENT;
+}
+
+/* env/QID: a record that supersedes the first one in msg/QID.  Without
+ * msg/QID it is what a removal interrupted between its two unlinks left
+ * (SPOOL.md "Removal"): removed. */
 static void
 load_env(struct sched *s, const char *qid)
 {
@@ -143,6 +158,12 @@ load_env(struct sched *s, const char *qid)
 	const char *why = "";
 	int r;
 
+	if (!exists(s, "msg", qid)) {
+		if (spool_path(path, sizeof(path), s->spool, "env", qid) == 0 &&
+		    unlink(path) == 0)
+			log_msg(LOG_INFO, "remnant_removed", "qid", qid, NULL);
+		return;
+	}
 	spool_rec_init(&rec);
 	r = -2;
 	if (spool_path(path, sizeof(path), s->spool, "env", qid) == 0)
@@ -175,12 +196,107 @@ scan_env(struct sched *s)
 	closedir(dir);
 }
 
+/* Open spool/SUB/QID and read its first record: 0 ok; -1 corrupt (*why);
+ * SPOOL_INCOMPLETE; -2 I/O error or gone (errno).  need_mark: a file the
+ * injector has not marked complete is SPOOL_INCOMPLETE unread. */
+static int
+read_qfile(struct sched *s, const char *sub, const char *qid, bool need_mark,
+    struct spool_rec *rec, const char **why)
+{
+	char path[4096];
+	struct stat st;
+	int fd, r, saved;
+
+	if (spool_path(path, sizeof(path), s->spool, sub, qid) == -1)
+		return -2;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd == -1)
+		return -2;
+	if (fstat(fd, &st) == -1) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return -2;
+	}
+	/* the injector makes the file group-readable when it is complete
+	 * (SPOOL.md "Injection"): nothing in a message can fake that */
+	if (need_mark && S_ISREG(st.st_mode) && (st.st_mode & S_IRGRP) == 0)
+		r = SPOOL_INCOMPLETE;
+	else
+		r = spool_qfile_read(fd, qid, rec, why);
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return r;
+}
+
+/* Move the complete incoming/QID to msg/ and schedule it now.  While
+ * scanning, an unfinished file whose injector is gone is removed.
+ * 1 picked up, 0 not. */
+static int
+pickup(struct sched *s, const char *qid, bool scanning)
+{
+	struct spool_rec rec;
+	char path[4096], dst[4096];
+	const char *why = "";
+	struct qent *e;
+	int r;
+
+	spool_rec_init(&rec);
+	r = read_qfile(s, "incoming", qid, true, &rec, &why);
+	spool_rec_free(&rec);
+	if (r == SPOOL_INCOMPLETE) {
+		if (scanning && !injection_may_be_running(s, "incoming", qid,
+		    qid) && spool_path(path, sizeof(path), s->spool,
+		    "incoming", qid) == 0 && unlink(path) == 0)
+			log_msg(LOG_INFO, "abandoned_removed", "qid", qid,
+			    NULL);
+		return 0;
+	}
+	if (r == -1) {
+		quarantine(s, "incoming", qid, why);
+		return 0;
+	}
+	if (r == -2) {
+		if (errno != ENOENT)
+			log_msg(LOG_ERR, "pickup", "qid", qid, "reason",
+			    strerror(errno), NULL);
+		return 0;
+	}
+	if (spool_path(path, sizeof(path), s->spool, "incoming", qid) == -1 ||
+	    spool_path(dst, sizeof(dst), s->spool, "msg", qid) == -1)
+		return 0;
+	if (renameat2(AT_FDCWD, path, AT_FDCWD, dst, RENAME_NOREPLACE) == -1) {
+		if (errno == EEXIST)
+			quarantine(s, "incoming", qid,
+			    "a message with this queue id is queued");
+		else
+			log_msg(LOG_ERR, "pickup", "qid", qid, "reason",
+			    strerror(errno), NULL);
+		return 0;
+	}
+	e = qindex_add(&s->ix, qid);
+	if (e == NULL || qindex_schedule(&s->ix, e, 0) == -1) {
+		log_msg(LOG_ERR, "pickup", "qid", qid, "reason",
+		    "out of memory", NULL);
+		return 0;
+	}
+	return 1;
+}
+
+int
+pickup_one(struct sched *s, const char *qid)
+{
+	if (!qid_valid(qid) || qindex_get(&s->ix, qid) != NULL)
+		return 0;
+	return pickup(s, qid, false);
+}
+
 int
 scan_incoming(struct sched *s)
 {
-	char path[4096], dst[4096];
+	char path[4096];
 	struct dirent *d;
-	struct qent *e;
 	DIR *dir;
 	int n = 0;
 
@@ -194,45 +310,28 @@ scan_incoming(struct sched *s)
 			quarantine(s, "incoming", d->d_name, "foreign file");
 			continue;
 		}
-		if (spool_path(path, sizeof(path), s->spool, "incoming",
-		    d->d_name) == -1 || spool_path(dst, sizeof(dst), s->spool,
-		    "env", d->d_name) == -1)
-			continue;
-		if (qindex_get(&s->ix, d->d_name) != NULL) {
-			/* SPOOL.md invariant 2: env/ wins */
-			(void)unlink(path);
-			continue;
-		}
-		if (rename(path, dst) == -1) {
-			log_msg(LOG_ERR, "pickup", "qid", d->d_name, "reason",
-			    strerror(errno), NULL);
-			continue;
-		}
-		e = qindex_add(&s->ix, d->d_name);
-		if (e != NULL && qindex_schedule(&s->ix, e, 0) == 0)
-			n++;
+		n += pickup(s, d->d_name, true);
 	}
 	closedir(dir);
+	/* a scan may take a file whose injector has not yet made its name
+	 * durable in incoming/: make the one in msg/ durable instead */
+	if (n > 0 && spool_path(path, sizeof(path), s->spool, "msg", "") == 0 &&
+	    io_fsync_dir(path) == -1)
+		log_msg(LOG_ERR, "pickup", "reason", strerror(errno), NULL);
 	return n;
 }
 
-static int
-exists(struct sched *s, const char *sub, const char *qid)
-{
-	char path[4096];
-	struct stat st;
-
-	if (spool_path(path, sizeof(path), s->spool, sub, qid) == -1)
-		return 1;
-	return lstat(path, &st) == 0 || errno != ENOENT;
-}
-
+/* Recovery: msg/QID without env/QID holds its own (first) record. */
 static void
-clean_orphans(struct sched *s)
+scan_msg(struct sched *s)
 {
+	struct spool_rec rec;
 	char path[4096];
+	const char *why;
 	struct dirent *d;
+	struct qent *e;
 	DIR *dir;
+	int r;
 
 	if (spool_path(path, sizeof(path), s->spool, "msg", "") == -1 ||
 	    (dir = opendir(path)) == NULL)
@@ -244,18 +343,20 @@ clean_orphans(struct sched *s)
 			quarantine(s, "msg", d->d_name, "foreign file");
 			continue;
 		}
-		/* pid first: once the injector is gone, its rename into
-		 * incoming/ (if any) has happened */
-		if (qindex_get(&s->ix, d->d_name) != NULL ||
-		    injection_may_be_running(s, "msg", d->d_name,
-		    d->d_name) ||
-		    exists(s, "incoming", d->d_name) ||
-		    exists(s, "env", d->d_name))
+		if (qindex_get(&s->ix, d->d_name) != NULL)
 			continue;
-		if (spool_path(path, sizeof(path), s->spool, "msg",
-		    d->d_name) == 0 && unlink(path) == 0)
-			log_msg(LOG_INFO, "orphan_removed", "qid", d->d_name,
-			    NULL);
+		spool_rec_init(&rec);
+		why = "";
+		r = read_qfile(s, "msg", d->d_name, false, &rec, &why);
+		if (r == 0 && (e = qindex_add(&s->ix, d->d_name)) != NULL)
+			(void)qindex_schedule(&s->ix, e, rec.next_try);
+		else if (r == -1 || r == SPOOL_INCOMPLETE)
+			quarantine(s, "msg", d->d_name, r == -1 ? why :
+			    "message without a record");
+		else if (r == -2)
+			log_msg(LOG_ERR, "spool_read", "qid", d->d_name,
+			    "reason", strerror(errno), NULL);
+		spool_rec_free(&rec);
 	}
 	closedir(dir);
 }
@@ -264,7 +365,7 @@ void
 sweep(struct sched *s)
 {
 	clean_tmp(s);
-	clean_orphans(s);
+	(void)scan_incoming(s);
 }
 
 int
@@ -277,8 +378,8 @@ recover(struct sched *s)
 		return -1;
 	clean_tmp(s);
 	scan_env(s);
+	scan_msg(s);
 	(void)scan_incoming(s);
-	clean_orphans(s);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	{
 		struct logline l;

@@ -426,13 +426,15 @@ remove_message(struct sched *s, struct qent *ent)
 {
 	char path[4096];
 
-	if (rec_path(s, "env", ent->qid, "", path, sizeof(path)) == 0 &&
+	/* the message first: without it, a left-over env/QID is known to be
+	 * a finished message's (SPOOL.md "Removal") */
+	if (rec_path(s, "msg", ent->qid, "", path, sizeof(path)) == 0 &&
 	    unlink(path) == -1 && errno != ENOENT) {
 		log_msg(LOG_ERR, "remove", "qid", ent->qid, "reason",
 		    strerror(errno), NULL);
 		return;
 	}
-	if (rec_path(s, "msg", ent->qid, "", path, sizeof(path)) == 0)
+	if (rec_path(s, "env", ent->qid, "", path, sizeof(path)) == 0)
 		(void)unlink(path);
 	log_msg(LOG_INFO, "removed", "qid", ent->qid, NULL);
 }
@@ -487,11 +489,40 @@ round_advance(struct round *rd)
 	round_end(rd);
 }
 
+/* The message file msg/QID and its current record: env/QID if there is
+ * one, else the first record in the message file (SPOOL.md).  0 ok, -1
+ * corrupt (*why), -2 I/O error (errno; ENOENT: the message is gone). */
+static int
+open_message(struct sched *s, const char *qid, struct round *rd,
+    const char **why)
+{
+	char path[4096];
+	int r;
+
+	if (rec_path(s, "msg", qid, "", path, sizeof(path)) == -1)
+		return -2;
+	rd->msgfd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (rd->msgfd == -1)
+		return -2;
+	if (rec_path(s, "env", qid, "", path, sizeof(path)) == -1)
+		return -2;
+	r = spool_rec_load(path, qid, &rd->rec, why);
+	if (r != -2 || errno != ENOENT)
+		return r;
+	spool_rec_free(&rd->rec);
+	spool_rec_init(&rd->rec);
+	r = spool_qfile_read(rd->msgfd, qid, &rd->rec, why);
+	if (r == SPOOL_INCOMPLETE) {
+		*why = "message file without a record";
+		return -1;
+	}
+	return r;
+}
+
 static void
 start_round(struct sched *s, struct qent *ent)
 {
 	struct round *rd;
-	char path[4096];
 	const char *why = "";
 	int r, err = 0;
 
@@ -508,18 +539,7 @@ start_round(struct sched *s, struct qent *ent)
 	spool_rec_init(&rd->rec);
 	ent->round = rd;
 	s->rounds++;
-	r = -2;
-	if (rec_path(s, "env", ent->qid, "", path, sizeof(path)) == 0)
-		r = spool_rec_load(path, ent->qid, &rd->rec, &why);
-	if (r == 0 && rec_path(s, "msg", ent->qid, "", path, sizeof(path)) ==
-	    0) {
-		rd->msgfd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-		if (rd->msgfd == -1 && errno == ENOENT) {
-			r = -1;
-			why = "message file missing";
-		} else if (rd->msgfd == -1)
-			r = -2;
-	}
+	r = open_message(s, ent->qid, rd, &why);
 	if (r == -2)
 		err = errno;
 	if (r != 0) {
@@ -595,7 +615,6 @@ flush_one(struct qent *e, void *arg)
 {
 	struct flush_arg *fa = arg;
 	struct spool_rec rec;
-	char path[4096];
 	const char *why;
 	size_t i;
 	bool hit = fa->domain == NULL;
@@ -604,8 +623,8 @@ flush_one(struct qent *e, void *arg)
 		return;
 	if (!hit) {
 		spool_rec_init(&rec);
-		if (rec_path(fa->s, "env", e->qid, "", path, sizeof(path)) ==
-		    0 && spool_rec_load(path, e->qid, &rec, &why) == 0)
+		if (spool_state_load(fa->s->spool, e->qid, false, &rec, &why)
+		    == 0)
 			for (i = 0; i < rec.env.nrcpts && !hit; i++)
 				hit = policy_deliverable(&rec, i) &&
 				    addr_domain_eq(fa->domain, policy_domain(

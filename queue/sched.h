@@ -62,6 +62,7 @@ struct sched {
 	size_t running[NCLASS];
 	int spawnfd;		/* POSTHORN_SPAWN_FD, or -1 */
 	int stopping;
+	int woken;		/* wake-ups since the last pickup scan */
 	uint64_t rnd;
 	int kicking, kick_again;
 	int dispatching, dispatch_again;
@@ -114,10 +115,14 @@ void agents_kill_all(void);
 
 /* recover.c */
 int recover(struct sched *s);
-/* Remove what dead injectors left (temporary files, message files without
- * a record); run at recovery and every hour. */
+/* Remove what dead injectors left (temporary files, unfinished files in
+ * incoming/) and pick up what a lost wake-up did not; every hour. */
 void sweep(struct sched *s);
+/* Pick up every complete file in incoming/ (removing abandoned ones);
+ * the number picked up, -1 if incoming/ cannot be read. */
 int scan_incoming(struct sched *s);
+/* Pick up incoming/QID, named by its injector's wake-up: 1 if done. */
+int pickup_one(struct sched *s, const char *qid);
 void quarantine(struct sched *s, const char *sub, const char *name,
     const char *why);
 /* A record and its message file (if any), so both can be repaired. */

@@ -23,10 +23,12 @@
 
 #include "common/addr.h"
 #include "common/log.h"
+#include "common/qid.h"
 #include "queue/sched.h"
 
 #define STOP_GRACE_USEC (10 * 1000000ULL)
 #define SWEEP_USEC (3600 * 1000000ULL)
+#define PICKUP_USEC (1000000ULL)
 
 static const char *confdir;
 
@@ -46,9 +48,13 @@ wake_cb(sd_event_source *src, int fd, uint32_t revents, void *arg)
 		if (n <= 0)
 			break;
 		b[n] = '\0';
+		s->woken = 1;
 		if (n == 1 && b[0] == 'N')
 			scan = 1;
-		else if (b[0] == 'F' && n == 1)
+		else if (b[0] == 'N' && n == QID_LEN + 1 && qid_valid(b + 1)) {
+			if (!s->stopping)
+				(void)pickup_one(s, b + 1);
+		} else if (b[0] == 'F' && n == 1)
 			sched_flush(s, NULL);
 		else if (b[0] == 'F' && memchr(b, '\0', (size_t)n) == NULL &&
 		    addr_domain_valid(b + 1, (size_t)n - 1, 0, &why) == 0)
@@ -60,6 +66,24 @@ wake_cb(sd_event_source *src, int fd, uint32_t revents, void *arg)
 	if (scan && !s->stopping)
 		(void)scan_incoming(s);
 	sched_kick(s);
+	return 0;
+}
+
+/* The wake socket's queue is short (net.unix.max_dgram_qlen) and
+ * injectors never block on it: under load some "NQID" are lost.  A
+ * second after any wake-up, scan incoming/ for what they named. */
+static int
+pickup_cb(sd_event_source *src, uint64_t usec, void *arg)
+{
+	struct sched *s = arg;
+
+	if (s->woken && !s->stopping) {
+		s->woken = 0;
+		if (scan_incoming(s) > 0)
+			sched_kick(s);
+	}
+	sd_event_source_set_time(src, usec + PICKUP_USEC);
+	sd_event_source_set_enabled(src, SD_EVENT_ONESHOT);
 	return 0;
 }
 
@@ -226,8 +250,11 @@ main(int argc, char **argv)
 	if (bind_wake(&s) == -1)
 		die(75, "cannot bind the wake socket", strerror(errno));
 	sd_event_now(s.ev, CLOCK_MONOTONIC, &now);
+	s.woken = 1;	/* what finished between recovery and bind_wake */
 	if (sd_event_add_time(s.ev, NULL, CLOCK_MONOTONIC, now + SWEEP_USEC,
 	    60 * 1000000ULL, sweep_cb, &s) < 0 ||
+	    sd_event_add_time(s.ev, NULL, CLOCK_MONOTONIC, now + PICKUP_USEC,
+	    100000ULL, pickup_cb, &s) < 0 ||
 	    sd_event_add_signal(s.ev, NULL, SIGTERM, term_cb, &s) < 0 ||
 	    sd_event_add_signal(s.ev, NULL, SIGINT, term_cb, &s) < 0 ||
 	    sd_event_add_signal(s.ev, NULL, SIGHUP, hup_cb, &s) < 0 ||

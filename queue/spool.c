@@ -274,6 +274,190 @@ spool_rec_store(const char *tmppath, const char *path,
 }
 
 int
+spool_qfile_finish(int fd, uint64_t msgsize, const struct spool_rec *r)
+{
+	struct buf b = BUF_INIT;
+	char footer[SPOOL_FOOTER_LEN + 1];
+	int rc = -1;
+
+	snprintf(footer, sizeof(footer), "%s%016llx\n", SPOOL_FOOTER_MAGIC,
+	    (unsigned long long)msgsize);
+	if (r->env.size != msgsize) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (spool_rec_encode(r, &b) == 0 &&
+	    buf_append(&b, footer, SPOOL_FOOTER_LEN) == 0 &&
+	    io_write_all(fd, b.data, b.len, 0) == 0)
+		rc = 0;
+	buf_free(&b);
+	return rc;
+}
+
+/* The record's offset from a footer; -1 if p is not one. */
+static int
+footer_parse(const char *p, uint64_t *off)
+{
+	size_t m = sizeof(SPOOL_FOOTER_MAGIC) - 1, i;
+	uint64_t v = 0;
+
+	if (memcmp(p, SPOOL_FOOTER_MAGIC, m) != 0 ||
+	    p[SPOOL_FOOTER_LEN - 1] != '\n')
+		return -1;
+	for (i = m; i < m + 16; i++) {
+		if (p[i] >= '0' && p[i] <= '9')
+			v = v << 4 | (uint64_t)(p[i] - '0');
+		else if (p[i] >= 'a' && p[i] <= 'f')
+			v = v << 4 | (uint64_t)(p[i] - 'a' + 10);
+		else
+			return -1;
+	}
+	*off = v;
+	return 0;
+}
+
+/* Where the record lies in a file of fsize octets with this footer:
+ * [*off, *off + *len).  -1 (*why) if it cannot. */
+static int
+record_span(const char *footer, uint64_t fsize, uint64_t *off,
+    size_t *len, const char **why)
+{
+	uint64_t end;
+
+	if (fsize < SPOOL_FOOTER_LEN || footer_parse(footer, off) == -1)
+		return SPOOL_INCOMPLETE;
+	end = fsize - SPOOL_FOOTER_LEN;
+	if (*off > end || end - *off > SPOOL_REC_MAX) {
+		*why = "queue file footer points outside the file";
+		return -1;
+	}
+	*len = (size_t)(end - *off);
+	return 0;
+}
+
+static int
+record_check(const char *p, size_t n, uint64_t off, const char *qid,
+    struct spool_rec *r, const char **why)
+{
+	if (spool_rec_decode(p, n, r, why) == -1)
+		return -1;
+	if (strcmp(r->env.qid, qid) != 0) {
+		*why = "queue id does not match the file name";
+		return -1;
+	}
+	if (r->env.size != off) {
+		*why = "record size does not match the message";
+		return -1;
+	}
+	return 0;
+}
+
+int
+spool_qfile_decode(const char *p, size_t n, const char *qid,
+    struct spool_rec *r, const char **why)
+{
+	uint64_t off;
+	size_t len;
+	int rc;
+
+	if (n < SPOOL_FOOTER_LEN)
+		return SPOOL_INCOMPLETE;
+	rc = record_span(p + n - SPOOL_FOOTER_LEN, n, &off, &len, why);
+	if (rc != 0)
+		return rc;
+	return record_check(p + off, len, off, qid, r, why);
+}
+
+int
+spool_qfile_read(int fd, const char *qid, struct spool_rec *r,
+    const char **why)
+{
+	char footer[SPOOL_FOOTER_LEN];
+	struct stat st;
+	uint64_t off;
+	size_t len;
+	char *rec;
+	int rc;
+
+	if (fstat(fd, &st) == -1)
+		return -2;
+	if (!S_ISREG(st.st_mode)) {
+		*why = "not a regular file";
+		return -1;
+	}
+	if ((uint64_t)st.st_size < SPOOL_FOOTER_LEN)
+		return SPOOL_INCOMPLETE;
+	if (io_pread_all(fd, footer, SPOOL_FOOTER_LEN,
+	    (off_t)((uint64_t)st.st_size - SPOOL_FOOTER_LEN)) == -1)
+		return -2;
+	rc = record_span(footer, (uint64_t)st.st_size, &off, &len, why);
+	if (rc != 0)
+		return rc;
+	rec = malloc(len > 0 ? len : 1);
+	if (rec == NULL)
+		return -2;
+	if (io_pread_all(fd, rec, len, (off_t)off) == -1) {
+		free(rec);
+		return -2;
+	}
+	rc = record_check(rec, len, off, qid, r, why);
+	free(rec);
+	return rc;
+}
+
+static int
+qfile_load(const char *path, const char *qid, struct spool_rec *r,
+    const char **why)
+{
+	int fd, rc, saved;
+	struct stat st;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd == -1)
+		return -2;
+	/* not yet marked complete by its injector (SPOOL.md) */
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    (st.st_mode & S_IRGRP) == 0)
+		rc = SPOOL_INCOMPLETE;
+	else
+		rc = spool_qfile_read(fd, qid, r, why);
+	saved = errno;
+	close(fd);
+	errno = saved;
+	if (rc == SPOOL_INCOMPLETE) {
+		errno = ENOENT;		/* not a message yet */
+		return -2;
+	}
+	return rc;
+}
+
+int
+spool_state_load(const char *spool, const char *qid, bool include_incoming,
+    struct spool_rec *r, const char **why)
+{
+	char path[4096];
+	int rc;
+
+	if (spool_path(path, sizeof(path), spool, "env", qid) == -1)
+		return -2;
+	rc = spool_rec_load(path, qid, r, why);
+	if (rc != -2 || errno != ENOENT)
+		return rc;
+	if (spool_path(path, sizeof(path), spool, "msg", qid) == -1)
+		return -2;
+	spool_rec_free(r);
+	spool_rec_init(r);
+	rc = qfile_load(path, qid, r, why);
+	if (rc != -2 || errno != ENOENT || !include_incoming)
+		return rc;
+	if (spool_path(path, sizeof(path), spool, "incoming", qid) == -1)
+		return -2;
+	spool_rec_free(r);
+	spool_rec_init(r);
+	return qfile_load(path, qid, r, why);
+}
+
+int
 spool_path(char *out, size_t outsz, const char *spool, const char *sub,
     const char *name)
 {

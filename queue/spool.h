@@ -18,6 +18,15 @@
 #define SPOOL_REC_MAX	(8u * 1024 * 1024)	/* largest record file */
 #define SPOOL_ENV_MAX	(4u * 1024 * 1024)	/* largest E frame */
 
+/* A queue file (incoming/QID, msg/QID) is the message, then its first
+ * record, then this footer: the magic and the record's offset (= the
+ * message size) as 16 lower-case hex digits and a newline. */
+#define SPOOL_FOOTER_MAGIC	"posthorn-qf-1 "
+#define SPOOL_FOOTER_LEN	(sizeof(SPOOL_FOOTER_MAGIC) - 1 + 16 + 1)
+
+/* spool_qfile_read() results besides 0 (ok), -1 (corrupt), -2 (I/O) */
+#define SPOOL_INCOMPLETE	(-3)	/* no footer: still being written */
+
 /* owed[] octets */
 #define OWED_NONE	'-'
 #define OWED_FAILURE	'F'
@@ -47,6 +56,24 @@ int spool_rec_write(const char *tmppath, const struct spool_rec *r);
 /* spool_rec_write, then rename to path (no directory fsync). */
 int spool_rec_store(const char *tmppath, const char *path,
     const struct spool_rec *r);
+
+/* Append r and the footer to a queue file whose message (msgsize
+ * octets) has been written through fd; no fsync.  0 ok, -1 errno. */
+int spool_qfile_finish(int fd, uint64_t msgsize, const struct spool_rec *r);
+/* The first record of the queue file image p[0..n) (the whole file).
+ * 0 ok; -1 corrupt (*why); SPOOL_INCOMPLETE without a valid footer.
+ * The record's size must be the footer's offset and its qid qid. */
+int spool_qfile_decode(const char *p, size_t n, const char *qid,
+    struct spool_rec *r, const char **why);
+/* The same from an open queue file: reads only the footer and the
+ * record.  0, -1, SPOOL_INCOMPLETE, or -2 (I/O error, errno). */
+int spool_qfile_read(int fd, const char *qid, struct spool_rec *r,
+    const char **why);
+/* The current record of queued message qid: env/QID if it exists, else
+ * the first record in msg/QID, else (include_incoming) in incoming/QID.
+ * 0 ok, -1 corrupt (*why), -2 not found or I/O error (errno). */
+int spool_state_load(const char *spool, const char *qid,
+    bool include_incoming, struct spool_rec *r, const char **why);
 
 /* "SPOOL/sub/name" into out; -1 if it does not fit. */
 int spool_path(char *out, size_t outsz, const char *spool, const char *sub,

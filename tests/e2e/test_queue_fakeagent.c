@@ -28,10 +28,13 @@
 
 static const char *dir;
 
+/* The message is the first msgsize octets of msgfd (common/agent.h). */
 static void
-copy_msg(int msgfd, const char *qid, unsigned idx, off_t *size)
+copy_msg(int msgfd, uint64_t msgsize, const char *qid, unsigned idx,
+    off_t *size)
 {
 	char path[4096], b[65536];
+	uint64_t left = msgsize;
 	ssize_t n;
 	int out;
 
@@ -40,7 +43,9 @@ copy_msg(int msgfd, const char *qid, unsigned idx, off_t *size)
 	out = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	if (lseek(msgfd, 0, SEEK_SET) != 0)
 		exit(4);
-	while ((n = read(msgfd, b, sizeof(b))) > 0) {
+	while (left > 0 && (n = read(msgfd, b, left < sizeof(b) ?
+	    (size_t)left : sizeof(b))) > 0) {
+		left -= (uint64_t)n;
 		*size += n;
 		if (out != -1 && write(out, b, (size_t)n) != n)
 			exit(4);
@@ -119,7 +124,7 @@ one(struct stream *ctl, const char *agent, const struct agent_job *j,
 	else if (strncmp(a, "permfail", 8) == 0)
 		st = 'P';
 	if (st == 'D')
-		copy_msg(j->msgfd, j->env.qid, idx, &size);
+		copy_msg(j->msgfd, j->env.size, j->env.qid, idx, &size);
 	log_line(agent, j, i, st, size);
 	if (st == 'D')
 		agent_report(ctl, j, i, 'D', "2.0.0", "delivered\nfake",

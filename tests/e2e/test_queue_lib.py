@@ -291,6 +291,25 @@ class Queue:
         except FileNotFoundError:
             return ""
 
+    def queue_file(self, qid):
+        """(message, first record) of the queue file incoming/QID or
+        msg/QID (queue/SPOOL.md "Queue file"), checking its footer."""
+        for sub in ("incoming", "msg"):
+            try:
+                with open(os.path.join(self.spool, sub, qid), "rb") as f:
+                    data = f.read()
+                break
+            except FileNotFoundError:
+                continue
+        else:
+            raise AssertionError("no queue file %s" % qid)
+        footer = data[-31:]
+        if not (footer.startswith(b"posthorn-qf-1 ") and
+                footer.endswith(b"\n")):
+            raise AssertionError("bad footer %r" % footer)
+        off = int(footer[14:30], 16)
+        return data[:off], data[off:-31]
+
     def files(self, sub):
         try:
             return sorted(os.listdir(os.path.join(self.spool, sub)))

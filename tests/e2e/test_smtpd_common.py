@@ -167,8 +167,8 @@ class FakeQueue:
 
 class RealQueue:
     """bin/posthorn-queue with a temporary spool, seen from outside: the
-    accepted messages are read back from the spool (msg/QID and the
-    envelope record incoming/QID), flush requests from the scheduler's
+    accepted messages are read back from the spool (the queue files
+    incoming/QID: message, record, footer), flush requests from the scheduler's
     wake socket, which this harness binds in place of posthorn-send."""
 
     def __init__(self, spool):
@@ -180,15 +180,21 @@ class RealQueue:
         self._flushes = []
 
     def _qids(self):
+        """Complete queue files (mode 0640, queue/SPOOL.md) in incoming/."""
         d = os.path.join(self.spool, "incoming")
-        return sorted(os.listdir(d)) if os.path.isdir(d) else []
+        if not os.path.isdir(d):
+            return []
+        return sorted(n for n in os.listdir(d)
+                      if os.stat(os.path.join(d, n)).st_mode & 0o040)
 
     @property
     def messages(self):
         out = []
         for qid in self._qids():
             with open(os.path.join(self.spool, "incoming", qid), "rb") as f:
-                rec = f.read()
+                data = f.read()
+            off = int(data[-31:][14:30], 16)   # the footer
+            rec = data[off:-31]
             env = []
             i = 0
             while i < len(rec):
@@ -198,8 +204,7 @@ class RealQueue:
                 if body[:1] == b"E":
                     env = _envelope_fields(body[1:])
                 i = j + 1 + n + 1
-            with open(os.path.join(self.spool, "msg", qid), "rb") as f:
-                out.append((env, f.read()))
+            out.append((env, data[:off]))
         return out
 
     def count(self):

@@ -3,9 +3,12 @@
  * encoding of the scheduler state, round trip with delivery state,
  * rejection of every truncation, trailing data, a wrong version, owed
  * lists that do not match, bad state fields; atomic store and load
- * with the file name checked against the queue id.
+ * with the file name checked against the queue id; the queue file
+ * (message, first record, footer): layout, every truncation, footers
+ * that lie; which record is current (env/, msg/, incoming/).
  */
 #include <check.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,8 +17,10 @@
 #include <unistd.h>
 
 #include "common/frame.h"
+#include "common/io.h"
 #include "common/qid.h"
 #include "queue/spool.h"
+#include "tests/unit/testutil.h"
 
 #define QID "0005E1A2B3C4D5000123"
 
@@ -260,6 +265,150 @@ START_TEST(zombie_injector_is_dead)
 }
 END_TEST
 
+/* A queue file: message, first record, footer (queue/SPOOL.md). */
+static void
+write_qfile(const char *path, const char *msg, int mode, struct spool_rec *r)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, msg, strlen(msg)), (ssize_t)strlen(msg));
+	r->env.size = strlen(msg);
+	ck_assert_int_eq(spool_qfile_finish(fd, strlen(msg), r), 0);
+	ck_assert_int_eq(fchmod(fd, (mode_t)mode), 0);
+	close(fd);
+}
+
+static int
+decode_image(const struct buf *img, const char *qid, const char **why)
+{
+	struct spool_rec d;
+	int rc;
+
+	spool_rec_init(&d);
+	rc = spool_qfile_decode(img->data, img->len, qid, &d, why);
+	spool_rec_free(&d);
+	return rc;
+}
+
+START_TEST(queue_file)
+{
+	char dir[] = "/tmp/test_queue_qfileXXXXXX", path[256];
+	struct spool_rec r, d;
+	struct buf img = BUF_INIT, bad = BUF_INIT;
+	const char *why = NULL;
+	char footer[SPOOL_FOOTER_LEN + 1];
+	int fd;
+
+	ck_assert_uint_eq(SPOOL_FOOTER_LEN, 31);
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	ck_assert_int_eq(spool_mkdirs(dir), 0);
+	ck_assert_int_eq(spool_path(path, sizeof(path), dir, "incoming", QID),
+	    0);
+	mkrec(&r);
+	/* the size in the record must be the message's */
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(spool_qfile_finish(fd, 5, &r), -1);
+	close(fd);
+	write_qfile(path, "Subject: q\n\nbody\n", 0640, &r);
+	ck_assert_int_eq(io_read_file(path, 1 << 20, &img), 0);
+	/* the message first, unchanged; the footer last */
+	ck_assert_int_eq(memcmp(img.data, "Subject: q\n\nbody\n", 17), 0);
+	snprintf(footer, sizeof(footer), "posthorn-qf-1 %016x\n", 17);
+	ck_assert_int_eq(memcmp(img.data + img.len - 31, footer, 31), 0);
+	ck_assert_int_eq(decode_image(&img, QID, &why), 0);
+	fd = open(path, O_RDONLY);
+	spool_rec_init(&d);
+	ck_assert_int_eq(spool_qfile_read(fd, QID, &d, &why), 0);
+	ck_assert_uint_eq(d.env.size, 17);
+	ck_assert_str_eq(d.env.rcpts[0].addr, "b@example.net");
+	spool_rec_free(&d);
+	close(fd);
+	/* every truncation is unfinished or corrupt, never a record */
+	for (size_t n = 0; n < img.len; n++) {
+		buf_reset(&bad);
+		buf_append(&bad, img.data, n);
+		why = NULL;
+		int rc = decode_image(&bad, QID, &why);
+
+		ck_assert(rc == SPOOL_INCOMPLETE || (rc == -1 && why != NULL));
+	}
+	ck_assert_int_eq(decode_image(&img, "0005E1A2B3C4D5000124", &why), -1);
+	ck_assert_str_eq(why, "queue id does not match the file name");
+	/* a footer pointing elsewhere: outside the file, or not at the
+	 * record's size */
+	buf_reset(&bad);
+	buf_append(&bad, img.data, img.len - 31);
+	buf_append(&bad, "posthorn-qf-1 00000000ffffffff\n", 31);
+	ck_assert_int_eq(decode_image(&bad, QID, &why), -1);
+	ck_assert_str_eq(why, "queue file footer points outside the file");
+	buf_reset(&bad);
+	buf_append(&bad, "X", 1);
+	buf_append(&bad, img.data, img.len - 31);
+	buf_append(&bad, "posthorn-qf-1 0000000000000012\n", 31);
+	ck_assert_int_eq(decode_image(&bad, QID, &why), -1);
+	ck_assert_str_eq(why, "record size does not match the message");
+	buf_reset(&bad);
+	buf_append(&bad, img.data, img.len - 31);
+	buf_append(&bad, "posthorn-qf-1 0000000000000011 ", 31);
+	ck_assert_int_eq(decode_image(&bad, QID, &why), SPOOL_INCOMPLETE);
+	buf_reset(&bad);
+	buf_append(&bad, img.data, img.len - 31);
+	buf_append(&bad, "posthorn-qf-1 000000000000001G\n", 31);
+	ck_assert_int_eq(decode_image(&bad, QID, &why), SPOOL_INCOMPLETE);
+	buf_free(&bad);
+	buf_free(&img);
+	spool_rec_free(&r);
+	ck_assert_int_eq(rm_rf(dir), 0);
+}
+END_TEST
+
+/* The current record: env/QID, else msg/QID's first one, else (when
+ * asked) a complete incoming/QID; an unfinished (0600) one is none. */
+START_TEST(state_load)
+{
+	char dir[] = "/tmp/test_queue_stateXXXXXX", inc[256], msg[256],
+	    env[256], tmp[256];
+	struct spool_rec r, d;
+	const char *why = NULL;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	ck_assert_int_eq(spool_mkdirs(dir), 0);
+	ck_assert_int_eq(spool_path(inc, sizeof(inc), dir, "incoming", QID),
+	    0);
+	ck_assert_int_eq(spool_path(msg, sizeof(msg), dir, "msg", QID), 0);
+	ck_assert_int_eq(spool_path(env, sizeof(env), dir, "env", QID), 0);
+	ck_assert_int_eq(spool_path(tmp, sizeof(tmp), dir, "tmp", QID ".s"),
+	    0);
+	mkrec(&r);
+	write_qfile(inc, "m\n", 0600, &r);
+	spool_rec_init(&d);
+	ck_assert_int_eq(spool_state_load(dir, QID, true, &d, &why), -2);
+	spool_rec_free(&d);
+	ck_assert_int_eq(chmod(inc, 0640), 0);
+	spool_rec_init(&d);
+	ck_assert_int_eq(spool_state_load(dir, QID, false, &d, &why), -2);
+	spool_rec_free(&d);
+	spool_rec_init(&d);
+	ck_assert_int_eq(spool_state_load(dir, QID, true, &d, &why), 0);
+	ck_assert_int_eq(d.next_try, 0);
+	spool_rec_free(&d);
+	ck_assert_int_eq(rename(inc, msg), 0);
+	spool_rec_init(&d);
+	ck_assert_int_eq(spool_state_load(dir, QID, false, &d, &why), 0);
+	spool_rec_free(&d);
+	r.next_try = 1700000900;
+	ck_assert_int_eq(spool_rec_store(tmp, env, &r), 0);
+	spool_rec_init(&d);
+	ck_assert_int_eq(spool_state_load(dir, QID, false, &d, &why), 0);
+	ck_assert_int_eq(d.next_try, 1700000900);
+	spool_rec_free(&d);
+	spool_rec_free(&r);
+	ck_assert_int_eq(rm_rf(dir), 0);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -274,6 +423,8 @@ main(void)
 	tcase_add_test(t, bad_fields);
 	tcase_add_test(t, store_and_load);
 	tcase_add_test(t, zombie_injector_is_dead);
+	tcase_add_test(t, queue_file);
+	tcase_add_test(t, state_load);
 	suite_add_tcase(s, t);
 	r = srunner_create(s);
 	srunner_run_all(r, CK_NORMAL);
