@@ -8,8 +8,9 @@
  * is re-validated by envelope_decode, the client's claims about qid, uid,
  * arrival, size and delivery state are overwritten, and the message octets
  * are only counted and stored.  The message and its first record go
- * into one file, incoming/QID; 250 is sent only after fsync of that file
- * and of incoming/; every failure path unlinks what it created.
+ * into one file, incoming/QID; 250 is sent only after fsync of
+ * incoming/ (right after the file's creation) and of that file; every
+ * failure path unlinks what it created.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -181,11 +182,11 @@ reset_rcpts(struct envelope *e)
 }
 
 /* Append the record, mark the file complete, wake the scheduler, make
- * the file and its name durable (SPOOL.md "Injection" 2-4). */
+ * the file durable (SPOOL.md "Injection" 3-5; its name already is). */
 static int
 commit(struct inj *j, struct spool_rec *rec)
 {
-	char dir[4096], wake[QID_LEN + 2];
+	char wake[QID_LEN + 2];
 	int fd = j->msgfd, saved;
 
 	j->msgfd = -1;
@@ -217,11 +218,23 @@ commit(struct inj *j, struct spool_rec *rec)
 		errno = saved;
 		return -1;
 	}
-	if (close(fd) == -1 ||
-	    spool_path(dir, sizeof(dir), j->o->spool, "incoming", "") == -1 ||
-	    io_fsync_dir(dir) == -1)
-		return -1;
-	return 0;
+	return close(fd);
+}
+
+/* The new file's name is made durable while the client is still sending
+ * the message (SPOOL.md "Injection" 1): off the path to the 250. */
+static void
+sync_name(struct inj *j)
+{
+	char dir[4096];
+
+	if (j->v.code != 0)
+		return;
+	if (spool_path(dir, sizeof(dir), j->o->spool, "incoming", "") == -1 ||
+	    io_fsync_dir(dir) == -1) {
+		fail_errno(j, errno);
+		cleanup(j);
+	}
 }
 
 static void
@@ -281,6 +294,7 @@ inject_one(struct inj *j, const struct buf *p, bool announce)
 		spool_rec_free(&rec);
 		return -1;
 	}
+	sync_name(j);
 	for (;;) {
 		r = frame_read(&j->s, DATA_MAX, &tag, &data);
 		if (r != FRAME_OK || (tag != 'M' && tag != '.'))
