@@ -5,7 +5,10 @@
  * production.
  *
  * The sink keeps the last message (bytes and envelope summary) up to
- * MEMSINK_MAX octets, counts messages, can be told to fail, and accepts
+ * MEMSINK_MAX octets, counts messages, records the order of the calls the
+ * session makes (so tests can check that the queue id is waited for
+ * only before the first write), can be told to fail at each step, and
+ * accepts
  * exactly the credentials alice/secret ("tempfail" as the password gives
  * a temporary failure).
  */
@@ -18,11 +21,20 @@
 
 #include "smtpd/memsink.h"
 
+static void
+trace(struct memsink *m, const char *what)
+{
+	if (m->trace.len < 4096)
+		buf_printf(&m->trace, "%s%s", m->trace.len > 0 ? " " : "",
+		    what);
+}
+
 static void *
 m_open(void *arg, struct buf *err)
 {
 	struct memsink *m = arg;
 
+	trace(m, m->fail_open ? "open-failed" : "open");
 	if (m->fail_open) {
 		buf_append_str(err, "memsink: told to fail");
 		return NULL;
@@ -34,11 +46,13 @@ m_open(void *arg, struct buf *err)
 }
 
 static int
-m_envelope(void *h, const struct envelope *e, char qid[QID_LEN + 1])
+m_envelope(void *h, const struct envelope *e)
 {
 	struct memsink *m = h;
 
-	qid[0] = '\0';	/* the in-memory queue assigns no id */
+	trace(m, m->fail_envelope ? "env-failed" : "env");
+	if (m->fail_envelope)
+		return -1;
 	buf_reset(&m->cur_env);
 	buf_printf(&m->cur_env, "from=<%s>", e->sender);
 	for (size_t i = 0; i < e->nrcpts; i++) {
@@ -63,10 +77,24 @@ m_envelope(void *h, const struct envelope *e, char qid[QID_LEN + 1])
 }
 
 static int
+m_qid(void *h, char qid[QID_LEN + 1])
+{
+	struct memsink *m = h;
+
+	qid[0] = '\0';	/* the in-memory queue assigns no id */
+	trace(m, m->fail_qid ? "qid-failed" : "qid");
+	return m->fail_qid ? -1 : 0;
+}
+
+static int
 m_write(void *h, const void *p, size_t n)
 {
 	struct memsink *m = h;
 
+	/* one "write" for a run of writes */
+	if (m->trace.len < 5 ||
+	    strcmp(m->trace.data + m->trace.len - 5, "write") != 0)
+		trace(m, "write");
 	if (m->fail_write)
 		return -1;
 	if (m->cur.len + n > MEMSINK_MAX)
@@ -81,6 +109,13 @@ m_finish(void *h, struct qresult *res)
 
 	memset(res, 0, sizeof(*res));
 	m->finished++;
+	trace(m, "finish");
+	if (m->refuse) {
+		res->code = 452;
+		memcpy(res->dsn, "4.5.3", 6);
+		memcpy(res->text, "too many recipients", 20);
+		return -1;
+	}
 	if (m->fail_finish) {
 		res->code = 452;
 		memcpy(res->dsn, "4.3.1", 6);
@@ -103,6 +138,7 @@ m_abort(void *h)
 	struct memsink *m = h;
 
 	m->aborted++;
+	trace(m, "abort");
 }
 
 static int
@@ -134,6 +170,7 @@ memsink_init(struct memsink *m, struct smtpd_sink *k)
 	memset(m, 0, sizeof(*m));
 	k->open = m_open;
 	k->envelope = m_envelope;
+	k->qid = m_qid;
 	k->write = m_write;
 	k->finish = m_finish;
 	k->abort = m_abort;
@@ -149,6 +186,7 @@ memsink_free(struct memsink *m)
 	buf_free(&m->cur_env);
 	buf_free(&m->last);
 	buf_free(&m->last_env);
+	buf_free(&m->trace);
 }
 
 static int

@@ -12,7 +12,13 @@
 
 struct memsink {
 	int fail_open, fail_write, fail_finish;
+	int fail_envelope;	/* the envelope cannot be sent */
+	int fail_qid;		/* the queue goes away before naming an id */
+	int refuse;		/* the queue refuses the envelope: no id,
+				   452 4.5.3 after the data */
 	unsigned open, finished, aborted, flushed;
+	struct buf trace;	/* the message calls in order: "open env
+				   qid write finish" (abort likewise) */
 	struct buf cur, cur_env;	/* message being received */
 	struct buf last, last_env;	/* last one accepted */
 };

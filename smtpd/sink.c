@@ -1,8 +1,10 @@
 /*
  * sink.c — the production message sink of posthorn-smtpd: messages go to
- * posthorn-queue through common/qclient.h, ETRN becomes a queue flush,
- * and credentials go to the checkpassword program (auth.c).  Tests and
- * the fuzzer use their own sinks with the same interface.
+ * posthorn-queue through common/qclient.h (the envelope is announced with
+ * frame A and the queue id read back only when the first octets go out),
+ * ETRN becomes a queue flush, and credentials go to the checkpassword
+ * program (auth.c).  Tests and the fuzzer use their own sinks with the
+ * same interface.
  */
 #include "smtpd/smtpd.h"
 
@@ -15,9 +17,15 @@ q_open(void *arg, struct buf *err)
 }
 
 static int
-q_envelope(void *h, const struct envelope *e, char qid[QID_LEN + 1])
+q_envelope(void *h, const struct envelope *e)
 {
-	return qclient_envelope_qid(h, e, qid);
+	return qclient_envelope_announce(h, e);
+}
+
+static int
+q_qid(void *h, char qid[QID_LEN + 1])
+{
+	return qclient_qid(h, qid);
 }
 
 static int
@@ -57,6 +65,7 @@ smtpd_queue_sink(struct smtpd_sink *k, const struct config *cfg)
 {
 	k->open = q_open;
 	k->envelope = q_envelope;
+	k->qid = q_qid;
 	k->write = q_write;
 	k->finish = q_finish;
 	k->abort = q_abort;

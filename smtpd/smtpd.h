@@ -41,10 +41,14 @@
 struct smtpd_sink {
 	/* Start one message; returns a handle or NULL (err says why). */
 	void *(*open)(void *arg, struct buf *err);
-	/* Send the envelope; qid gets the queue id the queue assigned to
-	 * the message ("" if it did not say), for the Received header. */
-	int (*envelope)(void *h, const struct envelope *e,
-	    char qid[QID_LEN + 1]);
+	/* Send the envelope without waiting for an answer (the session
+	 * says 354 meanwhile); -1 when it could not be sent. */
+	int (*envelope)(void *h, const struct envelope *e);
+	/* Before the first write: wait for the queue id the queue gives
+	 * the message, for the Received header ("" if it did not say: it
+	 * will refuse the message after the data, or a test sink).  -1: the
+	 * queue went away; only abort is called after that. */
+	int (*qid)(void *h, char qid[QID_LEN + 1]);
 	int (*write)(void *h, const void *p, size_t n);
 	/* Always fills res and frees h; 0 when res->code is 2xx. */
 	int (*finish)(void *h, struct qresult *res);
@@ -182,7 +186,11 @@ struct session {
 	bool in_txn;
 	struct envelope env;
 	unsigned rcpt_tried;
-	void *msg;			/* sink handle during BDAT */
+	void *msg;			/* sink handle during DATA/BDAT */
+	bool msg_id;			/* the queue was asked for its id */
+	bool msg_head;			/* our Received header is written */
+	bool msg_lost;			/* the queue went away before
+					   naming an id: refuse at the end */
 	bool bdat;			/* a BDAT transfer is in progress */
 	struct data_scan *scan;		/* BDAT scanner (heap) */
 	char id[QID_LEN + 1];		/* Received "id" of this message */

@@ -35,6 +35,7 @@ txn_reset(struct session *s)
 	if (s->msg != NULL)
 		s->sink->abort(s->msg);
 	s->msg = NULL;
+	s->msg_id = s->msg_head = s->msg_lost = false;
 	s->bdat = false;
 	free(s->scan);
 	s->scan = NULL;
@@ -273,21 +274,14 @@ txn_check_data(struct session *s, const char *args)
 	return 0;
 }
 
-static int
-sink_emit(void *arg, const void *p, size_t n)
-{
-	struct session *s = arg;
-
-	return s->sink->write(s->msg, p, n);
-}
-
-/* Open the sink, send the envelope, learn the queue id and send our
- * Received header with it ("id QID", RFC 5321 §4.4). */
+/* Open the sink and send the envelope, without waiting for the queue's
+ * answer: the 354 (or the reading of the first BDAT chunk) overlaps with
+ * the queue creating its file.  A queue that cannot be reached at all is
+ * known here, and the caller refuses at once. */
 static int
 message_open(struct session *s)
 {
-	struct buf err = BUF_INIT, hdr = BUF_INIT;
-	char qid[QID_LEN + 1];
+	struct buf err = BUF_INIT;
 
 	s->msg = s->sink->open(s->sink->arg, &err);
 	if (s->msg == NULL) {
@@ -297,24 +291,70 @@ message_open(struct session *s)
 		return -1;
 	}
 	buf_free(&err);
-	if (s->sink->envelope(s->msg, &s->env, qid) != 0) {
+	s->msg_id = s->msg_head = s->msg_lost = false;
+	if (s->sink->envelope(s->msg, &s->env) != 0) {
+		log_msg(LOG_ERR, "queue_unavailable", "reason",
+		    "cannot send the envelope", (char *)NULL);
 		s->sink->abort(s->msg);
 		s->msg = NULL;
 		return -1;
+	}
+	return 0;
+}
+
+/* Learn the id the queue gives the message (once).  It names the message
+ * in our Received header and log lines; when the queue gave none (it
+ * will refuse the message, or a test sink) a local one does.  -1 when
+ * the queue went away: the message is refused after its data. */
+static int
+message_id(struct session *s)
+{
+	char qid[QID_LEN + 1];
+
+	if (s->msg_id)
+		return s->msg_lost ? -1 : 0;
+	s->msg_id = true;
+	if (s->sink->qid(s->msg, qid) != 0) {
+		log_msg(LOG_ERR, "queue_unavailable", "reason",
+		    "no queue id", (char *)NULL);
+		s->msg_lost = true;
+		qid[0] = '\0';
 	}
 	if (qid[0] != '\0')
 		snprintf(s->id, sizeof(s->id), "%s", qid);
 	else
-		qid_new(s->id);	/* the queue will refuse it, or a test sink */
-	if (received_header(s, time(NULL), &hdr) != 0 ||
-	    s->sink->write(s->msg, hdr.data, hdr.len) != 0) {
-		buf_free(&hdr);
-		s->sink->abort(s->msg);
-		s->msg = NULL;
+		qid_new(s->id);
+	return s->msg_lost ? -1 : 0;
+}
+
+/* Before the first octet of the message: our Received header, which
+ * names the queue id ("id QID", RFC 5321 §4.4).  Only here does the
+ * session wait for the queue's answer to the envelope. */
+static int
+message_head(struct session *s)
+{
+	struct buf hdr = BUF_INIT;
+	int r;
+
+	if (s->msg_head)
+		return 0;
+	if (message_id(s) != 0)
 		return -1;
-	}
+	s->msg_head = true;
+	r = received_header(s, time(NULL), &hdr) == 0 &&
+	    s->sink->write(s->msg, hdr.data, hdr.len) == 0 ? 0 : -1;
 	buf_free(&hdr);
-	return 0;
+	return r;
+}
+
+static int
+sink_emit(void *arg, const void *p, size_t n)
+{
+	struct session *s = arg;
+
+	if (message_head(s) != 0)
+		return -1;
+	return s->sink->write(s->msg, p, n);
 }
 
 static void
@@ -355,6 +395,9 @@ message_finish(struct session *s, unsigned flags, uint64_t size)
 	int code = 0;
 	const char *dsn = NULL, *why = NULL;
 
+	/* the id for the log; an empty message has no header yet */
+	if (message_id(s) == 0 && flags == 0 && message_head(s) != 0)
+		flags |= DATA_SINKERR;
 	s->msg = NULL;
 	if (flags & DATA_BARE) {
 		code = 550, dsn = "5.5.2";
@@ -368,6 +411,8 @@ message_finish(struct session *s, unsigned flags, uint64_t size)
 		code = 554, dsn = "5.6.0", why = "Message line too long";
 	} else if (flags & DATA_TOOBIG) {
 		code = 552, dsn = "5.3.4", why = "Message size exceeds limit";
+	} else if (s->msg_lost) {
+		code = 451, dsn = "4.3.0", why = "Queue unavailable";
 	} else if (flags & DATA_SINKERR) {
 		code = 451, dsn = "4.3.0", why = "Queue write failed";
 	}

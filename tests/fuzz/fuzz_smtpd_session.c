@@ -5,8 +5,9 @@
  * discarded.  The first octet picks the mode: bit 0 submission, bit 1 a
  * relay_networks client, bit 2 bare_newline = normalize, bit 3 a queue
  * that refuses to open, bit 4 one that fails at the end, bit 5 a session
- * that is (pretends to be) inside TLS, so AUTH is reachable.  Any crash,
- * leak, hang or sanitizer report is a bug.
+ * that is (pretends to be) inside TLS, so AUTH is reachable, bit 6 a
+ * queue that goes away before naming an id, bit 7 one that refuses the
+ * envelope.  Any crash, leak, hang or sanitizer report is a bug.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -68,6 +69,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memsink_init(&ms, &sink);
 	ms.fail_open = (flags & 8) != 0;
 	ms.fail_finish = (flags & 16) != 0;
+	ms.fail_qid = (flags & 64) != 0;
+	ms.refuse = (flags & 128) != 0;
 	(void)session_memory(&cfg, &tables, &sink, mode,
 	    (flags & 2) ? "127.0.0.1" : "192.0.2.1", data + 1, size - 1,
 	    &out);

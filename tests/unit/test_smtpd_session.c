@@ -492,20 +492,119 @@ END_TEST
 
 START_TEST(test_queue_failures)
 {
+	/* the queue cannot be reached, or the envelope not sent: known
+	 * before the 354, refused at once */
 	ms.fail_open = 1;
 	ck_assert_str_eq(run(TXN "DATA\r\nRSET\r\n"), TXN_OUT
 	    "451 4.3.0 Queue unavailable\r\n250 2.0.0 Ok\r\n");
 	ms.fail_open = 0;
+	ms.fail_envelope = 1;
+	ck_assert_str_eq(run(TXN "DATA\r\nRSET\r\n"), TXN_OUT
+	    "451 4.3.0 Queue unavailable\r\n250 2.0.0 Ok\r\n");
+	ck_assert_str_eq(buf_str(&ms.trace), "open-failed open env-failed "
+	    "abort");
+	ms.fail_envelope = 0;
 	ms.fail_finish = 1;
 	ck_assert_str_eq(run(TXN "DATA\r\nx\r\n.\r\n"), TXN_OUT DATA_GO
 	    "452 4.3.1 Insufficient system storage\r\n");
 	ms.fail_finish = 0;
+	/* a write fails after the 354: the rest of the data is read and
+	 * dropped, and the "." gets the refusal */
 	ms.fail_write = 1;
-	ck_assert_str_eq(run(TXN "DATA\r\nx\r\n.\r\n"), TXN_OUT
+	ck_assert_str_eq(run(TXN "DATA\r\nx\r\nQUIT\r\n.\r\nNOOP\r\n"),
+	    TXN_OUT DATA_GO "451 4.3.0 Queue write failed\r\n"
+	    "250 2.0.0 Ok\r\n");
+	ck_assert_uint_eq(ms.aborted, 2);
+	ck_assert_uint_eq(ms.finished, 1);
+}
+END_TEST
+
+/* The session sends the envelope, answers 354 without waiting, and asks
+ * for the queue id only when the first octets (its Received header) go
+ * out: after the whole of a small message was read. */
+START_TEST(test_queue_id_waited_late)
+{
+	ck_assert_str_eq(run(TXN "DATA\r\nx\r\n.\r\n"), TXN_OUT DATA_GO
+	    QUEUED);
+	ck_assert_str_eq(buf_str(&ms.trace), "open env qid write finish");
+	/* an empty message still gets its Received header */
+	buf_reset(&ms.trace);
+	ck_assert_str_eq(run(TXN "DATA\r\n.\r\n"), TXN_OUT DATA_GO QUEUED);
+	ck_assert_str_eq(buf_str(&ms.trace), "open env qid write finish");
+	ck_assert_str_eq(body_of_last(), "");
+	/* BDAT: the same, at the first chunk */
+	buf_reset(&ms.trace);
+	ck_assert_str_eq(run(TXN "BDAT 3\r\nx\r\nBDAT 0 LAST\r\n"), TXN_OUT
+	    "250 2.0.0 3 octets received\r\n" QUEUED);
+	ck_assert_str_eq(buf_str(&ms.trace), "open env qid write finish");
+	ck_assert_str_eq(body_of_last(), "x\n");
+}
+END_TEST
+
+/* The queue goes away after the 354 (no id comes): the data is read and
+ * dropped, "." gets the 451 the early path gave, never a 250, and the
+ * session goes on. */
+START_TEST(test_queue_lost_after_354)
+{
+	struct buf in = BUF_INIT;
+	char big[40000];
+
+	ms.fail_qid = 1;
+	ck_assert_str_eq(run(TXN "DATA\r\nx\r\n.\r\nRSET\r\nQUIT\r\n"),
+	    TXN_OUT DATA_GO "451 4.3.0 Queue unavailable\r\n"
+	    "250 2.0.0 Ok\r\n" BYE);
+	ck_assert_str_eq(buf_str(&ms.trace), "open env qid-failed abort");
+	ck_assert_uint_eq(ms.finished, 0);
+	/* more than the scanner buffers: the failure comes in the middle */
+	buf_reset(&ms.trace);
+	memset(big, 'y', sizeof(big));
+	for (size_t i = 70; i < sizeof(big); i += 72)
+		big[i - 1] = '\r', big[i] = '\n';
+	buf_append_str(&in, TXN "DATA\r\n");
+	buf_append(&in, big, sizeof(big));
+	buf_append_str(&in, "\r\n.\r\nMAIL FROM:<>\r\n");
+	cfg.max_message_size = 100000;
+	ck_assert_str_eq(run_from(0, "192.0.2.7", in.data, in.len), GREET
+	    "250-mx.example.org Hello x [192.0.2.7]\r\n"
+	    "250-PIPELINING\r\n250-SIZE 100000\r\n250-8BITMIME\r\n"
+	    "250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n250-DSN\r\n"
+	    "250-ETRN\r\n250 CHUNKING\r\n" MAIL_OK RCPT_OK
+	    DATA_GO "451 4.3.0 Queue unavailable\r\n" MAIL_OK);
+	ck_assert_str_eq(buf_str(&ms.trace), "open env qid-failed abort");
+	cfg.max_message_size = 10000;
+	/* a content refusal still wins (it is permanent) */
+	ck_assert_str_eq(run(TXN "DATA\r\nbare\nLF\r\n.\r\n"), TXN_OUT
+	    DATA_GO "550 5.5.2 Bare <CR> or <LF> not allowed\r\n");
+	/* BDAT: a small chunk is only buffered; the last one is refused */
+	ck_assert_str_eq(run(TXN "BDAT 3\r\nabcBDAT 1 LAST\r\nxNOOP\r\n"),
+	    TXN_OUT "250 2.0.0 3 octets received\r\n"
+	    "451 4.3.0 Queue unavailable\r\n250 2.0.0 Ok\r\n");
+	/* a chunk larger than the scanner's buffer: refused at once */
+	buf_reset(&in);
+	buf_append_str(&in, TXN "BDAT 40000\r\n");
+	buf_append(&in, big, sizeof(big));
+	buf_append_str(&in, "BDAT 1 LAST\r\nxNOOP\r\n");
+	cfg.max_message_size = 100000;
+	ck_assert_str_eq(run_from(0, "192.0.2.7", in.data, in.len), GREET
+	    "250-mx.example.org Hello x [192.0.2.7]\r\n"
+	    "250-PIPELINING\r\n250-SIZE 100000\r\n250-8BITMIME\r\n"
+	    "250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n250-DSN\r\n"
+	    "250-ETRN\r\n250 CHUNKING\r\n" MAIL_OK RCPT_OK
 	    "451 4.3.0 Queue unavailable\r\n"
-	    "500 5.5.2 Command unrecognized\r\n"
-	    "500 5.5.2 Command unrecognized\r\n");
-	ck_assert_uint_eq(ms.aborted, 1);
+	    "503 5.5.1 Need MAIL command\r\n250 2.0.0 Ok\r\n");
+	ck_assert_uint_eq(ms.finished, 0);
+	buf_free(&in);
+}
+END_TEST
+
+/* The queue refuses the envelope (no id, e.g. too many recipients): its
+ * own verdict comes after the data. */
+START_TEST(test_queue_refuses_envelope)
+{
+	ms.refuse = 1;
+	ck_assert_str_eq(run(TXN "DATA\r\nx\r\n.\r\nNOOP\r\n"), TXN_OUT
+	    DATA_GO "452 4.5.3 too many recipients\r\n250 2.0.0 Ok\r\n");
+	ck_assert_str_eq(buf_str(&ms.trace), "open env qid write finish");
 }
 END_TEST
 
@@ -751,6 +850,9 @@ suite(void)
 	tcase_add_test(tc, test_nul_in_data);
 	tcase_add_test(tc, test_eof_in_data);
 	tcase_add_test(tc, test_queue_failures);
+	tcase_add_test(tc, test_queue_id_waited_late);
+	tcase_add_test(tc, test_queue_lost_after_354);
+	tcase_add_test(tc, test_queue_refuses_envelope);
 	tcase_add_test(tc, test_two_messages_pipelined);
 	tcase_add_test(tc, test_bdat);
 	tcase_add_test(tc, test_bdat_too_big);
