@@ -98,13 +98,19 @@ def _envelope_fields(payload):
 
 
 class FakeQueue:
-    """Speaks the injection protocol; keeps accepted messages."""
+    """Speaks the injection protocol; keeps accepted messages.  To an
+    announced envelope (frame A) it answers I with the id at once, unless
+    a test sets `hold` (a threading.Event: I waits for it, at most 30 s)
+    or `mode`: "lose" closes without an I, "refuse" answers an empty I
+    and, after the data, 452 4.5.3."""
 
     def __init__(self, path):
         self.path = path
         self.messages = []      # (envelope frames, message bytes)
         self.flushes = []
         self.counter = 0
+        self.mode = "ok"
+        self.hold = None
         self.lock = threading.Lock()
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.bind(path)
@@ -135,9 +141,20 @@ class FakeQueue:
                         self.flushes.append(payload.decode())
                     c.sendall(_frame("R", b"250\x002.0.0\x00flushing\x00"))
                     continue
-                if tag != "E":
+                if tag not in ("E", "A"):
                     return
                 env = _envelope_fields(payload)
+                with self.lock:
+                    self.counter += 1
+                    qid = "%020X" % self.counter
+                    mode, hold = self.mode, self.hold
+                if tag == "A":
+                    if mode == "lose":
+                        return
+                    if hold is not None:
+                        hold.wait(30)
+                    c.sendall(_frame("I", b"" if mode == "refuse" else
+                                     qid.encode()))
                 msg = b""
                 while True:
                     fr = _read_frame(f)
@@ -149,9 +166,11 @@ class FakeQueue:
                         break
                     else:
                         return
+                if mode == "refuse":
+                    c.sendall(_frame("R", b"452\x004.5.3\x00"
+                                     b"too many recipients\x00"))
+                    continue
                 with self.lock:
-                    self.counter += 1
-                    qid = "%020X" % self.counter
                     self.messages.append((env, msg))
                 c.sendall(_frame("R", b"250\x002.0.0\x00Ok: queued as " +
                                  qid.encode() + b"\x00" + qid.encode()))
