@@ -4,15 +4,18 @@
  * Either one session on fd 0/1 (systemd Accept=yes, inetd, tcpserver,
  * posthorn-run -a) or, when started with LISTEN_FDS (posthorn-run), an
  * accept loop (common/forkserver.c) that forks session processes, each
- * serving up to smtpd_max_use connections.  A single session loads the
- * local tables and the TLS certificate, then, if running as root,
- * becomes the user posthorn-smtpd (refusing to go on as root when that
- * user does not exist) before it reads a single octet from the peer; a
- * session process of the accept loop becomes that user as soon as it
- * starts (the server holds the TLS context, loaded before forking).
+ * serving up to smtpd_max_use connections (keeping the local tables
+ * from one to the next while their files do not change).  A single
+ * session loads the local tables and the TLS certificate, then, if
+ * running as root, becomes the user posthorn-smtpd (refusing to go on as
+ * root when that user does not exist) before it reads a single octet
+ * from the peer; a session process of the accept loop becomes that user
+ * as soon as it starts (the server holds the TLS context, loaded before
+ * forking).
  * The client address comes from getpeername(), or from TCPREMOTEIP when
  * fd 0 is not a socket (tcpserver, tests); its reverse DNS name is only
- * ever used in the Received header.
+ * ever used in the Received header and the log, and is looked up after
+ * the greeting was sent (session.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -62,6 +65,84 @@ drop_privileges(void)
 		return -1;
 	}
 	return 0;
+}
+
+/* The local tables, kept from one session to the next in a process that
+ * serves several: reloaded when any of the files changed (device, inode,
+ * size, modification or change time; a file that appeared or went away),
+ * so that a changed table is seen by the next session.  The files are
+ * stat'ed before they are read, so a change during the read is seen as
+ * a change next time. */
+struct table_sig {
+	int err;		/* stat's errno, 0 = exists */
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime, ctime;
+};
+
+static struct {
+	bool have;		/* t holds loaded tables */
+	bool valid;		/* and sig says which files they came from */
+	struct local_tables t;
+	struct table_sig sig[3];
+} tcache;
+
+static void
+table_sig(const char *path, struct table_sig *sig)
+{
+	struct stat st;
+
+	memset(sig, 0, sizeof(*sig));
+	if (path == NULL)
+		return;
+	if (stat(path, &st) != 0) {
+		sig->err = errno;
+		return;
+	}
+	sig->dev = st.st_dev;
+	sig->ino = st.st_ino;
+	sig->size = st.st_size;
+	sig->mtime = st.st_mtim;
+	sig->ctime = st.st_ctim;
+}
+
+static bool
+table_sig_same(const struct table_sig *a, const struct table_sig *b)
+{
+	return a->err == b->err && a->dev == b->dev && a->ino == b->ino &&
+	    a->size == b->size && a->mtime.tv_sec == b->mtime.tv_sec &&
+	    a->mtime.tv_nsec == b->mtime.tv_nsec &&
+	    a->ctime.tv_sec == b->ctime.tv_sec &&
+	    a->ctime.tv_nsec == b->ctime.tv_nsec;
+}
+
+static const struct local_tables *
+tables_get(const struct config *cfg, struct buf *err)
+{
+	const char *paths[3] = { cfg->mailboxes, cfg->aliases,
+	    cfg->relocated };
+	struct table_sig now[3];
+	bool same = tcache.valid, cacheable = true;
+
+	for (int i = 0; i < 3; i++) {
+		table_sig(paths[i], &now[i]);
+		if (now[i].err != 0 && now[i].err != ENOENT)
+			cacheable = false;	/* the load reports it */
+		if (!table_sig_same(&now[i], &tcache.sig[i]))
+			same = false;
+	}
+	if (same)
+		return &tcache.t;
+	if (tcache.have)
+		local_tables_free(&tcache.t);
+	tcache.have = tcache.valid = false;
+	if (local_tables_load(cfg, &tcache.t, err) != 0)
+		return NULL;
+	tcache.have = true;
+	tcache.valid = cacheable;
+	memcpy(tcache.sig, now, sizeof(now));
+	return &tcache.t;
 }
 
 /* ::ffff:192.0.2.1 (a dual-stack listener) is shown as 192.0.2.1. */
@@ -147,7 +228,7 @@ static int
 serve_session(const struct config *cfg, unsigned mode, int rfd, int wfd,
     bool *reusable)
 {
-	struct local_tables t;
+	const struct local_tables *t;
 	struct smtpd_sink sink;
 	struct session s;
 	struct buf err = BUF_INIT;
@@ -162,15 +243,15 @@ serve_session(const struct config *cfg, unsigned mode, int rfd, int wfd,
 		    (char *)NULL);
 		mode &= ~(unsigned)SMTPD_LOCAL;
 	}
-	memset(&t, 0, sizeof(t));
-	if (local_tables_load(cfg, &t, &err) != 0) {
+	t = tables_get(cfg, &err);
+	if (t == NULL) {
 		refuse(wfd, cfg, buf_str(&err));
 		buf_free(&err);
 		return 111;
 	}
+	buf_free(&err);
 	smtpd_queue_sink(&sink, cfg);
-	if (session_init(&s, cfg, &t, &sink, mode, rfd, wfd) != 0) {
-		local_tables_free(&t);
+	if (session_init(&s, cfg, t, &sink, mode, rfd, wfd) != 0) {
 		refuse(wfd, cfg, "out of memory");
 		return 111;
 	}
@@ -187,7 +268,6 @@ serve_session(const struct config *cfg, unsigned mode, int rfd, int wfd,
 		peer_address(&s, rfd);
 	if (drop_privileges() != 0) {
 		session_free(&s);
-		local_tables_free(&t);
 		refuse(wfd, cfg, "cannot drop privileges");
 		return 111;
 	}
@@ -195,11 +275,10 @@ serve_session(const struct config *cfg, unsigned mode, int rfd, int wfd,
 	 * ptrace of a process that sees passwords */
 	(void)prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
 	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-	reverse_dns(&s);
+	s.peer_lookup = reverse_dns;
 	session_run(&s);
 	*reusable = !s.auth_seen;
 	session_free(&s);
-	local_tables_free(&t);
 	return 0;
 }
 

@@ -520,14 +520,18 @@ session_run(struct session *s)
 	else if (s->peer_known)
 		s->relay_client = cidrlist_match(&s->cfg->relay_networks,
 		    (const struct sockaddr *)&s->peer);
-	log_msg(LOG_INFO, "connect", "client", s->peer_ip, "name",
-	    s->peer_name, (char *)NULL);
 	if ((s->mode & SMTPD_SMTPS) && tls_start(s) != 0) {
 		log_msg(LOG_WARNING, "smtps_failed", "client", s->peer_ip,
 		    (char *)NULL);
 		return;
 	}
 	session_reply(s, 220, NULL, "%s ESMTP", s->cfg->hostname);
+	/* the client's name decides nothing: look it up while the greeting
+	 * travels and the client answers it */
+	if (stream_flush(&s->io) == 0 && s->peer_lookup != NULL)
+		s->peer_lookup(s);
+	log_msg(LOG_INFO, "connect", "client", s->peer_ip, "name",
+	    s->peer_name, (char *)NULL);
 	while (!s->done)
 		command(s);
 	if (stream_flush(&s->io) == 0)

@@ -172,6 +172,9 @@ struct session {
 	long local_uid;			/* SMTPD_LOCAL: the caller's uid */
 	char peer_ip[64];		/* "192.0.2.1" or "unknown" */
 	char peer_name[256];		/* reverse DNS, or "" */
+	/* fills peer_name; called once the greeting is on its way (the
+	 * name is only for the Received header and the log); NULL: none */
+	void (*peer_lookup)(struct session *);
 	char helo[SMTP_HELO_MAX + 1];
 	bool helo_done, esmtp;
 	bool tls;
