@@ -74,6 +74,7 @@ main(int argc, char **argv)
 	if (n == 1) {
 		int lfd = SD_LISTEN_FDS_START;
 
+		o.spare_file = true;	/* workers serve many injections */
 		return forkserver_run(&lfd, 1, MAX_CHILDREN, MAX_USE,
 		    injection_child, &o) == 0 ? 0 : 75;
 	}

@@ -6,6 +6,7 @@
 #ifndef POSTHORN_QUEUE_QUEUE_H
 #define POSTHORN_QUEUE_QUEUE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "common/config.h"
@@ -16,6 +17,8 @@ struct inject_opts {
 	uint64_t max_recipients;
 	int timeout_ms;		/* per frame read/write */
 	int64_t peer_uid;	/* SO_PEERCRED, -1 unknown */
+	bool spare_file;	/* long-lived worker: keep a spare queue file
+				   (inject.c) */
 };
 
 /* Serve requests on rfd/wfd until EOF.  0 after a clean end, -1 after a

@@ -246,9 +246,14 @@ pickup(struct sched *s, const char *qid, bool scanning)
 	r = read_qfile(s, "incoming", qid, true, &rec, &why);
 	spool_rec_free(&rec);
 	if (r == SPOOL_INCOMPLETE) {
+		struct stat st;
+
+		/* an empty one is a worker's spare file or an injection that
+		 * never got a message: nothing worth a log line */
 		if (scanning && !injection_may_be_running(s, "incoming", qid,
 		    qid) && spool_path(path, sizeof(path), s->spool,
-		    "incoming", qid) == 0 && unlink(path) == 0)
+		    "incoming", qid) == 0 && lstat(path, &st) == 0 &&
+		    unlink(path) == 0 && st.st_size > 0)
 			log_msg(LOG_INFO, "abandoned_removed", "qid", qid,
 			    NULL);
 		return 0;

@@ -311,10 +311,24 @@ class Queue:
         return data[:off], data[off:-31]
 
     def files(self, sub):
+        """Names in spool/sub; in incoming/ without the workers' spare
+        queue files (empty, mode 0600: queue/SPOOL.md "Injection")."""
+        d = os.path.join(self.spool, sub)
         try:
-            return sorted(os.listdir(os.path.join(self.spool, sub)))
+            names = sorted(os.listdir(d))
         except FileNotFoundError:
             return []
+        if sub == "incoming":
+            names = [n for n in names if not self._spare(os.path.join(d, n))]
+        return names
+
+    @staticmethod
+    def _spare(path):
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            return True
+        return st.st_size == 0 and st.st_mode & 0o777 == 0o600
 
     def wait_for(self, pred, timeout=20, what="condition"):
         end = time.time() + timeout
