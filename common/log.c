@@ -68,6 +68,34 @@ journal_wanted(void)
 	    (unsigned long long)st.st_ino == ino;
 }
 
+/* stderr is a file (posthorn-run's log, a redirection) for most of our
+ * processes: then one write(2) per line, not io_write_all's probe for a
+ * socket (send, then fstat, then write) every time. */
+static void
+write_stderr(const char *p, size_t n)
+{
+	static int regular = -1;	/* -1 not yet known */
+	struct stat st;
+	ssize_t r;
+
+	if (regular == -1)
+		regular = fstat(STDERR_FILENO, &st) == 0 &&
+		    S_ISREG(st.st_mode);
+	if (!regular) {
+		(void)io_write_all(STDERR_FILENO, p, n, 0);
+		return;
+	}
+	while (n > 0) {
+		r = write(STDERR_FILENO, p, n);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return;
+		p += r;
+		n -= (size_t)r;
+	}
+}
+
 void
 log_init(const char *progname)
 {
@@ -297,7 +325,7 @@ log_end(struct logline *l)
 		goto out;
 	if (buf_printf(&line, "%s[%ld]: %s\n", prog(), (long)getpid(),
 	    msg) == 0)
-		(void)io_write_all(STDERR_FILENO, line.data, line.len, 0);
+		write_stderr(line.data, line.len);
 out:
 	buf_free(&line);
 	buf_free(&l->text);
