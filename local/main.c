@@ -11,13 +11,15 @@
  * spawner chose its uid for ($POSTHORN_SPAWN_RCPT); any other recipient
  * in a job is deferred with 4.3.5 (the scheduler that writes jobs is less
  * trusted than the spawner).  The scheduler may give one process several
- * jobs (PROTOCOL.md §3); the configuration and tables are read afresh
- * before each, as they would be by a new process.
+ * jobs (PROTOCOL.md §3); before each, the configuration and tables are
+ * read again if any of their files changed, so a job sees what a new
+ * process would.
  * Refuses to work as root: every recipient is deferred with 4.3.0.  A
  * broken configuration defers every recipient with 4.3.5 (mail waits for
  * the administrator instead of bouncing).  Exit 0 at EOF, 1 on a protocol
  * error.
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +28,7 @@
 #include <unistd.h>
 
 #include "common/agent.h"
+#include "common/filesig.h"
 #include "common/log.h"
 #include "local/local.h"
 
@@ -36,6 +39,9 @@ struct setup {
 	struct local_tables tabs;
 	struct buf err;		/* empty when the configuration is usable */
 	const char *bound;	/* the spawner's recipient, or NULL */
+	bool cached;		/* sig says which files cfg and tabs came from */
+	struct file_sig sig[4];	/* posthorn.conf, mailboxes, aliases,
+				   relocated: stat'ed before they were read */
 };
 
 static void
@@ -98,10 +104,48 @@ run_job(struct setup *s, struct stream *ctl, struct agent_job *job)
 		die(1, "control socket write failed", "");
 }
 
-/* Read the configuration and the tables (again): s->err says why not. */
+static bool
+sig_cacheable(const struct file_sig *sig)
+{
+	return sig->err == 0 || sig->err == ENOENT;
+}
+
+/* The signatures of the table files cfg names (slots 1-3). */
+static bool
+table_sigs(const struct config *cfg, struct file_sig sig[4])
+{
+	const char *paths[3] = { cfg->mailboxes, cfg->aliases,
+	    cfg->relocated };
+	bool ok = true;
+
+	for (int i = 0; i < 3; i++) {
+		file_sig_get(paths[i], &sig[i + 1]);
+		ok = ok && sig_cacheable(&sig[i + 1]);
+	}
+	return ok;
+}
+
+/* Read the configuration and the tables (again): s->err says why not.
+ * Again, nothing is read when none of the files changed since the last
+ * good load (filesig.h): a job sees what a new process would. */
 static void
 setup_load(struct setup *s, const char *dir, bool again)
 {
+	struct file_sig now[4];
+	char conf[4200];
+	bool cacheable;
+
+	snprintf(conf, sizeof(conf), "%s/posthorn.conf", dir);
+	file_sig_get(conf, &now[0]);
+	if (again && s->cached && s->err.len == 0 &&
+	    file_sig_same(&now[0], &s->sig[0])) {
+		bool same = table_sigs(&s->cfg, now);
+
+		for (int i = 1; i < 4; i++)
+			same = same && file_sig_same(&now[i], &s->sig[i]);
+		if (same)
+			return;
+	}
 	if (again) {
 		if (s->err.len == 0) {
 			local_tables_free(&s->tabs);
@@ -109,12 +153,20 @@ setup_load(struct setup *s, const char *dir, bool again)
 		}
 		buf_reset(&s->err);
 	}
-	if (config_load(dir, &s->cfg, &s->err) == 0 &&
-	    local_tables_load(&s->cfg, &s->tabs, &s->err) != 0)
-		config_free(&s->cfg);
+	s->cached = false;
+	cacheable = sig_cacheable(&now[0]);
+	if (config_load(dir, &s->cfg, &s->err) == 0) {
+		cacheable = table_sigs(&s->cfg, now) && cacheable;
+		if (local_tables_load(&s->cfg, &s->tabs, &s->err) != 0)
+			config_free(&s->cfg);
+	}
 	if (s->err.len > 0)
 		log_msg(LOG_ERR, "config_error", "detail", buf_str(&s->err),
 		    NULL);
+	else if (cacheable) {
+		memcpy(s->sig, now, sizeof(now));
+		s->cached = true;
+	}
 }
 
 int

@@ -37,6 +37,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "common/cidr.h"
+#include "common/filesig.h"
 #include "common/forkserver.h"
 #include "common/log.h"
 #include "smtpd/smtpd.h"
@@ -73,63 +74,26 @@ drop_privileges(void)
  * so that a changed table is seen by the next session.  The files are
  * stat'ed before they are read, so a change during the read is seen as
  * a change next time. */
-struct table_sig {
-	int err;		/* stat's errno, 0 = exists */
-	dev_t dev;
-	ino_t ino;
-	off_t size;
-	struct timespec mtime, ctime;
-};
-
 static struct {
 	bool have;		/* t holds loaded tables */
 	bool valid;		/* and sig says which files they came from */
 	struct local_tables t;
-	struct table_sig sig[3];
+	struct file_sig sig[3];
 } tcache;
-
-static void
-table_sig(const char *path, struct table_sig *sig)
-{
-	struct stat st;
-
-	memset(sig, 0, sizeof(*sig));
-	if (path == NULL)
-		return;
-	if (stat(path, &st) != 0) {
-		sig->err = errno;
-		return;
-	}
-	sig->dev = st.st_dev;
-	sig->ino = st.st_ino;
-	sig->size = st.st_size;
-	sig->mtime = st.st_mtim;
-	sig->ctime = st.st_ctim;
-}
-
-static bool
-table_sig_same(const struct table_sig *a, const struct table_sig *b)
-{
-	return a->err == b->err && a->dev == b->dev && a->ino == b->ino &&
-	    a->size == b->size && a->mtime.tv_sec == b->mtime.tv_sec &&
-	    a->mtime.tv_nsec == b->mtime.tv_nsec &&
-	    a->ctime.tv_sec == b->ctime.tv_sec &&
-	    a->ctime.tv_nsec == b->ctime.tv_nsec;
-}
 
 static const struct local_tables *
 tables_get(const struct config *cfg, struct buf *err)
 {
 	const char *paths[3] = { cfg->mailboxes, cfg->aliases,
 	    cfg->relocated };
-	struct table_sig now[3];
+	struct file_sig now[3];
 	bool same = tcache.valid, cacheable = true;
 
 	for (int i = 0; i < 3; i++) {
-		table_sig(paths[i], &now[i]);
+		file_sig_get(paths[i], &now[i]);
 		if (now[i].err != 0 && now[i].err != ENOENT)
 			cacheable = false;	/* the load reports it */
-		if (!table_sig_same(&now[i], &tcache.sig[i]))
+		if (!file_sig_same(&now[i], &tcache.sig[i]))
 			same = false;
 	}
 	if (same)
