@@ -229,6 +229,28 @@ io_write_all(int fd, const void *p, size_t n, int timeout_ms)
 	return write_dl(fd, p, n, deadline_of(timeout_ms));
 }
 
+int
+io_write_file(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+	ssize_t r;
+
+	while (n > 0) {
+		r = write(fd, c, n);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1)
+			return -1;
+		if (r == 0) {
+			errno = EIO;
+			return -1;
+		}
+		c += r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
 ssize_t
 io_read_full(int fd, void *p, size_t n, int timeout_ms)
 {

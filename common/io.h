@@ -25,6 +25,9 @@ struct stream_tls_ops;
  * (MSG_NOSIGNAL), on pipes callers should ignore SIGPIPE. */
 ssize_t io_read(int fd, void *p, size_t n, int timeout_ms);	/* 0 = EOF */
 int io_write_all(int fd, const void *p, size_t n, int timeout_ms);	/* 0 ok */
+/* Write all n octets to a regular file (plain write(2), EINTR retried):
+ * one system call where io_write_all first probes for a socket. */
+int io_write_file(int fd, const void *p, size_t n);
 /* Read until n bytes or EOF; returns bytes read or -1. */
 ssize_t io_read_full(int fd, void *p, size_t n, int timeout_ms);
 /* pread exactly n bytes at off of a regular file; -1 with errno (EIO if

@@ -76,24 +76,14 @@ write_stderr(const char *p, size_t n)
 {
 	static int regular = -1;	/* -1 not yet known */
 	struct stat st;
-	ssize_t r;
 
 	if (regular == -1)
 		regular = fstat(STDERR_FILENO, &st) == 0 &&
 		    S_ISREG(st.st_mode);
-	if (!regular) {
+	if (regular)
+		(void)io_write_file(STDERR_FILENO, p, n);
+	else
 		(void)io_write_all(STDERR_FILENO, p, n, 0);
-		return;
-	}
-	while (n > 0) {
-		r = write(STDERR_FILENO, p, n);
-		if (r == -1 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return;
-		p += r;
-		n -= (size_t)r;
-	}
 }
 
 void

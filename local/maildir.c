@@ -9,7 +9,8 @@
  * "SECONDS.MmicrosecondsPpidQcounter.HOST" — unique across processes (pid),
  * time, and deliveries within one process (counter); O_EXCL guarantees we
  * never overwrite.  The Maildir and its tmp/new/cur are created (0700)
- * when missing, each new directory's parent fsync'd so that a crash
+ * when tmp/ or new/ turns out to be missing (an existing Maildir costs no
+ * mkdir or stat), each new directory's parent fsync'd so that a crash
  * cannot take a fresh Maildir (and the message in it) away; the parent
  * directory must exist.
  *
@@ -73,6 +74,21 @@ ensure_dir(const char *path)
 	if (!S_ISDIR(st.st_mode)) {
 		errno = ENOTDIR;
 		return -1;
+	}
+	return 0;
+}
+
+/* The Maildir and its tmp/ new/ cur/, created where missing; sub is
+ * scratch space (names the failing directory on error). */
+static int
+ensure_maildir(const char *d, char *sub, size_t subsz)
+{
+	static const char *const parts[] = { "", "/tmp", "/new", "/cur" };
+
+	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+		snprintf(sub, subsz, "%s%s", d, parts[i]);
+		if (ensure_dir(sub) != 0)
+			return -1;
 	}
 	return 0;
 }
@@ -148,7 +164,7 @@ maildir_deliver(const struct lctx *c, const char *dir, struct lresult *r)
 	char d[4096], sub[4200], name[512], tmp[4800], new[5000];
 	size_t len;
 	off_t size;
-	int fd, e;
+	int fd, e, rc;
 
 	len = strlen(dir);
 	while (len > 1 && dir[len - 1] == '/')
@@ -159,20 +175,15 @@ maildir_deliver(const struct lctx *c, const char *dir, struct lresult *r)
 	}
 	memcpy(d, dir, len);
 	d[len] = '\0';
-	snprintf(sub, sizeof(sub), "%s", d);
-	if (ensure_dir(sub) != 0)
-		goto fail_dir;
 	snprintf(sub, sizeof(sub), "%s/tmp", d);
-	if (ensure_dir(sub) != 0)
-		goto fail_dir;
-	snprintf(sub, sizeof(sub), "%s/new", d);
-	if (ensure_dir(sub) != 0)
-		goto fail_dir;
-	snprintf(sub, sizeof(sub), "%s/cur", d);
-	if (ensure_dir(sub) != 0)
-		goto fail_dir;
-	snprintf(sub, sizeof(sub), "%s/tmp", d);
+	/* an existing Maildir (the usual case) costs no mkdir or stat */
 	fd = open_tmp(d, name, sizeof(name), tmp, sizeof(tmp));
+	if (fd < 0 && errno == ENOENT) {
+		if (ensure_maildir(d, sub, sizeof(sub)) != 0)
+			goto fail_dir;
+		snprintf(sub, sizeof(sub), "%s/tmp", d);
+		fd = open_tmp(d, name, sizeof(name), tmp, sizeof(tmp));
+	}
 	if (fd < 0)
 		goto fail_dir;
 	size = write_tmp(c, fd);
@@ -188,7 +199,13 @@ maildir_deliver(const struct lctx *c, const char *dir, struct lresult *r)
 	}
 	snprintf(new, sizeof(new), "%s/new/%s,S=%lld", d, name,
 	    (long long)size);
-	if (move_new(tmp, new) != 0 || io_fsync_dir(new) != 0) {
+	rc = move_new(tmp, new);
+	if (rc != 0 && errno == ENOENT) {	/* new/ went missing */
+		rc = ensure_maildir(d, sub, sizeof(sub));
+		if (rc == 0)
+			rc = move_new(tmp, new);
+	}
+	if (rc != 0 || io_fsync_dir(new) != 0) {
 		e = errno;
 		unlink(tmp);
 		snprintf(sub, sizeof(sub), "%s/new", d);

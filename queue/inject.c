@@ -238,7 +238,7 @@ store_data(struct inj *j, const struct buf *p)
 		return;
 	}
 	j->size = n;
-	if (p->len > 0 && io_write_all(j->msgfd, p->data, p->len, 0) == -1) {
+	if (p->len > 0 && io_write_file(j->msgfd, p->data, p->len) == -1) {
 		fail_errno(j, errno);
 		cleanup(j);
 	}

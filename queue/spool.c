@@ -238,7 +238,7 @@ spool_rec_write(const char *tmppath, const struct spool_rec *r)
 		buf_free(&b);
 		return -1;
 	}
-	if (io_write_all(fd, b.data, b.len, 0) == -1 || fsync(fd) == -1) {
+	if (io_write_file(fd, b.data, b.len) == -1 || fsync(fd) == -1) {
 		saved = errno;
 		close(fd);
 		unlink(tmppath);
@@ -288,7 +288,7 @@ spool_qfile_finish(int fd, uint64_t msgsize, const struct spool_rec *r)
 	}
 	if (spool_rec_encode(r, &b) == 0 &&
 	    buf_append(&b, footer, SPOOL_FOOTER_LEN) == 0 &&
-	    io_write_all(fd, b.data, b.len, 0) == 0)
+	    io_write_file(fd, b.data, b.len) == 0)
 		rc = 0;
 	buf_free(&b);
 	return rc;

@@ -297,6 +297,23 @@ START_TEST(test_maildir)
 }
 END_TEST
 
+/* A Maildir with tmp/ but no new/ (or cur/): found when the message is
+ * moved, created, delivered. */
+START_TEST(test_maildir_partial)
+{
+	struct lresult r;
+	struct stat st;
+
+	ck_assert_int_eq(mkdir(tp("md3"), 0700), 0);
+	ck_assert_int_eq(mkdir(tp("md3/tmp"), 0700), 0);
+	maildir_deliver(&ctx, tp("md3/"), &r);
+	ck_assert_int_eq(r.status, 'D');
+	ck_assert_int_eq(stat(tp("md3/new"), &st), 0);
+	ck_assert(S_ISDIR(st.st_mode));
+	ck_assert_int_eq(stat(tp("md3/cur"), &st), 0);
+}
+END_TEST
+
 START_TEST(test_maildir_failures)
 {
 	struct lresult r;
@@ -625,6 +642,7 @@ suite(void)
 	tcase_add_test(tc, test_copy_mbox_chunk_boundary);
 	tcase_add_test(tc, test_loop_check);
 	tcase_add_test(tc, test_maildir);
+	tcase_add_test(tc, test_maildir_partial);
 	tcase_add_test(tc, test_maildir_failures);
 	tcase_add_test(tc, test_diagnostics_name_paths);
 	tcase_add_test(tc, test_mbox);
