@@ -1,9 +1,10 @@
 /*
  * maildir.c — delivery into a Maildir (https://cr.yp.to/proto/maildir.html).
  *
- * The message is written to tmp/UNIQUE, fsync'd and closed, then linked to
- * new/UNIQUE,S=SIZE (the ",S=" size is what Dovecot reads), tmp/UNIQUE is
- * removed and the new/ directory fsync'd.  Only after that is the delivery
+ * The message is written to tmp/UNIQUE, fsync'd and closed, then moved to
+ * new/UNIQUE,S=SIZE (the ",S=" size is what Dovecot reads) with
+ * renameat2(RENAME_NOREPLACE) (or link and unlink), and the new/
+ * directory fsync'd.  Only after that is the delivery
  * reported done; any failure before removes the tmp file, so a reader
  * never sees a partial message in new/.  UNIQUE is
  * "SECONDS.MmicrosecondsPpidQcounter.HOST" — unique across processes (pid),
@@ -144,11 +145,16 @@ write_tmp(const struct lctx *c, int fd)
 	return n;
 }
 
-/* tmp → new: link (never overwrites), or rename where the filesystem has
- * no hard links. */
+/* tmp → new, never overwriting: renameat2(RENAME_NOREPLACE), one step;
+ * where the file system lacks it, link (never overwrites) and unlink, or
+ * a plain rename where it has no hard links either. */
 static int
 move_new(const char *tmp, const char *new)
 {
+	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, new, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
+		return -1;
 	if (link(tmp, new) == 0) {
 		unlink(tmp);
 		return 0;
