@@ -64,6 +64,10 @@ quarantine_message(struct sched *s, const char *sub, const char *qid,
 	if (spool_path(path, sizeof(path), s->spool, "msg", qid) == 0 &&
 	    lstat(path, &st) == 0)
 		quarantine(s, "msg", qid, "its envelope record is corrupt");
+	else if (strcmp(sub, "incoming") != 0 &&
+	    spool_path(path, sizeof(path), s->spool, "incoming", qid) == 0 &&
+	    lstat(path, &st) == 0)
+		quarantine(s, "incoming", qid, "its envelope record is corrupt");
 }
 
 static int
@@ -146,9 +150,10 @@ exists(struct sched *s, const char *sub, const char *qid)
 	return lstat(path, &st) == 0 || errno != ENOENT;
 }
 
-/* env/QID: a record that supersedes the first one in msg/QID.  Without
- * msg/QID it is what a removal interrupted between its two unlinks left
- * (SPOOL.md "Removal"): removed. */
+/* env/QID: a record that supersedes the first one in the queue file
+ * (msg/QID, or incoming/QID in its first round).  Without a queue file it
+ * is what a removal interrupted between its two unlinks left (SPOOL.md
+ * "Removal"): removed. */
 static void
 load_env(struct sched *s, const char *qid)
 {
@@ -158,7 +163,7 @@ load_env(struct sched *s, const char *qid)
 	const char *why = "";
 	int r;
 
-	if (!exists(s, "msg", qid)) {
+	if (!exists(s, "msg", qid) && !exists(s, "incoming", qid)) {
 		if (spool_path(path, sizeof(path), s->spool, "env", qid) == 0 &&
 		    unlink(path) == 0)
 			log_msg(LOG_INFO, "remnant_removed", "qid", qid, NULL);
@@ -230,18 +235,27 @@ read_qfile(struct sched *s, const char *sub, const char *qid, bool need_mark,
 	return r;
 }
 
-/* Move the complete incoming/QID to msg/ and schedule it now.  While
- * scanning, an unfinished file whose injector is gone is removed.
+/* Take the complete incoming/QID into the index, due now; the file
+ * stays where it is for the message's first round (SPOOL.md "Pickup").
+ * While scanning, an unfinished file whose injector is gone is removed.
  * 1 picked up, 0 not. */
 static int
 pickup(struct sched *s, const char *qid, bool scanning)
 {
 	struct spool_rec rec;
-	char path[4096], dst[4096];
+	char path[4096];
 	const char *why = "";
 	struct qent *e;
 	int r;
 
+	if (qindex_get(&s->ix, qid) != NULL) {
+		/* in its first round, or (recovery) known from env/: nothing
+		 * to do, unless a copy is in msg/ too (invariant 2) */
+		if (scanning && exists(s, "msg", qid))
+			quarantine(s, "incoming", qid,
+			    "a message with this queue id is queued");
+		return 0;
+	}
 	spool_rec_init(&rec);
 	r = read_qfile(s, "incoming", qid, true, &rec, &why);
 	spool_rec_free(&rec);
@@ -268,18 +282,6 @@ pickup(struct sched *s, const char *qid, bool scanning)
 			    strerror(errno), NULL);
 		return 0;
 	}
-	if (spool_path(path, sizeof(path), s->spool, "incoming", qid) == -1 ||
-	    spool_path(dst, sizeof(dst), s->spool, "msg", qid) == -1)
-		return 0;
-	if (renameat2(AT_FDCWD, path, AT_FDCWD, dst, RENAME_NOREPLACE) == -1) {
-		if (errno == EEXIST)
-			quarantine(s, "incoming", qid,
-			    "a message with this queue id is queued");
-		else
-			log_msg(LOG_ERR, "pickup", "qid", qid, "reason",
-			    strerror(errno), NULL);
-		return 0;
-	}
 	e = qindex_add(&s->ix, qid);
 	if (e == NULL || qindex_schedule(&s->ix, e, 0) == -1) {
 		log_msg(LOG_ERR, "pickup", "qid", qid, "reason",
@@ -292,7 +294,7 @@ pickup(struct sched *s, const char *qid, bool scanning)
 int
 pickup_one(struct sched *s, const char *qid)
 {
-	if (!qid_valid(qid) || qindex_get(&s->ix, qid) != NULL)
+	if (!qid_valid(qid))
 		return 0;
 	return pickup(s, qid, false);
 }
@@ -318,11 +320,6 @@ scan_incoming(struct sched *s)
 		n += pickup(s, d->d_name, true);
 	}
 	closedir(dir);
-	/* a scan may take a file whose injector has not yet made its name
-	 * durable in incoming/: make the one in msg/ durable instead */
-	if (n > 0 && spool_path(path, sizeof(path), s->spool, "msg", "") == 0 &&
-	    io_fsync_dir(path) == -1)
-		log_msg(LOG_ERR, "pickup", "reason", strerror(errno), NULL);
 	return n;
 }
 

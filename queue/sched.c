@@ -422,14 +422,15 @@ round_free(struct round *rd)
 }
 
 static void
-remove_message(struct sched *s, struct qent *ent)
+remove_message(struct sched *s, struct qent *ent, bool fresh)
 {
 	char path[4096];
 
-	/* the message first: without it, a left-over env/QID is known to be
-	 * a finished message's (SPOOL.md "Removal") */
-	if (rec_path(s, "msg", ent->qid, "", path, sizeof(path)) == 0 &&
-	    unlink(path) == -1 && errno != ENOENT) {
+	/* the queue file first (in msg/, or still in incoming/): without
+	 * it, a left-over env/QID is known to be a finished message's
+	 * (SPOOL.md "Removal") */
+	if (rec_path(s, fresh ? "incoming" : "msg", ent->qid, "", path,
+	    sizeof(path)) == 0 && unlink(path) == -1 && errno != ENOENT) {
 		log_msg(LOG_ERR, "remove", "qid", ent->qid, "reason",
 		    strerror(errno), NULL);
 		return;
@@ -437,6 +438,20 @@ remove_message(struct sched *s, struct qent *ent)
 	if (rec_path(s, "env", ent->qid, "", path, sizeof(path)) == 0)
 		(void)unlink(path);
 	log_msg(LOG_INFO, "removed", "qid", ent->qid, NULL);
+}
+
+/* A message that stays queued after its first round leaves incoming/
+ * (after its record was written: SPOOL.md "Delivery"). */
+static void
+move_to_msg(struct sched *s, const char *qid)
+{
+	char from[4096], to[4096];
+
+	if (rec_path(s, "incoming", qid, "", from, sizeof(from)) == -1 ||
+	    rec_path(s, "msg", qid, "", to, sizeof(to)) == -1 ||
+	    renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == -1)
+		log_msg(LOG_ERR, "spool_move", "qid", qid, "reason",
+		    strerror(errno), NULL);
 }
 
 static void
@@ -447,7 +462,7 @@ round_end(struct round *rd)
 	int64_t now = now_sec();
 
 	if (policy_done(&rd->rec)) {
-		remove_message(s, ent);
+		remove_message(s, ent, rd->fresh);
 		rd->ent = NULL;
 		round_free(rd);
 		qindex_del(&s->ix, ent);
@@ -455,6 +470,8 @@ round_end(struct round *rd)
 		rd->rec.next_try = policy_next_try(&rd->rec, now,
 		    s->cfg.retry_min, s->cfg.retry_max, rnd_next(s));
 		round_store(rd);
+		if (rd->fresh)
+			move_to_msg(s, ent->qid);
 		if (qindex_schedule(&s->ix, ent, rd->rec.next_try) == -1)
 			log_msg(LOG_ERR, "schedule", "qid", ent->qid, "reason",
 			    "out of memory", NULL);
@@ -489,8 +506,9 @@ round_advance(struct round *rd)
 	round_end(rd);
 }
 
-/* The message file msg/QID and its current record: env/QID if there is
- * one, else the first record in the message file (SPOOL.md).  0 ok, -1
+/* The queue file (msg/QID, or incoming/QID in its first round) and its
+ * current record: env/QID if there is one, else the first record in the
+ * queue file (SPOOL.md).  0 ok, -1
  * corrupt (*why), -2 I/O error (errno; ENOENT: the message is gone). */
 static int
 open_message(struct sched *s, const char *qid, struct round *rd,
@@ -502,6 +520,13 @@ open_message(struct sched *s, const char *qid, struct round *rd,
 	if (rec_path(s, "msg", qid, "", path, sizeof(path)) == -1)
 		return -2;
 	rd->msgfd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (rd->msgfd == -1 && errno == ENOENT) {
+		/* a new message stays in incoming/ for its first round */
+		if (rec_path(s, "incoming", qid, "", path, sizeof(path)) == -1)
+			return -2;
+		rd->msgfd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		rd->fresh = rd->msgfd != -1;
+	}
 	if (rd->msgfd == -1)
 		return -2;
 	if (rec_path(s, "env", qid, "", path, sizeof(path)) == -1)

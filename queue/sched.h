@@ -28,6 +28,7 @@ struct round {
 	struct qent *ent;
 	struct spool_rec rec;
 	int msgfd;
+	bool fresh;		/* its queue file is still in incoming/ */
 	size_t jobs;		/* jobs not finished */
 	int phase;		/* 0 deliveries, 1 notices */
 	int64_t started;
