@@ -648,7 +648,7 @@ flush_one(struct qent *e, void *arg)
 		return;
 	if (!hit) {
 		spool_rec_init(&rec);
-		if (spool_state_load(fa->s->spool, e->qid, false, &rec, &why)
+		if (spool_state_load(fa->s->spool, e->qid, true, &rec, &why)
 		    == 0)
 			for (i = 0; i < rec.env.nrcpts && !hit; i++)
 				hit = policy_deliverable(&rec, i) &&
