@@ -2,8 +2,10 @@
  * fuzz_queue_inject.c — libFuzzer target for posthorn-queue's side of the
  * injection protocol (queue/inject.c inject_serve): the input is the
  * client's byte stream; the server must never crash, hang or leak, and
- * must leave no file behind in tmp/ after a rejected or abandoned
- * message.  The spool lives on /dev/shm so that fsync is cheap.
+ * every file it leaves in incoming/ must be a complete queue file (marked
+ * 0640, footer and first record checked, queue/SPOOL.md): a rejected or
+ * abandoned message leaves nothing, and nothing else is written.  The
+ * spool lives on /dev/shm so that fsync is cheap.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -50,6 +52,41 @@ empty_dir(const char *sub)
 	return n;
 }
 
+/* Every file in incoming/ is a complete queue file; then remove it. */
+static void
+check_incoming(void)
+{
+	char path[1024];
+	struct spool_rec rec;
+	struct dirent *d;
+	struct stat st;
+	const char *why;
+	DIR *dir;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/incoming", spool);
+	dir = opendir(path);
+	if (dir == NULL)
+		abort();
+	while ((d = readdir(dir)) != NULL) {
+		if (d->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/incoming/%s", spool,
+		    d->d_name);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd == -1 || fstat(fd, &st) == -1 ||
+		    (st.st_mode & 0777) != 0640)
+			abort();	/* left unfinished */
+		spool_rec_init(&rec);
+		if (spool_qfile_read(fd, d->d_name, &rec, &why) != 0)
+			abort();	/* marked complete but is not */
+		spool_rec_free(&rec);
+		close(fd);
+		unlink(path);
+	}
+	closedir(dir);
+}
+
 static void
 remove_spool(void)
 {
@@ -70,7 +107,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct inject_opts o;
-	int fd, nmsg, nenv;
+	int fd;
 
 	if (spool[0] == '\0') {
 		snprintf(spool, sizeof(spool), "/dev/shm/fuzz_queue_%ld",
@@ -95,11 +132,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	o.peer_uid = 1000;
 	(void)inject_serve(&o, fd, devnull);
 	close(fd);
-	if (empty_dir("tmp") != 0)
-		abort();	/* a failure path left a temporary file */
-	nmsg = empty_dir("msg");
-	nenv = empty_dir("incoming");
-	if (nmsg != nenv)
-		abort();	/* message without envelope or vice versa */
+	if (empty_dir("tmp") != 0 || empty_dir("msg") != 0 ||
+	    empty_dir("env") != 0)
+		abort();	/* the injector writes only incoming/ */
+	check_incoming();
 	return 0;
 }
