@@ -1,12 +1,15 @@
 /*
  * maildir.c — delivery into a Maildir (https://cr.yp.to/proto/maildir.html).
  *
- * The message is written to tmp/UNIQUE, fsync'd and closed, then moved to
- * new/UNIQUE,S=SIZE (the ",S=" size is what Dovecot reads) with
- * renameat2(RENAME_NOREPLACE) (or link and unlink), and the new/
- * directory fsync'd.  Only after that is the delivery
- * reported done; any failure before removes the tmp file, so a reader
- * never sees a partial message in new/.  UNIQUE is
+ * The message is written to an unnamed file in tmp/ (O_TMPFILE), fsync'd,
+ * and given its only name, new/UNIQUE,S=SIZE (the ",S=" size is what
+ * Dovecot reads), with linkat() through /proc/self/fd, which never
+ * overwrites; then the new/ directory is fsync'd.  Where the file system
+ * has no O_TMPFILE (or there is no /proc), it is written to tmp/UNIQUE
+ * instead and moved with renameat2(RENAME_NOREPLACE) (or link and
+ * unlink).  Only after new/ is fsync'd is the delivery reported done; a
+ * reader never sees a partial message in new/, and a failure leaves
+ * nothing behind.  UNIQUE is
  * "SECONDS.MmicrosecondsPpidQcounter.HOST" — unique across processes (pid),
  * time, and deliveries within one process (counter); O_EXCL guarantees we
  * never overwrite.  The Maildir and its tmp/new/cur are created (0700)
@@ -19,6 +22,7 @@
  * the user's passwd entry, never from the message.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -94,24 +98,37 @@ ensure_maildir(const char *d, char *sub, size_t subsz)
 	return 0;
 }
 
+/* A new UNIQUE into name; -1 (ENAMETOOLONG) if it does not fit. */
+static int
+unique_name(char *name, size_t namesz)
+{
+	static unsigned counter;
+	char host[256];
+	struct timeval tv;
+	int n;
+
+	maildir_host(host, sizeof(host));
+	gettimeofday(&tv, NULL);
+	n = snprintf(name, namesz, "%lld.M%ldP%ldQ%u.%s",
+	    (long long)tv.tv_sec, (long)tv.tv_usec, (long)getpid(),
+	    ++counter, host);
+	if (n < 0 || (size_t)n >= namesz) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return 0;
+}
+
 /* Create tmp/UNIQUE; returns the fd and fills name, or -1. */
 static int
 open_tmp(const char *dir, char *name, size_t namesz, char *tmp,
     size_t tmpsz)
 {
-	static unsigned counter;
-	char host[256];
-	struct timeval tv;
 	int fd, i, n;
 
-	maildir_host(host, sizeof(host));
 	for (i = 0; i < NAME_TRIES; i++) {
-		gettimeofday(&tv, NULL);
-		n = snprintf(name, namesz, "%lld.M%ldP%ldQ%u.%s",
-		    (long long)tv.tv_sec, (long)tv.tv_usec, (long)getpid(),
-		    ++counter, host);
-		if (n < 0 || (size_t)n >= namesz)
-			goto toolong;
+		if (unique_name(name, namesz) == -1)
+			return -1;
 		n = snprintf(tmp, tmpsz, "%s/tmp/%s", dir, name);
 		if (n < 0 || (size_t)n >= tmpsz)
 			goto toolong;
@@ -145,6 +162,72 @@ write_tmp(const struct lctx *c, int fd)
 	return n;
 }
 
+/*
+ * The message as an unnamed file in tmp/ (O_TMPFILE), written and
+ * fsync'd, then given its only name in new/ with linkat() (which never
+ * overwrites) through /proc/self/fd: no tmp/ entry is made and removed,
+ * and a crash leaves nothing behind in tmp/.  0 delivered (new filled,
+ * new/ not yet fsync'd); 1 not possible here (no O_TMPFILE, no /proc):
+ * use tmp/UNIQUE; -1 failed (errno; *what names the step).
+ */
+static int
+deliver_anon(const struct lctx *c, const char *d, char *new, size_t newsz,
+    const char **what)
+{
+	static bool unsupported;
+	char path[4200], name[512], proc[64];
+	off_t size;
+	int fd, i, e;
+
+	if (unsupported)
+		return 1;
+	snprintf(path, sizeof(path), "%s/tmp", d);
+	fd = open(path, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+	if (fd == -1) {
+		if (errno == EOPNOTSUPP || errno == EISDIR ||
+		    errno == EINVAL) {
+			unsupported = true;
+			return 1;
+		}
+		*what = "tmp";
+		return -1;
+	}
+	size = write_tmp(c, fd);
+	if (size < 0) {
+		e = errno;
+		close(fd);
+		errno = e;
+		*what = "tmp";
+		return -1;
+	}
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	for (i = 0; i < NAME_TRIES; i++) {
+		if (unique_name(name, sizeof(name)) == -1)
+			break;
+		if (snprintf(new, newsz, "%s/new/%s,S=%lld", d, name,
+		    (long long)size) >= (int)newsz) {
+			errno = ENAMETOOLONG;
+			break;
+		}
+		if (linkat(AT_FDCWD, proc, AT_FDCWD, new, AT_SYMLINK_FOLLOW)
+		    == 0) {
+			close(fd);
+			return 0;
+		}
+		if (errno != EEXIST)
+			break;
+	}
+	e = errno;
+	close(fd);
+	if (e == ENOENT && access("/proc/self/fd", X_OK) != 0) {
+		unsupported = true;	/* no /proc: name it the old way */
+		return 1;
+	}
+	errno = e;
+	*what = "new";
+	return -1;
+}
+
 /* tmp → new, never overwriting: renameat2(RENAME_NOREPLACE), one step;
  * where the file system lacks it, link (never overwrites) and unlink, or
  * a plain rename where it has no hard links either. */
@@ -168,6 +251,7 @@ void
 maildir_deliver(const struct lctx *c, const char *dir, struct lresult *r)
 {
 	char d[4096], sub[4200], name[512], tmp[4800], new[5000];
+	const char *what = "tmp";
 	size_t len;
 	off_t size;
 	int fd, e, rc;
@@ -181,6 +265,22 @@ maildir_deliver(const struct lctx *c, const char *dir, struct lresult *r)
 	}
 	memcpy(d, dir, len);
 	d[len] = '\0';
+	rc = deliver_anon(c, d, new, sizeof(new), &what);
+	if (rc == -1 && errno == ENOENT) {	/* no Maildir (yet) */
+		if (ensure_maildir(d, sub, sizeof(sub)) != 0)
+			goto fail_dir;
+		rc = deliver_anon(c, d, new, sizeof(new), &what);
+	}
+	if (rc == 0 && io_fsync_dir(new) == 0) {
+		res_set(r, 'D', "2.0.0", "delivered to maildir %s/", d);
+		return;
+	}
+	if (rc != 1) {
+		e = errno;
+		snprintf(sub, sizeof(sub), "%s/%s", d, rc == 0 ? "new" : what);
+		res_errno(r, e, "maildir", sub);
+		return;
+	}
 	snprintf(sub, sizeof(sub), "%s/tmp", d);
 	/* an existing Maildir (the usual case) costs no mkdir or stat */
 	fd = open_tmp(d, name, sizeof(name), tmp, sizeof(tmp));

@@ -6,10 +6,15 @@
  * A write that would make such a file larger than QUOTA_LIMIT writes what
  * still fits and returns that count (a short write, as the kernel does);
  * the next one fails with EDQUOT.  Files elsewhere are not touched.
+ * With NO_TMPFILE=PATH, open(O_TMPFILE) fails with EOPNOTSUPP, as on a
+ * file system without unnamed temporary files, and PATH is created.
  * Test code only: never built into posthorn.
  */
+#define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +23,10 @@
 #include <unistd.h>
 
 ssize_t write(int fd, const void *p, size_t n);
+int open(const char *path, int flags, ...);
+int open64(const char *path, int flags, ...);
+int openat(int dfd, const char *path, int flags, ...);
+int openat64(int dfd, const char *path, int flags, ...);
 
 static ssize_t (*real_write)(int, const void *, size_t);
 
@@ -64,4 +73,88 @@ write(int fd, const void *p, size_t n)
 			n = (size_t)(limit - size);
 	}
 	return real_write(fd, p, n);
+}
+
+static int next_open(const char *name, const char *path, int flags,
+    mode_t mode);
+
+/* NO_TMPFILE names a file created when a refusal happened, so the test
+ * knows the fallback really ran. */
+static int
+refused(int flags)
+{
+	const char *mark = getenv("NO_TMPFILE");
+	int fd;
+
+	if ((flags & O_TMPFILE) != O_TMPFILE || mark == NULL)
+		return 0;
+	fd = next_open("open", mark, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (fd >= 0)
+		close(fd);
+	errno = EOPNOTSUPP;
+	return 1;
+}
+
+static int
+next_openat(const char *name, int dfd, const char *path, int flags,
+    mode_t mode)
+{
+	int (*real)(int, const char *, int, ...) =
+	    (int (*)(int, const char *, int, ...))dlsym(RTLD_NEXT, name);
+
+	return real(dfd, path, flags, mode);
+}
+
+static int
+next_open(const char *name, const char *path, int flags, mode_t mode)
+{
+	int (*real)(const char *, int, ...) =
+	    (int (*)(const char *, int, ...))dlsym(RTLD_NEXT, name);
+
+	return real(path, flags, mode);
+}
+
+#define MODE_ARG(flags, mode) do {					\
+	va_list ap;							\
+	va_start(ap, flags);						\
+	mode = (flags & (O_CREAT | O_TMPFILE)) ? va_arg(ap, mode_t) : 0;	\
+	va_end(ap);							\
+} while (0)
+
+int
+open(const char *path, int flags, ...)
+{
+	mode_t mode;
+
+	MODE_ARG(flags, mode);
+	return refused(flags) ? -1 : next_open("open", path, flags, mode);
+}
+
+int
+open64(const char *path, int flags, ...)
+{
+	mode_t mode;
+
+	MODE_ARG(flags, mode);
+	return refused(flags) ? -1 : next_open("open64", path, flags, mode);
+}
+
+int
+openat(int dfd, const char *path, int flags, ...)
+{
+	mode_t mode;
+
+	MODE_ARG(flags, mode);
+	return refused(flags) ? -1 :
+	    next_openat("openat", dfd, path, flags, mode);
+}
+
+int
+openat64(int dfd, const char *path, int flags, ...)
+{
+	mode_t mode;
+
+	MODE_ARG(flags, mode);
+	return refused(flags) ? -1 :
+	    next_openat("openat64", dfd, path, flags, mode);
 }
