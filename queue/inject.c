@@ -289,11 +289,7 @@ commit(struct inj *j, struct spool_rec *rec)
 		return -1;
 	}
 	/* Complete: the scheduler may start delivering while we make it
-	 * durable (SPOOL.md "Injection" 4); the client's 250 waits.  The
-	 * woken scheduler tends to take the CPU from us: start the data's
-	 * writeback first so that the disk works meanwhile (only a hint;
-	 * the fsync below is what counts). */
-	(void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+	 * durable (SPOOL.md "Injection" 4); the client's 250 waits. */
 	snprintf(wake, sizeof(wake), "N%s", j->qid);
 	(void)wake_send(j->o->spool, wake);
 	if (fsync(fd) == -1) {
