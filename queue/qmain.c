@@ -42,7 +42,7 @@ main(int argc, char **argv)
 	struct buf err = BUF_INIT;
 	struct inject_opts o;
 	const char *dir = NULL;
-	int ch, n;
+	int ch, n, rc;
 
 	log_init("posthorn-queue");
 	while ((ch = getopt(argc, argv, "C:v")) != -1) {
@@ -75,9 +75,12 @@ main(int argc, char **argv)
 		int lfd = SD_LISTEN_FDS_START;
 
 		o.spare_file = true;	/* workers serve many injections */
-		return forkserver_run(&lfd, 1, MAX_CHILDREN, MAX_USE,
+		rc = forkserver_run(&lfd, 1, MAX_CHILDREN, MAX_USE,
 		    injection_child, &o) == 0 ? 0 : 75;
+	} else {
+		o.peer_uid = peer_uid(0);
+		rc = inject_serve(&o, 0, 1) == 0 ? 0 : 1;
 	}
-	o.peer_uid = peer_uid(0);
-	return inject_serve(&o, 0, 1) == 0 ? 0 : 1;
+	config_free(&cfg);
+	return rc;
 }
