@@ -201,38 +201,18 @@ scan_env(struct sched *s)
 	closedir(dir);
 }
 
-/* Open spool/SUB/QID and read its first record: 0 ok; -1 corrupt (*why);
- * SPOOL_INCOMPLETE; -2 I/O error or gone (errno).  need_mark: a file the
- * injector has not marked complete is SPOOL_INCOMPLETE unread. */
+/* spool/SUB/QID's first record (spool_qfile_load): 0 ok; -1 corrupt
+ * (*why); SPOOL_INCOMPLETE (not marked complete by its injector); -2 I/O
+ * error or gone (errno). */
 static int
-read_qfile(struct sched *s, const char *sub, const char *qid, bool need_mark,
+read_qfile(struct sched *s, const char *sub, const char *qid,
     struct spool_rec *rec, const char **why)
 {
 	char path[4096];
-	struct stat st;
-	int fd, r, saved;
 
 	if (spool_path(path, sizeof(path), s->spool, sub, qid) == -1)
 		return -2;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-	if (fd == -1)
-		return -2;
-	if (fstat(fd, &st) == -1) {
-		saved = errno;
-		close(fd);
-		errno = saved;
-		return -2;
-	}
-	/* the injector makes the file group-readable when it is complete
-	 * (SPOOL.md "Injection"): nothing in a message can fake that */
-	if (need_mark && S_ISREG(st.st_mode) && (st.st_mode & S_IRGRP) == 0)
-		r = SPOOL_INCOMPLETE;
-	else
-		r = spool_qfile_read(fd, qid, rec, why);
-	saved = errno;
-	close(fd);
-	errno = saved;
-	return r;
+	return spool_qfile_load(path, qid, rec, why);
 }
 
 /* Take the complete incoming/QID into the index, due now; the file
@@ -257,7 +237,7 @@ pickup(struct sched *s, const char *qid, bool scanning)
 		return 0;
 	}
 	spool_rec_init(&rec);
-	r = read_qfile(s, "incoming", qid, true, &rec, &why);
+	r = read_qfile(s, "incoming", qid, &rec, &why);
 	spool_rec_free(&rec);
 	if (r == SPOOL_INCOMPLETE) {
 		struct stat st;
@@ -349,7 +329,7 @@ scan_msg(struct sched *s)
 			continue;
 		spool_rec_init(&rec);
 		why = "";
-		r = read_qfile(s, "msg", d->d_name, false, &rec, &why);
+		r = read_qfile(s, "msg", d->d_name, &rec, &why);
 		if (r == 0 && (e = qindex_add(&s->ix, d->d_name)) != NULL)
 			(void)qindex_schedule(&s->ix, e, rec.next_try);
 		else if (r == -1 || r == SPOOL_INCOMPLETE)

@@ -405,25 +405,40 @@ spool_qfile_read(int fd, const char *qid, struct spool_rec *r,
 	return rc;
 }
 
-static int
-qfile_load(const char *path, const char *qid, struct spool_rec *r,
+int
+spool_qfile_load(const char *path, const char *qid, struct spool_rec *r,
     const char **why)
 {
-	int fd, rc, saved;
 	struct stat st;
+	int fd, rc, saved;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd == -1)
 		return -2;
-	/* not yet marked complete by its injector (SPOOL.md) */
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-	    (st.st_mode & S_IRGRP) == 0)
+	if (fstat(fd, &st) == -1) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return -2;
+	}
+	/* the injector makes the file group-readable when it is complete
+	 * (SPOOL.md "Injection"): nothing in a message can fake that */
+	if (S_ISREG(st.st_mode) && (st.st_mode & S_IRGRP) == 0)
 		rc = SPOOL_INCOMPLETE;
 	else
 		rc = spool_qfile_read(fd, qid, r, why);
 	saved = errno;
 	close(fd);
 	errno = saved;
+	return rc;
+}
+
+static int
+qfile_load(const char *path, const char *qid, struct spool_rec *r,
+    const char **why)
+{
+	int rc = spool_qfile_load(path, qid, r, why);
+
 	if (rc == SPOOL_INCOMPLETE) {
 		errno = ENOENT;		/* not a message yet */
 		return -2;

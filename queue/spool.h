@@ -69,6 +69,11 @@ int spool_qfile_decode(const char *p, size_t n, const char *qid,
  * record.  0, -1, SPOOL_INCOMPLETE, or -2 (I/O error, errno). */
 int spool_qfile_read(int fd, const char *qid, struct spool_rec *r,
     const char **why);
+/* Open path and read its first record: SPOOL_INCOMPLETE, unread, while
+ * its injector has not marked it complete (mode 0640); else as
+ * spool_qfile_read(). */
+int spool_qfile_load(const char *path, const char *qid, struct spool_rec *r,
+    const char **why);
 /* The current record of queued message qid: env/QID if it exists, else
  * the first record in msg/QID, else (include_incoming) in incoming/QID.
  * 0 ok, -1 corrupt (*why), -2 not found or I/O error (errno). */
