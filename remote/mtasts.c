@@ -30,6 +30,7 @@
 #include "common/io.h"
 #include "common/log.h"
 #include "remote/mtasts.h"
+#include "remote/tls.h"
 
 #define CACHE_MAGIC	"posthorn-mta-sts 1\n"
 #define CACHE_FILE_MAX	(MTASTS_BODY_MAX + 1024)
@@ -611,6 +612,7 @@ fetch_on(struct mtasts *m, int fd, const char *host, int64_t deadline,
 	long vr;
 	int rc = -1;
 
+	tls_ctx_ready(m->ctx);
 	if ((ssl = SSL_new(m->ctx)) == NULL) {
 		ssl_reason(why, whysz, "SSL_new");
 		close(fd);

@@ -27,6 +27,24 @@ ssl_err(struct buf *err, const char *what)
 	ERR_clear_error();
 }
 
+/* OpenSSL's default trust store is read when a context is first used for
+ * a handshake, not when it is made: deliveries to peers without STARTTLS
+ * never need it, and reading the system bundle costs about 15 ms of CPU
+ * in every posthorn-remote process (a 200 KB PEM file).  An explicit
+ * tls_ca_file is still read at once, so that a bad one is reported when
+ * the agent starts. */
+static SSL_CTX *default_paths_pending;
+
+void
+tls_ctx_ready(SSL_CTX *ctx)
+{
+	if (ctx != NULL && ctx == default_paths_pending) {
+		(void)SSL_CTX_set_default_verify_paths(ctx);
+		ERR_clear_error();
+		default_paths_pending = NULL;
+	}
+}
+
 SSL_CTX *
 tls_client_ctx(const char *ca_file, struct buf *err)
 {
@@ -45,13 +63,14 @@ tls_client_ctx(const char *ca_file, struct buf *err)
 			SSL_CTX_free(ctx);
 			return NULL;
 		}
-	} else
-		(void)SSL_CTX_set_default_verify_paths(ctx);
+	}
 	if (SSL_CTX_dane_enable(ctx) <= 0) {
 		ssl_err(err, "SSL_CTX_dane_enable");
 		SSL_CTX_free(ctx);
 		return NULL;
 	}
+	if (ca_file == NULL)
+		default_paths_pending = ctx;
 	ERR_clear_error();
 	return ctx;
 }
@@ -98,6 +117,7 @@ tls_client_handshake(SSL_CTX *ctx, int fd, const char *sni, int verify,
 
 	*trusted = 0;
 	snprintf(desc, descsz, "none");
+	tls_ctx_ready(ctx);
 	if ((ssl = SSL_new(ctx)) == NULL) {
 		ssl_err(err, "SSL_new");
 		return NULL;

@@ -17,8 +17,11 @@
 #include "common/buf.h"
 #include "remote/dns.h"
 
-/* The client context; ca_file NULL: OpenSSL's default paths. */
+/* The client context; ca_file NULL: OpenSSL's default paths, read by
+ * tls_ctx_ready() when the context is first used. */
 SSL_CTX *tls_client_ctx(const char *ca_file, struct buf *err);
+/* Before the first SSL_new() on ctx (the handshake calls it itself). */
+void tls_ctx_ready(SSL_CTX *ctx);
 
 /* Handshake on fd.  sni: the name we meant to reach (NULL: none);
  * verify: fail unless the certificate chains and matches sni; tlsa (NULL

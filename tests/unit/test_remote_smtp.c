@@ -16,12 +16,47 @@
 
 #include "common/agent.h"
 #include "remote/smtp.h"
+#include "remote/tls.h"
 
 static void
 ehlo(const char *line, unsigned *ext, uint64_t *size)
 {
 	smtp_parse_ehlo_line(line, strlen(line), ext, size);
 }
+
+/* OpenSSL's default trust store is read only when the context is first
+ * used (tls_ctx_ready), never when it is made; an explicit CA file at once. */
+static int
+store_size(SSL_CTX *ctx)
+{
+	STACK_OF(X509_OBJECT) *objs =
+	    X509_STORE_get0_objects(SSL_CTX_get_cert_store(ctx));
+
+	return objs == NULL ? 0 : sk_X509_OBJECT_num(objs);
+}
+
+START_TEST(trust_store_lazy)
+{
+	struct buf err = BUF_INIT;
+	SSL_CTX *ctx = tls_client_ctx(NULL, &err);
+	SSL_CTX *other;
+
+	ck_assert_ptr_nonnull(ctx);
+	ck_assert_int_eq(store_size(ctx), 0);
+	other = tls_client_ctx(NULL, &err);	/* the pending one now */
+	ck_assert_ptr_nonnull(other);
+	tls_ctx_ready(ctx);		/* not pending: nothing read */
+	ck_assert_int_eq(store_size(ctx), 0);
+	tls_ctx_ready(other);
+	if (access("/etc/ssl/certs/ca-certificates.crt", R_OK) == 0)
+		ck_assert_int_gt(store_size(other), 0);
+	SSL_CTX_free(ctx);
+	SSL_CTX_free(other);
+	ck_assert_ptr_null(tls_client_ctx("/nonexistent/ca.pem", &err));
+	ck_assert_int_gt((int)err.len, 0);
+	buf_free(&err);
+}
+END_TEST
 
 START_TEST(ehlo_keywords)
 {
@@ -226,6 +261,7 @@ suite(void)
 	tcase_add_test(t, dsn_class);
 	tcase_add_test(t, eightbit);
 	tcase_add_test(t, dsn_passed_on);
+	tcase_add_test(t, trust_store_lazy);
 	suite_add_tcase(s, t);
 	return s;
 }
