@@ -145,8 +145,9 @@ body_send(int fd, uint64_t size, struct stream *s, const char **why)
 		buf_reset(&out);
 		if (body_conv_chunk(&c, in, (size_t)n, &out) < 0)
 			goto out;
-		if (stream_write(s, out.data, out.len) < 0 ||
-		    stream_flush(s) < 0) {
+		/* stream_write sends whenever its buffer fills; the rest
+		 * goes out with the final ".\r\n", in one segment */
+		if (stream_write(s, out.data, out.len) < 0) {
 			*why = "connection lost while sending the message";
 			goto out;
 		}

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
@@ -111,6 +112,16 @@ connect_to(struct smtp_conn *c, const struct sockaddr *sa)
 		}
 		if (e != 0)
 			goto bad;
+	}
+	/* Every write is a whole command group or the end of the message;
+	 * with Nagle's algorithm the last small segment (".\r\n", a
+	 * pipelined group after the body) waits for the peer's delayed ACK,
+	 * 40 ms on Linux, per message.  Not fatal if refused (unix socket). */
+	if (sa->sa_family != AF_UNIX) {
+		int one = 1;
+
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+		    sizeof(one));
 	}
 	c->fd = fd;
 	return 0;

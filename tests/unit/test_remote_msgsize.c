@@ -67,6 +67,47 @@ START_TEST(scan_and_send)
 }
 END_TEST
 
+/* The body and its final ".\r\n" leave in one write when they fit the
+ * stream's buffer: a separate small write of the dot waits for the
+ * peer's delayed ACK under Nagle's algorithm (40 ms per message).  A
+ * SOCK_SEQPACKET pair keeps write boundaries, so the first record read
+ * must be the whole wire form. */
+START_TEST(send_in_one_write)
+{
+	enum { LINES = 500 };	/* 500 * 41 octets: 20,500, several reads */
+	static char msg[LINES * 41 + 1], wire[LINES * 42 + 4], got[65536];
+	struct stream s;
+	const char *why;
+	size_t i, mlen = 0, wlen = 0;
+	int fd, sv[2];
+	ssize_t n;
+
+	for (i = 0; i < LINES; i++) {
+		memset(msg + mlen, 'a' + (int)(i % 26), 40);
+		msg[mlen + 40] = '\n';
+		mlen += 41;
+		memcpy(wire + wlen, msg + mlen - 41, 40);
+		memcpy(wire + wlen + 40, "\r\n", 2);
+		wlen += 42;
+	}
+	memcpy(wire + wlen, ".\r\n", 3);
+	wlen += 3;
+	fd = msgfile(msg, TRAILER);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
+	ck_assert_int_eq(stream_init(&s, sv[0], sv[0], 1000), 0);
+	ck_assert_int_eq(body_send(fd, mlen, &s, &why), 0);
+	n = recv(sv[1], got, sizeof(got), MSG_DONTWAIT);
+	ck_assert_int_eq(n, (ssize_t)wlen);
+	ck_assert_mem_eq(got, wire, wlen);
+	n = recv(sv[1], got, sizeof(got), MSG_DONTWAIT);
+	ck_assert_int_eq(n, -1);	/* nothing else was written */
+	stream_free(&s);
+	close(sv[0]);
+	close(sv[1]);
+	close(fd);
+}
+END_TEST
+
 /* 8-bit octets only after the message: not 8-bit; a trailer without a
  * final newline does not change the last line either. */
 START_TEST(scan_ignores_trailer)
@@ -256,6 +297,7 @@ suite(void)
 
 	tcase_set_timeout(t, 30);
 	tcase_add_test(t, scan_and_send);
+	tcase_add_test(t, send_in_one_write);
 	tcase_add_test(t, scan_ignores_trailer);
 	tcase_add_test(t, file_shorter_is_an_error);
 	tcase_add_test(t, smtp_transcript);

@@ -3,9 +3,13 @@
  * keyword parsing (SIZE values, case, prefixes that are not keywords),
  * enhanced status class rewriting, 8-bit detection; and one whole
  * transaction against a scripted peer on a socketpair, for the DSN
- * hand-over mark (RFC 3461 4.2).
+ * hand-over mark (RFC 3461 4.2); a TCP connection made by smtp_open()
+ * has Nagle's algorithm off.
  */
+#include <arpa/inet.h>
 #include <check.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -250,6 +254,52 @@ START_TEST(dsn_passed_on)
 }
 END_TEST
 
+/* Every write of the client is a whole command group or the end of a
+ * message; with Nagle's algorithm the last small one waits for the
+ * peer's delayed ACK.  smtp_open() turns it off. */
+START_TEST(tcp_nodelay)
+{
+	struct sockaddr_in sin;
+	struct smtp_params p;
+	struct smtp_conn c;
+	socklen_t len = sizeof(sin);
+	int lfd, fd, st, on = 0;
+	pid_t pid;
+
+	lfd = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_ge(lfd, 0);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	ck_assert_int_eq(listen(lfd, 1), 0);
+	ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&sin, &len), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		fd = accept(lfd, NULL, NULL);
+		if (fd < 0)
+			_exit(2);
+		peer(fd, 0);
+	}
+	close(lfd);
+	memset(&p, 0, sizeof(p));
+	p.helo = "me.example";
+	p.tls = SMTP_TLS_NONE;
+	p.connect_ms = p.cmd_ms = p.data_init_ms = 5000;
+	p.data_block_ms = p.data_end_ms = 5000;
+	ck_assert_int_eq(smtp_open(&c, "peer.example",
+	    (struct sockaddr *)&sin, &p), 0);
+	len = sizeof(on);
+	ck_assert_int_eq(getsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &on,
+	    &len), 0);
+	ck_assert_int_ne(on, 0);
+	smtp_quit(&c);
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+END_TEST
+
 static Suite *
 suite(void)
 {
@@ -257,6 +307,7 @@ suite(void)
 	TCase *t = tcase_create("helpers");
 
 	tcase_add_test(t, ehlo_keywords);
+	tcase_add_test(t, tcp_nodelay);
 	tcase_add_test(t, ehlo_not_keywords);
 	tcase_add_test(t, dsn_class);
 	tcase_add_test(t, eightbit);
