@@ -126,23 +126,33 @@ cleanup(struct inj *j)
 }
 
 /*
- * A long-lived worker keeps one spare queue file: created, empty, mode
- * 0600, its name already made durable by an fsync of incoming/ after the
+ * A long-lived worker keeps spare queue files: created, empty, mode 0600,
+ * their names already made durable by an fsync of incoming/ after a
  * previous injection (SPOOL.md "Injection" 1).  The next message goes
- * into it, so only the file's own fsync stands between the end of the
- * data and the 250.  A spare older than SPARE_MAX_AGE is not used: the
- * scheduler removes unfinished files not written for longer than the
- * injector's idle limit (at least 6 minutes), and a spare it removed
- * must never receive a message.
+ * into one, so only the file's own fsync stands between the end of the
+ * data and the 250.  A busy worker (its last spares were made less than
+ * SPARE_BUSY_SEC ago) makes SPARE_BATCH of them under one fsync of
+ * incoming/: a group commit of the directory, one fsync for several
+ * messages instead of one each.  A spare older than SPARE_MAX_AGE is not
+ * used: the scheduler removes unfinished files not written for longer
+ * than the injector's idle limit (at least 6 minutes), and a spare it
+ * removed must never receive a message.
  */
 #define SPARE_MAX_AGE	60
+#define SPARE_BATCH	4
+#define SPARE_BUSY_SEC	1
 
-static struct {
+struct spare {
 	int fd;
 	char qid[QID_LEN + 1];
 	char path[4096];
-	time_t born;
-} spare = { .fd = -1 };
+};
+
+static struct {
+	struct spare f[SPARE_BATCH];
+	int n;			/* f[0..n-1] are ready, f[n-1] used first */
+	time_t born;		/* when the last ones were made */
+} spares;
 
 static int
 create_file(const struct inject_opts *o, char qid[QID_LEN + 1],
@@ -161,53 +171,68 @@ create_file(const struct inject_opts *o, char qid[QID_LEN + 1],
 }
 
 static void
-spare_drop(void)
+spare_drop_last(void)
 {
-	if (spare.fd == -1)
-		return;
-	close(spare.fd);
-	unlink(spare.path);
-	spare.fd = -1;
+	struct spare *sp = &spares.f[spares.n - 1];
+
+	close(sp->fd);
+	unlink(sp->path);
+	sp->fd = -1;
+	spares.n--;
 }
 
-/* After a reply: have a spare ready for the next message. */
+/* After a reply: have spares ready for the next messages. */
 static void
 spare_prepare(const struct inject_opts *o)
 {
 	char dir[4096];
+	time_t now = time(NULL);
+	int want;
 
-	if (!o->spare_file || spare.fd != -1)
+	if (!o->spare_file || spares.n > 0)
 		return;
-	spare.fd = create_file(o, spare.qid, spare.path, sizeof(spare.path));
-	if (spare.fd == -1)
-		return;
-	spare.born = time(NULL);
-	if (spool_path(dir, sizeof(dir), o->spool, "incoming", "") == -1 ||
-	    io_fsync_dir(dir) == -1)
-		spare_drop();
+	want = spares.born != 0 && now >= spares.born &&
+	    now - spares.born <= SPARE_BUSY_SEC ? SPARE_BATCH : 1;
+	spares.born = now;
+	while (spares.n < want) {
+		struct spare *sp = &spares.f[spares.n];
+
+		sp->fd = create_file(o, sp->qid, sp->path, sizeof(sp->path));
+		if (sp->fd == -1)
+			break;
+		spares.n++;
+	}
+	if (spares.n > 0 && (spool_path(dir, sizeof(dir), o->spool,
+	    "incoming", "") == -1 || io_fsync_dir(dir) == -1))
+		while (spares.n > 0)
+			spare_drop_last();
 }
 
-/* Take the spare if it is fresh and still there. */
+/* Take a spare if one is fresh and still there. */
 static bool
 spare_take(struct inj *j)
 {
 	struct stat st;
 	time_t now = time(NULL);
 
-	if (spare.fd == -1)
-		return false;
-	if (now - spare.born > SPARE_MAX_AGE || now < spare.born ||
-	    fstat(spare.fd, &st) == -1 || st.st_nlink == 0 ||
-	    st.st_size != 0 || futimens(spare.fd, NULL) == -1) {
-		spare_drop();
-		return false;
+	while (spares.n > 0) {
+		struct spare *sp = &spares.f[spares.n - 1];
+
+		if (now - spares.born > SPARE_MAX_AGE || now < spares.born ||
+		    fstat(sp->fd, &st) == -1 || st.st_nlink == 0 ||
+		    st.st_size != 0 || futimens(sp->fd, NULL) == -1) {
+			spare_drop_last();
+			continue;
+		}
+		j->msgfd = sp->fd;
+		memcpy(j->qid, sp->qid, sizeof(j->qid));
+		memcpy(j->path, sp->path, sizeof(j->path));
+		j->name_durable = true;
+		sp->fd = -1;
+		spares.n--;
+		return true;
 	}
-	j->msgfd = spare.fd;
-	memcpy(j->qid, spare.qid, sizeof(j->qid));
-	memcpy(j->path, spare.path, sizeof(j->path));
-	j->name_durable = true;
-	spare.fd = -1;
-	return true;
+	return false;
 }
 
 static int
