@@ -24,6 +24,7 @@
 
 #include "common/addr.h"
 #include "common/log.h"
+#include "queue/closer.h"
 #include "queue/policy.h"
 #include "queue/sched.h"
 
@@ -412,8 +413,9 @@ round_free(struct round *rd)
 {
 	struct sched *s = rd->s;
 
-	if (rd->msgfd != -1)
-		close(rd->msgfd);
+	/* after remove_message() this may be the file's last reference:
+	 * its close frees the blocks, which may wait for the device */
+	closer_close(rd->msgfd);
 	spool_rec_free(&rd->rec);
 	if (rd->ent != NULL)
 		rd->ent->round = NULL;

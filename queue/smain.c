@@ -24,6 +24,7 @@
 #include "common/addr.h"
 #include "common/log.h"
 #include "common/qid.h"
+#include "queue/closer.h"
 #include "queue/sched.h"
 
 #define STOP_GRACE_USEC (10 * 1000000ULL)
@@ -243,6 +244,9 @@ main(int argc, char **argv)
 	if (setenv("POSTHORN_CONF", confdir, 1) == -1 ||
 	    spool_drop_privileges(s.spool) == -1)
 		die(75, "cannot set up", strerror(errno));
+	if (closer_start() == -1)
+		log_msg(LOG_WARNING, "closer", "reason", strerror(errno),
+		    (char *)NULL);	/* files are closed inline */
 	if (agents_init(&s) == -1)
 		die(75, "cannot watch the spawner", "");
 	if (recover(&s) == -1)
