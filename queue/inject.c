@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,6 +154,9 @@ static struct {
 	int n;			/* f[0..n-1] are ready, f[n-1] used first */
 	time_t born;		/* when the last ones were made */
 } spares;
+
+/* "N"+QID of a wake-up to send again after the reply (wake_retry) */
+static char wake_pending[QID_LEN + 2];
 
 static int
 create_file(const struct inject_opts *o, char qid[QID_LEN + 1],
@@ -316,7 +320,8 @@ commit(struct inj *j, struct spool_rec *rec)
 	/* Complete: the scheduler may start delivering while we make it
 	 * durable (SPOOL.md "Injection" 4); the client's 250 waits. */
 	snprintf(wake, sizeof(wake), "N%s", j->qid);
-	(void)wake_send(j->o->spool, wake);
+	if (wake_send(j->o->spool, wake) == -1 && errno == EAGAIN)
+		memcpy(wake_pending, wake, sizeof(wake_pending));
 	if (fsync(fd) == -1) {
 		saved = errno;
 		close(fd);
@@ -439,26 +444,76 @@ inject_one(struct inj *j, const struct buf *p, bool announce)
 	return r;
 }
 
-int
-wake_send(const char *spool, const char *msg)
+/*
+ * The scheduler's wake socket, connected once per process: send() then
+ * fails with EAGAIN when its queue (net.unix.max_dgram_qlen, often 10) is
+ * full, and poll() can wait for room.  A socket whose scheduler went away
+ * (ECONNREFUSED after a restart) is connected again.
+ */
+static int wake_fd = -1;
+
+static int
+wake_connect(const char *spool)
 {
 	struct sockaddr_un sun;
-	int fd, r, saved;
+	int saved;
 
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
 	if (spool_path(sun.sun_path, sizeof(sun.sun_path), spool, "wake", "")
 	    == -1)
 		return -1;
-	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd == -1)
+	wake_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+	    0);
+	if (wake_fd == -1)
 		return -1;
-	r = (int)sendto(fd, msg, strlen(msg), MSG_DONTWAIT | MSG_NOSIGNAL,
-	    (struct sockaddr *)&sun, sizeof(sun));
-	saved = errno;
-	close(fd);
-	errno = saved;
-	return r == -1 ? -1 : 0;
+	if (connect(wake_fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		saved = errno;
+		close(wake_fd);
+		wake_fd = -1;
+		errno = saved;
+		return -1;
+	}
+	return 0;
+}
+
+int
+wake_send(const char *spool, const char *msg)
+{
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if (wake_fd == -1 && wake_connect(spool) == -1)
+			return -1;
+		if (send(wake_fd, msg, strlen(msg), MSG_DONTWAIT |
+		    MSG_NOSIGNAL) != -1)
+			return 0;
+		if (errno == EAGAIN || errno == EINTR)
+			return -1;
+		close(wake_fd);		/* gone or replaced: connect anew */
+		wake_fd = -1;
+	}
+	return -1;
+}
+
+/* A wake-up the full queue refused (EAGAIN), sent once there is room,
+ * waiting at most WAKE_RETRY_MS: after the client's reply, so only this
+ * worker waits, and the scheduler's scan a second after any wake-up
+ * still finds the message if this fails too. */
+#define WAKE_RETRY_MS	200
+
+static void
+wake_retry(const char *spool)
+{
+	struct pollfd pfd;
+
+	if (wake_pending[0] == '\0')
+		return;
+	if (wake_fd != -1) {
+		pfd.fd = wake_fd;
+		pfd.events = POLLOUT;
+		(void)poll(&pfd, 1, WAKE_RETRY_MS);
+	}
+	(void)wake_send(spool, wake_pending);
+	wake_pending[0] = '\0';
 }
 
 static int
@@ -636,6 +691,7 @@ inject_serve(const struct inject_opts *o, int rfd, int wfd)
 		}
 		if (tag == 'E' || tag == 'A') {
 			r = inject_one(&j, &p, tag == 'A');
+			wake_retry(o->spool);
 			if (r == 0)
 				spare_prepare(o);
 		}
