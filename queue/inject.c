@@ -347,22 +347,21 @@ sync_name(struct inj *j)
 	}
 }
 
+/* Built here, emitted (log_end) by the caller after the 250: writing the
+ * log may wake its reader, which need not come before the reply. */
 static void
-log_queued(const struct inj *j, const struct envelope *e)
+log_queued(struct logline *l, const struct inj *j, const struct envelope *e)
 {
-	struct logline l;
-
-	log_begin(&l, LOG_INFO, "queued");
-	log_add(&l, "qid", j->qid);
-	log_addf(&l, "from", "<%s>", e->sender != NULL ? e->sender : "");
-	log_addf(&l, "size", "%llu", (unsigned long long)j->size);
-	log_addf(&l, "nrcpt", "%zu", e->nrcpts);
-	log_addf(&l, "uid", "%lld", (long long)j->o->peer_uid);
+	log_begin(l, LOG_INFO, "queued");
+	log_add(l, "qid", j->qid);
+	log_addf(l, "from", "<%s>", e->sender != NULL ? e->sender : "");
+	log_addf(l, "size", "%llu", (unsigned long long)j->size);
+	log_addf(l, "nrcpt", "%zu", e->nrcpts);
+	log_addf(l, "uid", "%lld", (long long)j->o->peer_uid);
 	if (e->client_addr != NULL)
-		log_add(&l, "client", e->client_addr);
+		log_add(l, "client", e->client_addr);
 	if (e->protocol != NULL)
-		log_add(&l, "protocol", e->protocol);
-	log_end(&l);
+		log_add(l, "protocol", e->protocol);
 }
 
 static void
@@ -388,6 +387,7 @@ check_envelope(struct inj *j, const struct buf *p, struct spool_rec *rec)
 static int
 inject_one(struct inj *j, const struct buf *p, bool announce)
 {
+	struct logline l;
 	struct spool_rec rec;
 	struct buf data = BUF_INIT;
 	char tag;
@@ -437,9 +437,10 @@ inject_one(struct inj *j, const struct buf *p, bool announce)
 		    j->v.text, NULL);
 		return reply(j, j->v.code, j->v.dsn, j->v.text, "");
 	}
-	log_queued(j, &rec.env);
+	log_queued(&l, j, &rec.env);
 	spool_rec_free(&rec);
 	r = reply(j, 250, "2.0.0", "queued", j->qid);
+	log_end(&l);
 	j->qid[0] = '\0';	/* committed: nothing to clean up */
 	return r;
 }

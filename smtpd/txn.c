@@ -364,25 +364,26 @@ log_rejected(struct session *s, const char *dsn, const char *why)
 	    "dsn", dsn, "reason", why, (char *)NULL);
 }
 
+/* The line is built here and emitted (log_end) by the caller once the
+ * client has its reply: the write to the log (a pipe or the journal) may
+ * wake the reader, which need not come before the 250. */
 static void
-log_received(struct session *s, const struct qresult *res, uint64_t size)
+log_received(struct logline *l, struct session *s,
+    const struct qresult *res, uint64_t size)
 {
-	struct logline l;
-
-	log_begin(&l, res->code < 300 ? LOG_INFO : LOG_WARNING,
+	log_begin(l, res->code < 300 ? LOG_INFO : LOG_WARNING,
 	    res->code < 300 ? "received" : "refused_by_queue");
-	log_add(&l, "qid", res->qid);
-	log_add(&l, "id", s->id);
-	log_addf(&l, "from", "<%s>", s->env.sender);
-	log_addf(&l, "nrcpt", "%zu", s->env.nrcpts);
-	log_addf(&l, "size", "%llu", (unsigned long long)size);
-	log_add(&l, "client", s->peer_ip);
-	log_add(&l, "helo", s->helo);
-	log_add(&l, "proto", session_protocol(s));
+	log_add(l, "qid", res->qid);
+	log_add(l, "id", s->id);
+	log_addf(l, "from", "<%s>", s->env.sender);
+	log_addf(l, "nrcpt", "%zu", s->env.nrcpts);
+	log_addf(l, "size", "%llu", (unsigned long long)size);
+	log_add(l, "client", s->peer_ip);
+	log_add(l, "helo", s->helo);
+	log_add(l, "proto", session_protocol(s));
 	if (s->auth_user != NULL)
-		log_add(&l, "auth", s->auth_user);
-	log_add(&l, "dsn", res->dsn);
-	log_end(&l);
+		log_add(l, "auth", s->auth_user);
+	log_add(l, "dsn", res->dsn);
 }
 
 /* The verdict on a complete message: a refusal from the scan flags, or
@@ -391,6 +392,7 @@ static void
 message_finish(struct session *s, unsigned flags, uint64_t size)
 {
 	struct qresult res;
+	struct logline l;
 	void *h = s->msg;
 	int code = 0;
 	const char *dsn = NULL, *why = NULL;
@@ -430,16 +432,19 @@ message_finish(struct session *s, unsigned flags, uint64_t size)
 		snprintf(res.dsn, sizeof(res.dsn), "4.3.0");
 		snprintf(res.text, sizeof(res.text), "Queue error");
 	}
-	log_received(s, &res, size);
+	log_received(&l, s, &res, size);
 	txn_reset(s);
 	if (res.code < 300 && res.qid[0] != '\0') {
 		s->messages++;
 		s->errors = 0;	/* the limit is on errors without mail */
 		session_reply(s, res.code, res.dsn, "Ok: queued as %s",
 		    res.qid);
-		return;
-	}
-	session_reply(s, res.code, res.dsn, "%s", res.text);
+	} else
+		session_reply(s, res.code, res.dsn, "%s", res.text);
+	/* the verdict first (a failed write is seen by the command loop),
+	 * then the log line */
+	(void)stream_flush(&s->io);
+	log_end(&l);
 }
 
 /* Read the DATA content line by line through the scanner. */
