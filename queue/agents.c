@@ -38,9 +38,12 @@
 
 #define AGENT_IN_MAX	(64 * 1024)	/* unconsumed result bytes */
 #define AGENT_FRAME_MAX	8192
-#define AGENT_REUSE_MAX	100	/* jobs per agent: other domains waiting
-				   for a slot get their turn, and a local
-				   agent's uid is chosen afresh */
+#define AGENT_REUSE_MAX	100	/* jobs per agent while another domain
+				   (recipient) waits for a slot: it gets its
+				   turn */
+#define AGENT_REUSE_HARD 1000	/* jobs per agent at most (a local agent's
+				   uid is chosen afresh after a minute, see
+				   LOCAL_MAX_AGE_USEC) */
 #define LOCAL_MAX_AGE_USEC (60 * 1000000ULL)	/* no new job for a local
 				   agent older than this (see PROTOCOL.md) */
 #define REMOTE_IDLE_USEC	(5 * 1000000ULL)	/* an idle posthorn-remote
@@ -334,14 +337,21 @@ job_rcpt(const struct job *j)
 	return j->round->rec.env.rcpts[j->idx[0]].addr;
 }
 
-/* May agent a (alive, between jobs) take another job? */
+static int agent_fits(const struct agent *a, const struct job *j);
+
+/* May agent a (alive, between jobs) take another job?  Past
+ * AGENT_REUSE_MAX jobs only while the job that has waited longest in its
+ * class is one it could take itself: a process that is not needed
+ * elsewhere is not replaced by a new one for the same work. */
 static int
 agent_reusable(const struct agent *a)
 {
+	const struct job *oldest = a->s->wait[a->cls].head;
 	uint64_t now;
 
 	if (a->exited || a->fd == -1 || a->s->stopping ||
-	    a->jobs >= AGENT_REUSE_MAX)
+	    a->jobs >= AGENT_REUSE_HARD || (a->jobs >= AGENT_REUSE_MAX &&
+	    oldest != NULL && !agent_fits(a, oldest)))
 		return 0;
 	if (a->cls == CLASS_REMOTE)
 		return 1;
