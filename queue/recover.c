@@ -31,6 +31,7 @@ quarantine(struct sched *s, const char *sub, const char *name,
 
 	if (spool_path(src, sizeof(src), s->spool, sub, name) == -1)
 		return;
+	picked_drop(s, name);	/* its descriptor is of the file moved */
 	for (i = 0; i < 1000; i++) {
 		if (i == 0)
 			snprintf(qname, sizeof(qname), "%s.%s", sub, name);
@@ -226,7 +227,7 @@ pickup(struct sched *s, const char *qid, bool scanning)
 	char path[4096];
 	const char *why = "";
 	struct qent *e;
-	int r;
+	int r, fd;
 
 	if (qindex_get(&s->ix, qid) != NULL) {
 		/* in its first round, or (recovery) known from env/: nothing
@@ -237,8 +238,11 @@ pickup(struct sched *s, const char *qid, bool scanning)
 		return 0;
 	}
 	spool_rec_init(&rec);
-	r = read_qfile(s, "incoming", qid, &rec, &why);
-	spool_rec_free(&rec);
+	if (spool_path(path, sizeof(path), s->spool, "incoming", qid) == -1)
+		return 0;
+	r = spool_qfile_open(path, qid, &rec, &why, &fd);
+	if (r != 0)
+		spool_rec_free(&rec);
 	if (r == SPOOL_INCOMPLETE) {
 		struct stat st;
 
@@ -266,8 +270,11 @@ pickup(struct sched *s, const char *qid, bool scanning)
 	if (e == NULL || qindex_schedule(&s->ix, e, 0) == -1) {
 		log_msg(LOG_ERR, "pickup", "qid", qid, "reason",
 		    "out of memory", NULL);
+		close(fd);
+		spool_rec_free(&rec);
 		return 0;
 	}
+	picked_put(s, qid, fd, &rec);	/* for its first round */
 	return 1;
 }
 

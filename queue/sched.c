@@ -508,6 +508,66 @@ round_advance(struct round *rd)
 	round_end(rd);
 }
 
+/* ---- files picked up, waiting for their first round ----------------- */
+
+static void
+picked_free(struct picked *p)
+{
+	if (p->qid[0] == '\0')
+		return;
+	if (p->fd != -1)
+		close(p->fd);
+	spool_rec_free(&p->rec);
+	p->qid[0] = '\0';
+	p->fd = -1;
+}
+
+void
+picked_put(struct sched *s, const char *qid, int fd, struct spool_rec *rec)
+{
+	struct picked *p = &s->picked[s->picked_next];
+
+	s->picked_next = (s->picked_next + 1) % PICKED_MAX;
+	picked_free(p);
+	snprintf(p->qid, sizeof(p->qid), "%s", qid);
+	p->fd = fd;
+	p->rec = *rec;		/* taken over */
+	spool_rec_init(rec);
+}
+
+int
+picked_take(struct sched *s, const char *qid, int *fd, struct spool_rec *rec)
+{
+	for (size_t i = 0; i < PICKED_MAX; i++) {
+		struct picked *p = &s->picked[i];
+
+		if (p->qid[0] == '\0' || strcmp(p->qid, qid) != 0)
+			continue;
+		*fd = p->fd;
+		*rec = p->rec;
+		spool_rec_init(&p->rec);
+		p->qid[0] = '\0';
+		p->fd = -1;
+		return 0;
+	}
+	return -1;
+}
+
+void
+picked_drop(struct sched *s, const char *qid)
+{
+	for (size_t i = 0; i < PICKED_MAX; i++)
+		if (strcmp(s->picked[i].qid, qid) == 0)
+			picked_free(&s->picked[i]);
+}
+
+void
+picked_clear(struct sched *s)
+{
+	for (size_t i = 0; i < PICKED_MAX; i++)
+		picked_free(&s->picked[i]);
+}
+
 /* The queue file (msg/QID, or incoming/QID in its first round) and its
  * current record: env/QID if there is one, else the first record in the
  * queue file (SPOOL.md).  0 ok, -1
@@ -519,6 +579,12 @@ open_message(struct sched *s, const char *qid, struct round *rd,
 	char path[4096];
 	int r;
 
+	/* just picked up from incoming/ (no msg/ copy, no env/ record: a
+	 * first round), descriptor and record at hand */
+	if (picked_take(s, qid, &rd->msgfd, &rd->rec) == 0) {
+		rd->fresh = true;
+		return 0;
+	}
 	if (rec_path(s, "msg", qid, "", path, sizeof(path)) == -1)
 		return -2;
 	rd->msgfd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -760,6 +826,8 @@ sched_init(struct sched *s, const char *confdir, struct buf *err)
 
 	memset(s, 0, sizeof(*s));
 	s->spawnfd = -1;
+	for (size_t i = 0; i < PICKED_MAX; i++)
+		s->picked[i].fd = -1;
 	if (config_load(confdir, &s->cfg, err) == -1)
 		return -1;
 	s->spool = strdup(s->cfg.spool);

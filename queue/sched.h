@@ -52,6 +52,8 @@ struct jobq {
 	size_t n;
 };
 
+#define PICKED_MAX 16
+
 struct sched {
 	struct config cfg;
 	char *spool;
@@ -71,10 +73,28 @@ struct sched {
 	uint64_t status_sent;	/* when (monotonic usec) */
 	int status_pending;
 	sd_event_source *status_timer;
+	/* files picked up and not yet in a round: their descriptor and
+	 * first record, so the round need not open and read them again */
+	struct picked {
+		char qid[QID_LEN + 1];	/* "" free */
+		int fd;
+		struct spool_rec rec;
+	} picked[PICKED_MAX];
+	unsigned picked_next;		/* the slot to reuse next */
 };
 
 /* sched.c */
 int sched_init(struct sched *s, const char *confdir, struct buf *err);
+/* Keep a picked-up file's descriptor and first record for its first
+ * round (both taken over); the oldest kept one makes room. */
+void picked_put(struct sched *s, const char *qid, int fd,
+    struct spool_rec *rec);
+/* Take them back (0), or -1 when qid is not kept; picked_drop forgets
+ * qid (its file is moved or removed).  picked_clear forgets all. */
+int picked_take(struct sched *s, const char *qid, int *fd,
+    struct spool_rec *rec);
+void picked_drop(struct sched *s, const char *qid);
+void picked_clear(struct sched *s);
 /* Re-arm the timer for the earliest due message (or start due ones). */
 void sched_kick(struct sched *s);
 /* Make every deferred message (or those with a pending recipient in

@@ -270,6 +270,7 @@ main(int argc, char **argv)
 	sched_status(&s);
 	if (sd_event_loop(s.ev) < 0)
 		die(75, "event loop failed", "");
+	picked_clear(&s);
 	log_msg(LOG_INFO, "stopped", NULL);
 	return 0;
 }

@@ -406,12 +406,13 @@ spool_qfile_read(int fd, const char *qid, struct spool_rec *r,
 }
 
 int
-spool_qfile_load(const char *path, const char *qid, struct spool_rec *r,
-    const char **why)
+spool_qfile_open(const char *path, const char *qid, struct spool_rec *r,
+    const char **why, int *fdp)
 {
 	struct stat st;
 	int fd, rc, saved;
 
+	*fdp = -1;
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd == -1)
 		return -2;
@@ -427,9 +428,24 @@ spool_qfile_load(const char *path, const char *qid, struct spool_rec *r,
 		rc = SPOOL_INCOMPLETE;
 	else
 		rc = spool_qfile_read(fd, qid, r, why);
+	if (rc == 0) {
+		*fdp = fd;
+		return 0;
+	}
 	saved = errno;
 	close(fd);
 	errno = saved;
+	return rc;
+}
+
+int
+spool_qfile_load(const char *path, const char *qid, struct spool_rec *r,
+    const char **why)
+{
+	int fd, rc = spool_qfile_open(path, qid, r, why, &fd);
+
+	if (fd != -1)
+		close(fd);
 	return rc;
 }
 

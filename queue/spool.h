@@ -74,6 +74,10 @@ int spool_qfile_read(int fd, const char *qid, struct spool_rec *r,
  * spool_qfile_read(). */
 int spool_qfile_load(const char *path, const char *qid, struct spool_rec *r,
     const char **why);
+/* The same, keeping the file open: on 0, *fd is the open (read-only)
+ * file; otherwise it is closed and *fd is -1. */
+int spool_qfile_open(const char *path, const char *qid, struct spool_rec *r,
+    const char **why, int *fd);
 /* The current record of queued message qid: env/QID if it exists, else
  * the first record in msg/QID, else (include_incoming) in incoming/QID.
  * 0 ok, -1 corrupt (*why), -2 not found or I/O error (errno). */
