@@ -199,12 +199,21 @@ class RealQueue:
         self._flushes = []
 
     def _qids(self):
-        """Complete queue files (mode 0640, queue/SPOOL.md) in incoming/."""
+        """Complete queue files (mode 0640, queue/SPOOL.md) in incoming/.
+        A file may vanish between the listing and its stat (the queue
+        removes a refused message's file, or a spare, after smtpd has
+        answered): it is not counted."""
         d = os.path.join(self.spool, "incoming")
         if not os.path.isdir(d):
             return []
-        return sorted(n for n in os.listdir(d)
-                      if os.stat(os.path.join(d, n)).st_mode & 0o040)
+        out = []
+        for n in os.listdir(d):
+            try:
+                if os.stat(os.path.join(d, n)).st_mode & 0o040:
+                    out.append(n)
+            except FileNotFoundError:
+                pass
+        return sorted(out)
 
     @property
     def messages(self):
