@@ -367,9 +367,14 @@ agent_reusable(const struct agent *a)
 static int
 agent_fits(const struct agent *a, const struct job *j)
 {
-	if (a->cls == CLASS_REMOTE)	/* its key: the domain it served */
+	if (a->cls == CLASS_REMOTE) {
+		/* its domain: the current job's while busy (the key is set
+		 * when it goes idle) */
+		const char *dom = a->job != NULL ? a->job->domain : a->key;
+
 		return j->cls == CLASS_REMOTE && j->kind == JOB_DELIVER &&
-		    strcasecmp(a->key, j->domain) == 0;
+		    strcasecmp(dom, j->domain) == 0;
+	}
 	return a->cls == CLASS_LOCAL && j->cls == CLASS_LOCAL &&
 	    j->kind == JOB_DELIVER &&
 	    (a->spawn_id == 0 || strcmp(a->key, job_rcpt(j)) == 0);

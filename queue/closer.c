@@ -11,18 +11,26 @@
  * it shares no other state.
  *
  * Trust: nothing is read here but descriptor numbers from our own pipe.
- * When the pipe is full or the thread could not start, the descriptor is
- * closed inline: never lost, never closed twice.
+ * When CLOSER_MAX_PENDING are already waiting, the pipe is full or the
+ * thread could not start, the descriptor is closed inline: never lost,
+ * never closed twice.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <unistd.h>
 
 #include "queue/closer.h"
 
+/* At most this many descriptors wait for the thread; beyond, close()
+ * runs inline: a slow device must not pile up open files (and the
+ * scheduler's descriptor limit) behind it. */
+#define CLOSER_MAX_PENDING	128
+
 static int closer_pipe[2] = { -1, -1 };
+static atomic_int closer_pending;
 
 static void *
 closer_main(void *arg)
@@ -33,9 +41,10 @@ closer_main(void *arg)
 	(void)arg;
 	for (;;) {
 		n = read(closer_pipe[0], &fd, sizeof(fd));
-		if (n == (ssize_t)sizeof(fd))
+		if (n == (ssize_t)sizeof(fd)) {
 			close(fd);
-		else if (n == -1 && errno == EINTR)
+			atomic_fetch_sub(&closer_pending, 1);
+		} else if (n == -1 && errno == EINTR)
 			continue;
 		else
 			return NULL;	/* write end gone: the process exits */
@@ -88,6 +97,13 @@ closer_close(int fd)
 	if (fd < 0)
 		return;
 	if (closer_pipe[1] == -1 ||
-	    write(closer_pipe[1], &fd, sizeof(fd)) != (ssize_t)sizeof(fd))
+	    atomic_load(&closer_pending) >= CLOSER_MAX_PENDING) {
 		close(fd);
+		return;
+	}
+	atomic_fetch_add(&closer_pending, 1);
+	if (write(closer_pipe[1], &fd, sizeof(fd)) != (ssize_t)sizeof(fd)) {
+		atomic_fetch_sub(&closer_pending, 1);
+		close(fd);
+	}
 }

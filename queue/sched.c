@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -579,11 +580,32 @@ open_message(struct sched *s, const char *qid, struct round *rd,
 	char path[4096];
 	int r;
 
-	/* just picked up from incoming/ (no msg/ copy, no env/ record: a
-	 * first round), descriptor and record at hand */
+	/* just picked up from incoming/ (a first round): descriptor and
+	 * first record at hand, unless the file was unlinked meanwhile (its
+	 * injection failed) or a record in env/ supersedes the first one
+	 * (a removal that failed) */
 	if (picked_take(s, qid, &rd->msgfd, &rd->rec) == 0) {
+		struct spool_rec env;
+		struct stat st;
+
+		if (fstat(rd->msgfd, &st) == -1 || st.st_nlink == 0) {
+			close(rd->msgfd);
+			rd->msgfd = -1;
+			errno = ENOENT;
+			return -2;
+		}
 		rd->fresh = true;
-		return 0;
+		if (rec_path(s, "env", qid, "", path, sizeof(path)) == -1)
+			return -2;
+		spool_rec_init(&env);
+		r = spool_rec_load(path, qid, &env, why);
+		if (r == -2 && errno == ENOENT) {
+			spool_rec_free(&env);
+			return 0;		/* the usual case */
+		}
+		spool_rec_free(&rd->rec);
+		rd->rec = env;
+		return r;
 	}
 	if (rec_path(s, "msg", qid, "", path, sizeof(path)) == -1)
 		return -2;
