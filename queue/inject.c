@@ -498,7 +498,8 @@ wake_send(const char *spool, const char *msg)
 /* A wake-up the full queue refused (EAGAIN), sent once there is room,
  * waiting at most WAKE_RETRY_MS: after the client's reply, so only this
  * worker waits, and the scheduler's scan a second after any wake-up
- * still finds the message if this fails too. */
+ * still finds the message if this fails too (logged: a message that
+ * waited for the scan is then explained in the log). */
 #define WAKE_RETRY_MS	200
 
 static void
@@ -513,7 +514,11 @@ wake_retry(const char *spool)
 		pfd.events = POLLOUT;
 		(void)poll(&pfd, 1, WAKE_RETRY_MS);
 	}
-	(void)wake_send(spool, wake_pending);
+	if (wake_send(spool, wake_pending) == -1)
+		log_msg(LOG_NOTICE, "wake_lost", "qid", wake_pending + 1,
+		    "reason", errno == EAGAIN ? "the scheduler's wake-up "
+		    "queue stayed full" : strerror(errno), "next",
+		    "picked up by the scheduler's scan", NULL);
 	wake_pending[0] = '\0';
 }
 
