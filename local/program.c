@@ -13,6 +13,9 @@
  * Delivered-To) to the command's stdin while we read its output, so a
  * command that writes before it reads cannot deadlock us.  The whole run
  * is limited to local_program_timeout; then the process group is killed.
+ * The shell runs below a small session leader (guard()) that kills the
+ * group when this agent dies, as when the scheduler kills it over its
+ * own time limit; the feeder dies with us too.
  *
  * Exit codes: 0 delivered; 71 (EX_OSERR), 74 (EX_IOERR), 75 (EX_TEMPFAIL)
  * or death by a signal: temporary; any other: permanent, with the
@@ -26,6 +29,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,14 +39,65 @@
 
 #define DIAG_MAX 300
 
+/* The feeder dies with posthorn-local (the scheduler kills an agent over
+ * its time limit with SIGKILL, which leaves no chance to clean up). */
 static void
-child_exec(const struct lctx *c, const char *cmd, int in, int out)
+die_with_parent(pid_t parent)
+{
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 || getppid() != parent)
+		_exit(71);
+}
+
+/* The command's session leader, between posthorn-local and /bin/sh: it
+ * exits as the shell did, and when posthorn-local dies (killed over its
+ * time limit) its parent-death signal makes it kill the whole process
+ * group, so that a hung command, and what it started, does not run on
+ * with nobody waiting for it.  It holds no descriptors: the pipes' ends
+ * are the shell's alone.  Signals SIGCHLD and SIGTERM arrive blocked. */
+static void __attribute__((noreturn))
+guard(pid_t sh)
+{
+	struct rlimit none = { 0, 0 };
+	sigset_t set;
+	int st, sig;
+
+	close_range(0, ~0U, 0);
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGTERM);
+	for (;;) {
+		sig = sigwaitinfo(&set, NULL);
+		if (sig == SIGTERM) {
+			(void)kill(0, SIGKILL);	/* the group, us included */
+			_exit(75);
+		}
+		if (sig != SIGCHLD || waitpid(sh, &st, WNOHANG) != sh)
+			continue;
+		if (WIFEXITED(st))
+			_exit(WEXITSTATUS(st));
+		/* killed: die of the same signal, without a core file */
+		(void)setrlimit(RLIMIT_CORE, &none);
+		sig = WTERMSIG(st);
+		signal(sig, SIG_DFL);
+		sigemptyset(&set);
+		sigaddset(&set, sig);
+		(void)sigprocmask(SIG_UNBLOCK, &set, NULL);
+		(void)raise(sig);
+		_exit(71);
+	}
+}
+
+static void
+child_exec(const struct lctx *c, const char *cmd, int in, int out,
+    pid_t parent)
 {
 	char e_sender[ADDR_MAX + 8], e_rcpt[ADDR_MAX + 16];
 	char e_local[ADDR_LOCAL_MAX + 8], e_ext[ADDR_LOCAL_MAX + 16];
 	char e_domain[ADDR_DOMAIN_MAX + 8], e_home[4096 + 8];
 	char e_user[256 + 8];
 	char *envp[9];
+	sigset_t set, old;
+	pid_t sh;
 
 	snprintf(e_sender, sizeof(e_sender), "SENDER=%s", c->sender);
 	snprintf(e_rcpt, sizeof(e_rcpt), "RECIPIENT=%s", c->rcpt);
@@ -59,8 +115,21 @@ child_exec(const struct lctx *c, const char *cmd, int in, int out)
 	envp[6] = e_user;
 	envp[7] = (char *)"PATH=/usr/bin:/bin";
 	envp[8] = NULL;
-	if (setsid() == -1 || dup2(in, 0) == -1 || dup2(out, 1) == -1 ||
-	    dup2(out, 2) == -1)
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGTERM);
+	if (sigprocmask(SIG_BLOCK, &set, &old) == -1 ||
+	    prctl(PR_SET_PDEATHSIG, SIGTERM) == -1 || getppid() != parent ||
+	    setsid() == -1)
+		_exit(71);
+	sh = fork();
+	if (sh == -1)
+		_exit(71);
+	if (sh > 0)
+		guard(sh);
+	/* the shell: a fork clears the parent-death signal */
+	if (sigprocmask(SIG_SETMASK, &old, NULL) == -1 ||
+	    dup2(in, 0) == -1 || dup2(out, 1) == -1 || dup2(out, 2) == -1)
 		_exit(71);
 	close_range(3, ~0U, 0);
 	signal(SIGPIPE, SIG_DFL);
@@ -73,10 +142,11 @@ child_exec(const struct lctx *c, const char *cmd, int in, int out)
 
 /* The feeder: message into the pipe, then exit (EPIPE is fine). */
 static void
-feeder(const struct lctx *c, int in)
+feeder(const struct lctx *c, int in, pid_t parent)
 {
 	struct buf prefix = BUF_INIT;
 
+	die_with_parent(parent);
 	signal(SIGPIPE, SIG_IGN);
 	if (msg_prefix(c, &prefix) == -1)
 		_exit(1);
@@ -196,7 +266,7 @@ void
 program_deliver(const struct lctx *c, const char *cmd, struct lresult *r)
 {
 	int in[2], out[2], status = 0;
-	pid_t pid, fpid;
+	pid_t pid, fpid, self = getpid();
 	struct timespec deadline;
 	char diag[DIAG_MAX + 1];
 
@@ -209,13 +279,13 @@ program_deliver(const struct lctx *c, const char *cmd, struct lresult *r)
 	}
 	pid = fork();
 	if (pid == 0)
-		child_exec(c, cmd, in[0], out[1]);
+		child_exec(c, cmd, in[0], out[1], self);
 	close(in[0]);
 	close(out[1]);
 	fpid = pid > 0 ? fork() : -1;
 	if (fpid == 0) {
 		close(out[0]);
-		feeder(c, in[1]);
+		feeder(c, in[1], self);
 	}
 	close(in[1]);
 	if (pid < 0 || fpid < 0) {
