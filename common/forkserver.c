@@ -160,6 +160,22 @@ run_child(struct forkserver *fs, int conn)
 
 /* ---- workers (max_use > 1) ---------------------------------------- */
 
+static void (*worker_exit_fn)(void);
+
+void
+forkserver_at_worker_exit(void (*fn)(void))
+{
+	worker_exit_fn = fn;
+}
+
+static void __attribute__((noreturn))
+worker_exit(int code)
+{
+	if (worker_exit_fn != NULL)
+		worker_exit_fn();
+	_exit(code);
+}
+
 /* In the worker: take connections from ctl until told to stop (EOF) or
  * max_use is reached.  Each one is answered "D" (done, ready for more) or
  * "X" (done, exiting), so the server never hands a connection to a
@@ -191,7 +207,7 @@ worker_loop(struct forkserver *fs, int ctl)
 		if (r == -1 && errno == EINTR)
 			continue;
 		if (r <= 0)
-			_exit(0);	/* the server closed: we are done */
+			worker_exit(0);	/* the server closed: we are done */
 		conn = -1;
 		c = CMSG_FIRSTHDR(&mh);
 		if (c != NULL && c->cmsg_level == SOL_SOCKET &&
@@ -199,14 +215,14 @@ worker_loop(struct forkserver *fs, int ctl)
 		    c->cmsg_len == CMSG_LEN(sizeof(int)))
 			memcpy(&conn, CMSG_DATA(c), sizeof(int));
 		if (conn < 0 || (mh.msg_flags & MSG_CTRUNC))
-			_exit(1);	/* not what the server sends */
+			worker_exit(1);	/* not what the server sends */
 		r = fs->child(conn, fs->arg);
 		close(conn);
 		/* non-zero: the child asks not to be reused */
 		byte = ++used >= fs->max_use || r != 0 ? 'X' : 'D';
 		if (io_write_all(ctl, &byte, 1, WORKER_WAIT_MS) != 0 ||
 		    byte == 'X')
-			_exit(0);
+			worker_exit(0);
 	}
 }
 

@@ -185,6 +185,14 @@ spare_drop_last(void)
 	spares.n--;
 }
 
+/* The worker exits: its spares would wait for the scheduler's scan. */
+void
+inject_drop_spares(void)
+{
+	while (spares.n > 0)
+		spare_drop_last();
+}
+
 /* After a reply: have spares ready for the next messages. */
 static void
 spare_prepare(const struct inject_opts *o)

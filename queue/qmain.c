@@ -75,6 +75,7 @@ main(int argc, char **argv)
 		int lfd = SD_LISTEN_FDS_START;
 
 		o.spare_file = true;	/* workers serve many injections */
+		forkserver_at_worker_exit(inject_drop_spares);
 		rc = forkserver_run(&lfd, 1, MAX_CHILDREN, MAX_USE,
 		    injection_child, &o) == 0 ? 0 : 75;
 	} else {

@@ -24,6 +24,8 @@ struct inject_opts {
 /* Serve requests on rfd/wfd until EOF.  0 after a clean end, -1 after a
  * protocol or I/O error (the connection should be closed). */
 int inject_serve(const struct inject_opts *o, int rfd, int wfd);
+/* Unlink the spare queue files a worker keeps (at its exit). */
+void inject_drop_spares(void);
 /* Send one datagram to SPOOL/wake without blocking.  0 sent. */
 int wake_send(const char *spool, const char *msg);
 /* uid of the peer of a unix socket, -1 if unknown. */

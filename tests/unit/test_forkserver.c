@@ -2,15 +2,17 @@
  * test_forkserver.c — unit tests for common/forkserver.c: one process per
  * connection (max_use 1) versus reused workers (max_use > 1), the limit
  * on simultaneous connections, a worker leaving after max_use, a crashed
- * worker replaced, SIGTERM ending the server, and children that hold no
- * descriptor of the server's.
+ * worker replaced, SIGTERM ending the server, children that hold no
+ * descriptor of the server's, and the hook a worker runs as it exits.
  *
  * The server runs in a forked process on a unix listening socket in a
  * temporary directory; each connection is answered with the serving
  * process's pid, then held open until the client closes it.
  */
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -27,6 +29,40 @@
 
 static char sockpath[108];
 static pid_t server;
+static int with_exit_hook;	/* start(): set forkserver_at_worker_exit */
+
+/* The worker exit hook: leaves SOCKPATH.exit.PID behind. */
+static void
+exit_hook(void)
+{
+	char path[160];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s.exit.%ld", sockpath, (long)getpid());
+	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	if (fd != -1)
+		close(fd);
+}
+
+static int
+exit_marks(void)
+{
+	char prefix[160];
+	const char *base;
+	struct dirent *e;
+	DIR *d;
+	int n = 0;
+
+	snprintf(prefix, sizeof(prefix), "%s.exit.", sockpath);
+	base = strrchr(prefix, '/') + 1;
+	d = opendir("/tmp");
+	ck_assert_ptr_nonnull(d);
+	while ((e = readdir(d)) != NULL)
+		if (strncmp(e->d_name, base, strlen(base)) == 0)
+			n++;
+	closedir(d);
+	return n;
+}
 
 #define REPORT_FDS	((void *)2)
 
@@ -98,6 +134,8 @@ start_arg(unsigned max, unsigned max_use, void *arg)
 	ck_assert_int_ge(server, 0);
 	if (server == 0) {
 		log_init("test_forkserver");
+		if (with_exit_hook)
+			forkserver_at_worker_exit(exit_hook);
 		_exit(forkserver_run(&fd, 1, max, max_use, serve, arg) == 0 ?
 		    0 : 1);
 	}
@@ -237,6 +275,45 @@ START_TEST(test_worker_max_use)
 	ck_assert_int_eq(p[2], p[3]);
 	ck_assert_int_ne(p[3], p[4]);
 	stop();
+}
+END_TEST
+
+/* A worker runs its exit hook when it leaves after max_use and when the
+ * server closes its channel; a process per connection (max_use 1) and a
+ * worker that stays do not. */
+START_TEST(test_worker_exit_hook)
+{
+	char cmd[256];
+	long p[3];
+	int fd, i;
+
+	with_exit_hook = 1;
+	start(4, 2);
+	for (i = 0; i < 3; i++) {
+		fd = conn_open();
+		p[i] = conn_pid(fd, 5000);
+		close(fd);
+		ck_assert_int_gt(p[i], 0);
+		usleep(50000);	/* let the worker report back */
+	}
+	ck_assert_int_eq(p[0], p[1]);
+	ck_assert_int_ne(p[1], p[2]);
+	ck_assert_int_eq(exit_marks(), 1);	/* the first, after max_use */
+	stop();
+	for (i = 0; i < 100 && exit_marks() < 2; i++)	/* bounded: 5 s */
+		usleep(50000);
+	ck_assert_int_eq(exit_marks(), 2);	/* the second, told to stop */
+	/* one process per connection: no hook */
+	start(4, 1);
+	fd = conn_open();
+	ck_assert_int_gt(conn_pid(fd, 5000), 0);
+	close(fd);
+	usleep(100000);
+	ck_assert_int_eq(exit_marks(), 2);
+	stop();
+	with_exit_hook = 0;
+	snprintf(cmd, sizeof(cmd), "rm -f %s.exit.*", sockpath);
+	ck_assert_int_eq(system(cmd), 0);
 }
 END_TEST
 
@@ -380,6 +457,7 @@ forkserver_suite(void)
 	tcase_add_test(tc, test_workers_reused);
 	tcase_add_test(tc, test_workers_parallel_and_limit);
 	tcase_add_test(tc, test_worker_max_use);
+	tcase_add_test(tc, test_worker_exit_hook);
 	tcase_add_test(tc, test_worker_crash_replaced);
 	tcase_add_test(tc, test_connection_closed_after_child);
 	tcase_add_test(tc, test_child_holds_nothing_of_the_server);
