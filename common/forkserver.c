@@ -176,6 +176,31 @@ worker_exit(int code)
 	_exit(code);
 }
 
+/* SIGTERM/SIGINT between connections (a supervisor stopping the whole
+ * process group): leave like a worker told to stop, through the hook.
+ * During a connection the default action applies, as for any child. */
+static volatile sig_atomic_t worker_stop;
+
+static void
+worker_stop_handler(int sig)
+{
+	(void)sig;
+	worker_stop = 1;
+}
+
+static void
+worker_signals(int idle)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = idle ? worker_stop_handler : SIG_DFL;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = 0;	/* no SA_RESTART: recvmsg returns EINTR */
+	(void)sigaction(SIGTERM, &sa, NULL);
+	(void)sigaction(SIGINT, &sa, NULL);
+}
+
 /* In the worker: take connections from ctl until told to stop (EOF) or
  * max_use is reached.  Each one is answered "D" (done, ready for more) or
  * "X" (done, exiting), so the server never hands a connection to a
@@ -203,7 +228,22 @@ worker_loop(struct forkserver *fs, int ctl)
 		mh.msg_iovlen = 1;
 		mh.msg_control = cm.b;
 		mh.msg_controllen = sizeof(cm.b);
+		worker_signals(1);
+		if (worker_stop)
+			worker_exit(0);
 		r = recvmsg(ctl, &mh, MSG_CMSG_CLOEXEC);
+		worker_signals(0);
+		if (worker_stop) {
+			/* a connection that came with the signal: its client
+			 * sees the end of the connection, as if we had died */
+			if (r > 0 && (c = CMSG_FIRSTHDR(&mh)) != NULL &&
+			    c->cmsg_type == SCM_RIGHTS &&
+			    c->cmsg_len == CMSG_LEN(sizeof(int))) {
+				memcpy(&conn, CMSG_DATA(c), sizeof(int));
+				close(conn);
+			}
+			worker_exit(0);
+		}
 		if (r == -1 && errno == EINTR)
 			continue;
 		if (r <= 0)

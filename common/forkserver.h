@@ -43,9 +43,11 @@ int forkserver_run(const int *fds, int n, unsigned max_children,
     unsigned max_use, forkserver_child_fn *child, void *arg);
 
 /* In a worker (max_use > 1): fn runs when the worker is about to exit,
- * between connections (told to stop, idle too long, max_use reached), to
- * clean up what it keeps for the next connection.  Set before
- * forkserver_run(); NULL: nothing. */
+ * between connections (told to stop, idle too long, max_use reached, or
+ * SIGTERM/SIGINT while idle, as when a supervisor stops the whole process
+ * group; during a connection those keep their default action), to clean
+ * up what it keeps for the next connection.  Set before forkserver_run();
+ * NULL: nothing. */
 void forkserver_at_worker_exit(void (*fn)(void));
 
 #endif

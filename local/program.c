@@ -31,6 +31,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -48,48 +49,76 @@ die_with_parent(pid_t parent)
 		_exit(71);
 }
 
-/* The command's session leader, between posthorn-local and /bin/sh: it
- * exits as the shell did, and when posthorn-local dies (killed over its
- * time limit) its parent-death signal makes it kill the whole process
- * group, so that a hung command, and what it started, does not run on
- * with nobody waiting for it.  It holds no descriptors: the pipes' ends
- * are the shell's alone.  Signals SIGCHLD and SIGTERM arrive blocked. */
+/* The command's session leader, between posthorn-local and /bin/sh.  It
+ * stays while posthorn-local waits for the command (until the shell has
+ * exited and nothing holds the output pipe any more: a command's
+ * background process still writing to it keeps us waiting too), then
+ * exits as the shell did.  When posthorn-local dies meanwhile (killed over
+ * its time limit) its parent-death signal, SIGTERM, makes it kill the
+ * whole process group, so that a hung command, and what it started in its
+ * group, does not run on with nobody waiting for it.  It holds only the
+ * read end of the output pipe (to see the last writer go; it never reads).
+ * SIGCHLD and SIGTERM arrive blocked. */
 static void __attribute__((noreturn))
-guard(pid_t sh)
+guard(pid_t sh, int out_r)
 {
 	struct rlimit none = { 0, 0 };
+	struct signalfd_siginfo si;
+	struct pollfd p[2];
+	bool shell_done = false, out_done = false;
 	sigset_t set;
-	int st, sig;
+	int st = 0, sig;
 
-	close_range(0, ~0U, 0);
+	if (dup2(out_r, 0) == -1)
+		(void)kill(0, SIGKILL);
+	close_range(1, ~0U, 0);
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);
 	sigaddset(&set, SIGTERM);
-	for (;;) {
-		sig = sigwaitinfo(&set, NULL);
-		if (sig == SIGTERM) {
+	p[0].fd = signalfd(-1, &set, SFD_CLOEXEC);
+	if (p[0].fd == -1)
+		(void)kill(0, SIGKILL);
+	p[0].events = POLLIN;
+	p[1].fd = 0;
+	p[1].events = 0;	/* POLLHUP only: the last writer went */
+	while (!shell_done || !out_done) {
+		if (poll(p, 2, -1) == -1) {
+			if (errno == EINTR)
+				continue;
+			(void)kill(0, SIGKILL);
+		}
+		if (p[1].revents != 0) {
+			out_done = true;
+			p[1].fd = -1;
+		}
+		if (!(p[0].revents & POLLIN) ||
+		    read(p[0].fd, &si, sizeof(si)) != (ssize_t)sizeof(si))
+			continue;
+		if (si.ssi_signo == SIGTERM) {
 			(void)kill(0, SIGKILL);	/* the group, us included */
 			_exit(75);
 		}
-		if (sig != SIGCHLD || waitpid(sh, &st, WNOHANG) != sh)
-			continue;
-		if (WIFEXITED(st))
-			_exit(WEXITSTATUS(st));
-		/* killed: die of the same signal, without a core file */
-		(void)setrlimit(RLIMIT_CORE, &none);
-		sig = WTERMSIG(st);
-		signal(sig, SIG_DFL);
-		sigemptyset(&set);
-		sigaddset(&set, sig);
-		(void)sigprocmask(SIG_UNBLOCK, &set, NULL);
-		(void)raise(sig);
-		_exit(71);
+		if (!shell_done && waitpid(sh, &st, WNOHANG) == sh)
+			shell_done = true;
 	}
+	if (WIFEXITED(st))
+		_exit(WEXITSTATUS(st));
+	/* killed: die of the same signal, without a core file (a pipe
+	 * core_pattern ignores RLIMIT_CORE; it honours non-dumpable) */
+	(void)setrlimit(RLIMIT_CORE, &none);
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	sig = WTERMSIG(st);
+	signal(sig, SIG_DFL);
+	sigemptyset(&set);
+	sigaddset(&set, sig);
+	(void)sigprocmask(SIG_UNBLOCK, &set, NULL);
+	(void)raise(sig);
+	_exit(71);
 }
 
 static void
 child_exec(const struct lctx *c, const char *cmd, int in, int out,
-    pid_t parent)
+    int out_r, pid_t parent)
 {
 	char e_sender[ADDR_MAX + 8], e_rcpt[ADDR_MAX + 16];
 	char e_local[ADDR_LOCAL_MAX + 8], e_ext[ADDR_LOCAL_MAX + 16];
@@ -97,7 +126,7 @@ child_exec(const struct lctx *c, const char *cmd, int in, int out,
 	char e_user[256 + 8];
 	char *envp[9];
 	sigset_t set, old;
-	pid_t sh;
+	pid_t sh, leader;
 
 	snprintf(e_sender, sizeof(e_sender), "SENDER=%s", c->sender);
 	snprintf(e_rcpt, sizeof(e_rcpt), "RECIPIENT=%s", c->rcpt);
@@ -122,13 +151,15 @@ child_exec(const struct lctx *c, const char *cmd, int in, int out,
 	    prctl(PR_SET_PDEATHSIG, SIGTERM) == -1 || getppid() != parent ||
 	    setsid() == -1)
 		_exit(71);
+	leader = getpid();
 	sh = fork();
 	if (sh == -1)
 		_exit(71);
 	if (sh > 0)
-		guard(sh);
-	/* the shell: a fork clears the parent-death signal */
-	if (sigprocmask(SIG_SETMASK, &old, NULL) == -1 ||
+		guard(sh, out_r);
+	/* the shell: dies with the guard too (a fork cleared the signal) */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 || getppid() != leader ||
+	    sigprocmask(SIG_SETMASK, &old, NULL) == -1 ||
 	    dup2(in, 0) == -1 || dup2(out, 1) == -1 || dup2(out, 2) == -1)
 		_exit(71);
 	close_range(3, ~0U, 0);
@@ -279,7 +310,7 @@ program_deliver(const struct lctx *c, const char *cmd, struct lresult *r)
 	}
 	pid = fork();
 	if (pid == 0)
-		child_exec(c, cmd, in[0], out[1], self);
+		child_exec(c, cmd, in[0], out[1], out[0], self);
 	close(in[0]);
 	close(out[1]);
 	fpid = pid > 0 ? fork() : -1;
@@ -289,20 +320,25 @@ program_deliver(const struct lctx *c, const char *cmd, struct lresult *r)
 	}
 	close(in[1]);
 	if (pid < 0 || fpid < 0) {
+		int saved = errno;
+
 		if (pid > 0) {
-			kill(-pid, SIGKILL);
+			/* the leader first: it cannot start the shell after
+			 * this, and, not yet reaped, keeps the group's id */
 			kill(pid, SIGKILL);
+			kill(-pid, SIGKILL);
 			waitpid(pid, NULL, 0);
 		}
 		close(out[0]);
+		errno = saved;
 		goto fail;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &deadline);
 	deadline.tv_sec += (time_t)c->cfg->local_program_timeout;
 	if (collect(pid, out[0], &deadline, diag, sizeof(diag), &status)
 	    != 0) {
-		kill(-pid, SIGKILL);
 		kill(pid, SIGKILL);
+		kill(-pid, SIGKILL);
 		waitpid(pid, NULL, 0);
 		res_set(r, 'T', "4.3.0", "command timed out after %llus: %s",
 		    (unsigned long long)c->cfg->local_program_timeout, cmd);

@@ -278,9 +278,9 @@ START_TEST(test_worker_max_use)
 }
 END_TEST
 
-/* A worker runs its exit hook when it leaves after max_use and when the
- * server closes its channel; a process per connection (max_use 1) and a
- * worker that stays do not. */
+/* A worker runs its exit hook when it leaves after max_use, when the
+ * server closes its channel and on SIGTERM between connections; a process
+ * per connection (max_use 1) and a worker that stays do not. */
 START_TEST(test_worker_exit_hook)
 {
 	char cmd[256];
@@ -298,18 +298,32 @@ START_TEST(test_worker_exit_hook)
 	}
 	ck_assert_int_eq(p[0], p[1]);
 	ck_assert_int_ne(p[1], p[2]);
+	for (i = 0; i < 100 && exit_marks() < 1; i++)	/* bounded: 5 s */
+		usleep(50000);
 	ck_assert_int_eq(exit_marks(), 1);	/* the first, after max_use */
 	stop();
 	for (i = 0; i < 100 && exit_marks() < 2; i++)	/* bounded: 5 s */
 		usleep(50000);
 	ck_assert_int_eq(exit_marks(), 2);	/* the second, told to stop */
+	/* SIGTERM to an idle worker (a supervisor stopping the group) */
+	start(4, 2);
+	fd = conn_open();
+	p[0] = conn_pid(fd, 5000);
+	close(fd);
+	ck_assert_int_gt(p[0], 0);
+	usleep(50000);	/* back between connections */
+	ck_assert_int_eq(kill((pid_t)p[0], SIGTERM), 0);
+	for (i = 0; i < 100 && exit_marks() < 3; i++)	/* bounded: 5 s */
+		usleep(50000);
+	ck_assert_int_eq(exit_marks(), 3);
+	stop();
 	/* one process per connection: no hook */
 	start(4, 1);
 	fd = conn_open();
 	ck_assert_int_gt(conn_pid(fd, 5000), 0);
 	close(fd);
 	usleep(100000);
-	ck_assert_int_eq(exit_marks(), 2);
+	ck_assert_int_eq(exit_marks(), 3);
 	stop();
 	with_exit_hook = 0;
 	snprintf(cmd, sizeof(cmd), "rm -f %s.exit.*", sockpath);

@@ -519,6 +519,15 @@ START_TEST(test_program_exit_codes)
 	ck_assert_str_eq(r.dsn, "5.3.0");
 	program_deliver(&ctx, "kill -9 $$", &r);
 	ck_assert_int_eq(r.status, 'T');
+	ck_assert_str_eq(r.text, "command killed by signal 9: ");
+	/* relayed by the session leader as the same signal, SIGTERM too
+	 * (its own parent-death signal is a different matter) */
+	program_deliver(&ctx, "echo bye; kill -TERM $$", &r);
+	ck_assert_int_eq(r.status, 'T');
+	ck_assert_str_eq(r.text, "command killed by signal 15: bye");
+	program_deliver(&ctx, "kill -SEGV $$", &r);
+	ck_assert_int_eq(r.status, 'T');
+	ck_assert_str_eq(r.text, "command killed by signal 11: ");
 	/* a program that does not read its input still succeeds */
 	program_deliver(&ctx, "exit 0", &r);
 	ck_assert_int_eq(r.status, 'D');
