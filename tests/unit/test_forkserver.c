@@ -44,10 +44,11 @@ exit_hook(void)
 		close(fd);
 }
 
+/* How many SOCKPATH.exit.* marks there are; remove them when told to. */
 static int
-exit_marks(void)
+exit_marks_scan(int remove)
 {
-	char prefix[160];
+	char prefix[160], path[300];
 	const char *base;
 	struct dirent *e;
 	DIR *d;
@@ -57,11 +58,23 @@ exit_marks(void)
 	base = strrchr(prefix, '/') + 1;
 	d = opendir("/tmp");
 	ck_assert_ptr_nonnull(d);
-	while ((e = readdir(d)) != NULL)
-		if (strncmp(e->d_name, base, strlen(base)) == 0)
-			n++;
+	while ((e = readdir(d)) != NULL) {
+		if (strncmp(e->d_name, base, strlen(base)) != 0)
+			continue;
+		n++;
+		if (remove) {
+			snprintf(path, sizeof(path), "/tmp/%s", e->d_name);
+			ck_assert_int_eq(unlink(path), 0);
+		}
+	}
 	closedir(d);
 	return n;
+}
+
+static int
+exit_marks(void)
+{
+	return exit_marks_scan(0);
 }
 
 #define REPORT_FDS	((void *)2)
@@ -190,6 +203,21 @@ stop(void)
 	unlink(sockpath);
 }
 
+/* n connections one after another, each closed once answered: p[i] is
+ * the pid that served the i-th. */
+static void
+serve_one_by_one(long *p, int n)
+{
+	for (int i = 0; i < n; i++) {
+		int fd = conn_open();
+
+		p[i] = conn_pid(fd, 5000);
+		close(fd);
+		ck_assert_int_gt(p[i], 0);
+		usleep(50000);	/* let the worker report back */
+	}
+}
+
 START_TEST(test_process_per_connection)
 {
 	long a, b;
@@ -260,16 +288,9 @@ END_TEST
 START_TEST(test_worker_max_use)
 {
 	long p[5];
-	int fd, i;
 
 	start(4, 2);
-	for (i = 0; i < 5; i++) {
-		fd = conn_open();
-		p[i] = conn_pid(fd, 5000);
-		close(fd);
-		ck_assert_int_gt(p[i], 0);
-		usleep(50000);	/* let the worker report back */
-	}
+	serve_one_by_one(p, 5);
 	ck_assert_int_eq(p[0], p[1]);
 	ck_assert_int_ne(p[1], p[2]);
 	ck_assert_int_eq(p[2], p[3]);
@@ -283,19 +304,12 @@ END_TEST
  * per connection (max_use 1) and a worker that stays do not. */
 START_TEST(test_worker_exit_hook)
 {
-	char cmd[256];
 	long p[3];
 	int fd, i;
 
 	with_exit_hook = 1;
 	start(4, 2);
-	for (i = 0; i < 3; i++) {
-		fd = conn_open();
-		p[i] = conn_pid(fd, 5000);
-		close(fd);
-		ck_assert_int_gt(p[i], 0);
-		usleep(50000);	/* let the worker report back */
-	}
+	serve_one_by_one(p, 3);
 	ck_assert_int_eq(p[0], p[1]);
 	ck_assert_int_ne(p[1], p[2]);
 	for (i = 0; i < 100 && exit_marks() < 1; i++)	/* bounded: 5 s */
@@ -326,8 +340,7 @@ START_TEST(test_worker_exit_hook)
 	ck_assert_int_eq(exit_marks(), 3);
 	stop();
 	with_exit_hook = 0;
-	snprintf(cmd, sizeof(cmd), "rm -f %s.exit.*", sockpath);
-	ck_assert_int_eq(system(cmd), 0);
+	ck_assert_int_eq(exit_marks_scan(1), 3);
 }
 END_TEST
 
