@@ -77,6 +77,21 @@ exit_marks(void)
 	return exit_marks_scan(0);
 }
 
+/* Has pid left its exit mark?  Waits up to 5 s for it. */
+static int
+exit_mark_of(long pid)
+{
+	char path[160];
+
+	snprintf(path, sizeof(path), "%s.exit.%ld", sockpath, pid);
+	for (int i = 0; i < 100; i++) {		/* bounded: 5 s */
+		if (access(path, F_OK) == 0)
+			return 1;
+		usleep(50000);
+	}
+	return 0;
+}
+
 #define REPORT_FDS	((void *)2)
 
 /* Descriptors this process holds beyond 0-2 and conn: "A<anon> S<sockets>"
@@ -301,24 +316,23 @@ END_TEST
 
 /* A worker runs its exit hook when it leaves after max_use, when the
  * server closes its channel and on SIGTERM between connections; a process
- * per connection (max_use 1) and a worker that stays do not. */
+ * per connection (max_use 1) and a worker that stays do not.  A worker
+ * busy when the server stops finishes its connection first. */
 START_TEST(test_worker_exit_hook)
 {
 	long p[3];
-	int fd, i;
+	int fd, marks;
 
 	with_exit_hook = 1;
 	start(4, 2);
 	serve_one_by_one(p, 3);
 	ck_assert_int_eq(p[0], p[1]);
 	ck_assert_int_ne(p[1], p[2]);
-	for (i = 0; i < 100 && exit_marks() < 1; i++)	/* bounded: 5 s */
-		usleep(50000);
-	ck_assert_int_eq(exit_marks(), 1);	/* the first, after max_use */
+	ck_assert(exit_mark_of(p[0]));		/* after max_use */
+	usleep(100000);
+	ck_assert_int_eq(exit_marks(), 1);	/* the others stay */
 	stop();
-	for (i = 0; i < 100 && exit_marks() < 2; i++)	/* bounded: 5 s */
-		usleep(50000);
-	ck_assert_int_eq(exit_marks(), 2);	/* the second, told to stop */
+	ck_assert(exit_mark_of(p[2]));		/* told to stop */
 	/* SIGTERM to an idle worker (a supervisor stopping the group) */
 	start(4, 2);
 	fd = conn_open();
@@ -327,20 +341,30 @@ START_TEST(test_worker_exit_hook)
 	ck_assert_int_gt(p[0], 0);
 	usleep(50000);	/* back between connections */
 	ck_assert_int_eq(kill((pid_t)p[0], SIGTERM), 0);
-	for (i = 0; i < 100 && exit_marks() < 3; i++)	/* bounded: 5 s */
-		usleep(50000);
-	ck_assert_int_eq(exit_marks(), 3);
+	ck_assert(exit_mark_of(p[0]));
 	stop();
+	/* the server stops while a worker serves a connection: the session
+	 * goes on undisturbed, and the worker leaves after it */
+	start(4, 100);
+	fd = conn_open();
+	p[0] = conn_pid(fd, 5000);
+	ck_assert_int_gt(p[0], 0);
+	stop();
+	usleep(100000);
+	ck_assert_int_eq(kill((pid_t)p[0], 0), 0);	/* still serving */
+	close(fd);
+	ck_assert(exit_mark_of(p[0]));
+	marks = exit_marks();
 	/* one process per connection: no hook */
 	start(4, 1);
 	fd = conn_open();
 	ck_assert_int_gt(conn_pid(fd, 5000), 0);
 	close(fd);
 	usleep(100000);
-	ck_assert_int_eq(exit_marks(), 3);
+	ck_assert_int_eq(exit_marks(), marks);
 	stop();
 	with_exit_hook = 0;
-	ck_assert_int_eq(exit_marks_scan(1), 3);
+	ck_assert_int_eq(exit_marks_scan(1), marks);
 }
 END_TEST
 
@@ -401,10 +425,14 @@ conn_line(int fd, char *b, size_t bsz)
 	b[n] = '\0';
 }
 
-/* A child holds nothing of the server's: no listening socket, no other
- * client's connection, no other worker's control socket, and none of the
- * server's event loop (an epoll descriptor would let a compromised child
- * add entries with pointers of its choosing to the server's loop). */
+/* A child holds nothing of the server's: no other client's connection,
+ * no other worker's control socket, and none of the server's event loop
+ * (an epoll descriptor would let a compromised child add entries with
+ * pointers of its choosing to the server's loop).  A process per
+ * connection holds no listening socket either; a worker holds the
+ * listening socket it accepts on, its own control socket and its own
+ * epoll descriptor (the server's would come with a signalfd and a
+ * timerfd). */
 START_TEST(test_child_holds_nothing_of_the_server)
 {
 	char b[64];
@@ -414,11 +442,10 @@ START_TEST(test_child_holds_nothing_of_the_server)
 		start_arg(4, round == 0 ? 1 : 100, REPORT_FDS);
 		fd[0] = conn_open();
 		conn_line(fd[0], b, sizeof(b));
-		/* a worker keeps its own control socket, nothing else */
-		ck_assert_str_eq(b, round == 0 ? "A0 S0\n" : "A0 S1\n");
+		ck_assert_str_eq(b, round == 0 ? "A0 S0\n" : "A1 S2\n");
 		fd[1] = conn_open();	/* while the first is busy */
 		conn_line(fd[1], b, sizeof(b));
-		ck_assert_str_eq(b, round == 0 ? "A0 S0\n" : "A0 S1\n");
+		ck_assert_str_eq(b, round == 0 ? "A0 S0\n" : "A1 S2\n");
 		close(fd[0]);
 		close(fd[1]);
 		stop();
@@ -440,12 +467,9 @@ lowest_free_fd(pid_t pid)
 	return -1;
 }
 
-/* At the process limit with an idle worker, a failing accept (EMFILE)
- * pauses the listener; when the pause ends, the idle worker must get the
- * waiting connection (not only a worker's report or a reaped child may
- * turn listening on again: an idle worker sends neither until it is
- * retired a minute later). */
-START_TEST(test_pause_ends_with_idle_worker)
+/* A worker whose accept fails (EMFILE) pauses and then takes the
+ * waiting connection: it must neither spin nor leave it unserved. */
+START_TEST(test_accept_failure_pauses_worker)
 {
 	struct rlimit rl, low;
 	long first, p;
@@ -457,6 +481,36 @@ START_TEST(test_pause_ends_with_idle_worker)
 	close(fd);
 	ck_assert_int_gt(first, 0);
 	usleep(100000);		/* the worker is idle again */
+	ck_assert_int_eq(prlimit((pid_t)first, RLIMIT_NOFILE, NULL, &rl), 0);
+	lim = lowest_free_fd((pid_t)first);
+	ck_assert_int_gt(lim, 0);
+	low = rl;
+	low.rlim_cur = (rlim_t)lim;	/* the next accept fails: EMFILE */
+	ck_assert_int_eq(prlimit((pid_t)first, RLIMIT_NOFILE, &low, NULL),
+	    0);
+	fd = conn_open();
+	usleep(100000);		/* accept failed, the worker paused */
+	ck_assert_int_eq(prlimit((pid_t)first, RLIMIT_NOFILE, &rl, NULL), 0);
+	p = conn_pid(fd, 3000);
+	close(fd);
+	ck_assert_int_eq(p, first);
+	stop();
+}
+END_TEST
+
+/* At the process limit, one process per connection: a failing accept
+ * pauses the listener, which then serves the waiting connection. */
+START_TEST(test_accept_failure_pauses_server)
+{
+	struct rlimit rl, low;
+	long p;
+	int fd, lim;
+
+	start(2, 1);
+	fd = conn_open();		/* the server is in its loop */
+	ck_assert_int_gt(conn_pid(fd, 5000), 0);
+	close(fd);
+	usleep(100000);		/* and its child gone */
 	ck_assert_int_eq(prlimit(server, RLIMIT_NOFILE, NULL, &rl), 0);
 	lim = lowest_free_fd(server);
 	ck_assert_int_gt(lim, 0);
@@ -468,7 +522,8 @@ START_TEST(test_pause_ends_with_idle_worker)
 	ck_assert_int_eq(prlimit(server, RLIMIT_NOFILE, &rl, NULL), 0);
 	p = conn_pid(fd, 3000);
 	close(fd);
-	ck_assert_int_eq(p, first);
+	ck_assert_int_gt(p, 0);
+	ck_assert_int_ne(p, server);
 	stop();
 }
 END_TEST
@@ -488,7 +543,8 @@ forkserver_suite(void)
 	tcase_add_test(tc, test_worker_crash_replaced);
 	tcase_add_test(tc, test_connection_closed_after_child);
 	tcase_add_test(tc, test_child_holds_nothing_of_the_server);
-	tcase_add_test(tc, test_pause_ends_with_idle_worker);
+	tcase_add_test(tc, test_accept_failure_pauses_worker);
+	tcase_add_test(tc, test_accept_failure_pauses_server);
 	suite_add_tcase(s, tc);
 	return s;
 }
