@@ -1,13 +1,11 @@
 /*
- * forkserver.c — a server of forked processes on listening sockets (see
- * forkserver.h): one process per connection, accepted by the server, or a
- * pool of workers that accept by themselves.
+ * forkserver.c — accept loop with one forked process per connection (see
+ * forkserver.h).
  *
- * Trust: nothing from peers is read here; a worker reads only one-byte
- * reports ("A", "D", "X") on its own channel, and anything else makes the
- * server stop counting on it.  Resource use is bounded by max_children; a
- * failing accept (EMFILE, ENFILE, ENOBUFS) or fork pauses briefly instead
- * of spinning.
+ * Trust: nothing from peers is read here; a connection is accepted and
+ * handed to a child.  Resource use is bounded by max_children; a failing
+ * accept (EMFILE, ENFILE, ENOBUFS) pauses that listener briefly instead of
+ * spinning.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -16,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -33,7 +30,7 @@
 #define ACCEPT_BURST		32	/* connections per wake-up */
 #define PAUSE_USEC		(200 * 1000ULL)	/* after EMFILE and such */
 #define WORKER_IDLE_SEC		60	/* an idle worker this long exits */
-#define WORKER_WAIT_MS		5000	/* a worker's report to the server */
+#define WORKER_WAIT_MS		5000	/* passing a connection to a worker */
 
 /* A worker process (max_use > 1), seen from the server. */
 struct worker {
@@ -57,7 +54,6 @@ struct forkserver {
 	forkserver_child_fn *child;
 	void *arg;
 	struct worker *workers;	/* max_use > 1 */
-	int at_limit;		/* max_use > 1: every worker busy, no room */
 	sd_event_source *idle_timer;
 	int epfd;		/* the loop's epoll descriptor, or -1 */
 };
@@ -71,10 +67,10 @@ set_listening(struct forkserver *fs, int on)
 }
 
 static int can_take(const struct forkserver *fs);
-static void keep_one_idle(struct forkserver *fs);
 
-/* After a failed accept or fork: accept again, or start the worker that
- * could not be started. */
+/* An idle worker at the process limit can take a connection too: it
+ * reports nothing until it has served one, so waiting for it would leave
+ * the listeners off until it is retired. */
 static int
 on_pause_end(sd_event_source *s, uint64_t usec, void *ud)
 {
@@ -82,28 +78,20 @@ on_pause_end(sd_event_source *s, uint64_t usec, void *ud)
 
 	(void)s;
 	(void)usec;
-	if (fs->max_use > 1)
-		keep_one_idle(fs);
-	else if (can_take(fs))
+	if (can_take(fs))
 		set_listening(fs, 1);
 	return 0;
 }
 
-/* The timer exists from the start (disabled): when descriptors have run
- * out, creating one here would fail and nothing would ever turn the
- * listener on again. */
-static void
-pause_retry(struct forkserver *fs)
-{
-	sd_event_source_set_time_relative(fs->pause, PAUSE_USEC);
-	sd_event_source_set_enabled(fs->pause, SD_EVENT_ONESHOT);
-}
-
+/* The pause timer exists from the start (disabled): when descriptors
+ * have run out, creating its timerfd here would fail, and nothing would
+ * ever turn the listener on again. */
 static void
 pause_listening(struct forkserver *fs)
 {
 	set_listening(fs, 0);
-	pause_retry(fs);
+	sd_event_source_set_time_relative(fs->pause, PAUSE_USEC);
+	sd_event_source_set_enabled(fs->pause, SD_EVENT_ONESHOT);
 }
 
 /* The server's event loop is not the child's: its epoll descriptor would
@@ -145,15 +133,14 @@ close_loop_fds(const struct forkserver *fs)
 		close(found[i]);
 }
 
-/* In a new child: none of the server's event loop, default signals, and
- * no listening sockets unless it is a worker (which accepts on them).
- * The parent's loop is never used here. */
+/* In a new child: no listening sockets, none of the server's event loop,
+ * default signals.  The parent's loop is never used here. */
 static void
-prepare_child(struct forkserver *fs, int worker)
+prepare_child(struct forkserver *fs)
 {
 	sigset_t none;
 
-	for (int i = 0; i < fs->n && !worker; i++)
+	for (int i = 0; i < fs->n; i++)
 		close(fs->fds[i]);
 	close_loop_fds(fs);
 	signal(SIGTERM, SIG_DFL);
@@ -166,7 +153,7 @@ prepare_child(struct forkserver *fs, int worker)
 static void __attribute__((noreturn))
 run_child(struct forkserver *fs, int conn)
 {
-	prepare_child(fs, 0);
+	prepare_child(fs);
 	_exit(fs->child(conn, fs->arg));
 }
 
@@ -190,9 +177,9 @@ worker_exit(int code)
 
 /* SIGTERM/SIGINT between connections (a supervisor stopping the whole
  * process group): leave like a worker told to stop, through the hook.
- * Between connections both are blocked except inside epoll_pwait, so one
- * that arrives at any moment of the idle loop is seen; during a
- * connection the default action applies, as for any child. */
+ * Between connections both are blocked except inside ppoll, so one that
+ * comes at any moment there is seen; during a connection the default
+ * action applies, as for any child. */
 static volatile sig_atomic_t worker_stop;
 
 static void
@@ -202,11 +189,14 @@ worker_stop_handler(int sig)
 	worker_stop = 1;
 }
 
-static void
+/* idle: our handler, the signals blocked; else the defaults, unblocked.
+ * Returns 1 if, on leaving the idle state, one of them was pending. */
+static int
 worker_signals(int idle)
 {
 	struct sigaction sa;
-	sigset_t ss;
+	sigset_t ss, pending;
+	int was_pending = 0;
 
 	sigemptyset(&ss);
 	sigaddset(&ss, SIGTERM);
@@ -218,117 +208,81 @@ worker_signals(int idle)
 		(void)sigprocmask(SIG_BLOCK, &ss, NULL);
 	(void)sigaction(SIGTERM, &sa, NULL);
 	(void)sigaction(SIGINT, &sa, NULL);
-	if (!idle)
-		(void)sigprocmask(SIG_UNBLOCK, &ss, NULL);
+	if (!idle) {
+		if (sigpending(&pending) == 0 &&
+		    (sigismember(&pending, SIGTERM) == 1 ||
+		    sigismember(&pending, SIGINT) == 1))
+			was_pending = 1;
+		else
+			(void)sigprocmask(SIG_UNBLOCK, &ss, NULL);
+	}
+	return was_pending;
 }
 
-/* Wait up to ms, or until the server closes the channel (then exit). */
-static void
-worker_pause(int ctl, int ms)
-{
-	struct pollfd p = { .fd = ctl, .events = POLLIN };
-
-	if (poll(&p, 1, ms) == 1)
-		worker_exit(0);
-}
-
-/* Accept on listening socket fd, or -1: nothing there (another worker
- * was quicker) or a failure, logged and followed by a pause so that a
- * lack of descriptors or memory does not spin. */
-static int
-worker_accept(int fd, int ctl)
-{
-	int conn = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
-
-	if (conn >= 0)
-		return conn;
-	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ||
-	    errno == ECONNABORTED)
-		return -1;
-	log_msg(LOG_ERR, "accept_failed", "reason", strerror(errno),
-	    (char *)NULL);
-	worker_pause(ctl, (int)(PAUSE_USEC / 1000));
-	return -1;
-}
-
-/* Did a SIGTERM/SIGINT come while they were blocked? */
-static int
-worker_stop_pending(void)
-{
-	sigset_t pending;
-
-	if (worker_stop)
-		return 1;
-	if (sigpending(&pending) != 0)
-		return 0;
-	return sigismember(&pending, SIGTERM) == 1 ||
-	    sigismember(&pending, SIGINT) == 1;
-}
-
-/* In the worker: accept connections on the listening sockets, one at a
- * time, until the server closes ctl or max_use is reached.  The server
- * hears "A" when a connection is taken (so that it starts another worker
- * if this was the last idle one), then "D" (done, accepting again) or "X"
- * (done, exiting).  Idle workers wait in their own epoll with
- * EPOLLEXCLUSIVE: a new connection wakes one of them, not all. */
+/* In the worker: take connections from ctl until told to stop (EOF) or
+ * max_use is reached.  Each one is answered "D" (done, ready for more) or
+ * "X" (done, exiting), so the server never hands a connection to a
+ * worker that is leaving. */
 static void __attribute__((noreturn))
 worker_loop(struct forkserver *fs, int ctl)
 {
-	struct epoll_event ev, got[FORKSERVER_MAX_FDS + 1];
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(sizeof(int))];
+	} cm;
+	struct pollfd pfd = { .fd = ctl, .events = POLLIN };
 	sigset_t during_wait;
+	struct msghdr mh;
+	struct cmsghdr *c;
+	struct iovec iov;
 	unsigned used = 0;
 	char byte;
-	int ep, n, r, conn;
+	ssize_t r;
+	int conn;
 
-	if ((ep = epoll_create1(EPOLL_CLOEXEC)) == -1)
-		worker_exit(1);
-	memset(&ev, 0, sizeof(ev));
-	ev.events = EPOLLIN;
-	ev.data.u32 = (uint32_t)fs->n;	/* the channel to the server */
-	if (epoll_ctl(ep, EPOLL_CTL_ADD, ctl, &ev) == -1)
-		worker_exit(1);
-	for (int i = 0; i < fs->n; i++) {
-		ev.events = EPOLLIN | EPOLLEXCLUSIVE;
-		ev.data.u32 = (uint32_t)i;
-		if (epoll_ctl(ep, EPOLL_CTL_ADD, fs->fds[i], &ev) == -1)
-			worker_exit(1);
-	}
+	worker_signals(1);
 	(void)sigprocmask(SIG_SETMASK, NULL, &during_wait);
 	sigdelset(&during_wait, SIGTERM);
 	sigdelset(&during_wait, SIGINT);
 	for (;;) {
-		worker_signals(1);
 		if (worker_stop)
 			worker_exit(0);
-		n = epoll_pwait(ep, got, fs->n + 1, -1, &during_wait);
-		if (worker_stop)
-			worker_exit(0);
-		if (n == -1) {
+		if (ppoll(&pfd, 1, NULL, &during_wait) == -1) {
 			if (errno == EINTR)
 				continue;
 			worker_exit(1);
 		}
-		conn = -1;
-		for (int k = 0; k < n; k++)
-			if (got[k].data.u32 == (uint32_t)fs->n)
-				worker_exit(0);	/* the server closed: done */
-		for (int k = 0; k < n && conn == -1; k++)
-			conn = worker_accept(fs->fds[got[k].data.u32], ctl);
-		if (conn == -1)
+		if (worker_stop)
+			worker_exit(0);
+		memset(&mh, 0, sizeof(mh));
+		iov.iov_base = &byte;
+		iov.iov_len = 1;
+		mh.msg_iov = &iov;
+		mh.msg_iovlen = 1;
+		mh.msg_control = cm.b;
+		mh.msg_controllen = sizeof(cm.b);
+		r = recvmsg(ctl, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+		if (r == -1 && (errno == EINTR || errno == EAGAIN))
 			continue;
-		if (worker_stop_pending()) {
+		if (r <= 0)
+			worker_exit(0);	/* the server closed: we are done */
+		conn = -1;
+		c = CMSG_FIRSTHDR(&mh);
+		if (c != NULL && c->cmsg_level == SOL_SOCKET &&
+		    c->cmsg_type == SCM_RIGHTS &&
+		    c->cmsg_len == CMSG_LEN(sizeof(int)))
+			memcpy(&conn, CMSG_DATA(c), sizeof(int));
+		if (conn < 0 || (mh.msg_flags & MSG_CTRUNC))
+			worker_exit(1);	/* not what the server sends */
+		if (worker_signals(0)) {
 			/* a connection that came with the signal: its
 			 * client sees the end of the connection, as if we
 			 * had died */
 			close(conn);
 			worker_exit(0);
 		}
-		worker_signals(0);
-		/* a server that is gone or retired us still lets us
-		 * finish this connection; we leave after it */
-		byte = 'A';
-		(void)io_write_all(ctl, &byte, 1, WORKER_WAIT_MS);
 		r = fs->child(conn, fs->arg);
+		worker_signals(1);
 		close(conn);
 		/* non-zero: the child asks not to be reused */
 		byte = ++used >= fs->max_use || r != 0 ? 'X' : 'D';
@@ -347,8 +301,7 @@ mono_usec(const struct forkserver *fs)
 	return now;
 }
 
-/* Stop counting on w; closing our end tells an idle worker to exit (a
- * busy one exits after its connection). */
+/* Stop giving w work; closing our end tells an idle worker to exit. */
 static void
 worker_retire(struct worker *w)
 {
@@ -375,12 +328,41 @@ worker_free(struct worker *w)
 	free(w);
 }
 
-static int
-on_worker(sd_event_source *s, int fd, uint32_t revents, void *ud);
+static void set_listening(struct forkserver *fs, int on);
 
-/* Fork a worker. */
+/* What a worker says: "D" ready again, "X" leaving; EOF or anything
+ * else: it is no longer usable. */
+static int
+on_worker(sd_event_source *s, int fd, uint32_t revents, void *ud)
+{
+	struct worker *w = ud;
+	struct forkserver *fs = w->fs;
+	char b[16];
+	ssize_t n;
+
+	(void)s;
+	(void)revents;
+	n = recv(fd, b, sizeof(b), MSG_DONTWAIT);
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return 0;
+	if (n == 1 && b[0] == 'D' && w->busy) {
+		w->busy = 0;
+		w->idle_since = mono_usec(fs);
+		if (fs->pause == NULL ||
+		    sd_event_source_get_enabled(fs->pause, NULL) == 0)
+			set_listening(fs, 1);
+		return 0;
+	}
+	/* 'X', EOF, or a protocol error: the process is reaped later */
+	worker_retire(w);
+	return 0;
+}
+
+/* Fork a worker.  busy_conn is the connection the server holds right
+ * now: the worker must not keep the inherited copy (the client would
+ * never see EOF), it gets its own over the socketpair. */
 static struct worker *
-worker_start(struct forkserver *fs)
+worker_start(struct forkserver *fs, int busy_conn)
 {
 	struct worker *w;
 	int sv[2];
@@ -394,11 +376,13 @@ worker_start(struct forkserver *fs)
 	}
 	pid = fork();
 	if (pid == 0) {
+		free(w);	/* the server's record of this worker */
 		close(sv[0]);
+		close(busy_conn);
 		for (struct worker *o = fs->workers; o != NULL; o = o->next)
 			if (o->ctl != -1)
 				close(o->ctl);
-		prepare_child(fs, 1);
+		prepare_child(fs);
 		worker_loop(fs, sv[1]);
 	}
 	close(sv[1]);
@@ -410,7 +394,6 @@ worker_start(struct forkserver *fs)
 	w->fs = fs;
 	w->pid = pid;
 	w->ctl = sv[0];
-	w->idle_since = mono_usec(fs);
 	if (sd_event_add_io(fs->ev, &w->src, w->ctl, EPOLLIN, on_worker,
 	    w) < 0) {
 		close(w->ctl);
@@ -427,108 +410,64 @@ worker_start(struct forkserver *fs)
 	return w;
 }
 
-static const struct worker *
-idle_worker(const struct forkserver *fs)
-{
-	for (const struct worker *w = fs->workers; w != NULL; w = w->next)
-		if (!w->busy && !w->retired)
-			return w;
-	return NULL;
-}
-
-/* Keep one worker waiting for the next connection while there is room
- * for one; at the limit, connections wait in the listen queue until a
- * worker is done.  A failed fork is tried again after a pause. */
-static void
-keep_one_idle(struct forkserver *fs)
-{
-	if (idle_worker(fs) != NULL) {
-		fs->at_limit = 0;
-		return;
-	}
-	if (fs->children >= fs->max) {
-		if (!fs->at_limit)
-			log_msg(LOG_WARNING, "limit_reached", "reason",
-			    "too many connections at once; new ones wait",
-			    (char *)NULL);
-		fs->at_limit = 1;
-		return;
-	}
-	fs->at_limit = 0;
-	if (fs->pause != NULL &&
-	    sd_event_source_get_enabled(fs->pause, NULL) > 0)
-		return;		/* a retry is due anyway */
-	if (worker_start(fs) == NULL) {
-		log_msg(LOG_ERR, "worker_failed", "reason", strerror(errno),
-		    (char *)NULL);
-		pause_retry(fs);
-	}
-}
-
-/* What a worker says: "A" took a connection, "D" done and accepting
- * again, "X" done and leaving; EOF or anything out of turn: it is no
- * longer counted on (the process is reaped later). */
+/* Hand conn to an idle worker, starting one if none is idle.  0 handed
+ * over (conn is ours to close), -1 not. */
 static int
-on_worker(sd_event_source *s, int fd, uint32_t revents, void *ud)
+worker_take(struct forkserver *fs, int conn)
 {
-	struct worker *w = ud;
-	struct forkserver *fs = w->fs;
-	char b[16];
-	ssize_t n;
+	struct worker *w;
+	const char c = 'C';
 
-	(void)s;
-	(void)revents;
-	n = recv(fd, b, sizeof(b), MSG_DONTWAIT);
-	if (n == -1 && (errno == EAGAIN || errno == EINTR))
-		return 0;
-	for (ssize_t i = 0; i < n && !w->retired; i++) {
-		if (b[i] == 'A' && !w->busy)
+	/* an idle worker may have died a moment ago: try the next one */
+	for (int attempt = 0; attempt < 3; attempt++) {
+		for (w = fs->workers; w != NULL; w = w->next)
+			if (!w->busy && !w->retired)
+				break;
+		if (w == NULL && fs->children < fs->max)
+			w = worker_start(fs, conn);
+		if (w == NULL)
+			return -1;
+		if (io_send_fd(w->ctl, &c, 1, conn, WORKER_WAIT_MS) == 0) {
 			w->busy = 1;
-		else if (b[i] == 'D' && w->busy) {
-			w->busy = 0;
-			w->idle_since = mono_usec(fs);
-		} else
-			worker_retire(w);
-	}
-	if (n <= 0)
+			return 0;
+		}
 		worker_retire(w);
-	keep_one_idle(fs);
-	return 0;
+	}
+	return -1;
 }
 
-/* One process per connection (max_use 1): is there room for another? */
+/* Can another connection be taken now (an idle worker, or room for a
+ * new process)? */
 static int
 can_take(const struct forkserver *fs)
 {
-	return fs->children < fs->max;
+	if (fs->children < fs->max)
+		return 1;
+	if (fs->max_use <= 1)
+		return 0;
+	for (const struct worker *w = fs->workers; w != NULL; w = w->next)
+		if (!w->busy && !w->retired)
+			return 1;
+	return 0;
 }
 
-/* Once a minute: idle workers beyond their time are told to exit, all
- * but one, which waits for the next connection. */
+/* Once a minute: idle workers beyond their time are told to exit. */
 static int
 on_idle_timer(sd_event_source *s, uint64_t usec, void *ud)
 {
 	struct forkserver *fs = ud;
-	unsigned idle = 0;
 
 	for (struct worker *w = fs->workers; w != NULL; w = w->next)
-		if (!w->busy && !w->retired)
-			idle++;
-	for (struct worker *w = fs->workers; w != NULL && idle > 1;
-	    w = w->next)
 		/* idle_since may be later than usec (a report handled after
 		 * the timer was due): no unsigned wrap-around */
 		if (!w->busy && !w->retired &&
-		    w->idle_since + WORKER_IDLE_SEC * 1000000ULL <= usec) {
+		    w->idle_since + WORKER_IDLE_SEC * 1000000ULL <= usec)
 			worker_retire(w);
-			idle--;
-		}
 	sd_event_source_set_time(s, usec + WORKER_IDLE_SEC * 1000000ULL);
 	sd_event_source_set_enabled(s, SD_EVENT_ON);
 	return 0;
 }
 
-/* One process per connection (max_use 1): the server accepts. */
 static int
 on_accept(sd_event_source *s, int fd, uint32_t revents, void *ud)
 {
@@ -548,6 +487,18 @@ on_accept(sd_event_source *s, int fd, uint32_t revents, void *ud)
 			    strerror(errno), (char *)NULL);
 			pause_listening(fs);
 			return 0;
+		}
+		if (fs->max_use > 1) {
+			int r = worker_take(fs, conn);
+
+			close(conn);
+			if (r == -1) {
+				log_msg(LOG_ERR, "worker_failed", "reason",
+				    strerror(errno), (char *)NULL);
+				pause_listening(fs);
+				return 0;
+			}
+			continue;
 		}
 		pid = fork();
 		if (pid == 0)
@@ -592,9 +543,7 @@ on_sigchld(sd_event_source *s, const struct signalfd_siginfo *si, void *ud)
 			fs->children--;
 		reaped = 1;
 	}
-	if (fs->max_use > 1)
-		keep_one_idle(fs);
-	else if (reaped && can_take(fs) && (fs->pause == NULL ||
+	if (reaped && can_take(fs) && (fs->pause == NULL ||
 	    sd_event_source_get_enabled(fs->pause, NULL) == 0))
 		set_listening(fs, 1);
 	return 0;
@@ -665,8 +614,8 @@ forkserver_run(const int *fds, int n, unsigned max_children,
 	for (int i = 0; i < n; i++) {
 		if (io_set_nonblock(fds[i], 1) == -1 ||
 		    io_set_cloexec(fds[i], 1) == -1 ||
-		    (fs.max_use <= 1 && sd_event_add_io(fs.ev, &fs.src[i],
-		    fds[i], EPOLLIN, on_accept, &fs) < 0)) {
+		    sd_event_add_io(fs.ev, &fs.src[i], fds[i], EPOLLIN,
+		    on_accept, &fs) < 0) {
 			log_msg(LOG_ERR, "fatal", "reason", "cannot watch a "
 			    "listening socket", (char *)NULL);
 			goto out;
@@ -682,8 +631,6 @@ forkserver_run(const int *fds, int n, unsigned max_children,
 		    (char *)NULL);
 		goto out;
 	}
-	if (fs.max_use > 1)
-		keep_one_idle(&fs);	/* the first worker, accepting */
 	(void)sd_notify(0, "READY=1");
 	rc = sd_event_loop(fs.ev) < 0 ? -1 : 0;
 out:

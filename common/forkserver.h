@@ -1,37 +1,32 @@
 /*
  * forkserver.h — the accept loop of a long-running server that owns
  * listening sockets (LISTEN_FDS, as systemd's Accept=no socket units and
- * posthorn-run pass them) and forks the processes that serve the
- * connections: posthorn-smtpd and posthorn-queue.  A connection costs at
- * most a fork, not an exec.
+ * posthorn-run pass them) and forks one process per connection:
+ * posthorn-smtpd and posthorn-queue.  A connection costs a fork, not an
+ * exec.
  *
- * Built on sd-event; SIGCHLD reaps finished children at once.  With
- * max_use 1 the server accepts (one I/O source per listening socket) and
- * forks one process per connection; at max_children the listeners are
+ * Built on sd-event: one I/O source per listening socket, SIGCHLD reaps
+ * finished children at once, and at max_children the listeners are
  * disabled (new connections wait in the kernel's listen queue) until one
  * ends.
  *
  * With max_use > 1 the children are workers that serve up to max_use
- * connections one after another (as Postfix's daemons do), and accept
- * them themselves: each idle worker waits on the listening sockets in its
- * own epoll (EPOLLEXCLUSIVE, so a connection wakes one), tells the server
- * "A" when it has taken one and "D" when it is done.  The server only
- * keeps one idle worker ready while there is room for one (starting the
- * next as soon as the last idle one takes a connection), and tells a
- * worker idle for WORKER_IDLE_SEC to exit, all but the last.  At
- * max_children with every worker busy, connections wait in the listen
- * queue.  No hand-over between processes: that was a third of the time
- * to the greeting on a small virtual machine.  On this kind of
- * machine a fork costs more than a whole injection, so posthorn-queue and
- * posthorn-smtpd on port 25 use workers; submission and SMTPS sessions
+ * connections one after another (as Postfix's daemons do): the server
+ * accepts, passes the connection to an idle worker over a socketpair
+ * (SCM_RIGHTS), and forks a new worker only when none is idle.  A worker
+ * idle for WORKER_IDLE_SEC is told to exit.  On this kind of machine a
+ * fork costs more than a whole injection, so posthorn-queue uses
+ * workers, and so does posthorn-smtpd on port 25 (smtpd_max_use; a
+ * process that saw AUTH is not reused); submission and SMTPS sessions
  * get one process each (max_use 1), so no password is ever in a process
- * that serves another client.  A worker holds the listening sockets
- * during its sessions, as Postfix's smtpd does: a compromised worker
- * could take connections meant for others, which it could also do by
- * reporting itself idle at once.  SIGTERM/SIGINT end the server without
- * touching its children: sessions in progress finish undisturbed, and
- * idle workers exit when the server's end of their channel closes (their
- * process group is how a supervisor stops them).
+ * that serves another client.  Workers never hold a listening socket: a
+ * process that has parsed a hostile client's input could otherwise shut
+ * down, filter or reconfigure the socket that systemd holds for everyone
+ * (letting workers accept by themselves was measured to save about
+ * 0.15 ms of the time to the greeting; bench/RESULTS.md, 2026-11-23).
+ * SIGTERM/SIGINT end the server without touching its children:
+ * sessions in progress finish undisturbed (their process group is how a
+ * supervisor stops them).
  */
 #ifndef POSTHORN_FORKSERVER_H
 #define POSTHORN_FORKSERVER_H
