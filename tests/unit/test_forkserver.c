@@ -493,6 +493,30 @@ lowest_free_fd(pid_t pid)
 	return -1;
 }
 
+/* Connect while the server's next accept fails (EMFILE: its descriptor
+ * limit lowered to the lowest free one), restore the limit after the
+ * failure: the pid that serves the connection, or 0 if none does. */
+static long
+conn_after_accept_failure(void)
+{
+	struct rlimit rl, low;
+	long p;
+	int fd, lim;
+
+	ck_assert_int_eq(prlimit(server, RLIMIT_NOFILE, NULL, &rl), 0);
+	lim = lowest_free_fd(server);
+	ck_assert_int_gt(lim, 0);
+	low = rl;
+	low.rlim_cur = (rlim_t)lim;
+	ck_assert_int_eq(prlimit(server, RLIMIT_NOFILE, &low, NULL), 0);
+	fd = conn_open();
+	usleep(100000);		/* accept failed, the listener paused */
+	ck_assert_int_eq(prlimit(server, RLIMIT_NOFILE, &rl, NULL), 0);
+	p = conn_pid(fd, 3000);
+	close(fd);
+	return p;
+}
+
 /* At the process limit with an idle worker, a failing accept (EMFILE)
  * pauses the listener; when the pause ends, the idle worker must get the
  * waiting connection (not only a worker's report or a reaped child may
@@ -500,9 +524,8 @@ lowest_free_fd(pid_t pid)
  * retired a minute later). */
 START_TEST(test_pause_ends_with_idle_worker)
 {
-	struct rlimit rl, low;
-	long first, p;
-	int fd, lim;
+	long first;
+	int fd;
 
 	start(1, 100);
 	fd = conn_open();
@@ -510,18 +533,7 @@ START_TEST(test_pause_ends_with_idle_worker)
 	close(fd);
 	ck_assert_int_gt(first, 0);
 	ck_assert(worker_idle(first));	/* the worker is idle again */
-	ck_assert_int_eq(prlimit(server, RLIMIT_NOFILE, NULL, &rl), 0);
-	lim = lowest_free_fd(server);
-	ck_assert_int_gt(lim, 0);
-	low = rl;
-	low.rlim_cur = (rlim_t)lim;	/* the next accept fails: EMFILE */
-	ck_assert_int_eq(prlimit(server, RLIMIT_NOFILE, &low, NULL), 0);
-	fd = conn_open();
-	usleep(100000);		/* accept failed, the listener paused */
-	ck_assert_int_eq(prlimit(server, RLIMIT_NOFILE, &rl, NULL), 0);
-	p = conn_pid(fd, 3000);
-	close(fd);
-	ck_assert_int_eq(p, first);
+	ck_assert_int_eq(conn_after_accept_failure(), first);
 	stop();
 }
 END_TEST
@@ -530,26 +542,15 @@ END_TEST
  * pauses the listener, which then serves the waiting connection. */
 START_TEST(test_accept_failure_pauses_server)
 {
-	struct rlimit rl, low;
 	long p;
-	int fd, lim;
+	int fd;
 
 	start(2, 1);
 	fd = conn_open();		/* the server is in its loop */
 	ck_assert_int_gt(conn_pid(fd, 5000), 0);
 	close(fd);
 	usleep(100000);		/* and its child gone */
-	ck_assert_int_eq(prlimit(server, RLIMIT_NOFILE, NULL, &rl), 0);
-	lim = lowest_free_fd(server);
-	ck_assert_int_gt(lim, 0);
-	low = rl;
-	low.rlim_cur = (rlim_t)lim;	/* the next accept fails: EMFILE */
-	ck_assert_int_eq(prlimit(server, RLIMIT_NOFILE, &low, NULL), 0);
-	fd = conn_open();
-	usleep(100000);		/* accept failed, the listener paused */
-	ck_assert_int_eq(prlimit(server, RLIMIT_NOFILE, &rl, NULL), 0);
-	p = conn_pid(fd, 3000);
-	close(fd);
+	p = conn_after_accept_failure();
 	ck_assert_int_gt(p, 0);
 	ck_assert_int_ne(p, server);
 	stop();
