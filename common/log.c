@@ -11,8 +11,8 @@
  * write(2), so lines of concurrent processes sharing stderr do not mix.
  *
  * When JOURNAL_STREAM names the device:inode of our stderr we were started
- * by systemd with journal output: the same fields then go through
- * sd_journal_sendv() as KEY=value (upper-cased), with MESSAGE= (the
+ * by systemd with journal output: the same fields then go to journald's
+ * native socket (journal.c) as KEY=value (upper-cased), with MESSAGE= (the
  * "event=... k=v" text), PRIORITY= and SYSLOG_IDENTIFIER=; if the journal
  * refuses the message it is written to stderr instead.
  */
@@ -25,10 +25,9 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include <systemd/sd-journal.h>
-
 #include "common/buf.h"
 #include "common/io.h"
+#include "common/journal.h"
 #include "common/log.h"
 
 #define LOG_VALUE_MAX	1024
@@ -38,7 +37,7 @@ static char log_prog[64];
 static int log_verbose;
 static int log_journal = -1;	/* -1 not yet decided */
 
-int (*log_journal_send)(const struct iovec *iov, int n) = sd_journal_sendv;
+int (*log_journal_send)(const struct iovec *iov, int n) = journal_sendv;
 
 static const char *
 prog(void)

@@ -47,8 +47,8 @@ void log_end(struct logline *l);	/* emits and frees */
  * output octets.  Appends to out. */
 int sanitize_text(struct buf *out, const char *p, size_t n, size_t max);
 
-/* The journal sender (sd_journal_sendv); tests replace it to see the
- * structured fields. */
+/* The journal sender (journal_sendv, common/journal.h); tests replace
+ * it to see the structured fields. */
 struct iovec;
 extern int (*log_journal_send)(const struct iovec *iov, int n);
 

@@ -16,9 +16,8 @@
 #include <strings.h>
 #include <time.h>
 
-#include <openssl/evp.h>
-
 #include "common/addr.h"
+#include "common/base64.h"
 #include "common/buf.h"
 #include "common/config.h"
 #include "queue/sendmail_msg.h"
@@ -603,16 +602,15 @@ utf8_cut(const unsigned char *s, size_t n)
 static int
 encoded_words(const unsigned char *s, size_t n, struct buf *out)
 {
-	unsigned char enc[64 + 1];
 	size_t pos = 0, chunk;
 
 	while (pos < n) {
 		chunk = n - pos > 45 ? utf8_cut(s + pos, 45) : n - pos;
 		if (chunk == 0)
 			chunk = n - pos < 45 ? n - pos : 45;
-		EVP_EncodeBlock(enc, s + pos, (int)chunk);
-		if (buf_printf(out, "%s=?UTF-8?B?%s?=", pos ? " " : "",
-		    enc) == -1)
+		if (buf_append_str(out, pos ? " =?UTF-8?B?" : "=?UTF-8?B?") ==
+		    -1 || base64_encode(s + pos, chunk, out) == -1 ||
+		    buf_append_str(out, "?=") == -1)
 			return -1;
 		pos += chunk;
 	}
