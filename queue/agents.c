@@ -48,8 +48,13 @@
 				   agent older than this (see PROTOCOL.md) */
 #define REMOTE_IDLE_USEC	(5 * 1000000ULL)	/* an idle posthorn-remote
 						   (and its connection) */
-#define LOCAL_IDLE_USEC	(5 * 1000000ULL)	/* an idle posthorn-local
-				   waits this long for its next job */
+#define LOCAL_IDLE_USEC	(60 * 1000000ULL)	/* an idle posthorn-local
+				   waits this long for its next job (and never
+				   past LOCAL_MAX_AGE_USEC): a quiet server's
+				   next message for the same mailbox costs no
+				   process start (bench/RESULTS.md, 2026-11-23);
+				   idle agents are bounded by local_concurrency
+				   and the oldest makes room for a new one */
 #define SPAWN_IN_MAX	(64 * 1024)
 
 static uint64_t agent_limit(const struct sched *s, const struct job *j);
@@ -77,6 +82,8 @@ static size_t nagents, nidle;
 static uint64_t next_spawn_id;
 static struct buf spawn_in = BUF_INIT;
 static uint64_t limit_override;	/* POSTHORN_AGENT_TIMEOUT (tests) */
+static uint64_t local_idle_usec = LOCAL_IDLE_USEC;	/* or
+				   POSTHORN_LOCAL_IDLE (tests) */
 
 size_t
 agents_running(void)
@@ -411,6 +418,22 @@ agent_give(struct agent *a, struct job *j)
 	agent_start(j);
 }
 
+/* When idle agent a is sent away: REMOTE_IDLE_USEC from now (its SMTP
+ * connection is held open), local_idle_usec for posthorn-local, but not
+ * after LOCAL_MAX_AGE_USEC, when it could take no job anyway. */
+static uint64_t
+idle_until(const struct agent *a, uint64_t now)
+{
+	uint64_t end;
+
+	if (a->cls == CLASS_REMOTE)
+		return now + REMOTE_IDLE_USEC;
+	end = now + local_idle_usec;
+	if (a->started + LOCAL_MAX_AGE_USEC < end)
+		end = a->started + LOCAL_MAX_AGE_USEC;
+	return end > now ? end : now;
+}
+
 /* After an agent's done frame: give it the next waiting job it may take
  * (PROTOCOL.md §3), or let a local agent wait idle.  Returns 1 if it got
  * a job (keep reading), 0 if the job is over (the agent may be freed: do
@@ -446,8 +469,7 @@ agent_next(struct agent *a)
 		a->idle = 1;
 		nidle++;
 		sd_event_now(a->s->ev, CLOCK_MONOTONIC, &now);
-		sd_event_source_set_time(a->timer, now + (a->cls ==
-		    CLASS_REMOTE ? REMOTE_IDLE_USEC : LOCAL_IDLE_USEC));
+		sd_event_source_set_time(a->timer, idle_until(a, now));
 		sd_event_source_set_enabled(a->timer, SD_EVENT_ONESHOT);
 		job_finished(old, "delivery agent ended early");
 		return 0;
@@ -642,19 +664,29 @@ spawn_io_cb(sd_event_source *src, int fd, uint32_t revents, void *arg)
 	return 0;
 }
 
-int
-agents_init(struct sched *s)
+/* A number of seconds from the environment (tests): 1 to max, else 0. */
+static uint64_t
+env_seconds(const char *name, unsigned long max)
 {
-	const char *t = getenv("POSTHORN_AGENT_TIMEOUT");
+	const char *t = getenv(name);
 	char *end;
 	unsigned long v;
 
-	if (t != NULL && t[0] >= '1' && t[0] <= '9') {
-		errno = 0;
-		v = strtoul(t, &end, 10);
-		if (errno == 0 && *end == '\0' && v <= 86400)
-			limit_override = v;
-	}
+	if (t == NULL || t[0] < '1' || t[0] > '9')
+		return 0;
+	errno = 0;
+	v = strtoul(t, &end, 10);
+	return errno == 0 && *end == '\0' && v <= max ? v : 0;
+}
+
+int
+agents_init(struct sched *s)
+{
+	uint64_t idle = env_seconds("POSTHORN_LOCAL_IDLE", 60);
+
+	limit_override = env_seconds("POSTHORN_AGENT_TIMEOUT", 86400);
+	if (idle != 0)
+		local_idle_usec = idle * 1000000ULL;
 	if (s->spawnfd < 0)
 		return 0;
 	return sd_event_add_io(s->ev, NULL, s->spawnfd, EPOLLIN, spawn_io_cb,
