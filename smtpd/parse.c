@@ -422,28 +422,3 @@ smtp_b64_decode(const char *s, size_t len, struct buf *out)
 		return -1;
 	return 0;
 }
-
-int
-smtp_b64_encode(const void *p, size_t len, struct buf *out)
-{
-	static const char tab[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	const unsigned char *u = p;
-
-	for (size_t i = 0; i < len; i += 3) {
-		uint32_t v = (uint32_t)u[i] << 16;
-		size_t left = len - i;
-		char q[4];
-		if (left > 1)
-			v |= (uint32_t)u[i + 1] << 8;
-		if (left > 2)
-			v |= u[i + 2];
-		q[0] = tab[(v >> 18) & 63];
-		q[1] = tab[(v >> 12) & 63];
-		q[2] = left > 1 ? tab[(v >> 6) & 63] : '=';
-		q[3] = left > 2 ? tab[v & 63] : '=';
-		if (buf_append(out, q, 4) != 0)
-			return -1;
-	}
-	return 0;
-}

@@ -112,7 +112,6 @@ int smtp_parse_bdat(const char *args, uint64_t *size, bool *last);
 bool smtp_helo_valid(const char *s);
 /* Base64 (RFC 4648) decode for AUTH; -1 if malformed. */
 int smtp_b64_decode(const char *s, size_t len, struct buf *out);
-int smtp_b64_encode(const void *p, size_t len, struct buf *out);
 
 /* ---- data.c: DATA/BDAT content ---------------------------------------- */
 

@@ -80,16 +80,16 @@ START_TEST(test_encode_invalid)
 }
 END_TEST
 
-START_TEST(test_send)
+/* A journal of the test's own: a datagram socket bound in a new
+ * directory, which journal_sendv() is pointed at. */
+static int
+own_journal(char *dir, char *path, size_t pathsz)
 {
-	char dir[] = "/tmp/test_journal.XXXXXX", path[64], got[256];
-	struct iovec iov[2] = { field("MESSAGE=hello"), field("QID=AB") };
 	struct sockaddr_un sa;
-	ssize_t n;
 	int s;
 
 	ck_assert_ptr_nonnull(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/socket", dir);
+	snprintf(path, pathsz, "%s/socket", dir);
 	s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	ck_assert_int_ge(s, 0);
 	memset(&sa, 0, sizeof(sa));
@@ -97,6 +97,16 @@ START_TEST(test_send)
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
 	ck_assert_int_eq(bind(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	journal_socket_path = path;
+	return s;
+}
+
+START_TEST(test_send)
+{
+	char dir[] = "/tmp/test_journal.XXXXXX", path[64], got[256];
+	struct iovec iov[2] = { field("MESSAGE=hello"), field("QID=AB") };
+	ssize_t n;
+	int s = own_journal(dir, path, sizeof(path));
+
 	ck_assert_int_eq(journal_sendv(iov, 2), 0);
 	n = recv(s, got, sizeof(got), MSG_DONTWAIT);
 	ck_assert_int_eq(n, (ssize_t)strlen("MESSAGE=hello\nQID=AB\n"));
@@ -120,20 +130,10 @@ START_TEST(test_send_full)
 {
 	char dir[] = "/tmp/test_journal.XXXXXX", path[64];
 	struct iovec iov[1] = { field("MESSAGE=fill") };
-	struct sockaddr_un sa;
-	int s, sent = 0, r = 0;
+	int s = own_journal(dir, path, sizeof(path)), sent = 0, r = 0;
 
 	/* a journal that does not read: entries are refused, never waited
 	 * for (bounded: a unix datagram queue holds a few hundred) */
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/socket", dir);
-	s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	ck_assert_int_ge(s, 0);
-	memset(&sa, 0, sizeof(sa));
-	sa.sun_family = AF_UNIX;
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	ck_assert_int_eq(bind(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	journal_socket_path = path;
 	while (sent < 100000 && (r = journal_sendv(iov, 1)) == 0)
 		sent++;
 	ck_assert_int_eq(r, -1);
