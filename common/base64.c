@@ -1,7 +1,9 @@
 /*
- * base64.c — base64 encoding (base64.h).
+ * base64.c — base64 encoding and decoding (base64.h).
  *
- * Trust: any octets; the output size is computed with checked arithmetic.
+ * Trust: any octets, to encode or to decode (decoding takes a peer's AUTH
+ * lines); the output size is computed with checked arithmetic, and
+ * anything but the canonical padded form is refused.
  */
 #include "common/base64.h"
 
@@ -37,4 +39,55 @@ base64_encode(const void *in, size_t n, struct buf *out)
 		}
 	}
 	return 0;
+}
+
+/* The value of a base64 character, or -1. */
+static int
+value_of(unsigned char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}
+
+int
+base64_decode(const char *s, size_t len, struct buf *out)
+{
+	size_t start = out->len, pad = 0;
+	unsigned acc = 0;
+	int bits = 0, v;
+
+	if (len % 4 != 0 || buf_reserve(out, len / 4 * 3) == -1)
+		return -1;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] == '=') {
+			/* only as the last one or two characters */
+			if (len - i > 2 || (len - i == 2 && s[i + 1] != '='))
+				goto bad;
+			pad++;
+			continue;
+		}
+		if (pad > 0 || (v = value_of((unsigned char)s[i])) < 0)
+			goto bad;
+		acc = ((acc << 6) | (unsigned)v) & 0xffffff;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			if (buf_append_char(out, (char)((acc >> bits) & 0xff))
+			    == -1)
+				goto bad;
+		}
+	}
+	return 0;
+bad:
+	buf_truncate(out, start);
+	return -1;
 }

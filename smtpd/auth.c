@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/base64.h"
 #include "common/log.h"
 #include "smtpd/smtpd.h"
 
@@ -97,7 +98,8 @@ challenge(struct session *s, const char *b64, struct buf *out)
 		session_reply(s, 501, "5.0.0", "Authentication cancelled");
 		return -1;
 	}
-	r = smtp_b64_decode(buf_str(&s->line), s->line.len, out);
+	buf_reset(out);
+	r = base64_decode(buf_str(&s->line), s->line.len, out);
 	wipe(&s->line);
 	if (r != 0) {
 		session_reply(s, 501, "5.5.2", "Invalid base64 data");
@@ -113,7 +115,8 @@ decode_initial(struct session *s, const char *init, struct buf *out)
 		buf_reset(out);
 		return buf_append(out, "", 0);
 	}
-	if (smtp_b64_decode(init, strlen(init), out) != 0) {
+	buf_reset(out);
+	if (base64_decode(init, strlen(init), out) != 0) {
 		session_reply(s, 501, "5.5.2", "Invalid base64 data");
 		return -1;
 	}

@@ -1,7 +1,7 @@
 /*
  * parse.c — syntax of SMTP command arguments: the verb split, MAIL FROM /
  * RCPT TO paths and their ESMTP parameters (SIZE, BODY, SMTPUTF8, RET,
- * ENVID, AUTH; NOTIFY, ORCPT), BDAT sizes, HELO names and base64 for AUTH.
+ * ENVID, AUTH; NOTIFY, ORCPT), BDAT sizes and HELO names.
  *
  * Input: one command line from the peer, already stripped of its CRLF and
  * checked for length and NUL octets by the session.  Trust: none; every
@@ -370,55 +370,4 @@ smtp_helo_valid(const char *s)
 		if ((unsigned char)s[i] <= 32 || (unsigned char)s[i] >= 127)
 			return false;
 	return true;
-}
-
-static int
-b64_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-int
-smtp_b64_decode(const char *s, size_t len, struct buf *out)
-{
-	uint32_t acc = 0;
-	size_t pad = 0;
-	int bits = 0;
-
-	buf_reset(out);
-	if (len % 4 != 0)
-		return -1;
-	for (size_t i = 0; i < len; i++) {
-		int v;
-		if (s[i] == '=') {
-			/* only at the end, at most two */
-			if (i + 2 < len || (i + 1 < len && s[i + 1] != '='))
-				return -1;
-			pad++;
-			continue;
-		}
-		if (pad > 0 || (v = b64_value((unsigned char)s[i])) < 0)
-			return -1;
-		acc = (acc << 6) | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			if (buf_append_char(out,
-			    (char)((acc >> bits) & 0xff)) != 0)
-				return -1;
-		}
-	}
-	if (pad > 2)
-		return -1;
-	return 0;
 }

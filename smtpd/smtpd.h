@@ -110,8 +110,6 @@ void rcpt_params_free(struct rcpt_params *rp);
 int smtp_parse_bdat(const char *args, uint64_t *size, bool *last);
 /* An EHLO/HELO argument we accept: printable ASCII, no spaces. */
 bool smtp_helo_valid(const char *s);
-/* Base64 (RFC 4648) decode for AUTH; -1 if malformed. */
-int smtp_b64_decode(const char *s, size_t len, struct buf *out);
 
 /* ---- data.c: DATA/BDAT content ---------------------------------------- */
 

@@ -1,8 +1,7 @@
 /*
  * test_journal.c — unit tests for common/journal.c (journald's native
  * protocol, byte for byte: plain and binary fields, invalid names, a real
- * datagram to a socket of the test's own, a journal that is not there)
- * and common/base64.c (RFC 4648 §10 test vectors).
+ * datagram to a socket of the test's own, a journal that is not there).
  */
 #include <check.h>
 #include <errno.h>
@@ -14,7 +13,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "common/base64.h"
 #include "common/buf.h"
 #include "common/journal.h"
 #include "tests/unit/testutil.h"
@@ -143,32 +141,6 @@ START_TEST(test_send_full)
 }
 END_TEST
 
-static void
-check_b64(const char *in, const char *want)
-{
-	struct buf b = BUF_INIT;
-
-	buf_append_str(&b, ">");
-	ck_assert_int_eq(base64_encode(in, strlen(in), &b), 0);
-	ck_assert_str_eq(buf_str(&b) + 1, want);
-	ck_assert_uint_eq(b.len, strlen(want) + 1);
-	buf_free(&b);
-}
-
-START_TEST(test_base64)
-{
-	check_b64("", "");
-	check_b64("f", "Zg==");
-	check_b64("fo", "Zm8=");
-	check_b64("foo", "Zm9v");
-	check_b64("foob", "Zm9vYg==");
-	check_b64("fooba", "Zm9vYmE=");
-	check_b64("foobar", "Zm9vYmFy");
-	check_b64("\xff\xfe\xfd\x00", "//79");	/* strlen stops at NUL */
-	check_b64("J\xc3\xbcrgen", "SsO8cmdlbg==");
-}
-END_TEST
-
 static Suite *
 journal_suite(void)
 {
@@ -180,7 +152,6 @@ journal_suite(void)
 	tcase_add_test(tc, test_encode_invalid);
 	tcase_add_test(tc, test_send);
 	tcase_add_test(tc, test_send_full);
-	tcase_add_test(tc, test_base64);
 	suite_add_tcase(s, tc);
 	return s;
 }

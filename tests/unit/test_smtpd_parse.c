@@ -2,7 +2,7 @@
  * test_smtpd_parse.c — unit tests for smtpd/parse.c and smtpd/data.c:
  * the verb split, MAIL/RCPT paths and every ESMTP parameter (SIZE, BODY,
  * SMTPUTF8, RET, ENVID, AUTH, NOTIFY, ORCPT) with the exact reply code
- * for each malformed form, BDAT arguments, base64, and the DATA scanner
+ * for each malformed form, BDAT arguments, and the DATA scanner
  * (dot-unstuffing, the only end CRLF.CRLF, bare CR/LF, NULs, Received
  * counting, size limit) fed in every chunking.
  */
@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/base64.h"
 #include "smtpd/smtpd.h"
 
 START_TEST(test_split_verb)
@@ -253,31 +252,6 @@ START_TEST(test_helo_valid)
 }
 END_TEST
 
-START_TEST(test_base64)
-{
-	struct buf b = BUF_INIT;
-
-	ck_assert_int_eq(smtp_b64_decode("AGFsaWNlAHNlY3JldA==", 20, &b), 0);
-	ck_assert_uint_eq(b.len, 13);
-	ck_assert_int_eq(memcmp(b.data, "\0alice\0secret", 13), 0);
-	ck_assert_int_eq(smtp_b64_decode("", 0, &b), 0);
-	ck_assert_uint_eq(b.len, 0);
-	ck_assert_int_eq(smtp_b64_decode("QQ==", 4, &b), 0);
-	ck_assert_str_eq(b.data, "A");
-	ck_assert_int_eq(smtp_b64_decode("QUI=", 4, &b), 0);
-	ck_assert_str_eq(b.data, "AB");
-	ck_assert_int_eq(smtp_b64_decode("QQ=", 3, &b), -1);
-	ck_assert_int_eq(smtp_b64_decode("Q===", 4, &b), -1);
-	ck_assert_int_eq(smtp_b64_decode("QQ=A", 4, &b), -1);
-	ck_assert_int_eq(smtp_b64_decode("Q!==", 4, &b), -1);
-	ck_assert_int_eq(smtp_b64_decode("====", 4, &b), -1);
-	buf_reset(&b);
-	ck_assert_int_eq(base64_encode("Username:", 9, &b), 0);
-	ck_assert_str_eq(b.data, "VXNlcm5hbWU6");
-	buf_free(&b);
-}
-END_TEST
-
 /* ---- the DATA scanner ---------------------------------------------------- */
 
 static int
@@ -436,7 +410,6 @@ suite(void)
 	tcase_add_test(tc, test_rcpt_params);
 	tcase_add_test(tc, test_bdat_args);
 	tcase_add_test(tc, test_helo_valid);
-	tcase_add_test(tc, test_base64);
 	tcase_add_test(tc, test_scan_cases);
 	tcase_add_test(tc, test_scan_normalize);
 	tcase_add_test(tc, test_scan_received_and_size);
