@@ -15,6 +15,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
@@ -261,15 +262,26 @@ open_message(struct inj *j)
 	return 0;
 }
 
+/*
+ * max_message_size is what smtpd announces in EHLO and holds the client's
+ * message to (RFC 1870: a message within it must be accepted).  What the
+ * queue stores is more: the header lines its clients put in front (smtpd's
+ * Received, sendmail's From:, Date: and Message-ID:), bounded in size but
+ * not counted there.  The queue's own limit leaves room for them.
+ */
+#define ADDED_HEADERS_ROOM	65536
+
 static void
 store_data(struct inj *j, const struct buf *p)
 {
-	uint64_t n;
+	uint64_t n, limit = j->o->max_message_size;
 
 	if (j->v.code != 0)
 		return;		/* discarding after an error */
+	limit = limit > UINT64_MAX - ADDED_HEADERS_ROOM ? UINT64_MAX :
+	    limit + ADDED_HEADERS_ROOM;
 	n = j->size + p->len;
-	if (n < j->size || n > j->o->max_message_size) {
+	if (n < j->size || n > limit) {
 		fail(j, 552, "5.3.4", "message size exceeds fixed limit");
 		cleanup(j);
 		return;

@@ -26,8 +26,11 @@
 #include "smtpd/smtpd.h"
 
 #define AUTH_LINE_MAX	12288
+/* The checkpassword interface carries at most 512 octets on fd 3: user,
+ * NUL, password, NUL, the timestamp (at most 20 digits), NUL.  Longer
+ * credentials could never be verified; they are refused as invalid. */
 #define AUTH_USER_MAX	255
-#define AUTH_PASS_MAX	1024
+#define AUTH_PASS_MAX	(512 - AUTH_USER_MAX - 1 - 1 - 20 - 1)
 #define CHECKPW_TIMEOUT_MS	30000
 
 static int

@@ -65,7 +65,7 @@ header_octet(struct data_scan *d, char c)
 			d->in_headers = false;	/* empty line: body starts */
 		else if (d->hpos >= 9 &&
 		    strncasecmp(d->hpre, "Received:", 9) == 0) {
-			if (++d->received > DATA_MAX_RECEIVED)
+			if (++d->received >= DATA_MAX_RECEIVED)
 				d->flags |= DATA_LOOP;
 		}
 		d->hpos = 0;
@@ -82,6 +82,12 @@ put(struct data_scan *d, char c)
 	if (c == '\0')
 		d->flags |= DATA_NUL;
 	header_octet(d, c);
+	/* DATA's reader refuses long lines before they get here; BDAT
+	 * chunks come unsplit, so the limit is kept here for both */
+	if (c == '\n')
+		d->linelen = 0;
+	else if (++d->linelen > DATA_LINE_MAX - 2)
+		d->flags |= DATA_LONGLINE;
 	d->size++;
 	if (d->max_size > 0 && d->size > d->max_size)
 		d->flags |= DATA_TOOBIG;

@@ -344,17 +344,16 @@ smtp_parse_bdat(const char *args, uint64_t *size, bool *last)
 		num[n++] = *p++;
 	}
 	num[n] = '\0';
-	if (n == 0 || parse_decimal(num, size, false) != 0)
+	if (n == 0 || parse_decimal(num, size, false) != 0 ||
+	    (*p != '\0' && *p != ' '))
 		return -1;
 	*last = false;
 	if (*p == '\0')
 		return 0;
-	if (*p != ' ')
-		return -1;
 	while (*p == ' ')
 		p++;
 	if (strcasecmp(p, "LAST") != 0)
-		return -1;
+		return -2;
 	*last = true;
 	return 0;
 }

@@ -106,7 +106,8 @@ int smtp_parse_rcpt_params(const char *rest, bool esmtp,
     struct rcpt_params *rp, struct parse_error *pe);
 void mail_params_free(struct mail_params *mp);
 void rcpt_params_free(struct rcpt_params *rp);
-/* "BDAT <size> [LAST]": 0 ok. */
+/* "BDAT <size> [LAST]": 0 ok; -2 the size was read (*size) but what
+ * follows it is wrong; -1 no size could be read. */
 int smtp_parse_bdat(const char *args, uint64_t *size, bool *last);
 /* An EHLO/HELO argument we accept: printable ASCII, no spaces. */
 bool smtp_helo_valid(const char *s);
@@ -116,10 +117,17 @@ bool smtp_helo_valid(const char *s);
 #define DATA_BARE	0x01	/* a bare CR or LF was seen */
 #define DATA_NUL	0x02	/* a NUL octet was seen */
 #define DATA_TOOBIG	0x04	/* more than the size limit */
-#define DATA_LOOP	0x08	/* more than 100 Received headers */
+#define DATA_LOOP	0x08	/* 100 Received headers or more */
 #define DATA_SINKERR	0x10	/* the sink refused bytes */
-#define DATA_LONGLINE	0x20	/* a line longer than the reader allows */
+#define DATA_LONGLINE	0x20	/* a line longer than DATA_LINE_MAX */
 
+/* The longest message line, its CRLF included, in DATA or BDAT: 554 5.6.0
+ * beyond it (RFC 5321 asks for 1000; real mail has longer lines). */
+#define DATA_LINE_MAX	65536
+
+/* SPEC: a message with more than 100 Received headers is a loop.  With
+ * the one this server adds, that is 100 or more in what the client sends:
+ * refused now rather than accepted and bounced by the delivery agent. */
 #define DATA_MAX_RECEIVED	100
 
 struct data_scan {
@@ -134,6 +142,7 @@ struct data_scan {
 	size_t hpos;		/* octets of the current line seen */
 	char hpre[9];		/* its first octets */
 	unsigned received;
+	size_t linelen;		/* octets of the current output line */
 	uint64_t size;		/* octets produced */
 	uint64_t max_size;
 	/* output */

@@ -19,8 +19,6 @@
 #include "common/log.h"
 #include "smtpd/smtpd.h"
 
-#define DATA_LINE_MAX	65536	/* longer message lines are refused */
-
 static void
 reply_parse_error(struct session *s, const struct parse_error *pe)
 {
@@ -529,6 +527,13 @@ bdat_read(struct session *s, uint64_t n, struct data_scan *d)
 			    "exceeded", s->cfg->hostname);
 			return -1;
 		}
+		/* replies still held for pipelining go out before the
+		 * server waits (RFC 2920 §3.1) */
+		if (stream_pending(&s->io) == 0 &&
+		    stream_flush(&s->io) != 0) {
+			s->done = true;
+			return -1;
+		}
 		s->io.timeout_ms = session_timeout_ms(s);
 		r = stream_read(&s->io, chunk, want);
 		if (r <= 0) {
@@ -583,8 +588,26 @@ txn_bdat(struct session *s, const char *args)
 	uint64_t n;
 	bool last, ok;
 
-	if (smtp_parse_bdat(args, &n, &last) != 0) {
-		session_reply(s, 501, "5.5.4", "Syntax: BDAT size [LAST]");
+	switch (smtp_parse_bdat(args, &n, &last)) {
+	case 0:
+		break;
+	case -2:
+		/* the size is known: skip the chunk, stay in step.  A
+		 * refused chunk fails the transaction (RFC 3030 §2): no
+		 * later BDAT may complete a message with a chunk missing */
+		if (bdat_read(s, n, NULL) == 0) {
+			if (s->in_txn)
+				txn_reset(s);
+			session_reply(s, 501, "5.5.4", "Syntax: BDAT size "
+			    "[LAST]");
+		}
+		return;
+	default:
+		/* where the chunk ends is unknown: its octets would be
+		 * read as commands */
+		session_reply(s, 421, "4.5.4", "Syntax: BDAT size [LAST]; "
+		    "the chunk's end is unknown, closing connection");
+		s->done = true;
 		return;
 	}
 	ok = s->helo_done && s->in_txn && s->env.nrcpts > 0;

@@ -224,9 +224,16 @@ START_TEST(test_bdat_args)
 	ck_assert_int_eq(smtp_parse_bdat("5 last", &n, &last), 0);
 	ck_assert_int_eq(smtp_parse_bdat("", &n, &last), -1);
 	ck_assert_int_eq(smtp_parse_bdat("-5", &n, &last), -1);
-	ck_assert_int_eq(smtp_parse_bdat("5 FIRST", &n, &last), -1);
+	/* the size read, the rest wrong: the chunk can still be skipped */
+	n = 0;
+	ck_assert_int_eq(smtp_parse_bdat("5 FIRST", &n, &last), -2);
+	ck_assert_uint_eq(n, 5);
+	ck_assert_int_eq(smtp_parse_bdat("5 LAST x", &n, &last), -2);
+	ck_assert_int_eq(smtp_parse_bdat("3 LASTX", &n, &last), -2);
+	ck_assert_uint_eq(n, 3);
+	/* no size: where the chunk ends is unknown */
 	ck_assert_int_eq(smtp_parse_bdat("5x", &n, &last), -1);
-	ck_assert_int_eq(smtp_parse_bdat("5 LAST x", &n, &last), -1);
+	ck_assert_int_eq(smtp_parse_bdat("x 5", &n, &last), -1);
 	ck_assert_int_eq(smtp_parse_bdat("123456789012345678901", &n,
 	    &last), -1);
 	ck_assert_int_eq(smtp_parse_bdat("18446744073709551616", &n,
@@ -353,14 +360,15 @@ START_TEST(test_scan_received_and_size)
 	struct buf in = BUF_INIT, out = BUF_INIT;
 	struct data_scan d;
 
-	for (int i = 0; i < 100; i++)
+	/* 99 and the one smtpd adds make 100: not a loop yet */
+	for (int i = 0; i < 99; i++)
 		buf_append_str(&in, "Received: from x\r\n");
 	buf_append_str(&in, "Subject: s\r\n\r\nReceived: in body\r\n.\r\n");
 	scan(in.data, in.len, 7, true, false, 0, &out, &d);
-	ck_assert_uint_eq(d.received, 100);
+	ck_assert_uint_eq(d.received, 99);
 	ck_assert_uint_eq(d.flags, 0);
 	buf_reset(&in);
-	for (int i = 0; i < 101; i++)
+	for (int i = 0; i < 100; i++)
 		buf_append_str(&in, "received:x\r\n");
 	buf_append_str(&in, "\r\n.\r\n");
 	scan(in.data, in.len, 1000, true, false, 0, &out, &d);
