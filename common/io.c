@@ -851,6 +851,15 @@ stream_pending(const struct stream *s)
 }
 
 void
+stream_wipe_consumed(struct stream *s)
+{
+	if (s->rbuf == NULL)
+		return;
+	explicit_bzero(s->rbuf, s->rpos);
+	explicit_bzero(s->rbuf + s->rlen, s->rcap - s->rlen);
+}
+
+void
 stream_discard_input(struct stream *s)
 {
 	s->rpos = s->rlen = 0;

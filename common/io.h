@@ -98,6 +98,10 @@ int stream_printf(struct stream *s, const char *fmt, ...)
 int stream_flush(struct stream *s);
 /* Bytes already received but not yet consumed (pipelined input). */
 size_t stream_pending(const struct stream *s);
+/* Zero every octet of the read buffer but the input not yet consumed
+ * (input already taken, and stale copies left behind when the buffer was
+ * compacted): for a reader that has just taken a secret from it. */
+void stream_wipe_consumed(struct stream *s);
 /* Drop all buffered input (used after STARTTLS: CVE-2011-0411). */
 void stream_discard_input(struct stream *s);
 /* Is input readable within timeout_ms (buffered input counts)? 1/0/-1 */

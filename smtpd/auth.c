@@ -73,6 +73,9 @@ challenge(struct session *s, const char *b64, struct buf *out)
 	enum line_end end;
 	int r;
 
+	/* room for the longest answer at once: no reallocation leaves a
+	 * copy of it behind */
+	(void)buf_reserve(&s->line, AUTH_LINE_MAX + 1);
 	stream_printf(&s->io, "334 %s\r\n", b64);
 	if (stream_flush(&s->io) != 0) {
 		s->done = true;
@@ -270,6 +273,12 @@ auth_command(struct session *s, const char *args)
 		verify(s, &user, &pass);
 	wipe(&user);
 	wipe(&pass);
+	/* the command line (init points into it) and what the stream read
+	 * may hold the credentials too */
+	if (s->line.data != NULL)
+		explicit_bzero(s->line.data, s->line.cap);
+	buf_reset(&s->line);
+	stream_wipe_consumed(&s->io);
 }
 
 /* ---- the checkpassword interface ---------------------------------------- */
@@ -340,7 +349,9 @@ checkpassword_run(const struct config *cfg, const char *user,
 
 	if (cfg->checkpassword == NULL || pipe2(p, O_CLOEXEC) == -1)
 		return -1;
-	if (buf_append(&b, user, strlen(user) + 1) != 0 ||
+	/* all of it in one allocation: no reallocation leaves a copy */
+	if (buf_reserve(&b, strlen(user) + strlen(pass) + 32) != 0 ||
+	    buf_append(&b, user, strlen(user) + 1) != 0 ||
 	    buf_append(&b, pass, strlen(pass) + 1) != 0 ||
 	    buf_printf(&b, "%lld", (long long)time(NULL)) != 0 ||
 	    buf_append(&b, "", 1) != 0) {

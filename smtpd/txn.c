@@ -44,13 +44,20 @@ txn_reset(struct session *s)
 	s->id[0] = '\0';
 }
 
+/* The "with" of Received (RFC 3848; RFC 6531 3.7.3 for a transaction
+ * that uses SMTPUTF8). */
 const char *
 session_protocol(const struct session *s)
 {
+	bool utf8 = s->env.smtputf8;	/* false outside a transaction */
+
 	if (s->auth_user != NULL)
-		return s->tls ? "ESMTPSA" : "ESMTPA";
+		return utf8 ? (s->tls ? "UTF8SMTPSA" : "UTF8SMTPA") :
+		    (s->tls ? "ESMTPSA" : "ESMTPA");
 	if (s->tls)
-		return "ESMTPS";
+		return utf8 ? "UTF8SMTPS" : "ESMTPS";
+	if (utf8)
+		return "UTF8SMTP";
 	return s->esmtp ? "ESMTP" : "SMTP";
 }
 
@@ -74,6 +81,7 @@ envelope_start(struct session *s, const struct addr *a,
 
 	if (addr_format(a, from, sizeof(from)) < 0)
 		return -1;
+	e->smtputf8 = mp->smtputf8;	/* before session_protocol() */
 	if (envelope_set_sender(e, from) != 0 ||
 	    envelope_set_str(&e->client_addr, s->peer_ip) != 0 ||
 	    envelope_set_str(&e->client_helo, s->helo) != 0 ||
@@ -83,7 +91,6 @@ envelope_start(struct session *s, const struct addr *a,
 		return -1;
 	e->size = mp->size;
 	e->body = mp->body;
-	e->smtputf8 = mp->smtputf8;
 	e->ret = mp->ret;
 	e->uid = -1;
 	return 0;
@@ -156,7 +163,7 @@ rcpt_policy(struct session *s, const char *rcpt, const char *domain)
 		moved = local_relocated(s->tables, rcpt);
 		if (moved != NULL) {
 			session_reply(s, 551, "5.1.6",
-			    "User has moved; please try <%s>", moved);
+			    "user has moved; please try <%s>", moved);
 			return 551;
 		}
 		r = local_resolve(s->cfg, s->tables, rcpt, &lt, &err);

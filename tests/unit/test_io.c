@@ -842,6 +842,35 @@ START_TEST(test_tls_handshake_garbage)
 }
 END_TEST
 
+/* A secret taken from the stream leaves no copy in its read buffer, and
+ * the input after it is still there. */
+START_TEST(test_wipe_consumed)
+{
+	static const char in[] = "AUTH PLAIN c2VjcmV0\r\nNOOP\r\n";
+	struct buf line = BUF_INIT;
+	enum line_end end;
+	struct stream s;
+	int p[2];
+
+	ck_assert_int_eq(pipe(p), 0);
+	ck_assert_int_eq(write(p[1], in, sizeof(in) - 1),
+	    (ssize_t)sizeof(in) - 1);
+	close(p[1]);
+	ck_assert_int_eq(stream_init(&s, p[0], -1, 5000), 0);
+	ck_assert_int_eq(stream_getline(&s, &line, 100, &end), STREAM_LINE);
+	ck_assert_str_eq(buf_str(&line), "AUTH PLAIN c2VjcmV0");
+	ck_assert_ptr_nonnull(memmem(s.rbuf, s.rcap, "c2VjcmV0", 8));
+	stream_wipe_consumed(&s);
+	ck_assert_ptr_null(memmem(s.rbuf, s.rcap, "c2VjcmV0", 8));
+	ck_assert_uint_eq(stream_pending(&s), 6);
+	ck_assert_int_eq(stream_getline(&s, &line, 100, &end), STREAM_LINE);
+	ck_assert_str_eq(buf_str(&line), "NOOP");
+	buf_free(&line);
+	stream_free(&s);
+	close(p[0]);
+}
+END_TEST
+
 static Suite *
 io_suite(void)
 {
@@ -862,6 +891,7 @@ io_suite(void)
 	tcase_add_test(tc, test_getline_huge);
 	tcase_add_test(tc, test_stream_timeout);
 	tcase_add_test(tc, test_stream_raw);
+	tcase_add_test(tc, test_wipe_consumed);
 	tcase_add_test(tc, test_stream_write);
 	tcase_add_test(tc, test_pipe_epipe);
 	tcase_add_test(tc, test_fd_passing);
