@@ -172,6 +172,17 @@ create_file(const struct inject_opts *o, char qid[QID_LEN + 1],
 	 * files (SPOOL.md "Injection") */
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
 	    0600);
+	/* held until the file is complete and closed: the scheduler never
+	 * removes an unfinished file someone holds locked (invariant 4),
+	 * whatever the clocks or a stopped process make it look like */
+	if (fd != -1 && spool_lock_unfinished(fd) == -1) {
+		int saved = errno;
+
+		close(fd);
+		unlink(path);
+		errno = saved;
+		return -1;
+	}
 	return fd;
 }
 
@@ -310,6 +321,26 @@ reset_rcpts(struct envelope *e)
 	}
 }
 
+/* The lock of create_file() keeps the scheduler from removing a file
+ * being written; should its name be gone all the same, what we write
+ * would reach no one: refuse before the file is complete (once it is,
+ * a delivery may remove it before our fsync returns). */
+static int
+still_linked(int fd)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) == -1)
+		return -1;
+	if (st.st_nlink == 0) {
+		log_msg(LOG_ERR, "queue_file_removed", "reason", "the queue "
+		    "file was removed while it was written", NULL);
+		errno = ENOENT;
+		return -1;
+	}
+	return 0;
+}
+
 /* Append the record, mark the file complete, wake the scheduler, make
  * the file durable (SPOOL.md "Injection" 3-5; its name already is). */
 static int
@@ -331,7 +362,7 @@ commit(struct inj *j, struct spool_rec *rec)
 	rec->warned = 0;
 	if (spool_rec_reset_owed(rec) == -1 ||
 	    spool_qfile_finish(fd, j->size, rec) == -1 ||
-	    fchmod(fd, 0640) == -1) {
+	    still_linked(fd) == -1 || fchmod(fd, 0640) == -1) {
 		saved = errno;
 		close(fd);
 		errno = saved;

@@ -79,7 +79,12 @@ dot(const char *n)
 
 /*
  * May the injection that made spool/SUB/NAME (queue id qid) still be
- * running?  Its injector's pid is in the queue id; but posthorn-queue's
+ * running?  An injector holds a lock on its file until it is complete
+ * (spool_lock_unfinished): a locked file is being written, however old
+ * it looks (the wall clock may have jumped, the injector may be stopped)
+ * and whatever configuration each side read.  An unlocked one may be in
+ * the instant between its creation and the lock, so the old rules still
+ * decide: its injector's pid is in the queue id; but posthorn-queue's
  * workers live long and serve many injections, so a live pid is not
  * enough: a file not written for longer than the injector's own idle
  * limit per frame (smtp_timeout + 5 minutes, as queue/qmain.c sets it)
@@ -95,10 +100,12 @@ injection_may_be_running(const struct sched *s, const char *sub,
 	char path[4096];
 	struct stat st;
 
+	if (spool_path(path, sizeof(path), s->spool, sub, name) == -1 ||
+	    spool_is_locked(path))
+		return true;	/* being written, or cannot tell: keep it */
 	if (!spool_qid_pid_alive(qid))
 		return false;
-	if (spool_path(path, sizeof(path), s->spool, sub, name) == -1 ||
-	    lstat(path, &st) == -1)
+	if (lstat(path, &st) == -1)
 		return true;	/* cannot tell: keep it */
 	return time(NULL) - st.st_mtime <= (time_t)limit;
 }

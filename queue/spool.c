@@ -563,6 +563,35 @@ spool_qid_pid_alive(const char *qid)
 }
 
 int
+spool_lock_unfinished(int fd)
+{
+	struct flock fl;
+
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;	/* l_start 0, l_len 0: the whole file */
+	return fcntl(fd, F_OFD_SETLK, &fl);
+}
+
+bool
+spool_is_locked(const char *path)
+{
+	struct flock fl;
+	bool locked;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd == -1)
+		return errno != ENOENT;
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	locked = fcntl(fd, F_OFD_GETLK, &fl) == -1 || fl.l_type != F_UNLCK;
+	close(fd);
+	return locked;
+}
+
+int
 spool_drop_privileges(const char *spool)
 {
 	struct stat st;

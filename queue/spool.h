@@ -92,6 +92,14 @@ int spool_mkdirs(const char *spool);
 /* Is the injector that created qid (pid in its last 6 hex digits) still
  * running?  Conservative: true when unsure. */
 bool spool_qid_pid_alive(const char *qid);
+/* The injector of an unfinished queue file holds a write lock (an OFD
+ * lock: it goes when the file's last descriptor closes, with the process
+ * or not) on the whole file from its creation until it is complete.
+ * spool_lock_unfinished() takes it on fd (0 or -1); spool_is_locked()
+ * says whether anyone holds it on path: true also when unsure (the file
+ * could not be opened for a reason other than its absence). */
+int spool_lock_unfinished(int fd);
+bool spool_is_locked(const char *path);
 
 /* Running as root: become the owner of the spool directory (unless it is
  * root's).  0 ok, -1 with errno. */

@@ -409,6 +409,36 @@ START_TEST(state_load)
 }
 END_TEST
 
+/* The lock of an unfinished file: seen by anyone else, gone with the
+ * last descriptor of its holder (a killed injector's too). */
+START_TEST(unfinished_lock)
+{
+	char dir[] = "/tmp/test_queue_lockXXXXXX", path[256], none[256];
+	int fd, dup_fd;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	ck_assert_int_eq(snprintf(path, sizeof(path), "%s/f", dir) > 0, 1);
+	ck_assert_int_eq(snprintf(none, sizeof(none), "%s/none", dir) > 0, 1);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert(!spool_is_locked(path));
+	ck_assert(!spool_is_locked(none));
+	ck_assert_int_eq(spool_lock_unfinished(fd), 0);
+	ck_assert(spool_is_locked(path));
+	/* checking it (open, GETLK, close) does not release it */
+	ck_assert(spool_is_locked(path));
+	/* a second open file description cannot take it */
+	dup_fd = open(path, O_WRONLY | O_CLOEXEC);
+	ck_assert_int_ge(dup_fd, 0);
+	ck_assert_int_eq(spool_lock_unfinished(dup_fd), -1);
+	close(dup_fd);
+	ck_assert(spool_is_locked(path));
+	close(fd);
+	ck_assert(!spool_is_locked(path));
+	ck_assert_int_eq(rm_rf(dir), 0);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -425,6 +455,7 @@ main(void)
 	tcase_add_test(t, zombie_injector_is_dead);
 	tcase_add_test(t, queue_file);
 	tcase_add_test(t, state_load);
+	tcase_add_test(t, unfinished_lock);
 	suite_add_tcase(s, t);
 	r = srunner_create(s);
 	srunner_run_all(r, CK_NORMAL);
