@@ -34,6 +34,7 @@ qindex_free(struct qindex *ix)
 	for (i = 0; i < ix->tabsz; i++)
 		for (e = ix->tab[i]; e != NULL; e = next) {
 			next = e->hnext;
+			free(e->unsaved);
 			free(e);
 		}
 	free(ix->tab);
@@ -212,6 +213,7 @@ qindex_del(struct qindex *ix, struct qent *e)
 			ix->n--;
 			break;
 		}
+	free(e->unsaved);
 	free(e);
 }
 

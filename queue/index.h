@@ -22,6 +22,10 @@ struct qent {
 	size_t hpos;		/* heap position or QENT_NOT_IN_HEAP */
 	struct qent *hnext;	/* hash chain */
 	void *round;		/* the scheduler's active attempt, or NULL */
+	char *unsaved;		/* the current record, encoded, while it
+				   could not be stored (sched.c); freed with
+				   the entry */
+	size_t unsaved_len;
 };
 
 struct qindex {

@@ -80,16 +80,54 @@ rec_path(const struct sched *s, const char *sub, const char *qid,
 	return spool_path(out, outsz, s->spool, sub, name);
 }
 
-static void
-round_store(struct round *rd)
+/* Store the encoded record p (n octets) as env/QID.  0 or -1 (errno). */
+static int
+store_encoded(const struct sched *s, const char *qid, const char *p,
+    size_t n)
 {
 	char tmp[4096], path[4096];
 
-	if (rec_path(rd->s, "tmp", rd->ent->qid, ".s", tmp, sizeof(tmp)) ==
-	    -1 || rec_path(rd->s, "env", rd->ent->qid, "", path, sizeof(path))
-	    == -1 || spool_rec_store(tmp, path, &rd->rec) == -1)
-		log_msg(LOG_ERR, "spool_write", "qid", rd->ent->qid, "reason",
-		    strerror(errno), NULL);
+	if (rec_path(s, "tmp", qid, ".s", tmp, sizeof(tmp)) == -1 ||
+	    rec_path(s, "env", qid, "", path, sizeof(path)) == -1) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return spool_rec_store_encoded(tmp, path, p, n);
+}
+
+/*
+ * Record the round's state as env/QID.  When that fails (the spool full,
+ * an I/O error) the state is kept in memory (ent->unsaved) and the
+ * message is not moved to msg/: its next round first stores it and
+ * delivers nothing until that works (start_round), so recipients already
+ * delivered are not delivered again from an older record.  0 stored,
+ * -1 kept in memory only.
+ */
+static int
+round_store(struct round *rd)
+{
+	struct qent *ent = rd->ent;
+	struct buf b = BUF_INIT;
+	int rc = -1;
+
+	if (spool_rec_encode(&rd->rec, &b) == 0) {
+		rc = store_encoded(rd->s, ent->qid, b.data, b.len);
+		if (rc == -1)
+			log_msg(LOG_ERR, "spool_write", "qid", ent->qid,
+			    "reason", strerror(errno), NULL);
+	} else
+		log_msg(LOG_ERR, "spool_write", "qid", ent->qid, "reason",
+		    "out of memory", NULL);
+	free(ent->unsaved);
+	ent->unsaved = NULL;
+	ent->unsaved_len = 0;
+	if (rc == -1 && b.len > 0) {
+		ent->unsaved = b.data;	/* keeps the encoding */
+		ent->unsaved_len = b.len;
+		b = (struct buf)BUF_INIT;
+	}
+	buf_free(&b);
+	return rc;
 }
 
 /* ---- jobs --------------------------------------------------------------- */
@@ -472,8 +510,11 @@ round_end(struct round *rd)
 	} else {
 		rd->rec.next_try = policy_next_try(&rd->rec, now,
 		    s->cfg.retry_min, s->cfg.retry_max, rnd_next(s));
-		round_store(rd);
-		if (rd->fresh)
+		/* a record that could not be stored stays with its file in
+		 * incoming/ (where the first record is not the current one
+		 * either): a crash then repeats deliveries, as any crash
+		 * before a record is written does */
+		if (round_store(rd) == 0 && rd->fresh)
 			move_to_msg(s, ent->qid);
 		if (qindex_schedule(&s->ix, ent, rd->rec.next_try) == -1)
 			log_msg(LOG_ERR, "schedule", "qid", ent->qid, "reason",
@@ -642,6 +683,23 @@ start_round(struct sched *s, struct qent *ent)
 	int r, err = 0;
 
 	qindex_unschedule(&s->ix, ent);
+	if (ent->unsaved != NULL) {
+		/* the last round's state is only in memory: until it is on
+		 * disk, deliver nothing (round_store) */
+		if (store_encoded(s, ent->qid, ent->unsaved,
+		    ent->unsaved_len) == -1) {
+			log_msg(LOG_ERR, "spool_write", "qid", ent->qid,
+			    "reason", strerror(errno), "action", "postponed",
+			    NULL);
+			(void)qindex_schedule(&s->ix, ent, now_sec() +
+			    (int64_t)(s->cfg.retry_min > 0 ? s->cfg.retry_min :
+			    60));
+			return;
+		}
+		free(ent->unsaved);
+		ent->unsaved = NULL;
+		ent->unsaved_len = 0;
+	}
 	rd = calloc(1, sizeof(*rd));
 	if (rd == NULL) {
 		(void)qindex_schedule(&s->ix, ent, now_sec() + 60);

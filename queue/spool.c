@@ -222,31 +222,23 @@ spool_rec_load(const char *path, const char *qid, struct spool_rec *r,
 	return 0;
 }
 
-int
-spool_rec_write(const char *tmppath, const struct spool_rec *r)
+/* An encoded record into tmppath, fsync'd. */
+static int
+write_encoded(const char *tmppath, const char *p, size_t n)
 {
-	struct buf b = BUF_INIT;
 	int fd, saved;
 
-	if (spool_rec_encode(r, &b) == -1) {
-		buf_free(&b);
-		return -1;
-	}
 	fd = open(tmppath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC |
 	    O_NOFOLLOW, 0640);
-	if (fd == -1) {
-		buf_free(&b);
+	if (fd == -1)
 		return -1;
-	}
-	if (io_write_file(fd, b.data, b.len) == -1 || fsync(fd) == -1) {
+	if (io_write_file(fd, p, n) == -1 || fsync(fd) == -1) {
 		saved = errno;
 		close(fd);
 		unlink(tmppath);
-		buf_free(&b);
 		errno = saved;
 		return -1;
 	}
-	buf_free(&b);
 	if (close(fd) == -1) {
 		saved = errno;
 		unlink(tmppath);
@@ -257,12 +249,41 @@ spool_rec_write(const char *tmppath, const struct spool_rec *r)
 }
 
 int
+spool_rec_write(const char *tmppath, const struct spool_rec *r)
+{
+	struct buf b = BUF_INIT;
+	int rc = -1, saved;
+
+	if (spool_rec_encode(r, &b) == 0)
+		rc = write_encoded(tmppath, b.data, b.len);
+	saved = errno;
+	buf_free(&b);
+	errno = saved;
+	return rc;
+}
+
+int
 spool_rec_store(const char *tmppath, const char *path,
     const struct spool_rec *r)
 {
+	struct buf b = BUF_INIT;
+	int rc = -1, saved;
+
+	if (spool_rec_encode(r, &b) == 0)
+		rc = spool_rec_store_encoded(tmppath, path, b.data, b.len);
+	saved = errno;
+	buf_free(&b);
+	errno = saved;
+	return rc;
+}
+
+int
+spool_rec_store_encoded(const char *tmppath, const char *path,
+    const char *p, size_t n)
+{
 	int saved;
 
-	if (spool_rec_write(tmppath, r) == -1)
+	if (write_encoded(tmppath, p, n) == -1)
 		return -1;
 	if (rename(tmppath, path) == -1) {
 		saved = errno;

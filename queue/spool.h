@@ -56,6 +56,9 @@ int spool_rec_write(const char *tmppath, const struct spool_rec *r);
 /* spool_rec_write, then rename to path (no directory fsync). */
 int spool_rec_store(const char *tmppath, const char *path,
     const struct spool_rec *r);
+/* The same for a record already encoded (p, n octets). */
+int spool_rec_store_encoded(const char *tmppath, const char *path,
+    const char *p, size_t n);
 
 /* Append r and the footer to a queue file whose message (msgsize
  * octets) has been written through fd; no fsync.  0 ok, -1 errno. */
