@@ -64,11 +64,11 @@ quarantine_message(struct sched *s, const char *sub, const char *qid,
 	quarantine(s, sub, qid, why);
 	if (spool_path(path, sizeof(path), s->spool, "msg", qid) == 0 &&
 	    lstat(path, &st) == 0)
-		quarantine(s, "msg", qid, "its envelope record is corrupt");
+		quarantine(s, "msg", qid, "quarantined with its record");
 	else if (strcmp(sub, "incoming") != 0 &&
 	    spool_path(path, sizeof(path), s->spool, "incoming", qid) == 0 &&
 	    lstat(path, &st) == 0)
-		quarantine(s, "incoming", qid, "its envelope record is corrupt");
+		quarantine(s, "incoming", qid, "quarantined with its record");
 }
 
 static int
@@ -158,6 +158,37 @@ exists(struct sched *s, const char *sub, const char *qid)
 	return lstat(path, &st) == 0 || errno != ENOENT;
 }
 
+/*
+ * The queue file a record in env/ belongs to must be complete and of the
+ * record's size.  A delivery may write env/QID while the injector's fsync
+ * of a new message is still running (SPOOL.md "Injection" 4-5); after a
+ * power failure the record can then outlive a message that never reached
+ * the disk, and was never acknowledged.  NULL, or why it is not.
+ */
+static const char *
+queue_file_problem(struct sched *s, const char *qid,
+    const struct spool_rec *rec)
+{
+	struct spool_rec first;
+	char path[4096];
+	const char *why = "", *sub = exists(s, "msg", qid) ? "msg" :
+	    "incoming";
+	int r;
+
+	if (spool_path(path, sizeof(path), s->spool, sub, qid) == -1)
+		return NULL;
+	spool_rec_init(&first);
+	r = spool_qfile_load(path, qid, &first, &why);
+	if (r == 0 && first.env.size != rec->env.size)
+		why = "its queue file's size is not its record's", r = -1;
+	spool_rec_free(&first);
+	if (r == SPOOL_INCOMPLETE)
+		return "its queue file is unfinished";
+	if (r == -1)
+		return why;
+	return NULL;	/* fine, or unreadable now: the round will tell */
+}
+
 /* env/QID: a record that supersedes the first one in the queue file
  * (msg/QID, or incoming/QID in its first round).  Without a queue file it
  * is what a removal interrupted between its two unlinks left (SPOOL.md
@@ -168,7 +199,7 @@ load_env(struct sched *s, const char *qid)
 	struct spool_rec rec;
 	struct qent *e;
 	char path[4096];
-	const char *why = "";
+	const char *why = "", *bad;
 	int r;
 
 	if (!exists(s, "msg", qid) && !exists(s, "incoming", qid)) {
@@ -183,6 +214,8 @@ load_env(struct sched *s, const char *qid)
 		r = spool_rec_load(path, qid, &rec, &why);
 	if (r == -1)
 		quarantine_message(s, "env", qid, why);
+	else if (r == 0 && (bad = queue_file_problem(s, qid, &rec)) != NULL)
+		quarantine_message(s, "env", qid, bad);
 	else if (r == 0 && (e = qindex_add(&s->ix, qid)) != NULL)
 		(void)qindex_schedule(&s->ix, e, rec.next_try);
 	spool_rec_free(&rec);
