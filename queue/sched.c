@@ -772,7 +772,11 @@ sched_kick(struct sched *s)
 		sd_event_source_set_enabled(s->timer, SD_EVENT_OFF);
 		return;
 	}
+	/* due comes from records (bounded by SPOOL_TIME_MAX when decoded)
+	 * and from arithmetic on them: saturate rather than wrap into the
+	 * past, which would make the timer fire without end */
 	sd_event_source_set_time(s->timer, e->due <= 0 ? 1 :
+	    e->due > SPOOL_TIME_MAX ? (uint64_t)SPOOL_TIME_MAX * 1000000ULL :
 	    (uint64_t)e->due * 1000000ULL);
 	sd_event_source_set_enabled(s->timer, SD_EVENT_ONESHOT);
 }

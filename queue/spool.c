@@ -108,6 +108,7 @@ decode_state(const char *p, size_t n, struct spool_rec *r, const char **why)
 
 	nf = frame_fields(p, n, &store, f, 3);
 	if (nf != 3 || parse_i64(f[0], &r->next_try) == -1 ||
+	    r->next_try > SPOOL_TIME_MAX ||
 	    (strcmp(f[1], "0") != 0 && strcmp(f[1], "1") != 0)) {
 		buf_free(&store);
 		*why = "malformed scheduler state";

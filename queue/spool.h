@@ -32,6 +32,10 @@
 #define OWED_FAILURE	'F'
 #define OWED_SUCCESS	'S'
 
+/* No time in a record is later than this (the end of the year 9999):
+ * anything beyond is corrupt, and times in microseconds cannot overflow. */
+#define SPOOL_TIME_MAX	253402300799LL
+
 struct spool_rec {
 	struct envelope env;
 	int64_t next_try;	/* seconds since the epoch; 0 = due now */

@@ -193,6 +193,14 @@ START_TEST(bad_fields)
 	    -1);
 	ck_assert_int_eq(decodes_with(&r, SPOOL_MAGIC,
 	    "99999999999999999999\0" "0\0" "--", 25), -1);
+	/* a next attempt after the year 9999 is corrupt (its time in
+	 * microseconds would overflow); the last second of 9999 is not */
+	ck_assert_int_eq(decodes_with(&r, SPOOL_MAGIC,
+	    "253402300800\0" "0\0" "--", 17), -1);
+	ck_assert_int_eq(decodes_with(&r, SPOOL_MAGIC,
+	    "18446744073710\0" "0\0" "--", 19), -1);
+	ck_assert_int_eq(decodes_with(&r, SPOOL_MAGIC,
+	    "253402300799\0" "0\0" "--", 17), 0);
 	ck_assert_int_eq(decodes_with(&r, SPOOL_MAGIC, "0\0" "0", 3), -1);
 	ck_assert_int_eq(decodes_with(&r, SPOOL_MAGIC, "0\0" "0\0" "--\0", 7),
 	    -1);
