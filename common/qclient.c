@@ -188,12 +188,15 @@ qc_envelope(struct qclient *q, const struct envelope *e, char tag)
 
 	if (envelope_encode(e, &enc) == -1) {
 		buf_free(&enc);
+		q->broken = 1;
 		return -1;
 	}
 	r = frame_put(&q->out, tag, enc.data, enc.len);
 	buf_free(&enc);
-	if (r == -1)
+	if (r == -1) {
+		q->broken = 1;	/* see qclient_write */
 		return -1;
+	}
 	return qc_flush_out(q);
 }
 
@@ -268,8 +271,13 @@ qclient_write(struct qclient *q, const void *p, size_t n)
 		return -1;
 	while (n > 0) {
 		chunk = n > QC_DATA_MAX ? QC_DATA_MAX : n;
-		if (frame_put(&q->out, 'M', s, chunk) == -1)
+		/* a part lost here (no memory) must never be followed by
+		 * the end frame: broken, qclient_finish() sends none, and
+		 * the queue drops the unfinished message */
+		if (frame_put(&q->out, 'M', s, chunk) == -1) {
+			q->broken = 1;
 			return -1;
+		}
 		s += chunk;
 		n -= chunk;
 		if (q->out.len >= QC_DATA_MAX && qc_flush_out(q) == -1)
