@@ -275,6 +275,13 @@ maildir_deliver(const struct lctx *c, const char *dir, struct lresult *r)
 		res_set(r, 'D', "2.0.0", "delivered to maildir %s/", d);
 		return;
 	}
+	if (rc == 0) {
+		/* linked, but the link may not survive a crash: the retry
+		 * this failure asks for must not find a second copy */
+		e = errno;
+		(void)unlink(new);
+		errno = e;
+	}
 	if (rc != 1) {
 		e = errno;
 		snprintf(sub, sizeof(sub), "%s/%s", d, rc == 0 ? "new" : what);
@@ -313,7 +320,8 @@ maildir_deliver(const struct lctx *c, const char *dir, struct lresult *r)
 	}
 	if (rc != 0 || io_fsync_dir(new) != 0) {
 		e = errno;
-		unlink(tmp);
+		/* moved or not: no copy is left for the retry to double */
+		unlink(rc == 0 ? new : tmp);
 		snprintf(sub, sizeof(sub), "%s/new", d);
 		res_errno(r, e, "maildir", sub);
 		return;

@@ -8,6 +8,8 @@
  * the next one fails with EDQUOT.  Files elsewhere are not touched.
  * With NO_TMPFILE=PATH, open(O_TMPFILE) fails with EOPNOTSUPP, as on a
  * file system without unnamed temporary files, and PATH is created.
+ * With FAIL_DIR_FSYNC=DIR, fsync(2) of the directory DIR fails with EIO,
+ * as on a failing disk.
  * Test code only: never built into posthorn.
  */
 #define _GNU_SOURCE
@@ -23,6 +25,7 @@
 #include <unistd.h>
 
 ssize_t write(int fd, const void *p, size_t n);
+int fsync(int fd);
 int open(const char *path, int flags, ...);
 int open64(const char *path, int flags, ...);
 int openat(int dfd, const char *path, int flags, ...);
@@ -157,4 +160,29 @@ openat64(int dfd, const char *path, int flags, ...)
 	MODE_ARG(flags, mode);
 	return refused(flags) ? -1 :
 	    next_openat("openat64", dfd, path, flags, mode);
+}
+
+int
+fsync(int fd)
+{
+	static int (*real_fsync)(int);
+	const char *dir = getenv("FAIL_DIR_FSYNC");
+	char link[64], path[4096];
+	struct stat st;
+	ssize_t n;
+
+	if (real_fsync == NULL)
+		real_fsync = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
+	if (dir != NULL && fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+		snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+		n = readlink(link, path, sizeof(path) - 1);
+		if (n > 0) {
+			path[n] = '\0';
+			if (strcmp(path, dir) == 0) {
+				errno = EIO;
+				return -1;
+			}
+		}
+	}
+	return real_fsync(fd);
 }
