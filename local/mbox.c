@@ -206,12 +206,24 @@ open_mbox(const char *path)
 	return -1;
 }
 
+/* Does path still name the file open as fd?  A mail reader that holds
+ * both locks may have written a new mbox and renamed it over the old one
+ * while we waited: appending to the old one would lose the message. */
+static bool
+still_named(int fd, const char *path)
+{
+	struct stat a, b;
+
+	return fstat(fd, &a) == 0 && lstat(path, &b) == 0 &&
+	    a.st_dev == b.st_dev && a.st_ino == b.st_ino && a.st_nlink == 1;
+}
+
 void
 mbox_deliver(const struct lctx *c, const char *path, struct lresult *r)
 {
 	char lock[4200];
 	time_t deadline;
-	int fd, dot, e;
+	int fd, dot, e, tries = 0;
 
 	if (strcmp(path, "/dev/null") == 0) {
 		res_set(r, 'D', "2.0.0", "discarded (/dev/null)");
@@ -222,6 +234,8 @@ mbox_deliver(const struct lctx *c, const char *path, struct lresult *r)
 		res_errno(r, ENAMETOOLONG, "mailbox", path);
 		return;
 	}
+	deadline = time(NULL) + (time_t)c->cfg->lock_timeout;
+again:
 	fd = open_mbox(path);
 	if (fd < 0) {
 		res_errno(r, errno, "mailbox", path);
@@ -237,7 +251,6 @@ mbox_deliver(const struct lctx *c, const char *path, struct lresult *r)
 			res_errno(r, e, "mailbox", path);
 		return;
 	}
-	deadline = time(NULL) + (time_t)c->cfg->lock_timeout;
 	if (lock_fcntl(fd, deadline) != 0 ||
 	    (dot = lock_dot(lock, deadline)) < 0) {
 		e = errno;
@@ -248,6 +261,16 @@ mbox_deliver(const struct lctx *c, const char *path, struct lresult *r)
 			    (unsigned long long)c->cfg->lock_timeout);
 		else
 			res_errno(r, e, "mailbox lock", lock);
+		return;
+	}
+	if (!still_named(fd, path)) {
+		if (dot == 1)
+			unlink(lock);
+		close(fd);
+		if (++tries < 10 && time(NULL) < deadline)
+			goto again;
+		res_set(r, 'T', "4.2.0", "mailbox %s: replaced again and "
+		    "again while being locked", path);
 		return;
 	}
 	if (append(c, fd) != 0)
