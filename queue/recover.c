@@ -171,14 +171,24 @@ queue_file_problem(struct sched *s, const char *qid,
 {
 	struct spool_rec first;
 	char path[4096];
-	const char *why = "", *sub = exists(s, "msg", qid) ? "msg" :
-	    "incoming";
-	int r;
+	const char *why = "";
+	bool in_msg = exists(s, "msg", qid);
+	int r, fd;
 
-	if (spool_path(path, sizeof(path), s->spool, sub, qid) == -1)
+	if (spool_path(path, sizeof(path), s->spool, in_msg ? "msg" :
+	    "incoming", qid) == -1)
 		return NULL;
 	spool_rec_init(&first);
-	r = spool_qfile_load(path, qid, &first, &why);
+	if (in_msg) {
+		/* any file in msg/ is complete by its place (invariant 1),
+		 * whatever its mode; its octets must still be there */
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW |
+		    O_NONBLOCK);
+		r = fd == -1 ? -2 : spool_qfile_read(fd, qid, &first, &why);
+		if (fd != -1)
+			close(fd);
+	} else
+		r = spool_qfile_load(path, qid, &first, &why);
 	if (r == 0 && first.env.size != rec->env.size)
 		why = "its queue file's size is not its record's", r = -1;
 	spool_rec_free(&first);

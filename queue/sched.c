@@ -723,6 +723,17 @@ start_round(struct sched *s, struct qent *ent)
 			    "reason", strerror(err), NULL);
 		rd->ent = NULL;
 		round_free(rd);
+		if (r == -2 && err == ENOENT) {
+			/* the queue file is gone (an injector whose fsync
+			 * failed removed it after a first round wrote a
+			 * record): what is left is a remnant (invariant 3) */
+			char path[4096];
+
+			if (rec_path(s, "env", ent->qid, "", path,
+			    sizeof(path)) == 0 && unlink(path) == 0)
+				log_msg(LOG_INFO, "remnant_removed", "qid",
+				    ent->qid, NULL);
+		}
 		if (r == -1 || err == ENOENT)
 			qindex_del(&s->ix, ent);
 		else
