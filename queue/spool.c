@@ -249,14 +249,17 @@ write_encoded(const char *tmppath, const char *p, size_t n)
 	return 0;
 }
 
-int
-spool_rec_write(const char *tmppath, const struct spool_rec *r)
+/* Encode r, write it to tmppath, and rename it to path unless NULL. */
+static int
+encode_and_store(const char *tmppath, const char *path,
+    const struct spool_rec *r)
 {
 	struct buf b = BUF_INIT;
 	int rc = -1, saved;
 
 	if (spool_rec_encode(r, &b) == 0)
-		rc = write_encoded(tmppath, b.data, b.len);
+		rc = path == NULL ? write_encoded(tmppath, b.data, b.len) :
+		    spool_rec_store_encoded(tmppath, path, b.data, b.len);
 	saved = errno;
 	buf_free(&b);
 	errno = saved;
@@ -264,18 +267,16 @@ spool_rec_write(const char *tmppath, const struct spool_rec *r)
 }
 
 int
+spool_rec_write(const char *tmppath, const struct spool_rec *r)
+{
+	return encode_and_store(tmppath, NULL, r);
+}
+
+int
 spool_rec_store(const char *tmppath, const char *path,
     const struct spool_rec *r)
 {
-	struct buf b = BUF_INIT;
-	int rc = -1, saved;
-
-	if (spool_rec_encode(r, &b) == 0)
-		rc = spool_rec_store_encoded(tmppath, path, b.data, b.len);
-	saved = errno;
-	buf_free(&b);
-	errno = saved;
-	return rc;
+	return encode_and_store(tmppath, path, r);
 }
 
 int
