@@ -18,6 +18,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -25,6 +27,7 @@
 #include <unistd.h>
 
 #include "common/io.h"
+#include "common/log.h"
 #include "local/local.h"
 
 #define STALE_LOCK	600	/* seconds */
@@ -59,25 +62,144 @@ lock_fcntl(int fd, time_t deadline)
 	}
 }
 
+/*
+ * An append killed midway (SIGKILL at the agent's time limit, a crash)
+ * would leave part of a message in the mbox.  So our dotlock holds the
+ * size the mbox had when we locked it: "posthorn-local PID DEV INO SIZE".
+ * The next delivery that finds such a dotlock whose owner is gone (it
+ * holds the fcntl lock by then, so no one else is writing) truncates the
+ * mbox back to that size, but only when what follows is one message of
+ * ours alone: a From_ line at that offset and no other line starting
+ * with "From " after it (mboxrd quoting leaves none in our message), so
+ * mail another program appended after it is never cut.
+ */
+#define DOT_TAG		"posthorn-local"
+#define REPAIR_MAX	((off_t)1 << 31)	/* larger tails are left */
+
+/* Is mbox[from, to) a From_ line (an optional blank separator line
+ * before it), then no line starting "From "?  A From_ line cut short
+ * counts if what there is of it is right. */
+static bool
+one_message_of_ours(int fd, off_t from, off_t to)
+{
+	static const char from_[5] = { 'F', 'r', 'o', 'm', ' ' };
+	char b[65536], head[5];
+	size_t hl = 0, lines = 0;
+	bool first = true;
+	off_t off = from;
+	ssize_t n;
+
+	if (to - from > REPAIR_MAX)
+		return false;
+	while (off < to) {
+		n = pread(fd, b, (size_t)(to - off) < sizeof(b) ?
+		    (size_t)(to - off) : sizeof(b), off);
+		if (n <= 0)
+			return false;
+		for (ssize_t i = 0; i < n; i++) {
+			if (first) {
+				first = false;
+				if (b[i] == '\n')
+					continue;	/* the separator */
+			}
+			if (b[i] == '\n') {
+				if (lines == 0 && (hl < sizeof(head) ||
+				    memcmp(head, from_, sizeof(head)) != 0))
+					return false;	/* no From_ line */
+				lines++;
+				hl = 0;
+				continue;
+			}
+			if (hl < sizeof(head)) {
+				head[hl++] = b[i];
+				if (lines > 0 && hl == sizeof(head) &&
+				    memcmp(head, from_, sizeof(head)) == 0)
+					return false;	/* another message */
+			}
+		}
+		off += n;
+	}
+	if (lines == 0)
+		return hl > 0 && memcmp(head, from_, hl) == 0;
+	return true;
+}
+
+/* The dotlock lock was found: if it is one of ours whose owner is gone,
+ * undo that owner's partial append (see above) and remove the lock.
+ * true when it was removed (try again at once). */
+static bool
+dot_repair(const char *lock, const char *path, int fd)
+{
+	char rec[160];
+	long pid;
+	unsigned long long dev, ino;
+	long long size;
+	struct stat st;
+	ssize_t n;
+	int lfd;
+
+	lfd = open(lock, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (lfd == -1)
+		return false;
+	n = read(lfd, rec, sizeof(rec) - 1);
+	close(lfd);
+	if (n <= 0)
+		return false;
+	rec[n] = '\0';
+	if (sscanf(rec, DOT_TAG " %ld %llu %llu %lld", &pid, &dev, &ino,
+	    &size) != 4 || pid <= 0 || size < 0)
+		return false;
+	/* alive, or another user's process: not ours to judge */
+	if ((pid_t)pid == getpid() || kill((pid_t)pid, 0) == 0 ||
+	    errno != ESRCH)
+		return false;
+	if (fstat(fd, &st) == 0 && (unsigned long long)st.st_dev == dev &&
+	    (unsigned long long)st.st_ino == ino && st.st_size > size) {
+		if (one_message_of_ours(fd, (off_t)size, st.st_size) &&
+		    ftruncate(fd, (off_t)size) == 0 && fsync(fd) == 0)
+			log_msg(LOG_WARNING, "mbox_repaired", "mailbox", path,
+			    "reason", "removed the part of a message an "
+			    "interrupted delivery left", NULL);
+		else
+			log_msg(LOG_WARNING, "mbox_not_repaired", "mailbox",
+			    path, "reason", "an interrupted delivery may have "
+			    "left part of a message", NULL);
+	}
+	return unlink(lock) == 0;
+}
+
 /* 1 = dotlock held, 0 = directory does not allow one (fcntl only),
- * -1 = error / timeout. */
+ * -1 = error / timeout.  fd: the mbox, fcntl-locked already. */
 static int
-lock_dot(const char *lock, time_t deadline)
+lock_dot(const char *lock, const char *path, int fd, time_t deadline)
 {
 	struct stat st;
-	int fd;
+	char rec[160];
+	int lfd, n;
 
 	for (;;) {
-		fd = open(lock, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+		lfd = open(lock, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
 		    O_CLOEXEC, 0600);
-		if (fd >= 0) {
-			close(fd);
+		if (lfd >= 0) {
+			/* the size to go back to (see above); without it a
+			 * killed append is merely not repaired */
+			if (fstat(fd, &st) == 0) {
+				n = snprintf(rec, sizeof(rec), DOT_TAG
+				    " %ld %llu %llu %lld\n", (long)getpid(),
+				    (unsigned long long)st.st_dev,
+				    (unsigned long long)st.st_ino,
+				    (long long)st.st_size);
+				(void)io_write_file(lfd, rec, (size_t)n);
+			}
+			close(lfd);
 			return 1;
 		}
 		if (errno == EACCES || errno == EPERM || errno == EROFS)
 			return 0;
 		if (errno != EEXIST)
 			return -1;
+		if (dot_repair(lock, path, fd))
+			continue;
 		if (lstat(lock, &st) == 0 &&
 		    time(NULL) - st.st_mtime > STALE_LOCK)
 			unlink(lock);
@@ -252,7 +374,7 @@ again:
 		return;
 	}
 	if (lock_fcntl(fd, deadline) != 0 ||
-	    (dot = lock_dot(lock, deadline)) < 0) {
+	    (dot = lock_dot(lock, path, fd, deadline)) < 0) {
 		e = errno;
 		close(fd);
 		if (e == ETIMEDOUT)
