@@ -899,6 +899,13 @@ smtp_transaction(struct smtp_conn *c, const struct envelope *env,
 	} else if (r.code == 354) {
 		if (send_data(c, env, acc, msgfd, info, res) < 0)
 			goto lost;
+	} else if (nacc > 0 && mail_ok && r.code < 400) {
+		/* DATA answered with anything but 354 or an error: no
+		 * message went out, so nothing is delivered; and replies
+		 * may be out of step from here on (a stray 250 earlier) */
+		fail(c, "4.5.0", "host %s gave an unexpected reply to DATA: "
+		    "%s", c->relay, r.text);
+		goto lost;
 	} else if (nacc > 0 && mail_ok) {
 		for (i = 0; i < env->nrcpts; i++)
 			if (acc[i])
