@@ -586,6 +586,14 @@ host_addrs(struct remote *r, struct jobctx *jc, const struct plan *pl,
 	al->n = 0;
 	al->secure = 0;
 	if (numeric_addr(host, pl->port, &al->v[0])) {
+		/* an MX names a host, never an address (RFC 5321 5.1):
+		 * such a record is skipped, as Postfix does */
+		if (pl->by_mx) {
+			log_msg(LOG_WARNING, "mx_numeric", "host", host,
+			    "reason", "an address where an MX needs a host "
+			    "name: skipped", NULL);
+			return -1;
+		}
 		al->n = 1;
 		return 0;
 	}

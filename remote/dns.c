@@ -204,8 +204,21 @@ dns_parse_mx(const unsigned char *ans, size_t len, struct mxlist *out)
 			continue;
 		}
 		real++;
-		if (out->n >= DNS_MX_MAX)
+		if (out->n >= DNS_MX_MAX) {
+			/* full: keep the DNS_MX_MAX best, whatever order the
+			 * answer came in (a better MX, or our own name, may
+			 * come after many worse ones) */
+			size_t worst = 0;
+
+			for (size_t k = 1; k < out->n; k++)
+				if (out->v[k].pref > out->v[worst].pref)
+					worst = k;
+			if (ns_get16(rd) >= out->v[worst].pref)
+				continue;
+			memcpy(out->v[worst].name, name, sizeof(name));
+			out->v[worst].pref = ns_get16(rd);
 			continue;
+		}
 		memcpy(out->v[out->n].name, name, sizeof(name));
 		out->v[out->n].pref = ns_get16(rd);
 		out->n++;

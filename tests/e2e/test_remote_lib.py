@@ -185,6 +185,9 @@ class Unbound:
                "  module-config: \"iterator\"",
                "  harden-referral-path: no",
                "  qname-minimisation: no",
+               # answers in the order given: a test of the order
+               # posthorn-remote sorts must not pass by chance
+               "  rrset-roundrobin: no",
                "  infra-host-ttl: 1",
                "  local-zone: \"example.test.\" static",
                "  local-zone: \"servfail.test.\" transparent",
