@@ -354,7 +354,7 @@ starttls(struct smtp_conn *c)
 	    c->p.tls == SMTP_TLS_VERIFY,
 	    c->p.tls == SMTP_TLS_DANE ? c->p.tlsa : NULL, c->p.cmd_ms,
 	    c->tls_desc,
-	    sizeof(c->tls_desc), &c->tls_trusted, &err);
+	    sizeof(c->tls_desc), &c->tls_trusted, &c->tls_dane_unusable, &err);
 	if (ssl == NULL) {
 		fail(c, "4.7.5", "TLS handshake with %s failed: %s", c->relay,
 		    buf_str(&err));
@@ -441,8 +441,11 @@ smtp_start(struct smtp_conn *c, int fd, const char *host, const char *relay,
 		    c->relay);
 		goto bad;
 	}
+	/* a TLSA set none of whose records is usable asks for TLS only,
+	 * not for a verified certificate (RFC 7672 2.2) */
 	if ((p->tls == SMTP_TLS_VERIFY || (p->tls == SMTP_TLS_DANE &&
-	    p->tlsa != NULL && p->tlsa->n > 0)) && !c->tls_trusted) {
+	    p->tlsa != NULL && p->tlsa->n > 0 && !c->tls_dane_unusable)) &&
+	    !c->tls_trusted) {
 		fail(c, "4.7.5", "server certificate of %s not verified",
 		    c->relay);
 		goto bad;

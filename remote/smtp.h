@@ -73,6 +73,7 @@ struct smtp_conn {
 	uint64_t size_max;	/* SIZE the peer announced, 0: none */
 	int tls;		/* TLS is on */
 	int tls_trusted;	/* certificate chain and name verified */
+	int tls_dane_unusable;	/* TLSA records, none OpenSSL could use */
 	char tls_desc[96];	/* "TLSv1.3/TLS_AES_256_GCM_SHA384" */
 	char host[256];		/* the name we meant to reach */
 	char relay[320];	/* "host[ip]:port" */

@@ -110,12 +110,13 @@ dane_setup(SSL *ssl, const char *sni, const struct tlsalist *tlsa)
 SSL *
 tls_client_handshake(SSL_CTX *ctx, int fd, const char *sni, int verify,
     const struct tlsalist *tlsa, int timeout_ms, char *desc, size_t descsz,
-    int *trusted, struct buf *err)
+    int *trusted, int *dane_unusable, struct buf *err)
 {
 	SSL *ssl;
 	int dane = 0;
 
 	*trusted = 0;
+	*dane_unusable = 0;
 	snprintf(desc, descsz, "none");
 	tls_ctx_ready(ctx);
 	if ((ssl = SSL_new(ctx)) == NULL) {
@@ -139,6 +140,8 @@ tls_client_handshake(SSL_CTX *ctx, int fd, const char *sni, int verify,
 			goto fail;
 		if (dane > 0)
 			verify = 1;
+		else	/* RFC 7672 2.2: no usable record, TLS unauthenticated */
+			*dane_unusable = 1;
 	}
 	SSL_set_verify(ssl, verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
 	SSL_set_connect_state(ssl);

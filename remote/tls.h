@@ -29,9 +29,11 @@ void tls_ctx_ready(SSL_CTX *ctx);
  * one of the records.  Returns the SSL object (for stream_start_tls) or
  * NULL with err.  desc gets "TLSv1.3/TLS_AES_256_GCM_SHA384" ("/dane"
  * appended when DANE authenticated the peer) and *trusted whether the
- * peer was authenticated (PKIX or DANE). */
+ * peer was authenticated (PKIX or DANE); *dane_unusable is set when tlsa
+ * had records but none OpenSSL could use (RFC 7672 2.2: then TLS is still
+ * required, a verified certificate is not). */
 SSL *tls_client_handshake(SSL_CTX *ctx, int fd, const char *sni,
     int verify, const struct tlsalist *tlsa, int timeout_ms, char *desc,
-    size_t descsz, int *trusted, struct buf *err);
+    size_t descsz, int *trusted, int *dane_unusable, struct buf *err);
 
 #endif
