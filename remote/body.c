@@ -20,6 +20,7 @@ body_conv_init(struct body_conv *c)
 {
 	c->bol = 1;
 	c->cr = 0;
+	c->col = 0;
 }
 
 static int
@@ -27,6 +28,7 @@ line_end(struct body_conv *c, struct buf *out)
 {
 	c->bol = 1;
 	c->cr = 0;
+	c->col = 0;
 	return buf_append(out, "\r\n", 2);
 }
 
@@ -53,15 +55,27 @@ body_conv_chunk(struct body_conv *c, const char *in, size_t n,
 				return -1;
 			continue;
 		}
-		if (c->bol && in[i] == '.' && buf_append_char(out, '.') < 0)
-			return -1;
+		if (c->bol && in[i] == '.') {
+			if (buf_append_char(out, '.') < 0)
+				return -1;
+			c->col++;
+		}
 		c->bol = 0;
-		/* copy the run of ordinary octets at once */
+		/* copy the run of ordinary octets at once, breaking it where
+		 * the line would grow past BODY_LINE_MAX */
 		start = i;
-		while (i + 1 < n && in[i + 1] != '\r' && in[i + 1] != '\n')
+		while (i + 1 < n && in[i + 1] != '\r' && in[i + 1] != '\n' &&
+		    c->col + (i + 1 - start) < BODY_LINE_MAX)
 			i++;
+		if (c->col >= BODY_LINE_MAX) {
+			if (buf_append(out, "\r\n ", 3) < 0)
+				return -1;
+			c->col = 1;
+			i = start;	/* one octet after the break, at least */
+		}
 		if (buf_append(out, in + start, i - start + 1) < 0)
 			return -1;
+		c->col += i - start + 1;
 	}
 	return 0;
 }

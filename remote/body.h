@@ -19,9 +19,15 @@
 #include "common/buf.h"
 #include "common/io.h"
 
+/* The longest line sent, CRLF not counted (RFC 5321 4.5.3.1.6: 1000
+ * with it).  Longer ones are broken with CRLF and a space, as Postfix
+ * does (smtp_line_length_limit): in a header that is a folding. */
+#define BODY_LINE_MAX	998
+
 struct body_conv {
 	int bol;		/* at the beginning of a line */
 	int cr;			/* previous octet was a CR (not yet emitted) */
+	size_t col;		/* octets of the current wire line */
 };
 
 struct body_info {
