@@ -16,6 +16,7 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <strings.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -210,18 +211,33 @@ smtp_parse_ehlo_line(const char *s, size_t len, unsigned *ext,
 	}
 }
 
-/* Read one whole reply.  ehlo: collect extensions from its lines. */
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Read one whole reply.  ehlo: collect extensions from its lines.  The
+ * time limit is for the whole reply, not for each of its lines: a peer
+ * that sends a line now and then must not hold a delivery for hours. */
 static int
 get_reply(struct smtp_conn *c, struct reply *r, int timeout_ms,
     const char *stage, int ehlo)
 {
+	int64_t deadline = mono_ms() + timeout_ms, left;
 	enum line_end end;
 	const char *why;
 	int rc;
 
 	reply_init(r);
-	c->s.timeout_ms = timeout_ms;
 	for (;;) {
+		/* timeout_ms <= 0: no limit (common/io.h) */
+		left = deadline - mono_ms();
+		c->s.timeout_ms = timeout_ms <= 0 ? timeout_ms :
+		    left > 1 ? (int)left : 1;
 		rc = stream_getline(&c->s, &c->line, REPLY_LINE_MAX, &end);
 		if (rc == STREAM_TOOLONG) {
 			fail(c, "4.5.0", "%s sent an overlong reply line while "
