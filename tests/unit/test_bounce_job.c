@@ -17,6 +17,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "tests/unit/testutil.h"
 #include "bounce/job.h"
 #include "common/frame.h"
 
@@ -28,20 +29,13 @@ static char sock[96];
 static int
 make_socket(mode_t dmode, mode_t smode)
 {
-	struct sockaddr_un sun;
 	int fd;
 
 	snprintf(dir, sizeof(dir), "/tmp/ph-bjob.XXXXXX");
 	ck_assert_ptr_nonnull(mkdtemp(dir));
 	ck_assert_int_eq(chmod(dir, dmode), 0);
 	snprintf(sock, sizeof(sock), "%s/queue.sock", dir);
-	fd = socket(AF_UNIX, SOCK_STREAM, 0);
-	ck_assert_int_ge(fd, 0);
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", sock);
-	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
-	ck_assert_int_eq(listen(fd, 1), 0);
+	fd = test_listen_unix(sock);
 	ck_assert_int_eq(chmod(sock, smode), 0);
 	return fd;
 }

@@ -193,52 +193,6 @@ START_TEST(test_program)
 }
 END_TEST
 
-/* A fake posthorn-queue for one submission: writes the M octets it gets
- * to out, answers 250 after the end frame. */
-static pid_t
-fake_queue(const char *sock, const char *out)
-{
-	struct sockaddr_un sun;
-	struct stream s;
-	struct buf p = BUF_INIT, reply = BUF_INIT, body = BUF_INIT;
-	const char *f[4] = { "250", "2.0.0", "queued",
-	    "0123456789ABCDEF0124" };
-	char tag;
-	int l, c, i;
-	pid_t pid;
-
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", sock);
-	l = socket(AF_UNIX, SOCK_STREAM, 0);
-	ck_assert_int_ge(l, 0);
-	ck_assert_int_eq(bind(l, (struct sockaddr *)&sun, sizeof(sun)), 0);
-	ck_assert_int_eq(listen(l, 1), 0);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid != 0) {
-		close(l);
-		return pid;
-	}
-	alarm(20);
-	c = accept(l, NULL, NULL);
-	if (c < 0 || stream_init(&s, c, c, 10000) != 0)
-		_exit(1);
-	for (i = 0; i < 10000; i++) {
-		if (frame_read(&s, 70000, &tag, &p) != FRAME_OK)
-			_exit(2);
-		if (tag == 'M' && buf_append(&body, p.data, p.len) != 0)
-			_exit(3);
-		if (tag == '.')
-			break;
-	}
-	if (io_write_file_atomic(out, body.data, body.len, 0600) != 0 ||
-	    frame_put_fields(&reply, 'R', f, 4) != 0 ||
-	    write(c, reply.data, reply.len) != (ssize_t)reply.len)
-		_exit(4);
-	_exit(0);
-}
-
 START_TEST(test_forward)
 {
 	struct lresult r;
@@ -246,7 +200,7 @@ START_TEST(test_forward)
 	pid_t pid;
 	int st;
 
-	pid = fake_queue(tp("queue.sock"), tp("queued"));
+	pid = test_fake_queue(tp("queue.sock"), tp("queued"));
 	deliver("fw@example.org", &r);
 	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
 	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tests/unit/testutil.h"
 #include "common/frame.h"
 #include "common/qclient.h"
 
@@ -31,7 +32,6 @@ static pid_t
 fake_queue_a(const char *pre, size_t npre, int close_early,
     const char *reply, size_t n)
 {
-	struct sockaddr_un sun;
 	int l, c;
 	pid_t pid;
 	char b[70000], *colon;
@@ -40,13 +40,7 @@ fake_queue_a(const char *pre, size_t npre, int close_early,
 	snprintf(sockpath, sizeof(sockpath), "/tmp/test_qclient.%ld.sock",
 	    (long)getpid());
 	unlink(sockpath);
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", sockpath);
-	l = socket(AF_UNIX, SOCK_STREAM, 0);
-	ck_assert_int_ge(l, 0);
-	ck_assert_int_eq(bind(l, (struct sockaddr *)&sun, sizeof(sun)), 0);
-	ck_assert_int_eq(listen(l, 1), 0);
+	l = test_listen_unix(sockpath);
 	pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {

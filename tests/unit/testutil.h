@@ -6,8 +6,17 @@
 #ifndef POSTHORN_TESTUTIL_H
 #define POSTHORN_TESTUTIL_H
 
+#include <sys/types.h>
+
 /* Remove a directory tree the test made (no shell, symlinks not followed).
  * 0 ok, -1 on the first error. */
 int rm_rf(const char *path);
+
+/* A fake posthorn-queue for one submission on the unix socket sock (a
+ * child process, answering 250 after the end frame), which writes the M
+ * octets it got to out.  Returns the child's pid. */
+pid_t test_fake_queue(const char *sock, const char *out);
+/* A listening unix stream socket at path (the test fails if not). */
+int test_listen_unix(const char *path);
 
 #endif
