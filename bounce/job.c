@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "bounce/job.h"
+#include "common/addr.h"
 #include "common/log.h"
 #include "common/qclient.h"
 
@@ -100,6 +101,17 @@ bounce_wanted(enum dsn_kind kind, unsigned notify)
 	return false;
 }
 
+bool
+bounce_is_double_sender(const char *sender, const char *hostname)
+{
+	static const char local[] = BOUNCE_DOUBLE_LOCAL "@";
+	size_t n = sizeof(local) - 1;
+
+	return sender != NULL && hostname != NULL &&
+	    strncasecmp(sender, local, n) == 0 &&
+	    addr_domain_eq(sender + n, hostname);
+}
+
 static const char *
 kind_name(enum dsn_kind kind)
 {
@@ -164,6 +176,7 @@ inject(const struct config *cfg, const struct dsn_input *in,
 	struct qclient *q;
 	struct buf err = BUF_INIT;
 	const char *why = "queue connection lost";
+	char sender[ADDR_MAX + 32];
 
 	memset(res, 0, sizeof(*res));
 	envelope_init(&ne);
@@ -181,7 +194,9 @@ inject(const struct config *cfg, const struct dsn_input *in,
 		snprintf(res->text, sizeof(res->text), "%s", why);
 		return;
 	}
-	if (envelope_set_sender(&ne, "") == -1 ||
+	snprintf(sender, sizeof(sender), "%s@%s", BOUNCE_DOUBLE_LOCAL,
+	    in->hostname);
+	if (envelope_set_sender(&ne, in->double_bounce ? sender : "") == -1 ||
 	    envelope_add_rcpt(&ne, in->to, 0, NULL) == -1 ||
 	    envelope_set_str(&ne.protocol, in->double_bounce ?
 	    BOUNCE_PROTO_DOUBLE : BOUNCE_PROTO) == -1 ||
@@ -297,6 +312,9 @@ bounce_job(const struct config *cfg, struct stream *ctl,
 	size_t i;
 	int rc = -1;
 
+	if (bounce_is_double_sender(e->sender, cfg->hostname))
+		return suppress(ctl, job, "double-bounce-dropped",
+		    "no notice to the double-bounce address");
 	if (dsn_sender_is_null(e->sender)) {
 		if (e->protocol != NULL &&
 		    strcmp(e->protocol, BOUNCE_PROTO_DOUBLE) == 0)

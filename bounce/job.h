@@ -15,10 +15,19 @@
 #include "common/agent.h"
 #include "common/config.h"
 
-/* The envelope protocol that marks a double bounce: if it fails too, it
- * is dropped with a log line. */
+/* A double bounce (the failure of a message from the null sender, sent
+ * to postmaster) goes out from BOUNCE_DOUBLE_LOCAL@hostname, as
+ * Postfix's do from double-bounce@: that sender survives forwarding, by
+ * an alias or .forward and by other servers, so that a notice about it
+ * failing in turn finds it and is dropped rather than starting another
+ * round.  The envelope protocol BOUNCE_PROTO_DOUBLE marks double bounces
+ * too (those queued by older versions had the null sender). */
+#define BOUNCE_DOUBLE_LOCAL	"double-bounce"
 #define BOUNCE_PROTO_DOUBLE	"double-bounce"
 #define BOUNCE_PROTO		"bounce"
+
+/* Is sender the double-bounce address of this hostname? */
+bool bounce_is_double_sender(const char *sender, const char *hostname);
 
 /* Started as root (posthorn-run as root with a root-owned spool; under
  * systemd the scheduler runs as the queue's user and so do we): become

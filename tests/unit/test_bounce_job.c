@@ -15,11 +15,13 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "tests/unit/testutil.h"
 #include "bounce/job.h"
 #include "common/frame.h"
+#include "common/io.h"
 
 static char dir[64];
 static char sock[96];
@@ -187,6 +189,138 @@ START_TEST(test_success_passed_on)
 }
 END_TEST
 
+
+/* A job of this kind for a message from sender to a@example.net (index
+ * 4), failed 5.1.1, and a configuration whose queue socket is sock. */
+static void
+make_job(struct agent_job *job, struct config *cfg, uint32_t *idx,
+    enum agent_kind_of_job kind, const char *sender, const char *qsock)
+{
+	static const char msg[] = "Subject: t\n\nbody\n";
+	char path[] = "/tmp/ph-bjob-msg.XXXXXX";
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->hostname = (char *)"mx.example.org";
+	cfg->queue_socket = (char *)qsock;
+	cfg->queue_lifetime = 86400;
+	cfg->bounce_max_original = 100 * 1024;
+	memset(job, 0, sizeof(*job));
+	job->kind = kind;
+	*idx = 4;
+	job->rcpt_index = idx;
+	job->msgfd = mkstemp(path);
+	ck_assert_int_ge(job->msgfd, 0);
+	unlink(path);
+	ck_assert_int_eq(write(job->msgfd, msg, sizeof(msg) - 1),
+	    (ssize_t)sizeof(msg) - 1);
+	job->msgsize = sizeof(msg) - 1;
+	envelope_init(&job->env);
+	ck_assert_int_eq(envelope_set_sender(&job->env, sender), 0);
+	ck_assert_int_ge(envelope_add_rcpt(&job->env, "a@example.net", 0,
+	    NULL), 0);
+	snprintf(job->env.rcpts[0].dsn, sizeof(job->env.rcpts[0].dsn),
+	    "5.1.1");
+	ck_assert_int_eq(envelope_set_str(&job->env.rcpts[0].diag,
+	    "550 5.1.1 no such user"), 0);
+	ck_assert_int_eq(envelope_set_str(&job->env.qid,
+	    "0123456789ABCDEF0123"), 0);
+	job->env.size = job->msgsize;
+}
+
+/* Run the job; its results by queue index into st/text. */
+static void
+run_job(const struct config *cfg, struct agent_job *job, char st[16],
+    char text[16][512])
+{
+	struct stream ctl;
+	int sv[2];
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	ck_assert_int_eq(stream_init(&ctl, sv[0], sv[0], 5000), 0);
+	ck_assert_int_eq(bounce_job(cfg, &ctl, job), 0);
+	stream_free(&ctl);
+	read_results(sv[1], st, text);
+	close(sv[0]);
+	close(sv[1]);
+	close(job->msgfd);
+	envelope_free(&job->env);
+}
+
+/* The failure of a message from <> goes to postmaster from
+ * double-bounce@hostname, a sender that survives forwarding. */
+START_TEST(test_double_bounce_sender)
+{
+	struct config cfg;
+	struct agent_job job;
+	struct envelope ne;
+	struct buf enc = BUF_INIT;
+	char d[] = "/tmp/ph-bjob-q.XXXXXX", qsock[64], out[64], envf[64];
+	char st[16] = { 0 };
+	static char text[16][512];
+	const char *why;
+	uint32_t idx;
+	int status;
+	pid_t pid;
+
+	ck_assert_ptr_nonnull(mkdtemp(d));
+	snprintf(qsock, sizeof(qsock), "%s/q.sock", d);
+	snprintf(out, sizeof(out), "%s/notice", d);
+	snprintf(envf, sizeof(envf), "%s/notice.env", d);
+	make_job(&job, &cfg, &idx, JOB_BOUNCE_FAILED, "", qsock);
+	pid = test_fake_queue(qsock, out);
+	run_job(&cfg, &job, st, text);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ck_assert_int_eq(st[4], 'D');
+	ck_assert_int_eq(io_read_file(envf, 65536, &enc), 0);
+	envelope_init(&ne);
+	ck_assert_int_eq(envelope_decode(enc.data, enc.len, &ne, &why), 0);
+	ck_assert_str_eq(ne.sender, "double-bounce@mx.example.org");
+	ck_assert_uint_eq(ne.nrcpts, 1);
+	ck_assert_str_eq(ne.rcpts[0].addr, "postmaster@mx.example.org");
+	ck_assert_str_eq(ne.protocol, "double-bounce");
+	envelope_free(&ne);
+	buf_free(&enc);
+	ck_assert_int_eq(rm_rf(d), 0);
+}
+END_TEST
+
+/* A notice about mail from the double-bounce address is dropped: such
+ * mail is a double bounce that failed after leaving us (an alias or
+ * another server forwarded it).  Any kind, any spelling of the case;
+ * the queue is never asked (its socket does not exist here). */
+START_TEST(test_double_sender_dropped)
+{
+	static const enum agent_kind_of_job kinds[] = { JOB_BOUNCE_FAILED,
+	    JOB_BOUNCE_DELAYED };
+	static const char *const senders[] = {
+	    "double-bounce@mx.example.org", "Double-Bounce@MX.Example.ORG" };
+	struct config cfg;
+	struct agent_job job;
+	char st[16];
+	static char text[16][512];
+	uint32_t idx;
+	size_t k;
+
+	for (k = 0; k < 4; k++) {
+		memset(st, 0, sizeof(st));
+		make_job(&job, &cfg, &idx, kinds[k % 2], senders[k / 2],
+		    "/nonexistent/queue.sock");
+		run_job(&cfg, &job, st, text);
+		ck_assert_int_eq(st[4], 'D');
+		ck_assert_str_eq(text[4], "no notice to the double-bounce "
+		    "address");
+	}
+	/* another address at our host still gets its notice */
+	memset(st, 0, sizeof(st));
+	make_job(&job, &cfg, &idx, JOB_BOUNCE_FAILED,
+	    "double-bounces@mx.example.org", "/nonexistent/queue.sock");
+	run_job(&cfg, &job, st, text);
+	ck_assert_int_eq(st[4], 'T');
+	ck_assert_ptr_nonnull(strstr(text[4], "queue unreachable"));
+}
+END_TEST
+
 static Suite *
 job_suite(void)
 {
@@ -197,6 +331,8 @@ job_suite(void)
 	tcase_add_test(tc, test_root_kept_when_socket_closed);
 	tcase_add_test(tc, test_not_root);
 	tcase_add_test(tc, test_success_passed_on);
+	tcase_add_test(tc, test_double_bounce_sender);
+	tcase_add_test(tc, test_double_sender_dropped);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -53,6 +53,7 @@ test_fake_queue(const char *sock, const char *out)
 {
 	struct stream s;
 	struct buf p = BUF_INIT, reply = BUF_INIT, body = BUF_INIT;
+	struct buf env = BUF_INIT, envpath = BUF_INIT;
 	const char *f[4] = { "250", "2.0.0", "queued",
 	    "0123456789ABCDEF0124" };
 	char tag;
@@ -75,10 +76,16 @@ test_fake_queue(const char *sock, const char *out)
 			_exit(2);
 		if (tag == 'M' && buf_append(&body, p.data, p.len) != 0)
 			_exit(3);
+		if (tag != 'M' && tag != '.' && env.len == 0 &&
+		    buf_append(&env, p.data, p.len) != 0)
+			_exit(3);
 		if (tag == '.')
 			break;
 	}
-	if (io_write_file_atomic(out, body.data, body.len, 0600) != 0 ||
+	if (buf_printf(&envpath, "%s.env", out) != 0 ||
+	    io_write_file_atomic(buf_str(&envpath), env.data, env.len,
+	    0600) != 0 ||
+	    io_write_file_atomic(out, body.data, body.len, 0600) != 0 ||
 	    frame_put_fields(&reply, 'R', f, 4) != 0 ||
 	    write(c, reply.data, reply.len) != (ssize_t)reply.len)
 		_exit(4);

@@ -14,7 +14,8 @@ int rm_rf(const char *path);
 
 /* A fake posthorn-queue for one submission on the unix socket sock (a
  * child process, answering 250 after the end frame), which writes the M
- * octets it got to out.  Returns the child's pid. */
+ * octets it got to out and the envelope frame's payload (envelope_decode
+ * reads it) to out.env.  Returns the child's pid. */
 pid_t test_fake_queue(const char *sock, const char *out);
 /* A listening unix stream socket at path (the test fails if not). */
 int test_listen_unix(const char *path);
