@@ -23,6 +23,7 @@
 
 #include "bounce/dsn.h"
 #include "bounce/text.h"
+#include "common/addr.h"
 #include "common/agent.h"
 #include "common/log.h"
 
@@ -42,17 +43,18 @@ has_8bit(const char *s)
 	return false;
 }
 
-/* No control characters (the envelope layer already refused them). */
+/* A mailbox as RFC 5321 has it (the envelope layer parsed it already;
+ * this is the check that keeps the notice's header lines well formed).
+ * A quoted local part may hold '<', '>' or ',': inside its quotes it is
+ * still one address to any RFC 5322 reader. */
 static bool
 addr_safe(const char *s)
 {
-	for (; *s != '\0'; s++) {
-		unsigned char c = (unsigned char)*s;
+	struct addr a;
+	const char *why;
 
-		if (c < 0x20 || c == 0x7f || c == '<' || c == '>')
-			return false;
-	}
-	return true;
+	return addr_parse_mailbox(s, strlen(s),
+	    ADDR_UTF8 | ADDR_ALLOW_NODOMAIN, &a, &why) == 0;
 }
 
 bool
@@ -317,7 +319,8 @@ dsn_plan(const struct dsn_input *in, struct dsn_plan *plan, const char **why)
 		return -2;
 	}
 	if (in->to == NULL || in->to[0] == '\0' || !addr_safe(in->to) ||
-	    (e->sender != NULL && !addr_safe(e->sender))) {
+	    (e->sender != NULL && e->sender[0] != '\0' &&
+	    !addr_safe(e->sender))) {
 		*why = "notification address unusable";
 		return -2;
 	}
@@ -790,8 +793,11 @@ write_status(const struct dsn_input *in, const struct dsn_plan *plan,
 	if (e->qid != NULL &&
 	    buf_printf(b, "X-Posthorn-Queue-ID: %s\n", clean(t, e->qid, 64)) == -1)
 		return -1;
+	/* written as it was given, spaces and all (RFC 3464 2.2.1: its
+	 * spelling is kept; ENVID_MAX keeps it on one line) */
 	if (e->envid != NULL && e->envid[strspn(e->envid, " \t")] != '\0' &&
-	    dsn_fold(b, "Original-Envelope-Id", clean(t, e->envid, 200)) == -1)
+	    buf_printf(b, "Original-Envelope-Id: %s\n",
+	    clean(t, e->envid, ENVID_MAX)) == -1)
 		return -1;
 	if (e->arrival > 0 && put_date(b, "Arrival-Date", e->arrival) == -1)
 		return -1;

@@ -247,16 +247,61 @@ suppress(struct stream *ctl, const struct agent_job *job, const char *event,
 	return agent_job_done(ctl);
 }
 
+/* The queue refused the notice for good (5xx): log it and what is tried
+ * next. */
+static void
+log_refused(const struct agent_job *job, const struct dsn_input *in,
+    const struct qresult *res, const char *next)
+{
+	struct logline l;
+
+	log_begin(&l, LOG_WARNING, "notice-refused");
+	log_add(&l, "qid", job->env.qid);
+	log_addf(&l, "to", "<%s>", in->to);
+	log_addf(&l, "reply", "%d %s %s", res->code, res->dsn, res->text);
+	log_add(&l, "next", next);
+	log_end(&l);
+}
+
+/* Queue the notice.  A failure notice the queue refuses for good is not
+ * simply given up: after a size refusal (552) once more with the
+ * original's header section alone, then, if it was for the sender, once to
+ * postmaster as a double bounce, as a notice that cannot reach the
+ * sender would be; SPEC: failed bounces go once to postmaster.  (Our
+ * own refusals, an address the notice cannot carry, come as 554.) */
+static void
+inject_with_fallback(const struct config *cfg, const struct agent_job *job,
+    struct dsn_input *in, char *postmaster, struct qresult *res)
+{
+	inject(cfg, in, res);
+	if (res->code / 100 != 5 || in->kind != DSN_FAILED)
+		return;
+	if (res->code == 552 && in->max_original > 0) {
+		log_refused(job, in, res, "the header section alone");
+		in->max_original = 0;
+		inject(cfg, in, res);
+		if (res->code / 100 != 5)
+			return;
+	}
+	if (!in->double_bounce) {
+		log_refused(job, in, res, "postmaster");
+		in->to = postmaster;
+		in->double_bounce = true;
+		inject(cfg, in, res);
+	}
+}
+
 static int
 notify_and_report(const struct config *cfg, struct stream *ctl,
-    const struct agent_job *job, struct dsn_input *in, const bool *cover)
+    const struct agent_job *job, struct dsn_input *in, const bool *cover,
+    char *postmaster, char *status)
 {
 	struct qresult res;
 	char text[400];
 	char st;
 	size_t i;
 
-	inject(cfg, in, &res);
+	inject_with_fallback(cfg, job, in, postmaster, &res);
 	if (res.code / 100 == 2) {
 		st = 'D';
 		snprintf(text, sizeof(text), "notice queued as %s", res.qid);
@@ -265,6 +310,7 @@ notify_and_report(const struct config *cfg, struct stream *ctl,
 		snprintf(text, sizeof(text), "notice not queued: %d %s %s",
 		    res.code, res.dsn, res.text);
 	}
+	*status = st;
 	for (i = 0; i < job->env.nrcpts; i++) {
 		if (!cover[i])
 			continue;
@@ -290,10 +336,19 @@ dsn_passed_on(enum dsn_kind kind, const struct rcpt *r)
 	    strlen(AGENT_TEXT_DSN_PASSED)) == 0;
 }
 
+/* A recipient that wants no notice of this kind.  Reported after the
+ * notice for the others (noticed: its status, 'D' if there was none):
+ * a delay warning is owed per message, and the scheduler counts it as
+ * given once any recipient of the job is done, so while the others'
+ * warning waits (T) this one waits too. */
 static int
 report_one_unwanted(struct stream *ctl, const struct agent_job *job,
-    size_t i)
+    size_t i, char noticed)
 {
+	if (job_kind(job->kind) == DSN_DELAYED && noticed == 'T')
+		return agent_report(ctl, job, i, 'T', "4.3.0",
+		    "the delay notice for the other recipients is not queued "
+		    "yet", NULL);
 	log_rcpt(job, i, "notice-suppressed", "not requested (NOTIFY)", NULL);
 	return agent_report(ctl, job, i, 'D', "2.0.0",
 	    "no notice requested (NOTIFY)", NULL);
@@ -307,11 +362,14 @@ bounce_job(const struct config *cfg, struct stream *ctl,
 	enum dsn_kind kind = job_kind(job->kind);
 	struct dsn_input in;
 	char postmaster[300];
-	bool *cover, any = false, dbl = false;
+	bool *cover, *unwanted, any = false, dbl = false;
 	const char *to = e->sender;
+	char noticed = 'D';
 	size_t i;
 	int rc = -1;
 
+	snprintf(postmaster, sizeof(postmaster), "postmaster@%s",
+	    cfg->hostname);
 	if (bounce_is_double_sender(e->sender, cfg->hostname))
 		return suppress(ctl, job, "double-bounce-dropped",
 		    "no notice to the double-bounce address");
@@ -323,14 +381,13 @@ bounce_job(const struct config *cfg, struct stream *ctl,
 		if (kind != DSN_FAILED)
 			return suppress(ctl, job, "notice-suppressed",
 			    "no notice to a mail system sender");
-		snprintf(postmaster, sizeof(postmaster), "postmaster@%s",
-		    cfg->hostname);
 		to = postmaster;
 		dbl = true;
 	}
-	cover = xcalloc_array(e->nrcpts, sizeof(bool));
+	cover = xcalloc_array(e->nrcpts, 2 * sizeof(bool));
 	if (cover == NULL)
 		return -1;
+	unwanted = cover + e->nrcpts;
 	for (i = 0; i < e->nrcpts; i++) {
 		cover[i] = bounce_wanted(kind, e->rcpts[i].notify);
 		if (cover[i] && dsn_passed_on(kind, &e->rcpts[i])) {
@@ -342,12 +399,12 @@ bounce_job(const struct config *cfg, struct stream *ctl,
 			continue;
 		}
 		any = any || cover[i];
-		if (!cover[i] && report_one_unwanted(ctl, job, i) == -1)
-			goto out;
+		unwanted[i] = !cover[i];
 	}
 	if (any) {
 		if (dsn_input_init(&in, kind, e, job->msgfd, job->msgsize,
 		    cfg->hostname, to) == -1) {
+			noticed = 'T';
 			if (report_all(ctl, job, cover, true, 'T', "4.3.0",
 			    "no randomness for the notice") == -1)
 				goto out;
@@ -356,10 +413,15 @@ bounce_job(const struct config *cfg, struct stream *ctl,
 			in.double_bounce = dbl;
 			in.queue_lifetime = cfg->queue_lifetime;
 			in.max_original = cfg->bounce_max_original;
-			if (notify_and_report(cfg, ctl, job, &in, cover) == -1)
+			if (notify_and_report(cfg, ctl, job, &in, cover,
+			    postmaster, &noticed) == -1)
 				goto out;
 		}
 	}
+	for (i = 0; i < e->nrcpts; i++)
+		if (unwanted[i] &&
+		    report_one_unwanted(ctl, job, i, noticed) == -1)
+			goto out;
 	rc = agent_job_done(ctl);
 out:
 	free(cover);

@@ -56,6 +56,13 @@ main(int argc, char **argv)
 	if (stream_init(&ctl, AGENT_FD, AGENT_FD, CTL_TIMEOUT_MS) == -1)
 		die(75, "control socket", "cannot set up fd 3");
 	while ((r = agent_job_read(&ctl, &job, &why)) == 1) {
+		/* a delivery job here is the scheduler's mistake: taking it
+		 * for a failure would tell senders their mail failed */
+		if (job.kind == JOB_DELIVER) {
+			agent_job_free(&job);
+			die(1, "protocol", "a delivery job sent to the bounce "
+			    "agent");
+		}
 		r = bounce_job(&cfg, &ctl, &job);
 		agent_job_free(&job);
 		if (r == -1)

@@ -138,10 +138,15 @@ scan_header_octet(struct msgscan *s, unsigned char c)
 		header_end(s, line_start, false);
 		return;
 	case SCAN_NAME:
+	case SCAN_NAME_WSP:
+		/* obs-optional: white space may come before the colon
+		 * ("Subject : x"); it is not part of the name */
 		if (c == ':') {
 			field_add(s, (char)c);
 			s->state = SCAN_VALUE;
-		} else if (is_name_char(c)) {
+		} else if (c == ' ' || c == '\t') {
+			s->state = SCAN_NAME_WSP;
+		} else if (is_name_char(c) && s->state == SCAN_NAME) {
 			field_add(s, (char)c);
 		} else {
 			/* not a field after all: it starts the body */
@@ -182,7 +187,7 @@ msgscan_end(struct msgscan *s)
 {
 	if (s->hdr_done)
 		return;
-	if (s->state == SCAN_NAME) {
+	if (s->state == SCAN_NAME || s->state == SCAN_NAME_WSP) {
 		s->flen = 0;
 		header_end(s, s->off - s->linelen, false);
 		return;

@@ -24,6 +24,7 @@
 enum scan_state {
 	SCAN_LINE_START,	/* at the start of a header line */
 	SCAN_NAME,		/* inside a field name */
+	SCAN_NAME_WSP,		/* white space after it (RFC 5322 4.5) */
 	SCAN_VALUE,		/* inside a field value */
 	SCAN_BODY		/* past the header section */
 };

@@ -45,7 +45,6 @@
 #define TEXT_SHORT	64	/* client address, protocol */
 #define TEXT_MID	512	/* auth, remote MTA, HELO */
 #define TEXT_LONG	1024	/* ORCPT, diagnostics */
-#define ENVID_MAX	100	/* RFC 3461 §4.4 */
 
 /* Bits for "seen" tracking of message-level tags ('A'..'Z'). */
 #define TAGBIT(t)	(UINT32_C(1) << ((t) - 'A'))

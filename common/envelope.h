@@ -24,6 +24,9 @@
 #define NOTIFY_FAILURE	0x04
 #define NOTIFY_DELAY	0x08
 
+/* Longest ENVID (RFC 3461 4.4), as decoded. */
+#define ENVID_MAX	100
+
 enum dsn_ret { RET_DEFAULT = 0, RET_FULL, RET_HDRS };
 enum body_type { BODY_7BIT = 0, BODY_8BITMIME, BODY_BINARYMIME };
 

@@ -709,7 +709,12 @@ agent_limit(const struct sched *s, const struct job *j)
 		return s->cfg.local_program_timeout + 600;
 	if (j->cls == CLASS_REMOTE)
 		return 3600 + s->cfg.smtp_timeout * 4;
-	return 600;
+	/* posthorn-bounce: up to three notices per job (after a refusal,
+	 * headers only, then postmaster), each up to 30 s to reach the
+	 * queue and 600 s for its writes and 600 s for its verdict (an
+	 * fsync on a slow disk; common/qclient.c).  Killing it sooner
+	 * could come after the queue stored a notice: a duplicate. */
+	return 3 * (30 + 600 + 600) + 60;
 }
 
 static void

@@ -846,6 +846,59 @@ START_TEST(test_unsafe_address_refused)
 }
 END_TEST
 
+
+/* Quoted local parts may hold '<', '>' and ',': still one address in the
+ * notice's header lines and fields (they used to be refused, and the
+ * notice was lost). */
+START_TEST(test_quoted_address_reported)
+{
+	struct envelope e;
+	struct dsn_input in;
+	struct dsn_plan plan;
+	struct buf out;
+	int fd = msgfd(original, sizeof(original) - 1);
+
+	env_make(&e, "\"x>y\"@example.org");
+	env_rcpt(&e, "\"a<b, c\"@example.net", "5.1.1", NULL, NULL);
+	input(&in, DSN_FAILED, &e, fd, "\"x>y\"@example.org");
+	build(&in, &plan, &out);
+	check_lines(&out);
+	ck_assert_ptr_nonnull(strstr(buf_str(&out),
+	    "\nTo: <\"x>y\"@example.org>\n"));
+	ck_assert_ptr_nonnull(strstr(buf_str(&out),
+	    "\nFinal-Recipient: rfc822; \"a<b, c\"@example.net\n"));
+	ck_assert_ptr_nonnull(strstr(buf_str(&out),
+	    "<\"a<b, c\"@example.net>: could not be delivered"));
+	buf_free(&out);
+	env_done(&e);
+	close(fd);
+}
+END_TEST
+
+
+/* The ENVID is repeated as it was spelt, spaces included (RFC 3464
+ * 2.2.1); it used to be folded like text, runs of spaces collapsed. */
+START_TEST(test_envid_spelling_kept)
+{
+	struct envelope e;
+	struct dsn_input in;
+	struct dsn_plan plan;
+	struct buf out;
+	int fd = msgfd(original, sizeof(original) - 1);
+
+	env_make(&e, "alice@example.org");
+	e.envid = sdup("  a   b\t c");
+	env_rcpt(&e, "bob@example.net", "5.1.1", NULL, NULL);
+	input(&in, DSN_FAILED, &e, fd, "alice@example.org");
+	build(&in, &plan, &out);
+	ck_assert_msg(strstr(out.data,
+	    "\nOriginal-Envelope-Id:   a   b? c\n") != NULL, "%s", out.data);
+	buf_free(&out);
+	env_done(&e);
+	close(fd);
+}
+END_TEST
+
 /* ---- double bounce ------------------------------------------------------ */
 
 START_TEST(test_double_bounce)
@@ -986,6 +1039,8 @@ dsn_suite(void)
 	tcase_add_test(tc, test_smtputf8);
 	tcase_add_test(tc, test_hostile_diag);
 	tcase_add_test(tc, test_unsafe_address_refused);
+	tcase_add_test(tc, test_quoted_address_reported);
+	tcase_add_test(tc, test_envid_spelling_kept);
 	tcase_add_test(tc, test_double_bounce);
 	tcase_add_test(tc, test_status);
 	tcase_add_test(tc, test_fold_wrap);

@@ -321,6 +321,131 @@ START_TEST(test_double_sender_dropped)
 }
 END_TEST
 
+/* The envelope (sender, first recipient) and body of submission k. */
+static void
+submission(const char *out, int k, const char *sender, const char *rcpt,
+    const char *needle)
+{
+	struct envelope ne;
+	struct buf b = BUF_INIT;
+	char path[128];
+	const char *why;
+
+	snprintf(path, sizeof(path), "%s.%d.env", out, k);
+	ck_assert_int_eq(io_read_file(path, 65536, &b), 0);
+	envelope_init(&ne);
+	ck_assert_int_eq(envelope_decode(b.data, b.len, &ne, &why), 0);
+	ck_assert_str_eq(ne.sender, sender);
+	ck_assert_str_eq(ne.rcpts[0].addr, rcpt);
+	envelope_free(&ne);
+	buf_reset(&b);
+	snprintf(path, sizeof(path), "%s.%d", out, k);
+	ck_assert_int_eq(io_read_file(path, 1 << 20, &b), 0);
+	ck_assert_msg(strstr(buf_str(&b), needle) != NULL, "%s lacks %s",
+	    path, needle);
+	buf_free(&b);
+}
+
+/* A failure notice the queue refuses for good: after 552 once more with
+ * the header section alone, then once to postmaster; never just lost. */
+START_TEST(test_refused_notice_fallback)
+{
+	static const char *const sizes[3] = { "552", "552", "250" };
+	static const char *const policy[2] = { "554", "250" };
+	static const char *const never[2] = { "554", "554" };
+	struct config cfg;
+	struct agent_job job;
+	char d[] = "/tmp/ph-bjob-q.XXXXXX", qsock[64], out[64];
+	char st[16];
+	static char text[16][512];
+	uint32_t idx;
+	int status;
+	pid_t pid;
+
+	ck_assert_ptr_nonnull(mkdtemp(d));
+	snprintf(qsock, sizeof(qsock), "%s/q.sock", d);
+	snprintf(out, sizeof(out), "%s/notice", d);
+
+	memset(st, 0, sizeof(st));
+	make_job(&job, &cfg, &idx, JOB_BOUNCE_FAILED, "s@example.org", qsock);
+	pid = test_fake_queue_replies(qsock, out, sizes, 3);
+	run_job(&cfg, &job, st, text);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ck_assert_int_eq(st[4], 'D');
+	submission(out, 1, "", "s@example.org", "Content-Type: message/rfc822");
+	submission(out, 2, "", "s@example.org",
+	    "Content-Type: text/rfc822-headers");
+	submission(out, 3, "double-bounce@mx.example.org",
+	    "postmaster@mx.example.org", "Content-Type: text/rfc822-headers");
+	ck_assert_int_eq(unlink(qsock), 0);
+
+	memset(st, 0, sizeof(st));
+	make_job(&job, &cfg, &idx, JOB_BOUNCE_FAILED, "s@example.org", qsock);
+	pid = test_fake_queue_replies(qsock, out, policy, 2);
+	run_job(&cfg, &job, st, text);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ck_assert_int_eq(st[4], 'D');
+	submission(out, 1, "", "s@example.org", "Content-Type: message/rfc822");
+	submission(out, 2, "double-bounce@mx.example.org",
+	    "postmaster@mx.example.org", "Content-Type: message/rfc822");
+	ck_assert_int_eq(unlink(qsock), 0);
+
+	/* postmaster refused too: nothing more to try */
+	memset(st, 0, sizeof(st));
+	make_job(&job, &cfg, &idx, JOB_BOUNCE_FAILED, "s@example.org", qsock);
+	pid = test_fake_queue_replies(qsock, out, never, 2);
+	run_job(&cfg, &job, st, text);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ck_assert_int_eq(st[4], 'P');
+	ck_assert_ptr_nonnull(strstr(text[4], "554"));
+	ck_assert_int_eq(rm_rf(d), 0);
+}
+END_TEST
+
+/* A delay warning is owed per message: while it cannot be queued for the
+ * recipients that want it, those that asked for none (NOTIFY=FAILURE)
+ * are not reported done either, or the scheduler would count the
+ * warning as given. */
+START_TEST(test_delay_warning_waits_for_all)
+{
+	struct config cfg;
+	struct agent_job job;
+	char st[16] = { 0 };
+	static char text[16][512];
+	uint32_t idx[2] = { 4, 5 };
+	uint32_t one;
+
+	make_job(&job, &cfg, &one, JOB_BOUNCE_DELAYED, "s@example.org",
+	    "/nonexistent/queue.sock");
+	job.env.rcpts[0].notify = NOTIFY_FAILURE;
+	ck_assert_int_ge(envelope_add_rcpt(&job.env, "b@example.net", 0,
+	    NULL), 0);
+	job.rcpt_index = idx;
+	run_job(&cfg, &job, st, text);
+	ck_assert_int_eq(st[5], 'T');
+	ck_assert_ptr_nonnull(strstr(text[5], "queue unreachable"));
+	ck_assert_int_eq(st[4], 'T');
+	ck_assert_str_eq(text[4], "the delay notice for the other recipients "
+	    "is not queued yet");
+
+	/* failure notices are owed per recipient: no need to wait there */
+	memset(st, 0, sizeof(st));
+	make_job(&job, &cfg, &one, JOB_BOUNCE_FAILED, "s@example.org",
+	    "/nonexistent/queue.sock");
+	job.env.rcpts[0].notify = NOTIFY_DELAY;
+	ck_assert_int_ge(envelope_add_rcpt(&job.env, "b@example.net", 0,
+	    NULL), 0);
+	job.rcpt_index = idx;
+	run_job(&cfg, &job, st, text);
+	ck_assert_int_eq(st[5], 'T');
+	ck_assert_int_eq(st[4], 'D');
+	ck_assert_str_eq(text[4], "no notice requested (NOTIFY)");
+}
+END_TEST
+
 static Suite *
 job_suite(void)
 {
@@ -333,6 +458,8 @@ job_suite(void)
 	tcase_add_test(tc, test_success_passed_on);
 	tcase_add_test(tc, test_double_bounce_sender);
 	tcase_add_test(tc, test_double_sender_dropped);
+	tcase_add_test(tc, test_refused_notice_fallback);
+	tcase_add_test(tc, test_delay_warning_waits_for_all);
 	suite_add_tcase(s, tc);
 	return s;
 }

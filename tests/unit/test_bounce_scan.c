@@ -72,6 +72,25 @@ START_TEST(test_no_field_line_ends_header)
 }
 END_TEST
 
+/* RFC 5322 4.5 (obs-optional): white space before the colon is still a
+ * field; a word followed by anything but a colon is not. */
+START_TEST(test_obs_space_before_colon)
+{
+	static const char m[] = "Subject : x\nMessage-ID\t : <obs@x.org>\n"
+	    "To: c@d\n\nbody\n";
+	static const char n[] = "From: a@b\nnot a: field\n\n";
+	struct msgscan s;
+
+	scan_str(&s, m, sizeof(m) - 1);
+	ck_assert(s.has_blank);
+	ck_assert_uint_eq(s.hdr_len, 46);
+	ck_assert_str_eq(s.msgid, "<obs@x.org>");
+	scan_str(&s, n, sizeof(n) - 1);
+	ck_assert(!s.has_blank);
+	ck_assert_uint_eq(s.hdr_len, 10);
+}
+END_TEST
+
 START_TEST(test_body_only)
 {
 	static const char m[] = " leading space\nfoo\n";
@@ -213,6 +232,7 @@ scan_suite(void)
 	tcase_add_test(tc, test_folded_msgid);
 	tcase_add_test(tc, test_first_msgid_wins);
 	tcase_add_test(tc, test_no_field_line_ends_header);
+	tcase_add_test(tc, test_obs_space_before_colon);
 	tcase_add_test(tc, test_body_only);
 	tcase_add_test(tc, test_headers_only_eof);
 	tcase_add_test(tc, test_8bit_sections);

@@ -48,28 +48,21 @@ test_listen_unix(const char *path)
 	return l;
 }
 
-pid_t
-test_fake_queue(const char *sock, const char *out)
+/* One submission on the accepted connection c: its M octets to out, its
+ * envelope frame's payload to out.env, then the verdict reply. */
+static void
+fake_queue_one(int c, const char *out, const char *reply_code)
 {
 	struct stream s;
 	struct buf p = BUF_INIT, reply = BUF_INIT, body = BUF_INIT;
 	struct buf env = BUF_INIT, envpath = BUF_INIT;
-	const char *f[4] = { "250", "2.0.0", "queued",
+	const char *f[4] = { reply_code, reply_code[0] == '2' ? "2.0.0" :
+	    reply_code[0] == '4' ? "4.3.0" : "5.3.4", "fake verdict",
 	    "0123456789ABCDEF0124" };
 	char tag;
-	int l, c, i;
-	pid_t pid;
+	int i;
 
-	l = test_listen_unix(sock);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid != 0) {
-		close(l);
-		return pid;
-	}
-	alarm(20);
-	c = accept(l, NULL, NULL);
-	if (c < 0 || stream_init(&s, c, c, 10000) != 0)
+	if (stream_init(&s, c, c, 10000) != 0)
 		_exit(1);
 	for (i = 0; i < 10000; i++) {
 		if (frame_read(&s, 70000, &tag, &p) != FRAME_OK)
@@ -86,8 +79,47 @@ test_fake_queue(const char *sock, const char *out)
 	    io_write_file_atomic(buf_str(&envpath), env.data, env.len,
 	    0600) != 0 ||
 	    io_write_file_atomic(out, body.data, body.len, 0600) != 0 ||
-	    frame_put_fields(&reply, 'R', f, 4) != 0 ||
+	    frame_put_fields(&reply, 'R', f, reply_code[0] == '2' ? 4 : 3)
+	    != 0 ||
 	    write(c, reply.data, reply.len) != (ssize_t)reply.len)
 		_exit(4);
+	stream_free(&s);
+	close(c);
+}
+
+pid_t
+test_fake_queue_replies(const char *sock, const char *out,
+    const char *const *codes, int n)
+{
+	struct buf path = BUF_INIT;
+	int l, c, k;
+	pid_t pid;
+
+	l = test_listen_unix(sock);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid != 0) {
+		close(l);
+		return pid;
+	}
+	alarm(20);
+	for (k = 0; k < n; k++) {
+		c = accept(l, NULL, NULL);
+		if (c < 0)
+			_exit(1);
+		buf_reset(&path);
+		if ((n == 1 ? buf_printf(&path, "%s", out) :
+		    buf_printf(&path, "%s.%d", out, k + 1)) != 0)
+			_exit(1);
+		fake_queue_one(c, buf_str(&path), codes[k]);
+	}
 	_exit(0);
+}
+
+pid_t
+test_fake_queue(const char *sock, const char *out)
+{
+	static const char *const ok[1] = { "250" };
+
+	return test_fake_queue_replies(sock, out, ok, 1);
 }
