@@ -425,26 +425,43 @@ make_delivery_jobs(struct round *rd)
 	return n;
 }
 
+/* Notice jobs of at most NOTICE_JOB_MAX recipients: a recipient's
+ * record (address, ORCPT, diagnostic, remote host) can take some 2.4 KB,
+ * and a job must stay under the agents' limit for one envelope (4 MiB,
+ * common/agent.c) however many recipients failed; more than this many
+ * get one notice per NOTICE_JOB_MAX. */
+#define NOTICE_JOB_MAX	1000
+
 static size_t
 make_notice_job(struct round *rd, enum agent_kind_of_job kind)
 {
 	struct spool_rec *r = &rd->rec;
-	struct job *j;
-	size_t i;
+	struct job *j = NULL;
+	size_t i, n = 0;
 
-	j = job_new(rd, kind, CLASS_BOUNCE, "");
-	if (j == NULL)
-		return 0;
-	for (i = 0; i < r->env.nrcpts; i++)
-		if ((kind == JOB_BOUNCE_FAILED && r->owed[i] == OWED_FAILURE) ||
+	for (i = 0; i < r->env.nrcpts; i++) {
+		if (!((kind == JOB_BOUNCE_FAILED &&
+		    r->owed[i] == OWED_FAILURE) ||
 		    (kind == JOB_BOUNCE_SUCCESS &&
 		    r->owed[i] == OWED_SUCCESS) ||
 		    (kind == JOB_BOUNCE_DELAYED &&
-		    r->env.rcpts[i].state == RCPT_DEFERRED))
-			j->idx[j->n++] = (uint32_t)i;
-	i = j->n;
-	job_enqueue(j);
-	return i > 0 ? 1 : 0;
+		    r->env.rcpts[i].state == RCPT_DEFERRED)))
+			continue;
+		if (j != NULL && j->n == NOTICE_JOB_MAX) {
+			job_enqueue(j);
+			n++;
+			j = NULL;
+		}
+		if (j == NULL && (j = job_new(rd, kind, CLASS_BOUNCE, ""))
+		    == NULL)
+			return n;
+		j->idx[j->n++] = (uint32_t)i;
+	}
+	if (j != NULL) {
+		job_enqueue(j);
+		n++;
+	}
+	return n;
 }
 
 static void
