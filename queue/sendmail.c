@@ -86,17 +86,6 @@ usage(const char *why)
 	exit(EX_USAGE);
 }
 
-/* The value of an option: attached ("-fuser") or the next argument. */
-static const char *
-optval(char **argv, int *i, size_t skip)
-{
-	if (argv[*i][skip] != '\0')
-		return argv[*i] + skip;
-	if (argv[*i + 1] == NULL)
-		usage("option requires an argument");
-	return argv[++*i];
-}
-
 static void
 opt_notify(struct opts *o, const char *v)
 {
@@ -130,12 +119,15 @@ opt_b(struct opts *o, const char *arg)
 }
 
 static void
-opt_q(struct opts *o, char **argv, int *i)
+opt_q(struct opts *o, const char *v)
 {
 	o->mode = M_FLUSH;
-	if (argv[*i][2] == 'R')
-		o->flush_domain = optval(argv, i, 3);
-	/* -q, -q30m, -qI..., -qS...: one flush of everything */
+	if (v[0] == 'R') {
+		if (v[1] == '\0')
+			usage("-qR needs a domain");
+		o->flush_domain = v + 1;
+	}
+	/* -q30m, -qI..., -qS...: one flush of everything */
 }
 
 /* RFC 3461 ENVID: at most 100 printable ASCII characters. */
@@ -150,68 +142,38 @@ envid_ok(const char *v)
 	return n > 0;
 }
 
-/* One argument; returns 1 at the end of the options. */
-static int
-parse_opt(struct opts *o, char **argv, int *i)
+/* One option letter c with its value v (NULL for a flag). */
+static void
+parse_opt(struct opts *o, int c, const char *v)
 {
-	const char *a = argv[*i], *v;
-
-	if (a[0] != '-' || a[1] == '\0')
-		return 1;
-	if (strcmp(a, "--") == 0) {
-		++*i;
-		return 1;
-	}
-	if (strcmp(a, "-SMTPUTF8") == 0) {
-		o->smtputf8 = true;
-		return 0;
-	}
-	if (a[2] != '\0' && strspn(a + 1, "tivmnUG") == strlen(a + 1)) {
-		/* grouped flags, as getopt allows: -ti, -it */
-		o->extract = o->extract || strchr(a, 't') != NULL;
-		o->ignore_dots = o->ignore_dots || strchr(a, 'i') != NULL;
-		if (strchr(a, 'v') != NULL)
-			log_set_verbose(1);
-		return 0;
-	}
-	switch (a[1]) {
+	switch (c) {
 	case 't':
-		if (a[2] != '\0')
-			usage("unknown option");
 		o->extract = true;
 		break;
 	case 'i':
-		if (a[2] != '\0')
-			usage("unknown option");
 		o->ignore_dots = true;
 		break;
-	case 'o':	/* -oi; other sendmail -oX options are accepted */
-		if (strcmp(a, "-oi") == 0)
+	case 'o':	/* -oi (also -o i, -oi...); other -oX are ignored */
+		if (v[0] == 'i')
 			o->ignore_dots = true;
-		else if (a[2] == '\0')
-			(void)optval(argv, i, 2);
-		break;
-	case 'O':
-		(void)optval(argv, i, 2);
 		break;
 	case 'v':
 		log_set_verbose(1);
 		break;
 	case 'f':
 	case 'r':
-		o->sender = optval(argv, i, 2);
+		o->sender = v;
 		break;
 	case 'F':
-		o->fullname = optval(argv, i, 2);
+		o->fullname = v;
 		break;
 	case 'C':
-		o->confdir = optval(argv, i, 2);
+		o->confdir = v;
 		break;
 	case 'N':
-		opt_notify(o, optval(argv, i, 2));
+		opt_notify(o, v);
 		break;
 	case 'R':
-		v = optval(argv, i, 2);
 		if (strcasecmp(v, "full") == 0)
 			o->ret = RET_FULL;
 		else if (strcasecmp(v, "hdrs") == 0)
@@ -220,12 +182,11 @@ parse_opt(struct opts *o, char **argv, int *i)
 			usage("bad -R value (full or hdrs)");
 		break;
 	case 'V':
-		o->envid = optval(argv, i, 2);
-		if (!envid_ok(o->envid))
+		if (!envid_ok(v))
 			usage("bad -V value (1 to 100 printable ASCII)");
+		o->envid = v;
 		break;
 	case 'B':
-		v = optval(argv, i, 2);
 		if (strcasecmp(v, "8BITMIME") == 0)
 			o->body = BODY_8BITMIME;
 		else if (strcasecmp(v, "7BIT") == 0)
@@ -234,34 +195,38 @@ parse_opt(struct opts *o, char **argv, int *i)
 			usage("bad -B value (7BIT or 8BITMIME)");
 		break;
 	case 'b':
-		opt_b(o, a + 2);
+		opt_b(o, v);
+		break;
+	case 'I':	/* Postfix: initialise the alias database */
+		o->mode = M_ALIASES;
 		break;
 	case 'q':
-		opt_q(o, argv, i);
-		break;
-	case 'h':	/* hop count */
-	case 'L':	/* syslog tag */
-	case 'X':	/* traffic log: never honoured */
-		(void)optval(argv, i, 2);
-		break;
-	case 'm':	/* me too */
-	case 'n':	/* no aliasing */
-	case 'U':	/* initial user submission */
-	case 'G':	/* relay submission */
-	case 'A':	/* -Am / -Ac */
-	case 'e':	/* error mode */
+		opt_q(o, v);
 		break;
 	default:
-		usage("unknown option");
+		/* accepted and ignored: -A x (-Am/-Ac), -e x (error mode),
+		 * -h n (hop count), -L tag, -O opt, -p proto, -X file, and
+		 * the flags -c, -G, -m, -n, -U, -x */
+		break;
 	}
-	return 0;
 }
+
+/*
+ * The options are Postfix's sendmail(1) set, parsed by getopt(3) as
+ * Postfix does: flags group (-ti), an option's value is the rest of its
+ * argument or the next argument (-oi = -o i, -tf addr, -Fname), "--"
+ * ends the options and so does the first argument that is not one ("+":
+ * recipients are never taken for options).  Two arguments getopt cannot
+ * parse are taken first, as Postfix takes -q: a bare "-q" (flush) and
+ * "-SMTPUTF8"; and "-qR domain" may name the domain in the next argument.
+ */
+#define OPTSTRING	"+:A:B:C:F:GIL:N:O:R:UV:X:b:ce:f:h:imno:p:q:r:tvx"
 
 static void
 parse_args(struct opts *o, int argc, char **argv)
 {
 	const char *base = strrchr(argv[0], '/');
-	int i;
+	int c;
 
 	base = base ? base + 1 : argv[0];
 	memset(o, 0, sizeof(*o));
@@ -269,11 +234,40 @@ parse_args(struct opts *o, int argc, char **argv)
 		o->mode = M_LIST;
 	else if (strcmp(base, "newaliases") == 0)
 		o->mode = M_ALIASES;
-	for (i = 1; i < argc; i++)
-		if (parse_opt(o, argv, &i))
+	opterr = 0;
+	optind = 1;
+	while (optind < argc) {
+		const char *a = argv[optind];
+
+		/* each is caught before getopt starts on it, so getopt
+		 * is never in the middle of one of these */
+		if (strcmp(a, "-q") == 0) {
+			o->mode = M_FLUSH;
+			optind++;
+			continue;
+		}
+		if (strcmp(a, "-SMTPUTF8") == 0) {
+			o->smtputf8 = true;
+			optind++;
+			continue;
+		}
+		if (strcmp(a, "-qR") == 0 && optind + 1 < argc) {
+			o->mode = M_FLUSH;
+			o->flush_domain = argv[optind + 1];
+			optind += 2;
+			continue;
+		}
+		c = getopt(argc, argv, OPTSTRING);
+		if (c == -1)
 			break;
-	o->rcpts = argv + i;
-	o->nrcpts = argc - i;
+		if (c == ':')
+			usage("option requires an argument");
+		if (c == '?')
+			usage("unknown option");
+		parse_opt(o, c, optarg);
+	}
+	o->rcpts = argv + optind;
+	o->nrcpts = argc - optind;
 	if (o->mode != M_DELIVER && o->nrcpts > 0)
 		usage("recipients given with -bp, -bs, -bi or -q");
 }
