@@ -3,10 +3,11 @@
  * newaliases by argv[0]).  Runs as the calling user, never setuid.
  *
  * Takes recipients from the arguments and/or (-t) the To/Cc/Bcc fields,
- * reads the message from standard input (CRLF becomes LF; without -i a
- * line holding only "." ends it), removes Bcc, adds From/Date/Message-ID
- * when missing, prepends a Received field naming the uid, and streams
- * it to posthorn-queue over queue_socket (common/qclient.h).  -bp lists
+ * reads the whole message from standard input (CRLF becomes LF; without
+ * -i a line holding only "." ends it; at most max_message_size octets)
+ * before it contacts the queue, removes Bcc, adds From/Date/Message-ID
+ * when missing, prepends a Received field naming the uid, and sends it
+ * to posthorn-queue over queue_socket (common/qclient.h).  -bp lists
  * the queue, -q flushes it, -bs speaks SMTP on stdin/stdout through
  * posthorn-smtpd, -bi does nothing.
  *
@@ -19,6 +20,7 @@
  * be anyone; the queue learns the caller's uid from the socket, not from
  * us.  Nothing here reaches a shell.
  */
+#include <sys/mman.h>
 #include <sys/random.h>
 
 #include <ctype.h>
@@ -26,6 +28,7 @@
 #include <limits.h>
 #include <pwd.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +41,7 @@
 #include "common/buf.h"
 #include "common/config.h"
 #include "common/envelope.h"
+#include "common/io.h"
 #include "common/log.h"
 #include "common/qclient.h"
 #include "common/qid.h"
@@ -284,8 +288,12 @@ struct job {
 	char sender[ADDR_MAX + 1];	/* "" = null sender */
 	struct sm_headers hdr;
 	struct sm_filter filt;
-	struct buf in;		/* filtered input not yet sent */
-	bool eof;		/* no more input */
+	struct buf in;		/* filtered input, not yet in memfd */
+	int memfd;		/* the input beyond SPILL_AT, or -1 */
+	uint64_t total;		/* octets of filtered input */
+	const char *msg;	/* all of it, once read (in or a map) */
+	size_t msglen;
+	void *map;		/* mmap of memfd, or NULL */
 };
 
 static void
@@ -363,22 +371,67 @@ add_rcpts(struct job *j, const char *s, size_t n, const char *where)
 	}
 }
 
-/* Read and filter input until the header section is complete. */
+/*
+ * The whole message is read before the queue is connected to: a producer
+ * may be silent for longer than the queue waits for data (cron piping a
+ * job's output, "{ echo Subject: x; echo; long_job; } | sendmail"), and
+ * a connection held open meanwhile would cost a queue worker for that
+ * long.  The input is bounded by max_message_size.
+ *
+ * Up to SPILL_AT octets stay in the heap, so a typical small message
+ * costs no more system calls or copies than before.  A larger one goes
+ * to an anonymous memory file (memfd_create): it grows without realloc
+ * copies or a doubled buffer, its pages can be swapped like any tmpfs
+ * page, and it needs no directory.  An O_TMPFILE file in a directory of
+ * the user's would keep a 35 MB message off memory, but needs a writable
+ * directory on a file system that supports it (not NFS) and puts mail on
+ * a disk whose quota and privacy we do not know; memory is what Postfix's
+ * and qmail's injectors effectively use as well (a pipe to postdrop).
+ */
+#define SPILL_AT	(1024 * 1024)
+
+static void __attribute__((noreturn))
+too_large(const struct job *j)
+{
+	char limit[32];
+
+	snprintf(limit, sizeof(limit), "%llu",
+	    (unsigned long long)j->cfg->max_message_size);
+	log_msg(LOG_ERR, "error", "reason", "message larger than "
+	    "max_message_size; nothing was sent", "max_message_size", limit,
+	    (char *)NULL);
+	exit(EX_UNAVAILABLE);
+}
+
+/* Move the filtered input held in the heap to the memory file. */
 static void
-read_headers(struct job *j)
+spill(struct job *j)
+{
+	if (j->memfd == -1) {
+		j->memfd = memfd_create("posthorn-sendmail", MFD_CLOEXEC);
+		if (j->memfd == -1)
+			fatal(EX_OSERR, "cannot create a memory file for the "
+			    "message", strerror(errno));
+	}
+	if (io_write_file(j->memfd, j->in.data, j->in.len) == -1)
+		fatal(EX_OSERR, "cannot keep the message in memory",
+		    strerror(errno));
+	buf_reset(&j->in);
+}
+
+/* Read and filter all of standard input into j->msg, j->msglen. */
+static void
+read_message(struct job *j)
 {
 	char chunk[READ_CHUNK];
-	const char *why = NULL;
+	uint64_t limit = j->cfg->max_message_size;
+	bool eof = false;
 	ssize_t r;
-	int rc, fr = 0;
+	int fr = 0;
 
-	for (;;) {
-		rc = sm_headers_parse(&j->hdr, j->in.data ? j->in.data : "",
-		    j->in.len, j->eof, &why);
-		if (rc == 1)
-			return;
-		if (rc == -1)
-			fatal(EX_DATAERR, why, NULL);
+	if (limit > SIZE_MAX)
+		limit = SIZE_MAX;
+	while (!eof) {
 		r = read(0, chunk, sizeof(chunk));
 		if (r == -1 && errno == EINTR)
 			continue;
@@ -392,9 +445,41 @@ read_headers(struct job *j)
 		if (r == 0 || fr == 1) {
 			if (sm_filter_finish(&j->filt, &j->in) == -1)
 				fatal(EX_OSERR, "out of memory", NULL);
-			j->eof = true;
+			eof = true;
+		}
+		/* j->total counts what went to memfd; it is <= limit */
+		if (j->in.len > limit - j->total)
+			too_large(j);
+		if (j->in.len >= SPILL_AT) {
+			j->total += j->in.len;
+			spill(j);
 		}
 	}
+	if (j->memfd == -1) {
+		j->total = j->in.len;
+		j->msg = j->in.data != NULL ? j->in.data : "";
+		j->msglen = j->in.len;
+		return;
+	}
+	if (j->in.len > 0) {
+		j->total += j->in.len;
+		spill(j);
+	}
+	j->msglen = (size_t)j->total;	/* <= limit <= SIZE_MAX */
+	j->map = mmap(NULL, j->msglen, PROT_READ, MAP_PRIVATE, j->memfd, 0);
+	if (j->map == MAP_FAILED)
+		fatal(EX_OSERR, "cannot map the message", strerror(errno));
+	j->msg = j->map;
+}
+
+static void
+parse_headers(struct job *j)
+{
+	const char *why = NULL;
+
+	errno = 0;
+	if (sm_headers_parse(&j->hdr, j->msg, j->msglen, true, &why) == -1)
+		fatal(errno == ENOMEM ? EX_OSERR : EX_DATAERR, why, NULL);
 }
 
 /* -t: To, Cc and Bcc; for a resent message (one with Resent-To,
@@ -519,40 +604,6 @@ verdict(const struct qresult *res)
 	return EX_UNAVAILABLE;
 }
 
-/* Stream the rest of standard input to the queue. */
-static int
-stream_body(struct job *j, struct qclient *q)
-{
-	char chunk[READ_CHUNK];
-	ssize_t r;
-	int fr;
-
-	while (!j->eof) {
-		r = read(0, chunk, sizeof(chunk));
-		if (r == -1 && errno == EINTR)
-			continue;
-		if (r == -1) {
-			log_msg(LOG_ERR, "error", "reason",
-			    "cannot read the message", "detail",
-			    strerror(errno), (char *)NULL);
-			return EX_IOERR;
-		}
-		buf_reset(&j->in);
-		fr = r > 0 ? sm_filter_feed(&j->filt, chunk, (size_t)r,
-		    &j->in) : 1;
-		if (fr == 1) {
-			j->eof = true;
-			fr = sm_filter_finish(&j->filt, &j->in);
-		}
-		if (fr == -1)
-			fatal(EX_OSERR, "out of memory", NULL);
-		if (j->in.len > 0 && qclient_write(q, j->in.data,
-		    j->in.len) == -1)
-			return -1;	/* finish reports why */
-	}
-	return 0;
-}
-
 static int
 deliver(struct opts *o, struct config *cfg)
 {
@@ -564,6 +615,7 @@ deliver(struct opts *o, struct config *cfg)
 
 	j.o = o;
 	j.cfg = cfg;
+	j.memfd = -1;
 	buf_init(&j.in);
 	sm_headers_init(&j.hdr);
 	sm_filter_init(&j.filt, o->ignore_dots);
@@ -573,7 +625,8 @@ deliver(struct opts *o, struct config *cfg)
 		add_rcpts(&j, o->rcpts[i], strlen(o->rcpts[i]), "arguments");
 	if (!o->extract && j.rcpts.n == 0)
 		usage("no recipients given (and no -t)");
-	read_headers(&j);
+	read_message(&j);
+	parse_headers(&j);
 	if (o->extract)
 		extract_rcpts(&j);
 	if (j.rcpts.n == 0)
@@ -583,20 +636,19 @@ deliver(struct opts *o, struct config *cfg)
 	if ((q = qclient_open(cfg->queue_socket, &err)) == NULL)
 		fatal(EX_TEMPFAIL, "cannot reach the mail queue; message not "
 		    "sent", buf_str(&err));
-	rc = 0;
+	/* a failed write is reported by qclient_finish */
 	if (qclient_envelope(q, &j.env) == 0 &&
-	    qclient_write(q, head.data, head.len) == 0 &&
-	    (j.in.len <= j.hdr.body_off || qclient_write(q, j.in.data +
-	    j.hdr.body_off, j.in.len - j.hdr.body_off) == 0))
-		rc = stream_body(&j, q);
-	if (rc > 0) {
-		qclient_abort(q);	/* nothing is queued */
-	} else {
-		(void)qclient_finish(q, &res);	/* always fills res */
-		rc = verdict(&res);
-	}
+	    qclient_write(q, head.data, head.len) == 0)
+		(void)qclient_write(q, j.msg + j.hdr.body_off,
+		    j.msglen - j.hdr.body_off);
+	(void)qclient_finish(q, &res);	/* always fills res */
+	rc = verdict(&res);
 	buf_free(&head);
 	buf_free(&err);
+	if (j.map != NULL)
+		munmap(j.map, j.msglen);
+	if (j.memfd != -1)
+		close(j.memfd);
 	buf_free(&j.in);
 	sm_headers_free(&j.hdr);
 	strlist_free(&j.rcpts);
