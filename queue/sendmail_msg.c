@@ -417,10 +417,16 @@ sm_headers_free(struct sm_headers *h)
 	memset(h, 0, sizeof(*h));
 }
 
-/* Length of a field name at p[0..n) followed by optional WSP and ':', or
- * 0 if the line is not a header field. */
-static size_t
-field_name(const char *p, size_t n, size_t *namelen)
+/*
+ * Does the line p[0..n) start a header field: a name of printable ASCII
+ * other than ':' (RFC 5322 ftext), optional WSP (obsolete syntax), ':'?
+ * 1 yes, with *namelen; 0 no; -1 cannot tell yet (only when the line is
+ * not complete: p[0..n) is all name and WSP so far).  A byte that cannot
+ * be in a field name decides "no" at once, so a long header-less line
+ * need not be read to its end.
+ */
+static int
+field_start(const char *p, size_t n, bool complete, size_t *namelen)
 {
 	size_t i, end;
 
@@ -433,14 +439,16 @@ field_name(const char *p, size_t n, size_t *namelen)
 			return 0;
 	}
 	if (i == 0)
-		return 0;
+		return 0;	/* empty name, or a leading WSP */
 	end = i;
 	while (i < n && (p[i] == ' ' || p[i] == '\t'))
 		i++;
-	if (i == n || p[i] != ':')
+	if (i == n)
+		return complete ? 0 : -1;
+	if (p[i] != ':')
 		return 0;
 	*namelen = end;
-	return i + 1;
+	return 1;
 }
 
 static int
@@ -452,11 +460,15 @@ add_field(struct sm_headers *h, size_t off, size_t namelen)
 
 		if (ncap > SM_FIELDS_MAX)
 			ncap = SM_FIELDS_MAX;
-		if (h->n == ncap)
+		if (h->n == ncap) {
+			errno = E2BIG;
 			return -1;
+		}
 		nf = xrealloc_array(h->f, ncap, sizeof(*nf));
-		if (nf == NULL)
+		if (nf == NULL) {
+			errno = ENOMEM;
 			return -1;
+		}
 		h->f = nf;
 		h->cap = ncap;
 	}
@@ -493,7 +505,9 @@ sm_headers_parse(struct sm_headers *h, const char *p, size_t n, bool eof,
 	}
 	/* each turn consumes at least one octet */
 	for (pos = start;;) {
-		size_t linelen, len, namelen;
+		size_t linelen, len, namelen = 0;
+		bool complete;
+		int fs;
 
 		if (pos - start > SM_HEADER_MAX)
 			return too_large(why);
@@ -504,31 +518,41 @@ sm_headers_parse(struct sm_headers *h, const char *p, size_t n, bool eof,
 			break;
 		}
 		nl = memchr(p + pos, '\n', n - pos);
-		if (nl == NULL && !eof)
-			return n - start > SM_HEADER_MAX ? too_large(why) : 0;
+		complete = nl != NULL || eof;
 		linelen = nl ? (size_t)(nl - (p + pos)) + 1 : n - pos;
 		len = nl ? linelen - 1 : linelen;
-		if (len == 0) {
+		if (len == 0 && complete) {
 			h->separator = true;
 			h->body_off = pos + 1;
 			break;
 		}
 		if ((p[pos] == ' ' || p[pos] == '\t') && h->n > 0) {
 			/* continuation of the previous field */
-		} else if (field_name(p + pos, len, &namelen) > 0) {
-			if (add_field(h, pos - start, namelen) == -1) {
-				*why = "too many header fields";
-				return -1;
-			}
+			fs = 2;
+		} else if (len > SM_HEADER_MAX) {
+			/* longer than a header section may be: not a field
+			 * (a header-less message such as one long JSON line) */
+			fs = 0;
 		} else {
+			fs = field_start(p + pos, len, complete, &namelen);
+		}
+		if (fs == 0) {
 			/* not a header field: the body starts here */
 			h->body_off = pos;
 			break;
+		}
+		if (!complete)	/* a field or a continuation, not ended */
+			return n - start > SM_HEADER_MAX ? too_large(why) : 0;
+		if (fs == 1 && add_field(h, pos - start, namelen) == -1) {
+			*why = errno == ENOMEM ? "out of memory" :
+			    "too many header fields";
+			return -1;
 		}
 		pos += linelen;
 	}
 	if (buf_append(&h->raw, p + start, (h->separator ? h->body_off - 1 :
 	    h->body_off) - start) == -1) {
+		errno = ENOMEM;
 		*why = "out of memory";
 		return -1;
 	}

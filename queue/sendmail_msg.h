@@ -73,10 +73,12 @@ void sm_headers_free(struct sm_headers *h);
 /* Look for the end of the header section in p[0..n) (LF line ends).
  * Returns 1 and fills h when the section is complete (h->body_off is the
  * offset of the body in p: after the blank line, or at the first line
- * that is not a header field); 0 when more input is needed (and eof is
- * false); -1 when the section is larger than SM_HEADER_MAX or has too
- * many fields (*why).  With eof, whatever is there is the section.  A
- * leading mbox "From " line is dropped. */
+ * that is not a header field: one with a byte other than printable ASCII
+ * before its colon, decided as soon as that byte is there, or one longer
+ * than SM_HEADER_MAX); 0 when more input is needed (and eof is false);
+ * -1 when the section is larger than SM_HEADER_MAX or has too many
+ * fields (*why), or memory ran out (errno ENOMEM).  With eof, whatever
+ * is there is the section.  A leading mbox "From " line is dropped. */
 int sm_headers_parse(struct sm_headers *h, const char *p, size_t n,
     bool eof, const char **why);
 /* Is field i named name (ASCII case-insensitive)? */

@@ -274,11 +274,19 @@ START_TEST(headers_too_large)
 	char *big = malloc(n);
 
 	ck_assert_ptr_nonnull(big);
-	/* one endless header line */
+	/* two fields of 600 KiB, the second one not ended yet */
+	memset(big, 'a', n);
 	memcpy(big, "X: ", 3);
-	memset(big + 3, 'a', n - 3);
+	big[600 * 1024] = '\n';
+	memcpy(big + 600 * 1024 + 1, "Y: ", 3);
 	sm_headers_init(&h);
 	ck_assert_int_eq(sm_headers_parse(&h, big, n, false, &why), -1);
+	ck_assert_str_eq(why, "header section too large");
+	/* ended, and the blank line there too */
+	big[n - 2] = '\n';
+	big[n - 1] = '\n';
+	why = NULL;
+	ck_assert_int_eq(sm_headers_parse(&h, big, n, true, &why), -1);
 	ck_assert_str_eq(why, "header section too large");
 	/* many short fields */
 	for (i = 0; i + 6 <= n; i += 6)
@@ -287,6 +295,69 @@ START_TEST(headers_too_large)
 	ck_assert_int_eq(sm_headers_parse(&h, big, n, true, &why), -1);
 	ck_assert_ptr_nonnull(why);
 	sm_headers_free(&h);
+	free(big);
+}
+END_TEST
+
+/* Parse in[0..n); want the section to end at body_off with nfields. */
+static void
+check_section(const char *in, size_t n, bool eof, size_t body_off,
+    size_t nfields)
+{
+	struct sm_headers h;
+	const char *why = NULL;
+
+	sm_headers_init(&h);
+	ck_assert_int_eq(sm_headers_parse(&h, in, n, eof, &why), 1);
+	ck_assert_uint_eq(h.body_off, body_off);
+	ck_assert_uint_eq(h.n, nfields);
+	ck_assert(!h.separator);
+	sm_headers_free(&h);
+}
+
+static void
+check_more(const char *in)
+{
+	struct sm_headers h;
+	const char *why = NULL;
+
+	sm_headers_init(&h);
+	ck_assert_msg(sm_headers_parse(&h, in, strlen(in), false, &why) == 0,
+	    "decided early: %s", in);
+	sm_headers_free(&h);
+}
+
+START_TEST(headers_not_a_field)
+{
+	size_t n = SM_HEADER_MAX + 100;
+	char *big = malloc(n + 20);
+	const char *s;
+
+	/* a byte that cannot be in a field name decides at once, before
+	 * the line ends */
+	s = "hello world: this is a body";
+	check_section(s, strlen(s), false, 0, 0);
+	s = "To: a@b.org\nSome text";
+	check_section(s, strlen(s), false, 12, 1);
+	s = "\xc3\xa9t\xc3\xa9: x";
+	check_section(s, strlen(s), false, 0, 0);
+	s = "Subject x";
+	check_section(s, strlen(s), false, 0, 0);
+	/* still possible fields: more input is needed */
+	check_more("To: a@b.org\nX-Long-Name-Without-Colon-Yet");
+	check_more("Subject   ");
+	check_more("Subject :");
+	check_more("{\"k\":\"v");
+	/* a line longer than a header section may be is body, even when
+	 * it looks like a field (jq -c output: {"k":"...."}) */
+	ck_assert_ptr_nonnull(big);
+	memset(big, 'v', n);
+	memcpy(big, "{\"k\":\"", 6);
+	check_section(big, n, false, 0, 0);
+	big[n] = '\n';
+	check_section(big, n + 1, true, 0, 0);
+	memcpy(big, "To: a@b.org\n", 12);
+	check_section(big, n + 1, true, 12, 1);
 	free(big);
 }
 END_TEST
@@ -365,6 +436,7 @@ suite(void)
 	tcase_add_test(tc, headers_mbox_from_line);
 	tcase_add_test(tc, headers_incremental);
 	tcase_add_test(tc, headers_too_large);
+	tcase_add_test(tc, headers_not_a_field);
 	tcase_add_test(tc, headers_field_value);
 	tcase_add_test(tc, phrase_forms);
 	tcase_add_test(tc, date_format);
