@@ -282,7 +282,8 @@ struct job {
 	struct opts *o;
 	struct config *cfg;
 	struct envelope env;
-	struct strlist rcpts;
+	struct sm_rcpts rcpts;
+	bool utf8;		/* some address is not ASCII: SMTPUTF8 */
 	char login[ADDR_LOCAL_MAX + 1];
 	char gecos[256];
 	char sender[ADDR_MAX + 1];	/* "" = null sender */
@@ -331,7 +332,7 @@ who_am_i(struct job *j)
 static void
 set_sender(struct job *j)
 {
-	struct strlist one = { NULL, 0 };
+	struct sm_rcpts one;
 	const char *s = j->o->sender, *why;
 
 	if (s == NULL) {
@@ -344,12 +345,13 @@ set_sender(struct job *j)
 		j->sender[0] = '\0';
 		return;
 	}
+	sm_rcpts_init(&one);
 	if (sm_addrlist_parse(s, strlen(s), j->cfg->hostname, &one,
-	    &why) == -1 || one.n != 1)
+	    &why) == -1 || one.l.n != 1)
 		fatal(EX_USAGE, "invalid sender address (-f)", why ? why :
 		    "expected exactly one address");
-	snprintf(j->sender, sizeof(j->sender), "%s", one.v[0]);
-	strlist_free(&one);
+	snprintf(j->sender, sizeof(j->sender), "%s", one.l.v[0]);
+	sm_rcpts_free(&one);
 }
 
 static void
@@ -515,8 +517,9 @@ has_8bit(const char *s)
 	return false;
 }
 
+/* The envelope of recipients [first, first + n). */
 static void
-build_envelope(struct job *j)
+build_envelope(struct job *j, size_t first, size_t n)
 {
 	struct envelope *e = &j->env;
 	size_t i;
@@ -524,14 +527,11 @@ build_envelope(struct job *j)
 	envelope_init(e);
 	if (envelope_set_sender(e, j->sender) == -1)
 		fatal(EX_SOFTWARE, "cannot set the sender", NULL);
-	e->smtputf8 = j->o->smtputf8 || has_8bit(j->sender);
-	for (i = 0; i < j->rcpts.n; i++) {
-		if (envelope_add_rcpt(e, j->rcpts.v[i], j->o->notify, NULL) <
-		    0)
+	e->smtputf8 = j->utf8;
+	for (i = first; i < first + n; i++)
+		if (envelope_add_rcpt(e, j->rcpts.l.v[i], j->o->notify,
+		    NULL) < 0)
 			fatal(EX_SOFTWARE, "cannot add a recipient", NULL);
-		if (has_8bit(j->rcpts.v[i]))
-			e->smtputf8 = true;
-	}
 	e->ret = j->o->ret;
 	e->body = j->o->body;
 	e->uid = (int64_t)getuid();
@@ -604,55 +604,113 @@ verdict(const struct qresult *res)
 	return EX_UNAVAILABLE;
 }
 
+/* One queue transaction: the message for recipients [first, first + n).
+ * 0 queued; else the exit code, with the reason logged. */
+static int
+submit(struct job *j, const struct buf *head, size_t first, size_t n)
+{
+	struct buf err = BUF_INIT;
+	struct qclient *q;
+	struct qresult res;
+
+	build_envelope(j, first, n);
+	if ((q = qclient_open(j->cfg->queue_socket, &err)) == NULL) {
+		log_msg(LOG_ERR, "error", "reason", "cannot reach the mail "
+		    "queue; message not sent", "detail", buf_str(&err),
+		    (char *)NULL);
+		buf_free(&err);
+		envelope_free(&j->env);
+		return EX_TEMPFAIL;
+	}
+	/* a failed write is reported by qclient_finish */
+	if (qclient_envelope(q, &j->env) == 0 &&
+	    qclient_write(q, head->data, head->len) == 0)
+		(void)qclient_write(q, j->msg + j->hdr.body_off,
+		    j->msglen - j->hdr.body_off);
+	(void)qclient_finish(q, &res);	/* always fills res */
+	envelope_free(&j->env);
+	return verdict(&res);
+}
+
+/* A transaction after the first failed: say who has the message and
+ * who has not. */
+static void
+report_partial(const struct job *j, size_t done)
+{
+	char n1[32], n2[32], to[ADDR_MAX + 3];
+	size_t i;
+
+	snprintf(n1, sizeof(n1), "%zu", done);
+	snprintf(n2, sizeof(n2), "%zu", j->rcpts.l.n - done);
+	log_msg(LOG_ERR, "partial", "reason", "the message was queued for "
+	    "some recipients only; the rest follow as not_sent", "queued", n1,
+	    "not_sent", n2, (char *)NULL);
+	for (i = done; i < j->rcpts.l.n; i++) {
+		snprintf(to, sizeof(to), "<%s>", j->rcpts.l.v[i]);
+		log_msg(LOG_ERR, "not_sent", "to", to, (char *)NULL);
+	}
+}
+
+/*
+ * The queue takes at most max_recipients recipients per message (452
+ * 4.5.3 beyond), as an SMTP client would be told at RCPT.  sendmail has
+ * no such limit (Postfix's neither), so more recipients are sent as
+ * several transactions of at most max_recipients each, the same message
+ * every time.  They stop at the first that fails: the transactions
+ * before it stand (those recipients get the message), the exit code is
+ * that of the failure, and every recipient without the message is
+ * logged (report_partial), so that whoever retries knows whom to retry.
+ */
 static int
 deliver(struct opts *o, struct config *cfg)
 {
 	static struct job j;
-	struct buf head = BUF_INIT, err = BUF_INIT;
-	struct qclient *q;
-	struct qresult res;
-	int i, rc;
+	struct buf head = BUF_INIT;
+	size_t i, first, per, cnt;
+	int rc;
 
 	j.o = o;
 	j.cfg = cfg;
 	j.memfd = -1;
 	buf_init(&j.in);
+	sm_rcpts_init(&j.rcpts);
 	sm_headers_init(&j.hdr);
 	sm_filter_init(&j.filt, o->ignore_dots);
 	who_am_i(&j);
 	set_sender(&j);
-	for (i = 0; i < o->nrcpts; i++)
+	for (i = 0; i < (size_t)o->nrcpts; i++)
 		add_rcpts(&j, o->rcpts[i], strlen(o->rcpts[i]), "arguments");
-	if (!o->extract && j.rcpts.n == 0)
+	if (!o->extract && j.rcpts.l.n == 0)
 		usage("no recipients given (and no -t)");
 	read_message(&j);
 	parse_headers(&j);
 	if (o->extract)
 		extract_rcpts(&j);
-	if (j.rcpts.n == 0)
+	if (j.rcpts.l.n == 0)
 		fatal(EX_USAGE, "no recipients found", NULL);
-	build_envelope(&j);
+	j.utf8 = o->smtputf8 || has_8bit(j.sender);
+	for (i = 0; i < j.rcpts.l.n; i++)
+		j.utf8 = j.utf8 || has_8bit(j.rcpts.l.v[i]);
 	new_headers(&j, &head);
-	if ((q = qclient_open(cfg->queue_socket, &err)) == NULL)
-		fatal(EX_TEMPFAIL, "cannot reach the mail queue; message not "
-		    "sent", buf_str(&err));
-	/* a failed write is reported by qclient_finish */
-	if (qclient_envelope(q, &j.env) == 0 &&
-	    qclient_write(q, head.data, head.len) == 0)
-		(void)qclient_write(q, j.msg + j.hdr.body_off,
-		    j.msglen - j.hdr.body_off);
-	(void)qclient_finish(q, &res);	/* always fills res */
-	rc = verdict(&res);
+	per = cfg->max_recipients > SIZE_MAX ? SIZE_MAX :
+	    (size_t)cfg->max_recipients;
+	if (per == 0)
+		per = 1;
+	rc = 0;
+	for (first = 0; first < j.rcpts.l.n && rc == 0; first += cnt) {
+		cnt = j.rcpts.l.n - first < per ? j.rcpts.l.n - first : per;
+		rc = submit(&j, &head, first, cnt);
+		if (rc != 0 && first > 0)
+			report_partial(&j, first);
+	}
 	buf_free(&head);
-	buf_free(&err);
 	if (j.map != NULL)
 		munmap(j.map, j.msglen);
 	if (j.memfd != -1)
 		close(j.memfd);
 	buf_free(&j.in);
 	sm_headers_free(&j.hdr);
-	strlist_free(&j.rcpts);
-	envelope_free(&j.env);
+	sm_rcpts_free(&j.rcpts);
 	return rc;
 }
 

@@ -9,7 +9,10 @@
  * are copied whole or not at all, and added fields are built from
  * sanitised values.
  */
+#include <sys/random.h>
+
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,7 +139,7 @@ struct alp {
 	const char *s;
 	size_t len, i;
 	const char *domain;
-	struct strlist *out;
+	struct sm_rcpts *out;
 	const char **why;
 	struct buf cur;		/* the bare addr-spec being collected */
 	bool gap;		/* white space between two words in cur */
@@ -152,15 +155,107 @@ fail(struct alp *a, const char *why)
 	return -1;
 }
 
+/* ---- recipient set ---------------------------------------------------- */
+
+void
+sm_rcpts_init(struct sm_rcpts *r)
+{
+	memset(r, 0, sizeof(*r));
+	/* a seed the caller cannot know makes colliding addresses hard to
+	 * choose; without one, lookups are still correct */
+	if (getrandom(&r->seed, sizeof(r->seed), GRND_NONBLOCK) !=
+	    (ssize_t)sizeof(r->seed))
+		r->seed = 0;
+}
+
+void
+sm_rcpts_free(struct sm_rcpts *r)
+{
+	strlist_free(&r->l);
+	free(r->slot);
+	memset(r, 0, sizeof(*r));
+}
+
+/* FNV-1a from a seeded basis, with a final mix so that the low bits
+ * (the slot) depend on every octet. */
+static size_t
+rcpt_hash(uint64_t seed, const char *s)
+{
+	uint64_t h = UINT64_C(14695981039346656037) ^ seed;
+
+	for (; *s != '\0'; s++) {
+		h ^= (unsigned char)*s;
+		h *= UINT64_C(1099511628211);
+	}
+	h ^= h >> 33;
+	h *= UINT64_C(0xff51afd7ed558ccd);
+	h ^= h >> 33;
+	return (size_t)h;
+}
+
+/* The slot holding addr, or the empty slot where it would go. */
+static size_t
+rcpt_find(const struct sm_rcpts *r, const char *addr)
+{
+	size_t mask = r->nslots - 1, i = rcpt_hash(r->seed, addr) & mask;
+
+	while (r->slot[i] != 0 && strcmp(r->l.v[r->slot[i] - 1], addr) != 0)
+		i = (i + 1) & mask;
+	return i;
+}
+
+/* Make room for one more address: l.v and a table at most half full. */
 static int
-add_unique(struct strlist *out, const char *addr)
+rcpt_grow(struct sm_rcpts *r)
+{
+	size_t need, ncap, nslots, k;
+	size_t *nslot;
+	char **nv;
+
+	if (size_add(r->l.n, 1, &need) == -1)
+		return -1;
+	if (need > r->cap) {
+		if (size_mul(r->cap ? r->cap : 16, 2, &ncap) == -1)
+			return -1;
+		nv = xrealloc_array(r->l.v, ncap, sizeof(*nv));
+		if (nv == NULL)
+			return -1;
+		r->l.v = nv;
+		r->cap = ncap;
+	}
+	if (size_mul(need, 2, &k) == -1)
+		return -1;
+	if (k <= r->nslots)
+		return 0;
+	if (size_mul(r->nslots ? r->nslots : 32, 2, &nslots) == -1 ||
+	    (nslot = xcalloc_array(nslots, sizeof(*nslot))) == NULL)
+		return -1;
+	free(r->slot);
+	r->slot = nslot;
+	r->nslots = nslots;
+	for (k = 0; k < r->l.n; k++)
+		r->slot[rcpt_find(r, r->l.v[k])] = k + 1;
+	return 0;
+}
+
+int
+sm_rcpts_add(struct sm_rcpts *r, const char *addr)
 {
 	size_t i;
+	char *d;
 
-	for (i = 0; i < out->n; i++)
-		if (strcmp(out->v[i], addr) == 0)
-			return 0;
-	return strlist_add(out, addr);
+	if (rcpt_grow(r) == -1) {
+		errno = ENOMEM;
+		return -1;
+	}
+	i = rcpt_find(r, addr);
+	if (r->slot[i] != 0)
+		return 0;
+	if ((d = strdup(addr)) == NULL)
+		return -1;
+	r->l.v[r->l.n++] = d;
+	r->slot[i] = r->l.n;
+	return 1;
 }
 
 /* Validate one addr-spec and add it, qualified. */
@@ -188,7 +283,7 @@ emit_addr(struct alp *a, const char *spec, size_t n, bool bracketed)
 	if (w < 0 || (size_t)w >= sizeof(full) ||
 	    strlen(ad.domain[0] ? ad.domain : a->domain) > ADDR_DOMAIN_MAX)
 		return fail(a, "address too long");
-	if (add_unique(a->out, full) == -1)
+	if (sm_rcpts_add(a->out, full) == -1)
 		return fail(a, "out of memory");
 	return 0;
 }
@@ -371,7 +466,7 @@ alp_token(struct alp *a)
 
 int
 sm_addrlist_parse(const char *s, size_t len, const char *domain,
-    struct strlist *out, const char **why)
+    struct sm_rcpts *out, const char **why)
 {
 	struct alp a;
 	int rc = 0;
