@@ -736,10 +736,12 @@ static int
 flush_queue(const struct config *cfg, const char *domain)
 {
 	struct buf err = BUF_INIT;
+	int r;
 
-	if (qclient_flush(cfg->queue_socket, domain, &err) == -1)
-		fatal(EX_TEMPFAIL, "cannot flush the mail queue",
-		    buf_str(&err));
+	/* the only permanent refusal is of our argument: the -qR domain */
+	if ((r = qclient_flush(cfg->queue_socket, domain, &err)) != 0)
+		fatal(r == -2 ? EX_USAGE : EX_TEMPFAIL,
+		    "cannot flush the mail queue", buf_str(&err));
 	buf_free(&err);
 	return 0;
 }
