@@ -11,10 +11,13 @@
  * the queue, -q flushes it, -bs speaks SMTP on stdin/stdout through
  * posthorn-smtpd, -bi does nothing.
  *
- * Exit codes (sysexits.h): 0 queued; 64 usage; 65 bad message; 67 bad
- * recipient address; 69 the queue refused the message; 70 internal error;
- * 75 the queue could not be reached or answered a temporary failure; 78
- * bad configuration.
+ * Exit codes (sysexits.h; man/sendmail.8 says when each is used): 0
+ * queued; 64 usage; 65 bad message; 67 bad address (recipient, or the
+ * caller's login name); 69 too large, or refused by the queue; 70
+ * posthorn-smtpd not found (-bs); 71 out of memory or another system
+ * error; 74 cannot read the input (or write the listing); 75 the queue
+ * could not be reached or answered a temporary failure; 78 bad
+ * configuration.
  *
  * Trust: arguments, environment and input belong to the caller, who may
  * be anyone; the queue learns the caller's uid from the socket, not from
@@ -526,12 +529,12 @@ build_envelope(struct job *j, size_t first, size_t n)
 
 	envelope_init(e);
 	if (envelope_set_sender(e, j->sender) == -1)
-		fatal(EX_SOFTWARE, "cannot set the sender", NULL);
+		fatal(EX_OSERR, "out of memory", NULL);
 	e->smtputf8 = j->utf8;
 	for (i = first; i < first + n; i++)
 		if (envelope_add_rcpt(e, j->rcpts.l.v[i], j->o->notify,
 		    NULL) < 0)
-			fatal(EX_SOFTWARE, "cannot add a recipient", NULL);
+			fatal(EX_OSERR, "out of memory", NULL);
 	e->ret = j->o->ret;
 	e->body = j->o->body;
 	e->uid = (int64_t)getuid();
@@ -539,7 +542,7 @@ build_envelope(struct job *j, size_t first, size_t n)
 	    j->o->envid) == -1) ||
 	    envelope_set_str(&e->client_addr, "local") == -1 ||
 	    envelope_set_str(&e->protocol, "local") == -1)
-		fatal(EX_SOFTWARE, "out of memory", NULL);
+		fatal(EX_OSERR, "out of memory", NULL);
 }
 
 static void
