@@ -438,6 +438,8 @@ qc_request(const char *socket_path, char tag, const char *payload,
 	if (r == -1) {
 		buf_reset(err);
 		buf_printf(err, "%d %s %s", res.code, res.dsn, res.text);
+		if (res.code >= 500)
+			r = -2;		/* the request itself is refused */
 	}
 	return r;
 }
@@ -547,7 +549,7 @@ qclient_list(const char *socket_path, FILE *out, struct buf *err)
 	int r;
 
 	r = qc_request(socket_path, 'L', "", qc_list_one, &l, err);
-	if (r == -1)
+	if (r != 0)
 		return -1;
 	if (l.nmsg == 0)
 		fputs("Mail queue is empty\n", out);

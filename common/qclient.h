@@ -60,7 +60,10 @@ void qclient_abort(struct qclient *q);
 
 /* Ask the queue to make deferred mail due now: every message when domain
  * is NULL (sendmail -q), else those with recipients in domain (ETRN).
- * Returns 0 when the queue accepted the request; err says why not. */
+ * Returns 0 when the queue accepted the request; -1 when it could not be
+ * reached or answered a temporary failure (4xx); -2 when it refused the
+ * request itself (5xx, e.g. 501 5.5.4 for an invalid domain).  err says
+ * why ("CODE DSN TEXT" when the queue answered). */
 int qclient_flush(const char *socket_path, const char *domain,
     struct buf *err);
 

@@ -3,22 +3,27 @@
  * newaliases by argv[0]).  Runs as the calling user, never setuid.
  *
  * Takes recipients from the arguments and/or (-t) the To/Cc/Bcc fields,
- * reads the message from standard input (CRLF becomes LF; without -i a
- * line holding only "." ends it), removes Bcc, adds From/Date/Message-ID
- * when missing, prepends a Received field naming the uid, and streams
- * it to posthorn-queue over queue_socket (common/qclient.h).  -bp lists
+ * reads the whole message from standard input (CRLF becomes LF; without
+ * -i a line holding only "." ends it; at most max_message_size octets)
+ * before it contacts the queue, removes Bcc, adds From/Date/Message-ID
+ * when missing, prepends a Received field naming the uid, and sends it
+ * to posthorn-queue over queue_socket (common/qclient.h).  -bp lists
  * the queue, -q flushes it, -bs speaks SMTP on stdin/stdout through
  * posthorn-smtpd, -bi does nothing.
  *
- * Exit codes (sysexits.h): 0 queued; 64 usage; 65 bad message; 67 bad
- * recipient address; 69 the queue refused the message; 70 internal error;
- * 75 the queue could not be reached or answered a temporary failure; 78
- * bad configuration.
+ * Exit codes (sysexits.h; man/sendmail.8 says when each is used): 0
+ * queued; 64 usage; 65 bad message; 67 bad address (recipient, or the
+ * caller's login name); 69 too large, or refused by the queue; 70
+ * posthorn-smtpd not found (-bs); 71 out of memory or another system
+ * error; 74 cannot read the input (or write the listing); 75 the queue
+ * could not be reached or answered a temporary failure; 78 bad
+ * configuration.
  *
  * Trust: arguments, environment and input belong to the caller, who may
  * be anyone; the queue learns the caller's uid from the socket, not from
  * us.  Nothing here reaches a shell.
  */
+#include <sys/mman.h>
 #include <sys/random.h>
 
 #include <ctype.h>
@@ -26,6 +31,7 @@
 #include <limits.h>
 #include <pwd.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +44,7 @@
 #include "common/buf.h"
 #include "common/config.h"
 #include "common/envelope.h"
+#include "common/io.h"
 #include "common/log.h"
 #include "common/qclient.h"
 #include "common/qid.h"
@@ -86,17 +93,6 @@ usage(const char *why)
 	exit(EX_USAGE);
 }
 
-/* The value of an option: attached ("-fuser") or the next argument. */
-static const char *
-optval(char **argv, int *i, size_t skip)
-{
-	if (argv[*i][skip] != '\0')
-		return argv[*i] + skip;
-	if (argv[*i + 1] == NULL)
-		usage("option requires an argument");
-	return argv[++*i];
-}
-
 static void
 opt_notify(struct opts *o, const char *v)
 {
@@ -130,12 +126,15 @@ opt_b(struct opts *o, const char *arg)
 }
 
 static void
-opt_q(struct opts *o, char **argv, int *i)
+opt_q(struct opts *o, const char *v)
 {
 	o->mode = M_FLUSH;
-	if (argv[*i][2] == 'R')
-		o->flush_domain = optval(argv, i, 3);
-	/* -q, -q30m, -qI..., -qS...: one flush of everything */
+	if (v[0] == 'R') {
+		if (v[1] == '\0')
+			usage("-qR needs a domain");
+		o->flush_domain = v + 1;
+	}
+	/* -q30m, -qI..., -qS...: one flush of everything */
 }
 
 /* RFC 3461 ENVID: at most 100 printable ASCII characters. */
@@ -150,68 +149,38 @@ envid_ok(const char *v)
 	return n > 0;
 }
 
-/* One argument; returns 1 at the end of the options. */
-static int
-parse_opt(struct opts *o, char **argv, int *i)
+/* One option letter c with its value v (NULL for a flag). */
+static void
+parse_opt(struct opts *o, int c, const char *v)
 {
-	const char *a = argv[*i], *v;
-
-	if (a[0] != '-' || a[1] == '\0')
-		return 1;
-	if (strcmp(a, "--") == 0) {
-		++*i;
-		return 1;
-	}
-	if (strcmp(a, "-SMTPUTF8") == 0) {
-		o->smtputf8 = true;
-		return 0;
-	}
-	if (a[2] != '\0' && strspn(a + 1, "tivmnUG") == strlen(a + 1)) {
-		/* grouped flags, as getopt allows: -ti, -it */
-		o->extract = o->extract || strchr(a, 't') != NULL;
-		o->ignore_dots = o->ignore_dots || strchr(a, 'i') != NULL;
-		if (strchr(a, 'v') != NULL)
-			log_set_verbose(1);
-		return 0;
-	}
-	switch (a[1]) {
+	switch (c) {
 	case 't':
-		if (a[2] != '\0')
-			usage("unknown option");
 		o->extract = true;
 		break;
 	case 'i':
-		if (a[2] != '\0')
-			usage("unknown option");
 		o->ignore_dots = true;
 		break;
-	case 'o':	/* -oi; other sendmail -oX options are accepted */
-		if (strcmp(a, "-oi") == 0)
+	case 'o':	/* -oi (also -o i, -oi...); other -oX are ignored */
+		if (v[0] == 'i')
 			o->ignore_dots = true;
-		else if (a[2] == '\0')
-			(void)optval(argv, i, 2);
-		break;
-	case 'O':
-		(void)optval(argv, i, 2);
 		break;
 	case 'v':
 		log_set_verbose(1);
 		break;
 	case 'f':
 	case 'r':
-		o->sender = optval(argv, i, 2);
+		o->sender = v;
 		break;
 	case 'F':
-		o->fullname = optval(argv, i, 2);
+		o->fullname = v;
 		break;
 	case 'C':
-		o->confdir = optval(argv, i, 2);
+		o->confdir = v;
 		break;
 	case 'N':
-		opt_notify(o, optval(argv, i, 2));
+		opt_notify(o, v);
 		break;
 	case 'R':
-		v = optval(argv, i, 2);
 		if (strcasecmp(v, "full") == 0)
 			o->ret = RET_FULL;
 		else if (strcasecmp(v, "hdrs") == 0)
@@ -220,12 +189,11 @@ parse_opt(struct opts *o, char **argv, int *i)
 			usage("bad -R value (full or hdrs)");
 		break;
 	case 'V':
-		o->envid = optval(argv, i, 2);
-		if (!envid_ok(o->envid))
+		if (!envid_ok(v))
 			usage("bad -V value (1 to 100 printable ASCII)");
+		o->envid = v;
 		break;
 	case 'B':
-		v = optval(argv, i, 2);
 		if (strcasecmp(v, "8BITMIME") == 0)
 			o->body = BODY_8BITMIME;
 		else if (strcasecmp(v, "7BIT") == 0)
@@ -234,34 +202,38 @@ parse_opt(struct opts *o, char **argv, int *i)
 			usage("bad -B value (7BIT or 8BITMIME)");
 		break;
 	case 'b':
-		opt_b(o, a + 2);
+		opt_b(o, v);
+		break;
+	case 'I':	/* Postfix: initialise the alias database */
+		o->mode = M_ALIASES;
 		break;
 	case 'q':
-		opt_q(o, argv, i);
-		break;
-	case 'h':	/* hop count */
-	case 'L':	/* syslog tag */
-	case 'X':	/* traffic log: never honoured */
-		(void)optval(argv, i, 2);
-		break;
-	case 'm':	/* me too */
-	case 'n':	/* no aliasing */
-	case 'U':	/* initial user submission */
-	case 'G':	/* relay submission */
-	case 'A':	/* -Am / -Ac */
-	case 'e':	/* error mode */
+		opt_q(o, v);
 		break;
 	default:
-		usage("unknown option");
+		/* accepted and ignored: -A x (-Am/-Ac), -e x (error mode),
+		 * -h n (hop count), -L tag, -O opt, -p proto, -X file, and
+		 * the flags -c, -G, -m, -n, -U, -x */
+		break;
 	}
-	return 0;
 }
+
+/*
+ * The options are Postfix's sendmail(1) set, parsed by getopt(3) as
+ * Postfix does: flags group (-ti), an option's value is the rest of its
+ * argument or the next argument (-oi = -o i, -tf addr, -Fname), "--"
+ * ends the options and so does the first argument that is not one ("+":
+ * recipients are never taken for options).  Two arguments getopt cannot
+ * parse are taken first, as Postfix takes -q: a bare "-q" (flush) and
+ * "-SMTPUTF8"; and "-qR domain" may name the domain in the next argument.
+ */
+#define OPTSTRING	"+:A:B:C:F:GIL:N:O:R:UV:X:b:ce:f:h:imno:p:q:r:tvx"
 
 static void
 parse_args(struct opts *o, int argc, char **argv)
 {
 	const char *base = strrchr(argv[0], '/');
-	int i;
+	int c;
 
 	base = base ? base + 1 : argv[0];
 	memset(o, 0, sizeof(*o));
@@ -269,11 +241,40 @@ parse_args(struct opts *o, int argc, char **argv)
 		o->mode = M_LIST;
 	else if (strcmp(base, "newaliases") == 0)
 		o->mode = M_ALIASES;
-	for (i = 1; i < argc; i++)
-		if (parse_opt(o, argv, &i))
+	opterr = 0;
+	optind = 1;
+	while (optind < argc) {
+		const char *a = argv[optind];
+
+		/* each is caught before getopt starts on it, so getopt
+		 * is never in the middle of one of these */
+		if (strcmp(a, "-q") == 0) {
+			o->mode = M_FLUSH;
+			optind++;
+			continue;
+		}
+		if (strcmp(a, "-SMTPUTF8") == 0) {
+			o->smtputf8 = true;
+			optind++;
+			continue;
+		}
+		if (strcmp(a, "-qR") == 0 && optind + 1 < argc) {
+			o->mode = M_FLUSH;
+			o->flush_domain = argv[optind + 1];
+			optind += 2;
+			continue;
+		}
+		c = getopt(argc, argv, OPTSTRING);
+		if (c == -1)
 			break;
-	o->rcpts = argv + i;
-	o->nrcpts = argc - i;
+		if (c == ':')
+			usage("option requires an argument");
+		if (c == '?')
+			usage("unknown option");
+		parse_opt(o, c, optarg);
+	}
+	o->rcpts = argv + optind;
+	o->nrcpts = argc - optind;
 	if (o->mode != M_DELIVER && o->nrcpts > 0)
 		usage("recipients given with -bp, -bs, -bi or -q");
 }
@@ -284,14 +285,19 @@ struct job {
 	struct opts *o;
 	struct config *cfg;
 	struct envelope env;
-	struct strlist rcpts;
+	struct sm_rcpts rcpts;
+	bool utf8;		/* some address is not ASCII: SMTPUTF8 */
 	char login[ADDR_LOCAL_MAX + 1];
 	char gecos[256];
 	char sender[ADDR_MAX + 1];	/* "" = null sender */
 	struct sm_headers hdr;
 	struct sm_filter filt;
-	struct buf in;		/* filtered input not yet sent */
-	bool eof;		/* no more input */
+	struct buf in;		/* filtered input, not yet in memfd */
+	int memfd;		/* the input beyond SPILL_AT, or -1 */
+	uint64_t total;		/* octets of filtered input */
+	const char *msg;	/* all of it, once read (in or a map) */
+	size_t msglen;
+	void *map;		/* mmap of memfd, or NULL */
 };
 
 static void
@@ -329,7 +335,7 @@ who_am_i(struct job *j)
 static void
 set_sender(struct job *j)
 {
-	struct strlist one = { NULL, 0 };
+	struct sm_rcpts one;
 	const char *s = j->o->sender, *why;
 
 	if (s == NULL) {
@@ -342,12 +348,13 @@ set_sender(struct job *j)
 		j->sender[0] = '\0';
 		return;
 	}
+	sm_rcpts_init(&one);
 	if (sm_addrlist_parse(s, strlen(s), j->cfg->hostname, &one,
-	    &why) == -1 || one.n != 1)
+	    &why) == -1 || one.l.n != 1)
 		fatal(EX_USAGE, "invalid sender address (-f)", why ? why :
 		    "expected exactly one address");
-	snprintf(j->sender, sizeof(j->sender), "%s", one.v[0]);
-	strlist_free(&one);
+	snprintf(j->sender, sizeof(j->sender), "%s", one.l.v[0]);
+	sm_rcpts_free(&one);
 }
 
 static void
@@ -369,22 +376,67 @@ add_rcpts(struct job *j, const char *s, size_t n, const char *where)
 	}
 }
 
-/* Read and filter input until the header section is complete. */
+/*
+ * The whole message is read before the queue is connected to: a producer
+ * may be silent for longer than the queue waits for data (cron piping a
+ * job's output, "{ echo Subject: x; echo; long_job; } | sendmail"), and
+ * a connection held open meanwhile would cost a queue worker for that
+ * long.  The input is bounded by max_message_size.
+ *
+ * Up to SPILL_AT octets stay in the heap, so a typical small message
+ * costs no more system calls or copies than before.  A larger one goes
+ * to an anonymous memory file (memfd_create): it grows without realloc
+ * copies or a doubled buffer, its pages can be swapped like any tmpfs
+ * page, and it needs no directory.  An O_TMPFILE file in a directory of
+ * the user's would keep a 35 MB message off memory, but needs a writable
+ * directory on a file system that supports it (not NFS) and puts mail on
+ * a disk whose quota and privacy we do not know; memory is what Postfix's
+ * and qmail's injectors effectively use as well (a pipe to postdrop).
+ */
+#define SPILL_AT	(1024 * 1024)
+
+static void __attribute__((noreturn))
+too_large(const struct job *j)
+{
+	char limit[32];
+
+	snprintf(limit, sizeof(limit), "%llu",
+	    (unsigned long long)j->cfg->max_message_size);
+	log_msg(LOG_ERR, "error", "reason", "message larger than "
+	    "max_message_size; nothing was sent", "max_message_size", limit,
+	    (char *)NULL);
+	exit(EX_UNAVAILABLE);
+}
+
+/* Move the filtered input held in the heap to the memory file. */
 static void
-read_headers(struct job *j)
+spill(struct job *j)
+{
+	if (j->memfd == -1) {
+		j->memfd = memfd_create("posthorn-sendmail", MFD_CLOEXEC);
+		if (j->memfd == -1)
+			fatal(EX_OSERR, "cannot create a memory file for the "
+			    "message", strerror(errno));
+	}
+	if (io_write_file(j->memfd, j->in.data, j->in.len) == -1)
+		fatal(EX_OSERR, "cannot keep the message in memory",
+		    strerror(errno));
+	buf_reset(&j->in);
+}
+
+/* Read and filter all of standard input into j->msg, j->msglen. */
+static void
+read_message(struct job *j)
 {
 	char chunk[READ_CHUNK];
-	const char *why = NULL;
+	uint64_t limit = j->cfg->max_message_size;
+	bool eof = false;
 	ssize_t r;
-	int rc, fr = 0;
+	int fr = 0;
 
-	for (;;) {
-		rc = sm_headers_parse(&j->hdr, j->in.data ? j->in.data : "",
-		    j->in.len, j->eof, &why);
-		if (rc == 1)
-			return;
-		if (rc == -1)
-			fatal(EX_DATAERR, why, NULL);
+	if (limit > SIZE_MAX)
+		limit = SIZE_MAX;
+	while (!eof) {
 		r = read(0, chunk, sizeof(chunk));
 		if (r == -1 && errno == EINTR)
 			continue;
@@ -398,9 +450,41 @@ read_headers(struct job *j)
 		if (r == 0 || fr == 1) {
 			if (sm_filter_finish(&j->filt, &j->in) == -1)
 				fatal(EX_OSERR, "out of memory", NULL);
-			j->eof = true;
+			eof = true;
+		}
+		/* j->total counts what went to memfd; it is <= limit */
+		if (j->in.len > limit - j->total)
+			too_large(j);
+		if (j->in.len >= SPILL_AT) {
+			j->total += j->in.len;
+			spill(j);
 		}
 	}
+	if (j->memfd == -1) {
+		j->total = j->in.len;
+		j->msg = j->in.data != NULL ? j->in.data : "";
+		j->msglen = j->in.len;
+		return;
+	}
+	if (j->in.len > 0) {
+		j->total += j->in.len;
+		spill(j);
+	}
+	j->msglen = (size_t)j->total;	/* <= limit <= SIZE_MAX */
+	j->map = mmap(NULL, j->msglen, PROT_READ, MAP_PRIVATE, j->memfd, 0);
+	if (j->map == MAP_FAILED)
+		fatal(EX_OSERR, "cannot map the message", strerror(errno));
+	j->msg = j->map;
+}
+
+static void
+parse_headers(struct job *j)
+{
+	const char *why = NULL;
+
+	errno = 0;
+	if (sm_headers_parse(&j->hdr, j->msg, j->msglen, true, &why) == -1)
+		fatal(errno == ENOMEM ? EX_OSERR : EX_DATAERR, why, NULL);
 }
 
 /* -t: To, Cc and Bcc; for a resent message (one with Resent-To,
@@ -436,23 +520,21 @@ has_8bit(const char *s)
 	return false;
 }
 
+/* The envelope of recipients [first, first + n). */
 static void
-build_envelope(struct job *j)
+build_envelope(struct job *j, size_t first, size_t n)
 {
 	struct envelope *e = &j->env;
 	size_t i;
 
 	envelope_init(e);
 	if (envelope_set_sender(e, j->sender) == -1)
-		fatal(EX_SOFTWARE, "cannot set the sender", NULL);
-	e->smtputf8 = j->o->smtputf8 || has_8bit(j->sender);
-	for (i = 0; i < j->rcpts.n; i++) {
-		if (envelope_add_rcpt(e, j->rcpts.v[i], j->o->notify, NULL) <
-		    0)
-			fatal(EX_SOFTWARE, "cannot add a recipient", NULL);
-		if (has_8bit(j->rcpts.v[i]))
-			e->smtputf8 = true;
-	}
+		fatal(EX_OSERR, "out of memory", NULL);
+	e->smtputf8 = j->utf8;
+	for (i = first; i < first + n; i++)
+		if (envelope_add_rcpt(e, j->rcpts.l.v[i], j->o->notify,
+		    NULL) < 0)
+			fatal(EX_OSERR, "out of memory", NULL);
 	e->ret = j->o->ret;
 	e->body = j->o->body;
 	e->uid = (int64_t)getuid();
@@ -460,7 +542,7 @@ build_envelope(struct job *j)
 	    j->o->envid) == -1) ||
 	    envelope_set_str(&e->client_addr, "local") == -1 ||
 	    envelope_set_str(&e->protocol, "local") == -1)
-		fatal(EX_SOFTWARE, "out of memory", NULL);
+		fatal(EX_OSERR, "out of memory", NULL);
 }
 
 static void
@@ -525,88 +607,113 @@ verdict(const struct qresult *res)
 	return EX_UNAVAILABLE;
 }
 
-/* Stream the rest of standard input to the queue. */
+/* One queue transaction: the message for recipients [first, first + n).
+ * 0 queued; else the exit code, with the reason logged. */
 static int
-stream_body(struct job *j, struct qclient *q)
+submit(struct job *j, const struct buf *head, size_t first, size_t n)
 {
-	char chunk[READ_CHUNK];
-	ssize_t r;
-	int fr;
+	struct buf err = BUF_INIT;
+	struct qclient *q;
+	struct qresult res;
 
-	while (!j->eof) {
-		r = read(0, chunk, sizeof(chunk));
-		if (r == -1 && errno == EINTR)
-			continue;
-		if (r == -1) {
-			log_msg(LOG_ERR, "error", "reason",
-			    "cannot read the message", "detail",
-			    strerror(errno), (char *)NULL);
-			return EX_IOERR;
-		}
-		buf_reset(&j->in);
-		fr = r > 0 ? sm_filter_feed(&j->filt, chunk, (size_t)r,
-		    &j->in) : 1;
-		if (fr == 1) {
-			j->eof = true;
-			fr = sm_filter_finish(&j->filt, &j->in);
-		}
-		if (fr == -1)
-			fatal(EX_OSERR, "out of memory", NULL);
-		if (j->in.len > 0 && qclient_write(q, j->in.data,
-		    j->in.len) == -1)
-			return -1;	/* finish reports why */
+	build_envelope(j, first, n);
+	if ((q = qclient_open(j->cfg->queue_socket, &err)) == NULL) {
+		log_msg(LOG_ERR, "error", "reason", "cannot reach the mail "
+		    "queue; message not sent", "detail", buf_str(&err),
+		    (char *)NULL);
+		buf_free(&err);
+		envelope_free(&j->env);
+		return EX_TEMPFAIL;
 	}
-	return 0;
+	/* a failed write is reported by qclient_finish */
+	if (qclient_envelope(q, &j->env) == 0 &&
+	    qclient_write(q, head->data, head->len) == 0)
+		(void)qclient_write(q, j->msg + j->hdr.body_off,
+		    j->msglen - j->hdr.body_off);
+	(void)qclient_finish(q, &res);	/* always fills res */
+	envelope_free(&j->env);
+	return verdict(&res);
 }
 
+/* A transaction after the first failed: say who has the message and
+ * who has not. */
+static void
+report_partial(const struct job *j, size_t done)
+{
+	char n1[32], n2[32], to[ADDR_MAX + 3];
+	size_t i;
+
+	snprintf(n1, sizeof(n1), "%zu", done);
+	snprintf(n2, sizeof(n2), "%zu", j->rcpts.l.n - done);
+	log_msg(LOG_ERR, "partial", "reason", "the message was queued for "
+	    "some recipients only; the rest follow as not_sent", "queued", n1,
+	    "not_sent", n2, (char *)NULL);
+	for (i = done; i < j->rcpts.l.n; i++) {
+		snprintf(to, sizeof(to), "<%s>", j->rcpts.l.v[i]);
+		log_msg(LOG_ERR, "not_sent", "to", to, (char *)NULL);
+	}
+}
+
+/*
+ * The queue takes at most max_recipients recipients per message (452
+ * 4.5.3 beyond), as an SMTP client would be told at RCPT.  sendmail has
+ * no such limit (Postfix's neither), so more recipients are sent as
+ * several transactions of at most max_recipients each, the same message
+ * every time.  They stop at the first that fails: the transactions
+ * before it stand (those recipients get the message), the exit code is
+ * that of the failure, and every recipient without the message is
+ * logged (report_partial), so that whoever retries knows whom to retry.
+ */
 static int
 deliver(struct opts *o, struct config *cfg)
 {
 	static struct job j;
-	struct buf head = BUF_INIT, err = BUF_INIT;
-	struct qclient *q;
-	struct qresult res;
-	int i, rc;
+	struct buf head = BUF_INIT;
+	size_t i, first, per, cnt;
+	int rc;
 
 	j.o = o;
 	j.cfg = cfg;
+	j.memfd = -1;
 	buf_init(&j.in);
+	sm_rcpts_init(&j.rcpts);
 	sm_headers_init(&j.hdr);
 	sm_filter_init(&j.filt, o->ignore_dots);
 	who_am_i(&j);
 	set_sender(&j);
-	for (i = 0; i < o->nrcpts; i++)
+	for (i = 0; i < (size_t)o->nrcpts; i++)
 		add_rcpts(&j, o->rcpts[i], strlen(o->rcpts[i]), "arguments");
-	if (!o->extract && j.rcpts.n == 0)
+	if (!o->extract && j.rcpts.l.n == 0)
 		usage("no recipients given (and no -t)");
-	read_headers(&j);
+	read_message(&j);
+	parse_headers(&j);
 	if (o->extract)
 		extract_rcpts(&j);
-	if (j.rcpts.n == 0)
+	if (j.rcpts.l.n == 0)
 		fatal(EX_USAGE, "no recipients found", NULL);
-	build_envelope(&j);
+	j.utf8 = o->smtputf8 || has_8bit(j.sender);
+	for (i = 0; i < j.rcpts.l.n; i++)
+		j.utf8 = j.utf8 || has_8bit(j.rcpts.l.v[i]);
 	new_headers(&j, &head);
-	if ((q = qclient_open(cfg->queue_socket, &err)) == NULL)
-		fatal(EX_TEMPFAIL, "cannot reach the mail queue; message not "
-		    "sent", buf_str(&err));
+	per = cfg->max_recipients > SIZE_MAX ? SIZE_MAX :
+	    (size_t)cfg->max_recipients;
+	if (per == 0)
+		per = 1;
 	rc = 0;
-	if (qclient_envelope(q, &j.env) == 0 &&
-	    qclient_write(q, head.data, head.len) == 0 &&
-	    (j.in.len <= j.hdr.body_off || qclient_write(q, j.in.data +
-	    j.hdr.body_off, j.in.len - j.hdr.body_off) == 0))
-		rc = stream_body(&j, q);
-	if (rc > 0) {
-		qclient_abort(q);	/* nothing is queued */
-	} else {
-		(void)qclient_finish(q, &res);	/* always fills res */
-		rc = verdict(&res);
+	for (first = 0; first < j.rcpts.l.n && rc == 0; first += cnt) {
+		cnt = j.rcpts.l.n - first < per ? j.rcpts.l.n - first : per;
+		rc = submit(&j, &head, first, cnt);
+		if (rc != 0 && first > 0)
+			report_partial(&j, first);
 	}
 	buf_free(&head);
-	buf_free(&err);
+	if (j.map != NULL)
+		munmap(j.map, j.msglen);
+	if (j.memfd != -1)
+		close(j.memfd);
 	buf_free(&j.in);
 	sm_headers_free(&j.hdr);
-	strlist_free(&j.rcpts);
-	envelope_free(&j.env);
+	sm_rcpts_free(&j.rcpts);
 	return rc;
 }
 
@@ -632,10 +739,12 @@ static int
 flush_queue(const struct config *cfg, const char *domain)
 {
 	struct buf err = BUF_INIT;
+	int r;
 
-	if (qclient_flush(cfg->queue_socket, domain, &err) == -1)
-		fatal(EX_TEMPFAIL, "cannot flush the mail queue",
-		    buf_str(&err));
+	/* the only permanent refusal is of our argument: the -qR domain */
+	if ((r = qclient_flush(cfg->queue_socket, domain, &err)) != 0)
+		fatal(r == -2 ? EX_USAGE : EX_TEMPFAIL,
+		    "cannot flush the mail queue", buf_str(&err));
 	buf_free(&err);
 	return 0;
 }

@@ -9,7 +9,10 @@
  * are copied whole or not at all, and added fields are built from
  * sanitised values.
  */
+#include <sys/random.h>
+
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,7 +139,7 @@ struct alp {
 	const char *s;
 	size_t len, i;
 	const char *domain;
-	struct strlist *out;
+	struct sm_rcpts *out;
 	const char **why;
 	struct buf cur;		/* the bare addr-spec being collected */
 	bool gap;		/* white space between two words in cur */
@@ -152,15 +155,107 @@ fail(struct alp *a, const char *why)
 	return -1;
 }
 
+/* ---- recipient set ---------------------------------------------------- */
+
+void
+sm_rcpts_init(struct sm_rcpts *r)
+{
+	memset(r, 0, sizeof(*r));
+	/* a seed the caller cannot know makes colliding addresses hard to
+	 * choose; without one, lookups are still correct */
+	if (getrandom(&r->seed, sizeof(r->seed), GRND_NONBLOCK) !=
+	    (ssize_t)sizeof(r->seed))
+		r->seed = 0;
+}
+
+void
+sm_rcpts_free(struct sm_rcpts *r)
+{
+	strlist_free(&r->l);
+	free(r->slot);
+	memset(r, 0, sizeof(*r));
+}
+
+/* FNV-1a from a seeded basis, with a final mix so that the low bits
+ * (the slot) depend on every octet. */
+static size_t
+rcpt_hash(uint64_t seed, const char *s)
+{
+	uint64_t h = UINT64_C(14695981039346656037) ^ seed;
+
+	for (; *s != '\0'; s++) {
+		h ^= (unsigned char)*s;
+		h *= UINT64_C(1099511628211);
+	}
+	h ^= h >> 33;
+	h *= UINT64_C(0xff51afd7ed558ccd);
+	h ^= h >> 33;
+	return (size_t)h;
+}
+
+/* The slot holding addr, or the empty slot where it would go. */
+static size_t
+rcpt_find(const struct sm_rcpts *r, const char *addr)
+{
+	size_t mask = r->nslots - 1, i = rcpt_hash(r->seed, addr) & mask;
+
+	while (r->slot[i] != 0 && strcmp(r->l.v[r->slot[i] - 1], addr) != 0)
+		i = (i + 1) & mask;
+	return i;
+}
+
+/* Make room for one more address: l.v and a table at most half full. */
 static int
-add_unique(struct strlist *out, const char *addr)
+rcpt_grow(struct sm_rcpts *r)
+{
+	size_t need, ncap, nslots, k;
+	size_t *nslot;
+	char **nv;
+
+	if (size_add(r->l.n, 1, &need) == -1)
+		return -1;
+	if (need > r->cap) {
+		if (size_mul(r->cap ? r->cap : 16, 2, &ncap) == -1)
+			return -1;
+		nv = xrealloc_array(r->l.v, ncap, sizeof(*nv));
+		if (nv == NULL)
+			return -1;
+		r->l.v = nv;
+		r->cap = ncap;
+	}
+	if (size_mul(need, 2, &k) == -1)
+		return -1;
+	if (k <= r->nslots)
+		return 0;
+	if (size_mul(r->nslots ? r->nslots : 32, 2, &nslots) == -1 ||
+	    (nslot = xcalloc_array(nslots, sizeof(*nslot))) == NULL)
+		return -1;
+	free(r->slot);
+	r->slot = nslot;
+	r->nslots = nslots;
+	for (k = 0; k < r->l.n; k++)
+		r->slot[rcpt_find(r, r->l.v[k])] = k + 1;
+	return 0;
+}
+
+int
+sm_rcpts_add(struct sm_rcpts *r, const char *addr)
 {
 	size_t i;
+	char *d;
 
-	for (i = 0; i < out->n; i++)
-		if (strcmp(out->v[i], addr) == 0)
-			return 0;
-	return strlist_add(out, addr);
+	if (rcpt_grow(r) == -1) {
+		errno = ENOMEM;
+		return -1;
+	}
+	i = rcpt_find(r, addr);
+	if (r->slot[i] != 0)
+		return 0;
+	if ((d = strdup(addr)) == NULL)
+		return -1;
+	r->l.v[r->l.n++] = d;
+	r->slot[i] = r->l.n;
+	return 1;
 }
 
 /* Validate one addr-spec and add it, qualified. */
@@ -188,7 +283,7 @@ emit_addr(struct alp *a, const char *spec, size_t n, bool bracketed)
 	if (w < 0 || (size_t)w >= sizeof(full) ||
 	    strlen(ad.domain[0] ? ad.domain : a->domain) > ADDR_DOMAIN_MAX)
 		return fail(a, "address too long");
-	if (add_unique(a->out, full) == -1)
+	if (sm_rcpts_add(a->out, full) == -1)
 		return fail(a, "out of memory");
 	return 0;
 }
@@ -371,7 +466,7 @@ alp_token(struct alp *a)
 
 int
 sm_addrlist_parse(const char *s, size_t len, const char *domain,
-    struct strlist *out, const char **why)
+    struct sm_rcpts *out, const char **why)
 {
 	struct alp a;
 	int rc = 0;
@@ -417,10 +512,16 @@ sm_headers_free(struct sm_headers *h)
 	memset(h, 0, sizeof(*h));
 }
 
-/* Length of a field name at p[0..n) followed by optional WSP and ':', or
- * 0 if the line is not a header field. */
-static size_t
-field_name(const char *p, size_t n, size_t *namelen)
+/*
+ * Does the line p[0..n) start a header field: a name of printable ASCII
+ * other than ':' (RFC 5322 ftext), optional WSP (obsolete syntax), ':'?
+ * 1 yes, with *namelen; 0 no; -1 cannot tell yet (only when the line is
+ * not complete: p[0..n) is all name and WSP so far).  A byte that cannot
+ * be in a field name decides "no" at once, so a long header-less line
+ * need not be read to its end.
+ */
+static int
+field_start(const char *p, size_t n, bool complete, size_t *namelen)
 {
 	size_t i, end;
 
@@ -433,14 +534,16 @@ field_name(const char *p, size_t n, size_t *namelen)
 			return 0;
 	}
 	if (i == 0)
-		return 0;
+		return 0;	/* empty name, or a leading WSP */
 	end = i;
 	while (i < n && (p[i] == ' ' || p[i] == '\t'))
 		i++;
-	if (i == n || p[i] != ':')
+	if (i == n)
+		return complete ? 0 : -1;
+	if (p[i] != ':')
 		return 0;
 	*namelen = end;
-	return i + 1;
+	return 1;
 }
 
 static int
@@ -452,11 +555,15 @@ add_field(struct sm_headers *h, size_t off, size_t namelen)
 
 		if (ncap > SM_FIELDS_MAX)
 			ncap = SM_FIELDS_MAX;
-		if (h->n == ncap)
+		if (h->n == ncap) {
+			errno = E2BIG;
 			return -1;
+		}
 		nf = xrealloc_array(h->f, ncap, sizeof(*nf));
-		if (nf == NULL)
+		if (nf == NULL) {
+			errno = ENOMEM;
 			return -1;
+		}
 		h->f = nf;
 		h->cap = ncap;
 	}
@@ -493,7 +600,9 @@ sm_headers_parse(struct sm_headers *h, const char *p, size_t n, bool eof,
 	}
 	/* each turn consumes at least one octet */
 	for (pos = start;;) {
-		size_t linelen, len, namelen;
+		size_t linelen, len, namelen = 0;
+		bool complete;
+		int fs;
 
 		if (pos - start > SM_HEADER_MAX)
 			return too_large(why);
@@ -504,31 +613,41 @@ sm_headers_parse(struct sm_headers *h, const char *p, size_t n, bool eof,
 			break;
 		}
 		nl = memchr(p + pos, '\n', n - pos);
-		if (nl == NULL && !eof)
-			return n - start > SM_HEADER_MAX ? too_large(why) : 0;
+		complete = nl != NULL || eof;
 		linelen = nl ? (size_t)(nl - (p + pos)) + 1 : n - pos;
 		len = nl ? linelen - 1 : linelen;
-		if (len == 0) {
+		if (len == 0 && complete) {
 			h->separator = true;
 			h->body_off = pos + 1;
 			break;
 		}
 		if ((p[pos] == ' ' || p[pos] == '\t') && h->n > 0) {
 			/* continuation of the previous field */
-		} else if (field_name(p + pos, len, &namelen) > 0) {
-			if (add_field(h, pos - start, namelen) == -1) {
-				*why = "too many header fields";
-				return -1;
-			}
+			fs = 2;
+		} else if (len > SM_HEADER_MAX) {
+			/* longer than a header section may be: not a field
+			 * (a header-less message such as one long JSON line) */
+			fs = 0;
 		} else {
+			fs = field_start(p + pos, len, complete, &namelen);
+		}
+		if (fs == 0) {
 			/* not a header field: the body starts here */
 			h->body_off = pos;
 			break;
+		}
+		if (!complete)	/* a field or a continuation, not ended */
+			return n - start > SM_HEADER_MAX ? too_large(why) : 0;
+		if (fs == 1 && add_field(h, pos - start, namelen) == -1) {
+			*why = errno == ENOMEM ? "out of memory" :
+			    "too many header fields";
+			return -1;
 		}
 		pos += linelen;
 	}
 	if (buf_append(&h->raw, p + start, (h->separator ? h->body_off - 1 :
 	    h->body_off) - start) == -1) {
+		errno = ENOMEM;
 		*why = "out of memory";
 		return -1;
 	}

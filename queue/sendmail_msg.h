@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/buf.h"
 #include "common/config.h"
@@ -45,13 +46,29 @@ int sm_filter_finish(struct sm_filter *f, struct buf *out);
 
 /* ---- address lists --------------------------------------------------- */
 
+/* Addresses without duplicates (exact octet comparison), in the order
+ * they were first added, with a hash index so that adding n addresses
+ * takes about n steps, not n * n. */
+struct sm_rcpts {
+	struct strlist l;	/* the addresses; l.v has room for cap */
+	size_t cap;
+	size_t *slot;		/* open addressing: 0 free, else index + 1 */
+	size_t nslots;		/* a power of two, at least 2 * l.n */
+	uint64_t seed;
+};
+
+void sm_rcpts_init(struct sm_rcpts *r);
+void sm_rcpts_free(struct sm_rcpts *r);
+/* 1 added, 0 already there, -1 out of memory. */
+int sm_rcpts_add(struct sm_rcpts *r, const char *addr);
+
 /* Parse an RFC 5322 address-list (a header field body, folding allowed;
  * also what a sendmail argument may hold) and add each address, as
  * "local@domain" (bare local parts qualified with domain), to out unless
  * already there.  Groups contribute their members; an empty group none.
  * 0 ok, -1 with *why (the first bad address). */
 int sm_addrlist_parse(const char *s, size_t len, const char *domain,
-    struct strlist *out, const char **why);
+    struct sm_rcpts *out, const char **why);
 
 /* ---- header section -------------------------------------------------- */
 
@@ -73,10 +90,12 @@ void sm_headers_free(struct sm_headers *h);
 /* Look for the end of the header section in p[0..n) (LF line ends).
  * Returns 1 and fills h when the section is complete (h->body_off is the
  * offset of the body in p: after the blank line, or at the first line
- * that is not a header field); 0 when more input is needed (and eof is
- * false); -1 when the section is larger than SM_HEADER_MAX or has too
- * many fields (*why).  With eof, whatever is there is the section.  A
- * leading mbox "From " line is dropped. */
+ * that is not a header field: one with a byte other than printable ASCII
+ * before its colon, decided as soon as that byte is there, or one longer
+ * than SM_HEADER_MAX); 0 when more input is needed (and eof is false);
+ * -1 when the section is larger than SM_HEADER_MAX or has too many
+ * fields (*why), or memory ran out (errno ENOMEM).  With eof, whatever
+ * is there is the section.  A leading mbox "From " line is dropped. */
 int sm_headers_parse(struct sm_headers *h, const char *p, size_t n,
     bool eof, const char **why);
 /* Is field i named name (ASCII case-insensitive)? */

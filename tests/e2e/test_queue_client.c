@@ -74,8 +74,8 @@ main(int argc, char **argv)
 	if (argc >= 5 && strcmp(argv[2], "inject") == 0)
 		return inject(argv[1], argc - 3, argv + 3);
 	if (argc >= 3 && strcmp(argv[2], "flush") == 0) {
-		if (qclient_flush(argv[1], argc > 3 ? argv[3] : NULL, &err) ==
-		    -1) {
+		if (qclient_flush(argv[1], argc > 3 ? argv[3] : NULL, &err) !=
+		    0) {
 			printf("flush failed: %s\n", buf_str(&err));
 			buf_free(&err);
 			return 1;

@@ -392,6 +392,25 @@ START_TEST(unreachable)
 }
 END_TEST
 
+/* A permanent refusal of the request (sendmail -qR with a bad domain)
+ * is told apart from a temporary failure. */
+START_TEST(flush_refused)
+{
+	struct buf err = BUF_INIT;
+	const char *no[] = { "501", "5.5.4", "invalid domain", "" };
+	struct buf r = BUF_INIT;
+	pid_t pid;
+
+	frame_put_fields(&r, 'R', no, 4);
+	pid = fake_queue(r.data, r.len);
+	ck_assert_int_eq(qclient_flush(sockpath, "bad..domain", &err), -2);
+	ck_assert_str_eq(buf_str(&err), "501 5.5.4 invalid domain");
+	reap(pid);
+	buf_free(&r);
+	buf_free(&err);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -407,6 +426,7 @@ main(void)
 	tcase_add_test(t, announced_envelope);
 	tcase_add_test(t, announced_envelope_lost);
 	tcase_add_test(t, unreachable);
+	tcase_add_test(t, flush_refused);
 	suite_add_tcase(s, t);
 	r = srunner_create(s);
 	srunner_run_all(r, CK_NORMAL);

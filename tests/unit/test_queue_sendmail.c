@@ -4,6 +4,7 @@
  * the header section, checked byte for byte.
  */
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -76,30 +77,32 @@ END_TEST
 static void
 check_list(const char *in, const char *want)
 {
-	struct strlist l = { NULL, 0 };
+	struct sm_rcpts l;
 	struct buf got = BUF_INIT;
 	const char *why = NULL;
 	size_t i;
 
+	sm_rcpts_init(&l);
 	ck_assert_msg(sm_addrlist_parse(in, strlen(in), "host.example", &l,
 	    &why) == 0, "%s: %s", in, why ? why : "?");
-	for (i = 0; i < l.n; i++)
-		buf_printf(&got, "%s%s", i ? " " : "", l.v[i]);
+	for (i = 0; i < l.l.n; i++)
+		buf_printf(&got, "%s%s", i ? " " : "", l.l.v[i]);
 	ck_assert_str_eq(buf_str(&got), want);
-	strlist_free(&l);
+	sm_rcpts_free(&l);
 	buf_free(&got);
 }
 
 static void
 check_bad(const char *in)
 {
-	struct strlist l = { NULL, 0 };
+	struct sm_rcpts l;
 	const char *why = NULL;
 
+	sm_rcpts_init(&l);
 	ck_assert_msg(sm_addrlist_parse(in, strlen(in), "host.example", &l,
 	    &why) == -1, "accepted: %s", in);
 	ck_assert_ptr_nonnull(why);
-	strlist_free(&l);
+	sm_rcpts_free(&l);
 }
 
 START_TEST(addrlist_forms)
@@ -147,12 +150,79 @@ END_TEST
 
 START_TEST(addrlist_nul)
 {
-	struct strlist l = { NULL, 0 };
+	struct sm_rcpts l;
 	const char *why = NULL;
 
+	sm_rcpts_init(&l);
 	ck_assert_int_eq(sm_addrlist_parse("a@b.org\0c", 9, "h", &l, &why),
 	    -1);
-	ck_assert_uint_eq(l.n, 0);
+	ck_assert_uint_eq(l.l.n, 0);
+	sm_rcpts_free(&l);
+}
+END_TEST
+
+/* Duplicates are removed across calls, by exact comparison, keeping the
+ * order of first appearance, also after the index has grown. */
+START_TEST(rcpts_dedup)
+{
+	struct sm_rcpts r;
+	const char *why = NULL;
+	char a[64];
+	size_t i;
+
+	sm_rcpts_init(&r);
+	ck_assert_int_eq(sm_addrlist_parse("b@x.org, a@x.org", 16, "h", &r,
+	    &why), 0);
+	ck_assert_int_eq(sm_addrlist_parse("A@x.org, a@x.org, b, b@x.org",
+	    28, "x.org", &r, &why), 0);
+	ck_assert_uint_eq(r.l.n, 3);
+	ck_assert_str_eq(r.l.v[0], "b@x.org");
+	ck_assert_str_eq(r.l.v[1], "a@x.org");
+	ck_assert_str_eq(r.l.v[2], "A@x.org");
+	for (i = 0; i < 5000; i++) {
+		snprintf(a, sizeof(a), "u%zu@example.org", i);
+		ck_assert_int_eq(sm_rcpts_add(&r, a), 1);
+	}
+	for (i = 0; i < 5000; i++) {
+		snprintf(a, sizeof(a), "u%zu@example.org", 4999 - i);
+		ck_assert_int_eq(sm_rcpts_add(&r, a), 0);
+	}
+	ck_assert_int_eq(sm_rcpts_add(&r, "b@x.org"), 0);
+	ck_assert_uint_eq(r.l.n, 5003);
+	for (i = 0; i < 5000; i++) {
+		snprintf(a, sizeof(a), "u%zu@example.org", i);
+		ck_assert_str_eq(r.l.v[3 + i], a);
+	}
+	sm_rcpts_free(&r);
+}
+END_TEST
+
+/* 100,000 addresses in one To: field (about 2 MB) take well under a
+ * second: a pairwise duplicate check (5e9 comparisons) took many. */
+START_TEST(rcpts_near_linear)
+{
+	struct sm_rcpts r;
+	struct buf in = BUF_INIT;
+	struct timespec t0, t1;
+	const char *why = NULL;
+	size_t i, n = 100000;
+	double cpu;
+
+	for (i = 0; i < n; i++)
+		ck_assert_int_eq(buf_printf(&in, "%sRecipient Number %zu "
+		    "<r%zu@example.org>", i ? ", " : "", i, i), 0);
+	sm_rcpts_init(&r);
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t0);
+	ck_assert_int_eq(sm_addrlist_parse(in.data, in.len, "h", &r, &why),
+	    0);
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t1);
+	cpu = (double)(t1.tv_sec - t0.tv_sec) +
+	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	ck_assert_uint_eq(r.l.n, n);
+	ck_assert_str_eq(r.l.v[n - 1], "r99999@example.org");
+	ck_assert_msg(cpu < 2.0, "%.2f s of CPU for %zu addresses", cpu, n);
+	sm_rcpts_free(&r);
+	buf_free(&in);
 }
 END_TEST
 
@@ -274,11 +344,19 @@ START_TEST(headers_too_large)
 	char *big = malloc(n);
 
 	ck_assert_ptr_nonnull(big);
-	/* one endless header line */
+	/* two fields of 600 KiB, the second one not ended yet */
+	memset(big, 'a', n);
 	memcpy(big, "X: ", 3);
-	memset(big + 3, 'a', n - 3);
+	big[600 * 1024] = '\n';
+	memcpy(big + 600 * 1024 + 1, "Y: ", 3);
 	sm_headers_init(&h);
 	ck_assert_int_eq(sm_headers_parse(&h, big, n, false, &why), -1);
+	ck_assert_str_eq(why, "header section too large");
+	/* ended, and the blank line there too */
+	big[n - 2] = '\n';
+	big[n - 1] = '\n';
+	why = NULL;
+	ck_assert_int_eq(sm_headers_parse(&h, big, n, true, &why), -1);
 	ck_assert_str_eq(why, "header section too large");
 	/* many short fields */
 	for (i = 0; i + 6 <= n; i += 6)
@@ -287,6 +365,69 @@ START_TEST(headers_too_large)
 	ck_assert_int_eq(sm_headers_parse(&h, big, n, true, &why), -1);
 	ck_assert_ptr_nonnull(why);
 	sm_headers_free(&h);
+	free(big);
+}
+END_TEST
+
+/* Parse in[0..n); want the section to end at body_off with nfields. */
+static void
+check_section(const char *in, size_t n, bool eof, size_t body_off,
+    size_t nfields)
+{
+	struct sm_headers h;
+	const char *why = NULL;
+
+	sm_headers_init(&h);
+	ck_assert_int_eq(sm_headers_parse(&h, in, n, eof, &why), 1);
+	ck_assert_uint_eq(h.body_off, body_off);
+	ck_assert_uint_eq(h.n, nfields);
+	ck_assert(!h.separator);
+	sm_headers_free(&h);
+}
+
+static void
+check_more(const char *in)
+{
+	struct sm_headers h;
+	const char *why = NULL;
+
+	sm_headers_init(&h);
+	ck_assert_msg(sm_headers_parse(&h, in, strlen(in), false, &why) == 0,
+	    "decided early: %s", in);
+	sm_headers_free(&h);
+}
+
+START_TEST(headers_not_a_field)
+{
+	size_t n = SM_HEADER_MAX + 100;
+	char *big = malloc(n + 20);
+	const char *s;
+
+	/* a byte that cannot be in a field name decides at once, before
+	 * the line ends */
+	s = "hello world: this is a body";
+	check_section(s, strlen(s), false, 0, 0);
+	s = "To: a@b.org\nSome text";
+	check_section(s, strlen(s), false, 12, 1);
+	s = "\xc3\xa9t\xc3\xa9: x";
+	check_section(s, strlen(s), false, 0, 0);
+	s = "Subject x";
+	check_section(s, strlen(s), false, 0, 0);
+	/* still possible fields: more input is needed */
+	check_more("To: a@b.org\nX-Long-Name-Without-Colon-Yet");
+	check_more("Subject   ");
+	check_more("Subject :");
+	check_more("{\"k\":\"v");
+	/* a line longer than a header section may be is body, even when
+	 * it looks like a field (jq -c output: {"k":"...."}) */
+	ck_assert_ptr_nonnull(big);
+	memset(big, 'v', n);
+	memcpy(big, "{\"k\":\"", 6);
+	check_section(big, n, false, 0, 0);
+	big[n] = '\n';
+	check_section(big, n + 1, true, 0, 0);
+	memcpy(big, "To: a@b.org\n", 12);
+	check_section(big, n + 1, true, 12, 1);
 	free(big);
 }
 END_TEST
@@ -359,12 +500,15 @@ suite(void)
 	tcase_add_test(tc, addrlist_forms);
 	tcase_add_test(tc, addrlist_bad);
 	tcase_add_test(tc, addrlist_nul);
+	tcase_add_test(tc, rcpts_dedup);
+	tcase_add_test(tc, rcpts_near_linear);
 	tcase_add_test(tc, headers_kept_and_bcc_removed);
 	tcase_add_test(tc, headers_added);
 	tcase_add_test(tc, headers_body_without_separator);
 	tcase_add_test(tc, headers_mbox_from_line);
 	tcase_add_test(tc, headers_incremental);
 	tcase_add_test(tc, headers_too_large);
+	tcase_add_test(tc, headers_not_a_field);
 	tcase_add_test(tc, headers_field_value);
 	tcase_add_test(tc, phrase_forms);
 	tcase_add_test(tc, date_format);
