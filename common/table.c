@@ -6,9 +6,11 @@
  * The files are written by administrators but are still parsed as hostile
  * input: a NUL octet, an overlong line, a line without a value, a
  * continuation without an entry or a duplicate key is an error naming
- * "FILE:LINE"; nothing is half-loaded.  Entries are sorted once and found
- * by binary search, ASCII case-insensitively.  A line whose first
- * non-blank octet is '#' is a comment; blank lines are skipped.
+ * "FILE:LINE"; nothing is half-loaded.  (A duplicate alias is only a
+ * warning: the first entry wins.)  Entries are sorted once and found by
+ * binary search, ASCII case-insensitively.  A line whose first non-blank
+ * octet is '#' is a comment; blank lines are skipped; neither ends an
+ * aliases entry that continues after it.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -135,11 +137,14 @@ parse_line(struct table *t, size_t *cap, enum table_syntax syntax,
 	size_t i = 0, ks, ke, vs;
 	bool was_open = *open;
 
-	*open = false;
 	while (i < n && blank(s[i]))
 		i++;
+	/* Comment and blank lines are skipped without ending an aliases
+	 * entry: a list may have a member commented out (Postfix's
+	 * readlline() does the same). */
 	if (i == n || s[i] == '#')
 		return 0;
+	*open = false;
 	while (n > i && blank(s[n - 1]))
 		n--;
 	if (syntax == TABLE_ALIASES && i > 0) {
@@ -187,20 +192,46 @@ parse_line(struct table *t, size_t *cap, enum table_syntax syntax,
 	return add_entry(t, cap, s + ks, ke - ks, s + vs, n - vs, line);
 }
 
+/*
+ * Sort, then look for keys given twice.  In aliases the first entry wins
+ * and the later one is dropped with a warning naming its line, as
+ * postalias(1) does (sendmail's newaliases warns too): an /etc/aliases
+ * that worked elsewhere keeps working.  In the other tables a duplicate
+ * is an error.
+ */
 static int
-check_duplicates(struct table *t, const char *name, struct buf *err)
+check_duplicates(struct table *t, enum table_syntax syntax, const char *name,
+    struct buf *err)
 {
-	size_t i;
+	struct buf where = BUF_INIT, why = BUF_INIT;
+	size_t i, j;
 
 	if (t->n > 1)
 		qsort(t->v, t->n, sizeof(t->v[0]), entry_cmp);
-	for (i = 1; i < t->n; i++) {
-		if (ascii_casecmp(t->v[i - 1].key, t->v[i].key) == 0) {
+	for (i = 0, j = 0; i < t->n; i++) {
+		if (j == 0 || ascii_casecmp(t->v[j - 1].key, t->v[i].key) != 0) {
+			t->v[j++] = t->v[i];
+			continue;
+		}
+		if (syntax != TABLE_ALIASES) {
+			/* nothing dropped so far: j == i */
 			buf_printf(err, "%s:%u: duplicate key (first on line "
-			    "%u)", name, t->v[i].line, t->v[i - 1].line);
+			    "%u)", name, t->v[i].line, t->v[j - 1].line);
 			return -1;
 		}
+		buf_reset(&where);
+		buf_reset(&why);
+		buf_printf(&where, "%s:%u", name, t->v[i].line);
+		buf_printf(&why, "duplicate alias ignored; the entry on line "
+		    "%u is used", t->v[j - 1].line);
+		log_msg(LOG_WARNING, "table_duplicate", "file", buf_str(&where),
+		    "key", t->v[i].key, "reason", buf_str(&why), (char *)NULL);
+		free(t->v[i].key);
+		free(t->v[i].value);
 	}
+	t->n = j;
+	buf_free(&where);
+	buf_free(&why);
 	return 0;
 }
 
@@ -244,7 +275,7 @@ table_parse(const char *name, const char *text, size_t len,
 		}
 		line = nl != NULL ? nl + 1 : text + len;
 	}
-	if (check_duplicates(t, name, err) == -1) {
+	if (check_duplicates(t, syntax, name, err) == -1) {
 		table_free(t);
 		return -1;
 	}

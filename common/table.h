@@ -7,12 +7,14 @@
  *                                    space continue the previous entry
  *
  * '#' starts a comment line (not inside a value); blank lines are skipped
- * (in aliases a blank or comment line also ends the entry, so a following
- * indented line is an error).  Lines may end in CRLF; other CRs are errors.
- * Keys are compared ASCII case-insensitively.  A line without a value, a
- * duplicate key, a NUL byte or an overlong line (> 4096) is an error naming
- * file and line.  A missing file is an empty table.  Lookups use binary
- * search over the sorted entries.
+ * (in aliases neither ends the entry: an indented line after them still
+ * continues it, as with Postfix).  Lines may end in CRLF; other CRs are
+ * errors.  Keys are compared ASCII case-insensitively.  A line without a
+ * value, a duplicate key, a NUL byte or an overlong line (> 4096) is an
+ * error naming file and line -- except that a duplicate alias is logged
+ * (event=table_duplicate file=FILE:LINE) and ignored, the first entry
+ * winning, as with postalias(1).  A missing file is an empty table.
+ * Lookups use binary search over the sorted entries.
  */
 #ifndef POSTHORN_TABLE_H
 #define POSTHORN_TABLE_H

@@ -108,14 +108,103 @@ START_TEST(test_aliases)
 	table_free(&t);
 	ck_assert_str_eq(PE("  bob\n", TABLE_ALIASES),
 	    "T:1: continuation line without an entry");
-	ck_assert_str_eq(PE("a: b\n\n  c\n", TABLE_ALIASES),
-	    "T:3: continuation line without an entry");
-	ck_assert_str_eq(PE("a: b\n# x\n  c\n", TABLE_ALIASES),
+	ck_assert_str_eq(PE("\n# x\n  bob\n", TABLE_ALIASES),
 	    "T:3: continuation line without an entry");
 	ck_assert_str_eq(PE("a b: c\n", TABLE_ALIASES),
 	    "T:1: white space in the key");
 	ck_assert_str_eq(PE("a:\n", TABLE_ALIASES), "T:1: missing value");
 	buf_free(&err);
+}
+END_TEST
+
+/* A member commented out, a blank line or an indented comment inside a
+ * list neither ends the entry nor makes the file fail to load. */
+START_TEST(test_aliases_comments_in_list)
+{
+	struct table t;
+	struct buf err = BUF_INIT;
+	const char *text = "staff: alice,\n"
+	    "    # bob,\n"
+	    "    carol,\n"
+	    "\n"
+	    "\tdave,\n"
+	    "# flush-left comment\n"
+	    "  \t\n"
+	    "    erin\r\n"
+	    "root: staff\n";
+
+	ck_assert_int_eq(table_parse("aliases", text, strlen(text),
+	    TABLE_ALIASES, &t, &err), 0);
+	ck_assert_uint_eq(t.n, 2);
+	ck_assert_str_eq(val(&t, "staff"), "alice, carol, dave, erin");
+	ck_assert_uint_eq(table_lookup(&t, "staff")->line, 1);
+	ck_assert_str_eq(val(&t, "root"), "staff");
+	table_free(&t);
+	ck_assert_str_eq(PE("a: b\n\n  c\n", TABLE_ALIASES), "ok");
+	ck_assert_str_eq(PE("a: b\n# x\n  c\n", TABLE_ALIASES), "ok");
+	/* the other tables have no continuation lines */
+	ck_assert_str_eq(PE("a b\n# x\n  c d\n", TABLE_SPACE), "ok");
+	buf_free(&err);
+}
+END_TEST
+
+/* Run table_parse with stderr going to a file; the log lines it wrote. */
+static const char *
+parse_logged(const char *text, enum table_syntax syn, struct table *t,
+    int *rc)
+{
+	static char logged[1024];
+	char path[] = "/tmp/test_table_log.XXXXXX";
+	struct buf err = BUF_INIT;
+	int fd, saved;
+	ssize_t n;
+
+	fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	unlink(path);
+	fflush(stderr);
+	saved = dup(2);
+	ck_assert_int_ge(saved, 0);
+	ck_assert_int_eq(dup2(fd, 2), 2);
+	*rc = table_parse("aliases", text, strlen(text), syn, t, &err);
+	fflush(stderr);
+	ck_assert_int_eq(dup2(saved, 2), 2);
+	close(saved);
+	n = pread(fd, logged, sizeof(logged) - 1, 0);
+	ck_assert_int_ge(n, 0);
+	logged[n] = '\0';
+	close(fd);
+	buf_free(&err);
+	return logged;
+}
+
+/* A key given twice in aliases (Root: and root: included) is a warning
+ * naming file:line, and the first entry is used, as with postalias; in
+ * the other tables it stays an error. */
+START_TEST(test_aliases_duplicate_warns)
+{
+	struct table t;
+	const char *log;
+	int rc;
+
+	log = parse_logged("root: alice\n"
+	    "staff: a, b\n"
+	    "Root: bob,\n"
+	    "  carol\n"
+	    "root: dave\n", TABLE_ALIASES, &t, &rc);
+	ck_assert_int_eq(rc, 0);
+	ck_assert_uint_eq(t.n, 2);
+	ck_assert_str_eq(val(&t, "ROOT"), "alice");
+	ck_assert_uint_eq(table_lookup(&t, "root")->line, 1);
+	ck_assert_str_eq(val(&t, "staff"), "a, b");
+	ck_assert_ptr_nonnull(strstr(log, "event=table_duplicate "
+	    "file=aliases:3 key=Root"));
+	ck_assert_ptr_nonnull(strstr(log, "file=aliases:5 key=root"));
+	ck_assert_ptr_nonnull(strstr(log, "the entry on line 1 is used"));
+	table_free(&t);
+	log = parse_logged("a x\nA y\n", TABLE_SPACE, &t, &rc);
+	ck_assert_int_eq(rc, -1);
+	ck_assert_str_eq(log, "");
 }
 END_TEST
 
@@ -315,6 +404,8 @@ table_suite(void)
 	tcase_add_test(tc, test_space);
 	tcase_add_test(tc, test_colon);
 	tcase_add_test(tc, test_aliases);
+	tcase_add_test(tc, test_aliases_comments_in_list);
+	tcase_add_test(tc, test_aliases_duplicate_warns);
 	tcase_add_test(tc, test_errors);
 	tcase_add_test(tc, test_load);
 	tcase_add_test(tc, test_alias_split);
