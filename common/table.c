@@ -76,23 +76,33 @@ table_free(struct table *t)
 	t->path = NULL;
 }
 
+/* Parser state across lines. */
+struct pstate {
+	size_t cap;		/* entries allocated in t->v */
+	bool open;		/* an aliases entry may continue */
+	size_t vlen, vcap;	/* the latest entry's value: length and
+				   allocation, once it was continued
+				   (vcap 0: not yet) */
+};
+
 static int
-add_entry(struct table *t, size_t *cap, const char *k, size_t kn,
+add_entry(struct table *t, struct pstate *ps, const char *k, size_t kn,
     const char *v, size_t vn, unsigned line)
 {
 	struct table_entry *nv, *e;
 	size_t ncap;
 
-	if (t->n == *cap) {
-		ncap = *cap == 0 ? 16 : *cap;
+	if (t->n == ps->cap) {
+		ncap = ps->cap == 0 ? 16 : ps->cap;
 		if (size_mul(ncap, 2, &ncap) == -1)
 			return -1;
 		nv = xrealloc_array(t->v, ncap, sizeof(*nv));
 		if (nv == NULL)
 			return -1;
 		t->v = nv;
-		*cap = ncap;
+		ps->cap = ncap;
 	}
+	ps->vlen = ps->vcap = 0;
 	e = &t->v[t->n];
 	e->key = xstrndup(k, kn);
 	e->value = xstrndup(v, vn);
@@ -112,30 +122,47 @@ blank(char c)
 	return c == ' ' || c == '\t';
 }
 
-/* Append a continuation line to the latest entry's value. */
+/* Append a continuation line to the latest entry's value, which grows
+ * geometrically: a list of many lines loads in linear time. */
 static int
-continue_entry(struct table *t, const char *v, size_t vn)
+continue_entry(struct table *t, struct pstate *ps, const char *v, size_t vn)
 {
 	struct table_entry *e = &t->v[t->n - 1];
-	struct buf b = BUF_INIT;
+	size_t need, ncap;
+	char *p;
 
-	if (buf_append_str(&b, e->value) == -1 ||
-	    buf_append_char(&b, ' ') == -1 || buf_append(&b, v, vn) == -1) {
-		buf_free(&b);
-		return -1;
+	if (ps->vcap == 0) {
+		ps->vlen = strlen(e->value);
+		ps->vcap = ps->vlen + 1;
 	}
-	free(e->value);
-	e->value = buf_detach(&b);
-	return e->value == NULL ? -1 : 0;
+	/* need = vlen + ' ' + vn + NUL */
+	if (size_add(ps->vlen, vn, &need) == -1 ||
+	    size_add(need, 2, &need) == -1)
+		return -1;
+	if (need > ps->vcap) {
+		if (size_mul(ps->vcap, 2, &ncap) == -1)
+			return -1;
+		if (ncap < need)
+			ncap = need;
+		if ((p = realloc(e->value, ncap)) == NULL)
+			return -1;
+		e->value = p;
+		ps->vcap = ncap;
+	}
+	e->value[ps->vlen++] = ' ';
+	memcpy(e->value + ps->vlen, v, vn);
+	ps->vlen += vn;
+	e->value[ps->vlen] = '\0';
+	return 0;
 }
 
 /* Parse one line s[0..n) (no terminator).  *why set on syntax errors. */
 static int
-parse_line(struct table *t, size_t *cap, enum table_syntax syntax,
-    const char *s, size_t n, unsigned line, bool *open, const char **why)
+parse_line(struct table *t, struct pstate *ps, enum table_syntax syntax,
+    const char *s, size_t n, unsigned line, const char **why)
 {
 	size_t i = 0, ks, ke, vs;
-	bool was_open = *open;
+	bool was_open = ps->open;
 
 	while (i < n && blank(s[i]))
 		i++;
@@ -144,7 +171,7 @@ parse_line(struct table *t, size_t *cap, enum table_syntax syntax,
 	 * readlline() does the same). */
 	if (i == n || s[i] == '#')
 		return 0;
-	*open = false;
+	ps->open = false;
 	while (n > i && blank(s[n - 1]))
 		n--;
 	if (syntax == TABLE_ALIASES && i > 0) {
@@ -152,10 +179,10 @@ parse_line(struct table *t, size_t *cap, enum table_syntax syntax,
 			*why = "continuation line without an entry";
 			return -1;
 		}
-		*open = true;
-		return continue_entry(t, s + i, n - i) == -1 ? -1 : 0;
+		ps->open = true;
+		return continue_entry(t, ps, s + i, n - i) == -1 ? -1 : 0;
 	}
-	*open = true;
+	ps->open = true;
 	ks = i;
 	if (syntax == TABLE_SPACE) {
 		while (i < n && !blank(s[i]))
@@ -189,7 +216,7 @@ parse_line(struct table *t, size_t *cap, enum table_syntax syntax,
 		*why = "white space in the key";
 		return -1;
 	}
-	return add_entry(t, cap, s + ks, ke - ks, s + vs, n - vs, line);
+	return add_entry(t, ps, s + ks, ke - ks, s + vs, n - vs, line);
 }
 
 /*
@@ -240,11 +267,12 @@ table_parse(const char *name, const char *text, size_t len,
     enum table_syntax syntax, struct table *t, struct buf *err)
 {
 	const char *line = text, *nl, *why;
-	size_t n, cap = 0;
+	struct pstate ps;
+	size_t n;
 	unsigned lineno = 0;
-	bool open = false;
 
 	memset(t, 0, sizeof(*t));
+	memset(&ps, 0, sizeof(ps));
 	buf_reset(err);
 	t->path = strdup(name);
 	if (t->path == NULL)
@@ -264,7 +292,7 @@ table_parse(const char *name, const char *text, size_t len,
 		else if (memchr(line, '\r', n) != NULL)
 			why = "bare CR";
 		if (why == NULL &&
-		    parse_line(t, &cap, syntax, line, n, lineno, &open, &why) ==
+		    parse_line(t, &ps, syntax, line, n, lineno, &why) ==
 		    -1 &&
 		    why == NULL)
 			goto oom;

@@ -148,6 +148,34 @@ START_TEST(test_aliases_comments_in_list)
 }
 END_TEST
 
+/* A long list of continuation lines (which took quadratic time) loads
+ * whole, every member in order. */
+START_TEST(test_aliases_long_list)
+{
+	struct buf text = BUF_INIT, want = BUF_INIT;
+	struct table t;
+	struct buf err = BUF_INIT;
+	size_t i;
+
+	buf_append_str(&text, "big: m0");
+	buf_append_str(&want, "m0");
+	for (i = 1; i < 50000; i++) {
+		buf_printf(&text, ",\n  m%zu", i);
+		buf_printf(&want, ", m%zu", i);
+	}
+	buf_append_str(&text, "\nafter: x\n");
+	ck_assert_int_eq(table_parse("aliases", text.data, text.len,
+	    TABLE_ALIASES, &t, &err), 0);
+	ck_assert_uint_eq(t.n, 2);
+	ck_assert_str_eq(val(&t, "big"), want.data);
+	ck_assert_str_eq(val(&t, "after"), "x");
+	table_free(&t);
+	buf_free(&text);
+	buf_free(&want);
+	buf_free(&err);
+}
+END_TEST
+
 /* Run table_parse with stderr going to a file; the log lines it wrote. */
 static const char *
 parse_logged(const char *text, enum table_syntax syn, struct table *t,
@@ -406,6 +434,7 @@ table_suite(void)
 	tcase_add_test(tc, test_aliases);
 	tcase_add_test(tc, test_aliases_comments_in_list);
 	tcase_add_test(tc, test_aliases_duplicate_warns);
+	tcase_add_test(tc, test_aliases_long_list);
 	tcase_add_test(tc, test_errors);
 	tcase_add_test(tc, test_load);
 	tcase_add_test(tc, test_alias_split);
