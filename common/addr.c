@@ -524,6 +524,12 @@ addr_local_unquoted(const struct addr *a, char *out, size_t outsz)
 	return (int)n;
 }
 
+bool
+addr_local_key_ok(const char *unquoted)
+{
+	return unquoted[0] != '\0' && strchr(unquoted, '@') == NULL;
+}
+
 void
 addr_split_ext(const char *local, char delim, char *user, char *ext)
 {

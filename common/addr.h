@@ -54,6 +54,12 @@ int addr_domain_valid(const char *s, size_t len, unsigned flags,
 int addr_format(const struct addr *a, char *out, size_t outsz);
 /* The local part with quoting removed (for table lookups). */
 int addr_local_unquoted(const struct addr *a, char *out, size_t outsz);
+/* May an unquoted local part be looked up in a table (mailboxes, aliases,
+ * relocated)?  Not when it holds '@' (only possible quoted,
+ * "x@y"@domain): as a key it would match a full-address entry of another
+ * domain ("x@y") or a relocated "@domain" entry.  (Blanks cannot occur in
+ * keys and quotes change nothing, so no other character is ambiguous.) */
+bool addr_local_key_ok(const char *unquoted);
 /* Split a local part at the first delim ('+'): user and extension ("" if
  * none; a delimiter in the first position does not split, and delim 0
  * never splits).  Both outputs must be ADDR_LOCAL_MAX + 1 bytes. */
