@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/addr.h"
 #include "common/buf.h"
@@ -370,59 +371,247 @@ alias_items_free(char **items, size_t n)
 	free(items);
 }
 
-/* One item starting at *pp (leading blanks skipped); stops after the
- * separating comma.  The item (unquoted) goes into b. */
-static int
-alias_item(const char **pp, struct buf *b, const char **why)
+/*
+ * Items of an aliases or .forward value.  Programs, files and includes
+ * ("|cmd", "/path", ":include:/path", or any of them in double quotes so
+ * that they may hold commas and blanks) are taken as written.  Everything
+ * else is an address as sendmail and Postfix read it (RFC 5322): a
+ * local part that may be a quoted-string ("john doe"@example.org, kept
+ * quoted), comments in parentheses dropped, and "Name <addr>" reduced to
+ * addr.  A wholly quoted address ("bob@example.org") loses its quotes
+ * when what is inside is an address; "john doe@example.org" becomes
+ * "john doe"@example.org, as Postfix splits it at the last '@'.  What
+ * does not reduce to an address is handed on as written, so that the
+ * caller refuses that item alone.
+ */
+
+static bool
+special_item(const char *s, size_t n)
 {
-	const char *p = *pp;
+	return n > 0 && (s[0] == '|' || s[0] == '/' ||
+	    (n >= 9 && strncasecmp(s, ":include:", 9) == 0));
+}
+
+/* The end of the quoted-string starting at p[0] == '"' (just after the
+ * closing quote), or NULL if it is not closed. */
+static const char *
+quoted_end(const char *p)
+{
+	for (p++; *p != '"'; p++) {
+		if (*p == '\0')
+			return NULL;
+		if (*p == '\\' && p[1] != '\0')
+			p++;
+	}
+	return p + 1;
+}
+
+/* The end of the comment starting at p[0] == '(' (they nest), or NULL. */
+static const char *
+comment_end(const char *p)
+{
+	size_t depth = 0;
+
+	for (;; p++) {
+		if (*p == '\0')
+			return NULL;
+		if (*p == '\\' && p[1] != '\0')
+			p++;
+		else if (*p == '(')
+			depth++;
+		else if (*p == ')' && --depth == 0)
+			return p + 1;
+	}
+}
+
+static int
+append_quoted_local(struct buf *b, const char *s, size_t n)
+{
+	size_t i;
+
+	if (buf_append_char(b, '"') == -1)
+		return -1;
+	for (i = 0; i < n; i++)
+		if (((s[i] == '"' || s[i] == '\\') &&
+		    buf_append_char(b, '\\') == -1) ||
+		    buf_append_char(b, s[i]) == -1)
+			return -1;
+	return buf_append_char(b, '"');
+}
+
+static bool
+is_mailbox(const char *s, size_t n)
+{
+	struct addr a;
+	const char *why;
+
+	return addr_parse_mailbox(s, n, ADDR_UTF8 | ADDR_ALLOW_NODOMAIN, &a,
+	    &why) == 0;
+}
+
+/* A wholly quoted item that is not a program, file or include: c[0..n)
+ * is what the quotes held, raw[0..rn) the item as written. */
+static int
+quoted_address(const char *c, size_t n, const char *raw, size_t rn,
+    struct buf *b)
+{
+	const char *at = n > 0 ? memrchr(c, '@', n) : NULL, *why;
+	size_t dn;
+
+	if (is_mailbox(c, n))
+		return buf_set(b, c, n);
+	if (at != NULL && at > c) {
+		dn = n - (size_t)(at + 1 - c);
+		if (addr_domain_valid(at + 1, dn, ADDR_UTF8, &why) == 0) {
+			buf_reset(b);
+			if (append_quoted_local(b, c, (size_t)(at - c)) == -1 ||
+			    buf_append(b, at, dn + 1) == -1)
+				return -1;
+			if (is_mailbox(b->data, b->len))
+				return 0;
+		}
+	}
+	return buf_set(b, raw, rn);
+}
+
+static void
+trim_blanks(const char **s, const char **e)
+{
+	while (*s < *e && blank(**s))
+		(*s)++;
+	while (*e > *s && blank((*e)[-1]))
+		(*e)--;
+}
+
+/* An address item raw[0..end): comments dropped, "phrase <addr>" reduced
+ * to addr; the raw text when that leaves no plain address. */
+static int
+address_item(const char *raw, const char *end, struct buf *tmp,
+    struct buf *b)
+{
+	const char *p, *q, *s, *e, *lt = NULL, *gt = NULL;
+
+	buf_reset(tmp);
+	for (p = raw; p < end; p = q) {
+		if (*p == '(') {
+			if ((q = comment_end(p)) == NULL)
+				goto as_written;
+			continue;
+		}
+		if (*p == '"') {
+			if ((q = quoted_end(p)) == NULL)
+				goto as_written;
+		} else
+			q = p + 1;
+		if (buf_append(tmp, p, (size_t)(q - p)) == -1)
+			return -1;
+	}
+	s = buf_str(tmp);
+	e = s + tmp->len;
+	trim_blanks(&s, &e);
+	if (s == e) {		/* only a comment: nothing to deliver to */
+		buf_reset(b);
+		return 0;
+	}
+	for (p = s; p < e; p = q) {	/* quotes are whole in tmp */
+		q = *p == '"' ? quoted_end(p) : p + 1;
+		if (*p == '<' && lt == NULL)
+			lt = p;
+		else if (*p == '>' && lt != NULL && gt == NULL)
+			gt = p;
+	}
+	if (lt != NULL) {
+		if (gt == NULL)
+			goto as_written;
+		for (p = gt + 1; p < e && blank(*p); p++)
+			;
+		if (p != e)
+			goto as_written;
+		s = lt + 1;	/* the phrase before '<' is dropped */
+		e = gt;
+	}
+	trim_blanks(&s, &e);
+	if (s == e || special_item(s, (size_t)(e - s)))
+		goto as_written;
+	return buf_set(b, s, (size_t)(e - s));
+as_written:
+	s = raw;
+	e = end;
+	trim_blanks(&s, &e);
+	return buf_set(b, s, (size_t)(e - s));
+}
+
+/* One item starting at *pp; *pp is left after its separating comma.  The
+ * item goes into b, which stays empty for an empty item ("a,,b", a
+ * trailing comma): those are skipped. */
+static int
+alias_item(const char **pp, struct buf *b, struct buf *tmp, const char **why)
+{
+	const char *p = *pp, *start, *q, *r, *e;
 
 	buf_reset(b);
 	while (blank(*p))
 		p++;
-	if (*p == '"') {
-		for (p++; *p != '"'; p++) {
-			if (*p == '\0') {
-				*why = "unterminated quote";
-				return -1;
-			}
-			if (*p == '\\' && (p[1] == '"' || p[1] == '\\'))
-				p++;
-			if (buf_append_char(b, *p) == -1)
-				goto oom;
-		}
-		p++;
-		while (blank(*p))
-			p++;
-		if (*p != ',' && *p != '\0') {
-			*why = "text after a closing quote";
-			return -1;
-		}
-	} else {
-		while (*p != ',' && *p != '\0') {
+	start = p;
+	if (*p != '"' && special_item(p, strlen(p))) {
+		/* an unquoted program, file or include: up to the comma */
+		for (; *p != ',' && *p != '\0'; p++)
 			if (*p == '"') {
 				*why = "quote inside an unquoted item";
 				return -1;
 			}
-			if (buf_append_char(b, *p++) == -1)
-				goto oom;
+		e = p;
+		trim_blanks(&start, &e);
+		if (buf_set(b, start, (size_t)(e - start)) == -1)
+			goto oom;
+		goto next;
+	}
+	if (*p == '"') {
+		if ((q = quoted_end(p)) == NULL) {
+			*why = "unterminated quote";
+			return -1;
 		}
-		while (b->len > 0 && blank(b->data[b->len - 1]))
-			buf_truncate(b, b->len - 1);
+		for (r = q; blank(*r); r++)
+			;
+		if (*r == ',' || *r == '\0') {
+			/* wholly quoted: the content, unescaped */
+			buf_reset(tmp);
+			for (p++; p < q - 1; p++) {
+				if (*p == '\\' && p + 1 < q - 1)
+					p++;
+				if (buf_append_char(tmp, *p) == -1)
+					goto oom;
+			}
+			if (tmp->len > 0 && special_item(tmp->data, tmp->len)) {
+				if (buf_set(b, tmp->data, tmp->len) == -1)
+					goto oom;
+			} else if (quoted_address(buf_str(tmp), tmp->len, start,
+			    (size_t)(q - start), b) == -1)
+				goto oom;
+			p = r;
+			goto next;
+		}
 	}
-	if (b->len == 0) {
-		*why = "empty item";
-		return -1;
-	}
-	if (*p == ',') {
-		p++;
-		while (blank(*p))
-			p++;
-		if (*p == '\0') {
-			*why = "empty item";
+	/* an address: find its end, the first comma outside quotes and
+	 * comments */
+	for (p = start; *p != ',' && *p != '\0'; p = q) {
+		if (*p == '"')
+			q = quoted_end(p);
+		else if (*p == '(')
+			q = comment_end(p);
+		else
+			q = p + 1;
+		if (q == NULL) {
+			*why = *p == '"' ? "unterminated quote" :
+			    "unterminated comment";
 			return -1;
 		}
 	}
+	if (address_item(start, p, tmp, b) == -1)
+		goto oom;
+next:
+	if (*p == ',')
+		p++;
 	*pp = p;
 	return 0;
 oom:
@@ -434,20 +623,22 @@ int
 alias_split(const char *value, char ***items, size_t *nitems,
     const char **why)
 {
-	struct buf b = BUF_INIT;
+	struct buf b = BUF_INIT, tmp = BUF_INIT;
 	char **v = NULL, **nv, *s;
 	size_t n = 0;
 	const char *p = value;
 
 	*items = NULL;
 	*nitems = 0;
-	do {
+	while (*p != '\0') {
+		if (alias_item(&p, &b, &tmp, why) == -1)
+			goto fail;
+		if (b.len == 0)
+			continue;
 		if (n == ALIAS_ITEMS_MAX) {
 			*why = "too many items";
 			goto fail;
 		}
-		if (alias_item(&p, &b, why) == -1)
-			goto fail;
 		nv = xrealloc_array(v, n + 1, sizeof(*v));
 		s = xstrndup(b.data, b.len);
 		if (nv == NULL || s == NULL) {
@@ -459,13 +650,15 @@ alias_split(const char *value, char ***items, size_t *nitems,
 		}
 		v = nv;
 		v[n++] = s;
-	} while (*p != '\0');
+	}
 	buf_free(&b);
+	buf_free(&tmp);
 	*items = v;
 	*nitems = n;
 	return 0;
 fail:
 	buf_free(&b);
+	buf_free(&tmp);
 	alias_items_free(v, n);
 	return -1;
 }

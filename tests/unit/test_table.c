@@ -324,14 +324,72 @@ START_TEST(test_alias_split)
 	ck_assert_str_eq(split(" a ,b,  c d "), "[a][b][c d]");
 	ck_assert_str_eq(split("\"|/bin/prog a, b\", /var/log/x, :include:/l"),
 	    "[|/bin/prog a, b][/var/log/x][:include:/l]");
-	ck_assert_str_eq(split("\"a \\\"q\\\" \\\\ b\""), "[a \"q\" \\ b]");
-	ck_assert_str_eq(split("a,,b"), "ERR:empty item");
-	ck_assert_str_eq(split("a,"), "ERR:empty item");
-	ck_assert_str_eq(split(""), "ERR:empty item");
-	ck_assert_str_eq(split("\"\""), "ERR:empty item");
+	ck_assert_str_eq(split("\"/var/log/a b\", \":include:/x,y\""),
+	    "[/var/log/a b][:include:/x,y]");
+	/* a quoted item that is no address stays quoted: a local part */
+	ck_assert_str_eq(split("\"a \\\"q\\\" \\\\ b\""), "[\"a \\\"q\\\" \\\\ b\"]");
+	ck_assert_str_eq(split("\"\""), "[\"\"]");
+	/* empty items (a trailing comma before a commented-out member)
+	 * are skipped, as sendmail and Postfix do */
+	ck_assert_str_eq(split("a,,b"), "[a][b]");
+	ck_assert_str_eq(split("a,"), "[a]");
+	ck_assert_str_eq(split(" , "), "");
+	ck_assert_str_eq(split(""), "");
 	ck_assert_str_eq(split("\"abc"), "ERR:unterminated quote");
-	ck_assert_str_eq(split("\"a\"b"), "ERR:text after a closing quote");
-	ck_assert_str_eq(split("a\"b\""), "ERR:quote inside an unquoted item");
+	ck_assert_str_eq(split("a, \"b"), "ERR:unterminated quote");
+	ck_assert_str_eq(split("a (b"), "ERR:unterminated comment");
+	ck_assert_str_eq(split("|/bin/x \"y\""),
+	    "ERR:quote inside an unquoted item");
+	/* what is no address is handed on whole, for the caller to refuse
+	 * that item alone */
+	ck_assert_str_eq(split("\"a\"b, c"), "[\"a\"b][c]");
+	ck_assert_str_eq(split("a\"b\""), "[a\"b\"]");
+}
+END_TEST
+
+/* RFC 5321 quoted local parts, wholly quoted addresses, "Name <addr>"
+ * and comments, as sendmail and Postfix read aliases and .forward. */
+START_TEST(test_alias_split_addresses)
+{
+	ck_assert_str_eq(split("\"john doe\"@example.org, bob"),
+	    "[\"john doe\"@example.org][bob]");
+	ck_assert_str_eq(split("bob, \"john doe\"@example.org"),
+	    "[bob][\"john doe\"@example.org]");
+	ck_assert_str_eq(split("\"a,b\"@example.org,c"),
+	    "[\"a,b\"@example.org][c]");
+	ck_assert_str_eq(split("\"john doe\""), "[\"john doe\"]");
+	/* wholly quoted: unquoted when it is an address; else split at the
+	 * last '@' as Postfix does */
+	ck_assert_str_eq(split("\"bob@example.org\""), "[bob@example.org]");
+	ck_assert_str_eq(split("\"john doe@example.org\""),
+	    "[\"john doe\"@example.org]");
+	ck_assert_str_eq(split("\"a\\\"b c@example.org\""),
+	    "[\"a\\\"b c\"@example.org]");
+	ck_assert_str_eq(split("\"john doe@-bad-\""),
+	    "[\"john doe@-bad-\"]");
+	/* a quoted local part is never a program or a file */
+	ck_assert_str_eq(split("\"|/bin/sh\"@example.org"),
+	    "[\"|/bin/sh\"@example.org]");
+	ck_assert_str_eq(split("\"/etc/passwd\"@example.org"),
+	    "[\"/etc/passwd\"@example.org]");
+	/* phrase <addr>, comments */
+	ck_assert_str_eq(split("Alice Example <alice@example.org>, bob"),
+	    "[alice@example.org][bob]");
+	ck_assert_str_eq(split("\"Doe, John\" <john@example.org>"),
+	    "[john@example.org]");
+	ck_assert_str_eq(split("<\"john doe\"@example.org>"),
+	    "[\"john doe\"@example.org]");
+	ck_assert_str_eq(split("alice@example.org (Alice, the boss), bob"),
+	    "[alice@example.org][bob]");
+	ck_assert_str_eq(split("(old) bob (x (nested)), carol"),
+	    "[bob][carol]");
+	ck_assert_str_eq(split("alice, (retired: bob)"), "[alice]");
+	/* brackets that do not make an address are kept as written */
+	ck_assert_str_eq(split("<>"), "[<>]");
+	ck_assert_str_eq(split("x <a@b> y"), "[x <a@b> y]");
+	ck_assert_str_eq(split("x <a@b"), "[x <a@b]");
+	ck_assert_str_eq(split("Root </etc/passwd>"), "[Root </etc/passwd>]");
+	ck_assert_str_eq(split("Sh <|/bin/sh>"), "[Sh <|/bin/sh>]");
 }
 END_TEST
 
@@ -438,6 +496,7 @@ table_suite(void)
 	tcase_add_test(tc, test_errors);
 	tcase_add_test(tc, test_load);
 	tcase_add_test(tc, test_alias_split);
+	tcase_add_test(tc, test_alias_split_addresses);
 	tcase_add_test(tc, test_route_parse);
 	tcase_add_test(tc, test_route_lookup);
 	suite_add_tcase(s, tc);
