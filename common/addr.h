@@ -7,7 +7,9 @@
  * included); domains at most 255 octets with labels of at most 63, or
  * address literals [1.2.3.4] / [IPv6:...]; local@domain at most 254
  * octets (a 256-octet path, RFC 5321 4.5.3.1.3).  Non-ASCII (valid UTF-8
- * only) is allowed only with ADDR_UTF8 (SMTPUTF8, RFC 6531).  Input is
+ * only) is allowed only with ADDR_UTF8 (SMTPUTF8, RFC 6531), without C1
+ * controls (U+0080-U+009F), U+2028/U+2029 and the bidirectional
+ * formatting characters (U+061C, U+200E/F, U+202A-E, U+2066-9).  Input is
  * hostile: every length is checked, NUL and control characters are
  * refused, and a rejection comes with a short English reason.
  */

@@ -332,6 +332,49 @@ START_TEST(test_utf8)
 }
 END_TEST
 
+/* Under SMTPUTF8, C1 controls, the line/paragraph separators and the
+ * bidirectional formatting characters are refused in local parts and
+ * domains (they would reach logs and Delivered-To); letters still pass. */
+START_TEST(test_utf8_controls_bidi)
+{
+	static const char *const bad[] = {
+		"\xc2\x80", "\xc2\x85", "\xc2\x9f",	/* C1, NEL */
+		"\xd8\x9c",			/* U+061C ALM */
+		"\xe2\x80\x8e", "\xe2\x80\x8f",	/* LRM, RLM */
+		"\xe2\x80\xa8", "\xe2\x80\xa9",	/* LS, PS */
+		"\xe2\x80\xaa", "\xe2\x80\xae",	/* LRE .. RLO */
+		"\xe2\x81\xa6", "\xe2\x81\xa9",	/* LRI .. PDI */
+	};
+	char buf[64];
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(buf, sizeof(buf), "<a%sb@x.example>", bad[i]);
+		ck_assert_str_eq(path(buf, ADDR_UTF8), "ERR:control or "
+		    "bidirectional formatting character in local part");
+		snprintf(buf, sizeof(buf), "<\"a%sb\"@x.example>", bad[i]);
+		ck_assert_str_eq(path(buf, ADDR_UTF8), "ERR:control or "
+		    "bidirectional formatting character in local part");
+		snprintf(buf, sizeof(buf), "<ab@x%s.example>", bad[i]);
+		ck_assert_str_eq(path(buf, ADDR_UTF8), "ERR:control or "
+		    "bidirectional formatting character in domain");
+		snprintf(buf, sizeof(buf), "x%s.example", bad[i]);
+		ck_assert_int_eq(addr_domain_valid(buf, strlen(buf), ADDR_UTF8,
+		    &(const char *){ NULL }), -1);
+		snprintf(buf, sizeof(buf), "a%sb@x.example", bad[i]);
+		ck_assert_int_eq(mbox(buf, strlen(buf), ADDR_UTF8), -1);
+	}
+	/* neighbours of the refused ranges and ordinary letters pass */
+	ck_assert(ok("<\xc2\xa0x@x.example>", ADDR_UTF8));	/* U+00A0 */
+	ck_assert(ok("<\xc3\xbc@b\xc3\xbc.example>", ADDR_UTF8));
+	ck_assert(ok("<\xe2\x80\x93@x.example>", ADDR_UTF8));	/* U+2013 */
+	ck_assert(ok("<\xe2\x81\xa5@x.example>", ADDR_UTF8));	/* U+2065 */
+	ck_assert(ok("<\xe2\x81\xaa@x.example>", ADDR_UTF8));	/* U+206A */
+	ck_assert(ok("<\xd7\xa9\xd7\x9c@\xd7\x93.example>", ADDR_UTF8));
+	ck_assert(ok("<\xf0\x9f\x98\x80@x.example>", ADDR_UTF8));
+}
+END_TEST
+
 START_TEST(test_utf8_valid)
 {
 	ck_assert(utf8_valid("", 0));
@@ -423,6 +466,7 @@ addr_suite(void)
 	tcase_add_test(tc, test_source_route);
 	tcase_add_test(tc, test_nodomain);
 	tcase_add_test(tc, test_utf8);
+	tcase_add_test(tc, test_utf8_controls_bidi);
 	tcase_add_test(tc, test_utf8_valid);
 	tcase_add_test(tc, test_domain_valid);
 	tcase_add_test(tc, test_helpers);
