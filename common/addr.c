@@ -383,6 +383,7 @@ parse_domain(struct ap *a, struct addr *out)
 		return -1;
 	memcpy(out->domain, a->s + a->i, n);
 	out->domain[n] = '\0';
+	addr_domain_canon(out->domain);
 	a->i = end;
 	return 0;
 }
@@ -563,6 +564,36 @@ addr_local_unquoted(const struct addr *a, char *out, size_t outsz)
 		return -1;
 	out[n] = '\0';
 	return (int)n;
+}
+
+/*
+ * RFC 5321's Snum is a decimal number of up to three digits, so
+ * [192.000.002.001] is [192.0.2.1]; but inet_pton() refuses leading
+ * zeros (remote delivery would look the literal up as a host name) and
+ * inet_aton()/getaddrinfo() read them as octal ("010" is 8).  Writing the
+ * literal without them where it is parsed gives every later user (local
+ * domain matching, remote delivery, logs) the one decimal form.
+ */
+void
+addr_domain_canon(char *d)
+{
+	size_t n = strlen(d);
+	const char *r;
+	char *w;
+
+	if (n < 3 || d[0] != '[' || d[n - 1] != ']' ||
+	    !is_digit((unsigned char)d[1]) || !ipv4_literal_ok(d + 1, n - 2))
+		return;
+	for (r = w = d + 1; *r != ']';) {
+		while (r[0] == '0' && is_digit((unsigned char)r[1]))
+			r++;	/* leading zeros, not the last digit */
+		while (is_digit((unsigned char)*r))
+			*w++ = *r++;
+		if (*r == '.')
+			*w++ = *r++;
+	}
+	*w++ = ']';
+	*w = '\0';
 }
 
 bool

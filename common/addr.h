@@ -5,7 +5,8 @@
  * which is accepted and stripped) or a bare Mailbox.  Local parts are
  * dot-strings or quoted-strings of at most 64 octets (as written, quotes
  * included); domains at most 255 octets with labels of at most 63, or
- * address literals [1.2.3.4] / [IPv6:...]; local@domain at most 254
+ * address literals [1.2.3.4] (stored without leading zeros) / [IPv6:...];
+ * local@domain at most 254
  * octets (a 256-octet path, RFC 5321 4.5.3.1.3).  Non-ASCII (valid UTF-8
  * only) is allowed only with ADDR_UTF8 (SMTPUTF8, RFC 6531), without C1
  * controls (U+0080-U+009F), U+2028/U+2029 and the bidirectional
@@ -50,6 +51,10 @@ int addr_parse_mailbox(const char *s, size_t len, unsigned flags,
 /* Validate a domain name or address literal. */
 int addr_domain_valid(const char *s, size_t len, unsigned flags,
     const char **why);
+/* An IPv4 literal with leading zeros in place without them
+ * ("[192.000.002.001]" -> "[192.0.2.1]": RFC 5321 numbers are decimal);
+ * anything else is left alone.  The parsers above store domains so. */
+void addr_domain_canon(char *d);
 
 /* "local@domain", or "" for the null path.  Returns the length, or -1 if
  * it does not fit (ADDR_MAX always fits). */

@@ -348,6 +348,7 @@ set_domains(struct strlist *l, const char *v, const char **why)
 		if (addr_domain_valid(d, strlen(d), 0, why) == -1)
 			return -1;
 		addr_lower(l->v[i]);
+		addr_domain_canon(l->v[i]);	/* as addresses are parsed */
 	}
 	return 0;
 }

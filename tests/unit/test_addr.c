@@ -262,6 +262,42 @@ START_TEST(test_literals)
 }
 END_TEST
 
+/* RFC 5321 numbers are decimal: leading zeros are accepted and dropped
+ * where the literal is parsed, so that inet_pton() (remote delivery) and
+ * local_domains see [192.0.2.1]; "010" is ten, not octal eight. */
+START_TEST(test_ipv4_literal_leading_zeros)
+{
+	struct addr a;
+	const char *why;
+	char d[32];
+
+	ck_assert_str_eq(path("<a@[192.000.002.001]>", 0), "a@[192.0.2.1]");
+	ck_assert_str_eq(path("<a@[010.0.0.010]>", 0), "a@[10.0.0.10]");
+	ck_assert_str_eq(path("<a@[0.00.000.100]>", 0), "a@[0.0.0.100]");
+	ck_assert_str_eq(path("<a@[255.255.255.255]>", 0),
+	    "a@[255.255.255.255]");
+	ck_assert_int_eq(addr_parse_mailbox("a@[192.0.2.01]", 14, 0, &a,
+	    &why), 0);
+	ck_assert_str_eq(a.domain, "[192.0.2.1]");
+	ck_assert(a.literal);
+	ck_assert_str_eq(path("<@[010.0.0.1]:a@[001.2.3.4]>", 0),
+	    "a@[1.2.3.4]");
+	snprintf(d, sizeof(d), "[001.002.003.004]");
+	addr_domain_canon(d);
+	ck_assert_str_eq(d, "[1.2.3.4]");
+	/* anything else is left alone */
+	snprintf(d, sizeof(d), "[IPv6:0::01]");
+	addr_domain_canon(d);
+	ck_assert_str_eq(d, "[IPv6:0::01]");
+	snprintf(d, sizeof(d), "001.example");
+	addr_domain_canon(d);
+	ck_assert_str_eq(d, "001.example");
+	snprintf(d, sizeof(d), "[1.2.3.0004]");
+	addr_domain_canon(d);
+	ck_assert_str_eq(d, "[1.2.3.0004]");
+}
+END_TEST
+
 START_TEST(test_source_route)
 {
 	ck_assert_str_eq(path("<@a.org:u@d.org>", 0), "u@d.org");
@@ -466,6 +502,7 @@ addr_suite(void)
 	tcase_add_test(tc, test_source_route);
 	tcase_add_test(tc, test_nodomain);
 	tcase_add_test(tc, test_utf8);
+	tcase_add_test(tc, test_ipv4_literal_leading_zeros);
 	tcase_add_test(tc, test_utf8_controls_bidi);
 	tcase_add_test(tc, test_utf8_valid);
 	tcase_add_test(tc, test_domain_valid);

@@ -316,6 +316,13 @@ START_TEST(test_hostile_file)
 	ck_assert_str_eq(load("aliases = /etc/al\tiases\n", &cfg),
 	    "/posthorn.conf:1: aliases: control character in the value "
 	    "(a tab)");
+	/* an IPv4 literal is stored as addresses are parsed: decimal,
+	 * without leading zeros */
+	ck_assert_str_eq(load("local_domains = [192.000.002.001], x.example\n",
+	    &cfg), "");
+	ck_assert_str_eq(cfg.local_domains.v[0], "[192.0.2.1]");
+	ck_assert(config_is_local_domain(&cfg, "[192.0.2.1]"));
+	config_free(&cfg);
 	/* tabs are blanks around the '=' and between list entries */
 	ck_assert_str_eq(load("local_domains = a.example,\tb.example\t\n",
 	    &cfg), "");
