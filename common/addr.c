@@ -17,8 +17,9 @@
  * Everything handed in is hostile (SMTP arguments, sendmail command lines,
  * spool files); every index is checked against the given length, so the
  * input need not be NUL-terminated, and an embedded NUL, a control
- * character or invalid UTF-8 is a rejection with a reason, never a
- * truncation.  Nothing after a successful parse reaches a branch that has
+ * character (C0, DEL, and under UTF-8 C1), a Unicode line separator or
+ * bidirectional formatting character, or invalid UTF-8 is a rejection
+ * with a reason, never a truncation.  Nothing after a successful parse reaches a branch that has
  * not seen the whole address validated (OpenSMTPD CVE-2020-7247).
  */
 #include <arpa/inet.h>
@@ -91,6 +92,40 @@ utf8_valid(const char *s, size_t len)
 		}
 		if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
 		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+		i += n + 1;
+	}
+	return true;
+}
+
+/*
+ * Code points an address must not hold even under SMTPUTF8, in s[0..len)
+ * (valid UTF-8): the C1 controls U+0080-U+009F (U+0085 is a line end to
+ * some software), the Unicode line and paragraph separators U+2028 and
+ * U+2029, and the bidirectional formatting characters (Bidi_Control:
+ * U+061C, U+200E, U+200F, U+202A-U+202E, U+2066-U+2069), which make an
+ * address display as another one in logs, Delivered-To and bounces.
+ */
+static bool
+utf8_addr_chars_ok(const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0, n, k;
+	unsigned long cp;
+
+	while (i < len) {
+		if (p[i] < 0x80) {
+			i++;
+			continue;
+		}
+		n = p[i] >= 0xf0 ? 3 : p[i] >= 0xe0 ? 2 : 1;
+		cp = p[i] & (0x3fu >> n);
+		for (k = 1; k <= n && i + k < len; k++)
+			cp = (cp << 6) | (p[i + k] & 0x3f);
+		if ((cp >= 0x80 && cp <= 0x9f) || cp == 0x61c ||
+		    cp == 0x200e || cp == 0x200f ||
+		    (cp >= 0x2028 && cp <= 0x202e) ||
+		    (cp >= 0x2066 && cp <= 0x2069))
 			return false;
 		i += n + 1;
 	}
@@ -199,6 +234,9 @@ parse_local(struct ap *a, struct addr *out)
 		return fail(a, "local part longer than 64 octets");
 	if (a->utf8 && !utf8_valid(a->s + start, n))
 		return fail(a, "invalid UTF-8 in local part");
+	if (a->utf8 && !utf8_addr_chars_ok(a->s + start, n))
+		return fail(a, "control or bidirectional formatting character "
+		    "in local part");
 	memcpy(out->local, a->s + start, n);
 	out->local[n] = '\0';
 	return 0;
@@ -296,6 +334,9 @@ name_valid(struct ap *a, const char *s, size_t n)
 	}
 	if (a->utf8 && !utf8_valid(s, n))
 		return fail(a, "invalid UTF-8 in domain");
+	if (a->utf8 && !utf8_addr_chars_ok(s, n))
+		return fail(a, "control or bidirectional formatting character "
+		    "in domain");
 	return 0;
 }
 
@@ -342,6 +383,7 @@ parse_domain(struct ap *a, struct addr *out)
 		return -1;
 	memcpy(out->domain, a->s + a->i, n);
 	out->domain[n] = '\0';
+	addr_domain_canon(out->domain);
 	a->i = end;
 	return 0;
 }
@@ -522,6 +564,42 @@ addr_local_unquoted(const struct addr *a, char *out, size_t outsz)
 		return -1;
 	out[n] = '\0';
 	return (int)n;
+}
+
+/*
+ * RFC 5321's Snum is a decimal number of up to three digits, so
+ * [192.000.002.001] is [192.0.2.1]; but inet_pton() refuses leading
+ * zeros (remote delivery would look the literal up as a host name) and
+ * inet_aton()/getaddrinfo() read them as octal ("010" is 8).  Writing the
+ * literal without them where it is parsed gives every later user (local
+ * domain matching, remote delivery, logs) the one decimal form.
+ */
+void
+addr_domain_canon(char *d)
+{
+	size_t n = strlen(d);
+	const char *r;
+	char *w;
+
+	if (n < 3 || d[0] != '[' || d[n - 1] != ']' ||
+	    !is_digit((unsigned char)d[1]) || !ipv4_literal_ok(d + 1, n - 2))
+		return;
+	for (r = w = d + 1; *r != ']';) {
+		while (r[0] == '0' && is_digit((unsigned char)r[1]))
+			r++;	/* leading zeros, not the last digit */
+		while (is_digit((unsigned char)*r))
+			*w++ = *r++;
+		if (*r == '.')
+			*w++ = *r++;
+	}
+	*w++ = ']';
+	*w = '\0';
+}
+
+bool
+addr_local_key_ok(const char *unquoted)
+{
+	return unquoted[0] != '\0' && strchr(unquoted, '@') == NULL;
 }
 
 void

@@ -5,9 +5,12 @@
  * which is accepted and stripped) or a bare Mailbox.  Local parts are
  * dot-strings or quoted-strings of at most 64 octets (as written, quotes
  * included); domains at most 255 octets with labels of at most 63, or
- * address literals [1.2.3.4] / [IPv6:...]; local@domain at most 254
+ * address literals [1.2.3.4] (stored without leading zeros) / [IPv6:...];
+ * local@domain at most 254
  * octets (a 256-octet path, RFC 5321 4.5.3.1.3).  Non-ASCII (valid UTF-8
- * only) is allowed only with ADDR_UTF8 (SMTPUTF8, RFC 6531).  Input is
+ * only) is allowed only with ADDR_UTF8 (SMTPUTF8, RFC 6531), without C1
+ * controls (U+0080-U+009F), U+2028/U+2029 and the bidirectional
+ * formatting characters (U+061C, U+200E/F, U+202A-E, U+2066-9).  Input is
  * hostile: every length is checked, NUL and control characters are
  * refused, and a rejection comes with a short English reason.
  */
@@ -48,12 +51,22 @@ int addr_parse_mailbox(const char *s, size_t len, unsigned flags,
 /* Validate a domain name or address literal. */
 int addr_domain_valid(const char *s, size_t len, unsigned flags,
     const char **why);
+/* An IPv4 literal with leading zeros in place without them
+ * ("[192.000.002.001]" -> "[192.0.2.1]": RFC 5321 numbers are decimal);
+ * anything else is left alone.  The parsers above store domains so. */
+void addr_domain_canon(char *d);
 
 /* "local@domain", or "" for the null path.  Returns the length, or -1 if
  * it does not fit (ADDR_MAX always fits). */
 int addr_format(const struct addr *a, char *out, size_t outsz);
 /* The local part with quoting removed (for table lookups). */
 int addr_local_unquoted(const struct addr *a, char *out, size_t outsz);
+/* May an unquoted local part be looked up in a table (mailboxes, aliases,
+ * relocated)?  Not when it holds '@' (only possible quoted,
+ * "x@y"@domain): as a key it would match a full-address entry of another
+ * domain ("x@y") or a relocated "@domain" entry.  (Blanks cannot occur in
+ * keys and quotes change nothing, so no other character is ambiguous.) */
+bool addr_local_key_ok(const char *unquoted);
 /* Split a local part at the first delim ('+'): user and extension ("" if
  * none; a delimiter in the first position does not split, and delim 0
  * never splits).  Both outputs must be ADDR_LOCAL_MAX + 1 bytes. */

@@ -348,6 +348,7 @@ set_domains(struct strlist *l, const char *v, const char **why)
 		if (addr_domain_valid(d, strlen(d), 0, why) == -1)
 			return -1;
 		addr_lower(l->v[i]);
+		addr_domain_canon(l->v[i]);	/* as addresses are parsed */
 	}
 	return 0;
 }
@@ -682,12 +683,20 @@ trim(char **s, char **e)
 		(*e)--;
 }
 
+/* Lists take blanks (tabs too) between their entries. */
+static bool
+list_type(enum ktype t)
+{
+	return t == K_DOMAINS || t == K_CIDRS || t == K_LISTEN || t == K_DNS;
+}
+
 /* Parse one line (NUL-terminated, no newline). */
 static int
 parse_line(struct config *cfg, char *line, unsigned *set, const char *file,
     unsigned lineno, struct buf *err)
 {
 	char *s = line, *e = line + strlen(line), *eq, *ke, *vs;
+	const char *c;
 	const struct key *k;
 	const char *why;
 
@@ -724,6 +733,18 @@ parse_line(struct config *cfg, char *line, unsigned *set, const char *file,
 		return -1;
 	}
 	set[k - keys] = lineno;
+	/* a stray CR (or any control character) would otherwise end up in a
+	 * path: "aliases = /etc/aliases\r" names no file, and a missing
+	 * table is an empty one -- aliases silently off */
+	for (c = vs; *c != '\0'; c++)
+		if (((unsigned char)*c < 0x20 || *c == 0x7f) &&
+		    (*c != '\t' || !list_type(k->type))) {
+			buf_printf(err, "%s:%u: %s: control character in the "
+			    "value%s", file, lineno, k->name, *c == '\r' ?
+			    " (a carriage return)" : *c == '\t' ? " (a tab)" :
+			    "");
+			return -1;
+		}
 	if (set_value(cfg, k, vs, &why) == -1) {
 		buf_printf(err, "%s:%u: %s: %s", file, lineno, k->name, why);
 		return -1;

@@ -10,7 +10,10 @@
  *      local_case_insensitive), only for names made of [A-Za-z0-9._-]
  *
  * each stage first with the whole local part and then, when it has the
- * form "user+ext" (recipient_delimiter), with "user".  "postmaster" that
+ * form "user+ext" (recipient_delimiter), with "user".  "local" is the
+ * local part unquoted; one that holds '@' ("x@y"@domain) matches
+ * nothing, so that it cannot reach another domain's full-address key.
+ * "postmaster" that
  * matches nothing is a built-in alias for "root" (RFC 5321 4.5.1 requires
  * the address to exist).
  *
@@ -299,6 +302,11 @@ local_resolve(const struct config *cfg, const struct local_tables *t,
 		return 0;
 	if (addr_local_unquoted(&a, lp, sizeof(lp)) < 0 || lp[0] == '\0')
 		return 0;
+	/* "secret@internal.example"@ours must not reach the mailboxes
+	 * entry secret@internal.example: no table key is looked up for a
+	 * local part with '@', and no system user has one */
+	if (!addr_local_key_ok(lp))
+		return 0;
 	user[0] = ext[0] = '\0';
 	if (cfg->recipient_delimiter != '\0') {
 		addr_split_ext(lp, cfg->recipient_delimiter, user, ext);
@@ -333,25 +341,33 @@ const char *
 local_relocated(const struct local_tables *t, const char *rcpt)
 {
 	const struct table_entry *e;
-	const char *at;
-	char key[ADDR_MAX];
-	size_t n;
+	struct addr a;
+	const char *why;
+	char lp[ADDR_LOCAL_MAX + 1], key[ADDR_MAX + 1];
+	int n;
 
-	if ((e = table_lookup(&t->relocated, rcpt)) != NULL)
-		return e->value;
-	at = strrchr(rcpt, '@');
-	if (at == NULL)
+	/* the same key forms as local_resolve: the local part unquoted
+	 * ("bob"@dom is bob@dom), never one holding '@' */
+	if (addr_parse_mailbox(rcpt, strlen(rcpt),
+	    ADDR_UTF8 | ADDR_ALLOW_NODOMAIN, &a, &why) == -1 ||
+	    addr_local_unquoted(&a, lp, sizeof(lp)) < 0)
 		return NULL;
+	if (addr_local_key_ok(lp) && a.domain[0] != '\0') {
+		n = snprintf(key, sizeof(key), "%s@%s", lp, a.domain);
+		if (n > 0 && (size_t)n < sizeof(key) &&
+		    (e = table_lookup(&t->relocated, key)) != NULL)
+			return e->value;
+	}
 	/* "@domain": everyone at that domain moved */
-	if ((e = table_lookup(&t->relocated, at)) != NULL)
-		return e->value;
+	if (a.domain[0] != '\0') {
+		n = snprintf(key, sizeof(key), "@%s", a.domain);
+		if (n > 0 && (size_t)n < sizeof(key) &&
+		    (e = table_lookup(&t->relocated, key)) != NULL)
+			return e->value;
+	}
 	/* "user": that local part at any domain the caller asks about */
-	n = (size_t)(at - rcpt);
-	if (n == 0 || n >= sizeof(key))
-		return NULL;
-	memcpy(key, rcpt, n);
-	key[n] = '\0';
-	if ((e = table_lookup(&t->relocated, key)) != NULL)
+	if (addr_local_key_ok(lp) &&
+	    (e = table_lookup(&t->relocated, lp)) != NULL)
 		return e->value;
 	return NULL;
 }

@@ -66,8 +66,10 @@ int local_resolve(const struct config *cfg, const struct local_tables *t,
     const char *rcpt, struct local_target *out, struct buf *err);
 
 /* relocated table: the new address for rcpt, or NULL.  Keys tried:
- * "user@domain", "@domain", then "user" (call it for local domains only
- * if bare local-part keys must not match elsewhere). */
+ * "user@domain", "@domain", then "user", with the local part unquoted
+ * as local_resolve uses it ("bob"@dom is bob@dom; one holding '@' only
+ * matches "@domain").  Call it for local domains only if bare
+ * local-part keys must not match elsewhere. */
 const char *local_relocated(const struct local_tables *t, const char *rcpt);
 
 #endif

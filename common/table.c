@@ -6,9 +6,11 @@
  * The files are written by administrators but are still parsed as hostile
  * input: a NUL octet, an overlong line, a line without a value, a
  * continuation without an entry or a duplicate key is an error naming
- * "FILE:LINE"; nothing is half-loaded.  Entries are sorted once and found
- * by binary search, ASCII case-insensitively.  A line whose first
- * non-blank octet is '#' is a comment; blank lines are skipped.
+ * "FILE:LINE"; nothing is half-loaded.  (A duplicate alias is only a
+ * warning: the first entry wins.)  Entries are sorted once and found by
+ * binary search, ASCII case-insensitively.  A line whose first non-blank
+ * octet is '#' is a comment; blank lines are skipped; neither ends an
+ * aliases entry that continues after it.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -18,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/addr.h"
 #include "common/buf.h"
@@ -74,23 +77,33 @@ table_free(struct table *t)
 	t->path = NULL;
 }
 
+/* Parser state across lines. */
+struct pstate {
+	size_t cap;		/* entries allocated in t->v */
+	bool open;		/* an aliases entry may continue */
+	size_t vlen, vcap;	/* the latest entry's value: length and
+				   allocation, once it was continued
+				   (vcap 0: not yet) */
+};
+
 static int
-add_entry(struct table *t, size_t *cap, const char *k, size_t kn,
+add_entry(struct table *t, struct pstate *ps, const char *k, size_t kn,
     const char *v, size_t vn, unsigned line)
 {
 	struct table_entry *nv, *e;
 	size_t ncap;
 
-	if (t->n == *cap) {
-		ncap = *cap == 0 ? 16 : *cap;
+	if (t->n == ps->cap) {
+		ncap = ps->cap == 0 ? 16 : ps->cap;
 		if (size_mul(ncap, 2, &ncap) == -1)
 			return -1;
 		nv = xrealloc_array(t->v, ncap, sizeof(*nv));
 		if (nv == NULL)
 			return -1;
 		t->v = nv;
-		*cap = ncap;
+		ps->cap = ncap;
 	}
+	ps->vlen = ps->vcap = 0;
 	e = &t->v[t->n];
 	e->key = xstrndup(k, kn);
 	e->value = xstrndup(v, vn);
@@ -110,36 +123,56 @@ blank(char c)
 	return c == ' ' || c == '\t';
 }
 
-/* Append a continuation line to the latest entry's value. */
+/* Append a continuation line to the latest entry's value, which grows
+ * geometrically: a list of many lines loads in linear time. */
 static int
-continue_entry(struct table *t, const char *v, size_t vn)
+continue_entry(struct table *t, struct pstate *ps, const char *v, size_t vn)
 {
 	struct table_entry *e = &t->v[t->n - 1];
-	struct buf b = BUF_INIT;
+	size_t need, ncap;
+	char *p;
 
-	if (buf_append_str(&b, e->value) == -1 ||
-	    buf_append_char(&b, ' ') == -1 || buf_append(&b, v, vn) == -1) {
-		buf_free(&b);
-		return -1;
+	if (ps->vcap == 0) {
+		ps->vlen = strlen(e->value);
+		ps->vcap = ps->vlen + 1;
 	}
-	free(e->value);
-	e->value = buf_detach(&b);
-	return e->value == NULL ? -1 : 0;
+	/* need = vlen + ' ' + vn + NUL */
+	if (size_add(ps->vlen, vn, &need) == -1 ||
+	    size_add(need, 2, &need) == -1)
+		return -1;
+	if (need > ps->vcap) {
+		if (size_mul(ps->vcap, 2, &ncap) == -1)
+			return -1;
+		if (ncap < need)
+			ncap = need;
+		if ((p = realloc(e->value, ncap)) == NULL)
+			return -1;
+		e->value = p;
+		ps->vcap = ncap;
+	}
+	e->value[ps->vlen++] = ' ';
+	memcpy(e->value + ps->vlen, v, vn);
+	ps->vlen += vn;
+	e->value[ps->vlen] = '\0';
+	return 0;
 }
 
 /* Parse one line s[0..n) (no terminator).  *why set on syntax errors. */
 static int
-parse_line(struct table *t, size_t *cap, enum table_syntax syntax,
-    const char *s, size_t n, unsigned line, bool *open, const char **why)
+parse_line(struct table *t, struct pstate *ps, enum table_syntax syntax,
+    const char *s, size_t n, unsigned line, const char **why)
 {
 	size_t i = 0, ks, ke, vs;
-	bool was_open = *open;
+	bool was_open = ps->open;
 
-	*open = false;
 	while (i < n && blank(s[i]))
 		i++;
+	/* Comment and blank lines are skipped without ending an aliases
+	 * entry: a list may have a member commented out (Postfix's
+	 * readlline() does the same). */
 	if (i == n || s[i] == '#')
 		return 0;
+	ps->open = false;
 	while (n > i && blank(s[n - 1]))
 		n--;
 	if (syntax == TABLE_ALIASES && i > 0) {
@@ -147,10 +180,10 @@ parse_line(struct table *t, size_t *cap, enum table_syntax syntax,
 			*why = "continuation line without an entry";
 			return -1;
 		}
-		*open = true;
-		return continue_entry(t, s + i, n - i) == -1 ? -1 : 0;
+		ps->open = true;
+		return continue_entry(t, ps, s + i, n - i) == -1 ? -1 : 0;
 	}
-	*open = true;
+	ps->open = true;
 	ks = i;
 	if (syntax == TABLE_SPACE) {
 		while (i < n && !blank(s[i]))
@@ -184,23 +217,49 @@ parse_line(struct table *t, size_t *cap, enum table_syntax syntax,
 		*why = "white space in the key";
 		return -1;
 	}
-	return add_entry(t, cap, s + ks, ke - ks, s + vs, n - vs, line);
+	return add_entry(t, ps, s + ks, ke - ks, s + vs, n - vs, line);
 }
 
+/*
+ * Sort, then look for keys given twice.  In aliases the first entry wins
+ * and the later one is dropped with a warning naming its line, as
+ * postalias(1) does (sendmail's newaliases warns too): an /etc/aliases
+ * that worked elsewhere keeps working.  In the other tables a duplicate
+ * is an error.
+ */
 static int
-check_duplicates(struct table *t, const char *name, struct buf *err)
+check_duplicates(struct table *t, enum table_syntax syntax, const char *name,
+    struct buf *err)
 {
-	size_t i;
+	struct buf where = BUF_INIT, why = BUF_INIT;
+	size_t i, j;
 
 	if (t->n > 1)
 		qsort(t->v, t->n, sizeof(t->v[0]), entry_cmp);
-	for (i = 1; i < t->n; i++) {
-		if (ascii_casecmp(t->v[i - 1].key, t->v[i].key) == 0) {
+	for (i = 0, j = 0; i < t->n; i++) {
+		if (j == 0 || ascii_casecmp(t->v[j - 1].key, t->v[i].key) != 0) {
+			t->v[j++] = t->v[i];
+			continue;
+		}
+		if (syntax != TABLE_ALIASES) {
+			/* nothing dropped so far: j == i */
 			buf_printf(err, "%s:%u: duplicate key (first on line "
-			    "%u)", name, t->v[i].line, t->v[i - 1].line);
+			    "%u)", name, t->v[i].line, t->v[j - 1].line);
 			return -1;
 		}
+		buf_reset(&where);
+		buf_reset(&why);
+		buf_printf(&where, "%s:%u", name, t->v[i].line);
+		buf_printf(&why, "duplicate alias ignored; the entry on line "
+		    "%u is used", t->v[j - 1].line);
+		log_msg(LOG_WARNING, "table_duplicate", "file", buf_str(&where),
+		    "key", t->v[i].key, "reason", buf_str(&why), (char *)NULL);
+		free(t->v[i].key);
+		free(t->v[i].value);
 	}
+	t->n = j;
+	buf_free(&where);
+	buf_free(&why);
 	return 0;
 }
 
@@ -209,11 +268,12 @@ table_parse(const char *name, const char *text, size_t len,
     enum table_syntax syntax, struct table *t, struct buf *err)
 {
 	const char *line = text, *nl, *why;
-	size_t n, cap = 0;
+	struct pstate ps;
+	size_t n;
 	unsigned lineno = 0;
-	bool open = false;
 
 	memset(t, 0, sizeof(*t));
+	memset(&ps, 0, sizeof(ps));
 	buf_reset(err);
 	t->path = strdup(name);
 	if (t->path == NULL)
@@ -233,7 +293,7 @@ table_parse(const char *name, const char *text, size_t len,
 		else if (memchr(line, '\r', n) != NULL)
 			why = "bare CR";
 		if (why == NULL &&
-		    parse_line(t, &cap, syntax, line, n, lineno, &open, &why) ==
+		    parse_line(t, &ps, syntax, line, n, lineno, &why) ==
 		    -1 &&
 		    why == NULL)
 			goto oom;
@@ -244,7 +304,7 @@ table_parse(const char *name, const char *text, size_t len,
 		}
 		line = nl != NULL ? nl + 1 : text + len;
 	}
-	if (check_duplicates(t, name, err) == -1) {
+	if (check_duplicates(t, syntax, name, err) == -1) {
 		table_free(t);
 		return -1;
 	}
@@ -311,59 +371,247 @@ alias_items_free(char **items, size_t n)
 	free(items);
 }
 
-/* One item starting at *pp (leading blanks skipped); stops after the
- * separating comma.  The item (unquoted) goes into b. */
-static int
-alias_item(const char **pp, struct buf *b, const char **why)
+/*
+ * Items of an aliases or .forward value.  Programs, files and includes
+ * ("|cmd", "/path", ":include:/path", or any of them in double quotes so
+ * that they may hold commas and blanks) are taken as written.  Everything
+ * else is an address as sendmail and Postfix read it (RFC 5322): a
+ * local part that may be a quoted-string ("john doe"@example.org, kept
+ * quoted), comments in parentheses dropped, and "Name <addr>" reduced to
+ * addr.  A wholly quoted address ("bob@example.org") loses its quotes
+ * when what is inside is an address; "john doe@example.org" becomes
+ * "john doe"@example.org, as Postfix splits it at the last '@'.  What
+ * does not reduce to an address is handed on as written, so that the
+ * caller refuses that item alone.
+ */
+
+static bool
+special_item(const char *s, size_t n)
 {
-	const char *p = *pp;
+	return n > 0 && (s[0] == '|' || s[0] == '/' ||
+	    (n >= 9 && strncasecmp(s, ":include:", 9) == 0));
+}
+
+/* The end of the quoted-string starting at p[0] == '"' (just after the
+ * closing quote), or NULL if it is not closed. */
+static const char *
+quoted_end(const char *p)
+{
+	for (p++; *p != '"'; p++) {
+		if (*p == '\0')
+			return NULL;
+		if (*p == '\\' && p[1] != '\0')
+			p++;
+	}
+	return p + 1;
+}
+
+/* The end of the comment starting at p[0] == '(' (they nest), or NULL. */
+static const char *
+comment_end(const char *p)
+{
+	size_t depth = 0;
+
+	for (;; p++) {
+		if (*p == '\0')
+			return NULL;
+		if (*p == '\\' && p[1] != '\0')
+			p++;
+		else if (*p == '(')
+			depth++;
+		else if (*p == ')' && --depth == 0)
+			return p + 1;
+	}
+}
+
+static int
+append_quoted_local(struct buf *b, const char *s, size_t n)
+{
+	size_t i;
+
+	if (buf_append_char(b, '"') == -1)
+		return -1;
+	for (i = 0; i < n; i++)
+		if (((s[i] == '"' || s[i] == '\\') &&
+		    buf_append_char(b, '\\') == -1) ||
+		    buf_append_char(b, s[i]) == -1)
+			return -1;
+	return buf_append_char(b, '"');
+}
+
+static bool
+is_mailbox(const char *s, size_t n)
+{
+	struct addr a;
+	const char *why;
+
+	return addr_parse_mailbox(s, n, ADDR_UTF8 | ADDR_ALLOW_NODOMAIN, &a,
+	    &why) == 0;
+}
+
+/* A wholly quoted item that is not a program, file or include: c[0..n)
+ * is what the quotes held, raw[0..rn) the item as written. */
+static int
+quoted_address(const char *c, size_t n, const char *raw, size_t rn,
+    struct buf *b)
+{
+	const char *at = n > 0 ? memrchr(c, '@', n) : NULL, *why;
+	size_t dn;
+
+	if (is_mailbox(c, n))
+		return buf_set(b, c, n);
+	if (at != NULL && at > c) {
+		dn = n - (size_t)(at + 1 - c);
+		if (addr_domain_valid(at + 1, dn, ADDR_UTF8, &why) == 0) {
+			buf_reset(b);
+			if (append_quoted_local(b, c, (size_t)(at - c)) == -1 ||
+			    buf_append(b, at, dn + 1) == -1)
+				return -1;
+			if (is_mailbox(b->data, b->len))
+				return 0;
+		}
+	}
+	return buf_set(b, raw, rn);
+}
+
+static void
+trim_blanks(const char **s, const char **e)
+{
+	while (*s < *e && blank(**s))
+		(*s)++;
+	while (*e > *s && blank((*e)[-1]))
+		(*e)--;
+}
+
+/* An address item raw[0..end): comments dropped, "phrase <addr>" reduced
+ * to addr; the raw text when that leaves no plain address. */
+static int
+address_item(const char *raw, const char *end, struct buf *tmp,
+    struct buf *b)
+{
+	const char *p, *q, *s, *e, *lt = NULL, *gt = NULL;
+
+	buf_reset(tmp);
+	for (p = raw; p < end; p = q) {
+		if (*p == '(') {
+			if ((q = comment_end(p)) == NULL)
+				goto as_written;
+			continue;
+		}
+		if (*p == '"') {
+			if ((q = quoted_end(p)) == NULL)
+				goto as_written;
+		} else
+			q = p + 1;
+		if (buf_append(tmp, p, (size_t)(q - p)) == -1)
+			return -1;
+	}
+	s = buf_str(tmp);
+	e = s + tmp->len;
+	trim_blanks(&s, &e);
+	if (s == e) {		/* only a comment: nothing to deliver to */
+		buf_reset(b);
+		return 0;
+	}
+	for (p = s; p < e; p = q) {	/* quotes are whole in tmp */
+		q = *p == '"' ? quoted_end(p) : p + 1;
+		if (*p == '<' && lt == NULL)
+			lt = p;
+		else if (*p == '>' && lt != NULL && gt == NULL)
+			gt = p;
+	}
+	if (lt != NULL) {
+		if (gt == NULL)
+			goto as_written;
+		for (p = gt + 1; p < e && blank(*p); p++)
+			;
+		if (p != e)
+			goto as_written;
+		s = lt + 1;	/* the phrase before '<' is dropped */
+		e = gt;
+	}
+	trim_blanks(&s, &e);
+	if (s == e || special_item(s, (size_t)(e - s)))
+		goto as_written;
+	return buf_set(b, s, (size_t)(e - s));
+as_written:
+	s = raw;
+	e = end;
+	trim_blanks(&s, &e);
+	return buf_set(b, s, (size_t)(e - s));
+}
+
+/* One item starting at *pp; *pp is left after its separating comma.  The
+ * item goes into b, which stays empty for an empty item ("a,,b", a
+ * trailing comma): those are skipped. */
+static int
+alias_item(const char **pp, struct buf *b, struct buf *tmp, const char **why)
+{
+	const char *p = *pp, *start, *q, *r, *e;
 
 	buf_reset(b);
 	while (blank(*p))
 		p++;
-	if (*p == '"') {
-		for (p++; *p != '"'; p++) {
-			if (*p == '\0') {
-				*why = "unterminated quote";
-				return -1;
-			}
-			if (*p == '\\' && (p[1] == '"' || p[1] == '\\'))
-				p++;
-			if (buf_append_char(b, *p) == -1)
-				goto oom;
-		}
-		p++;
-		while (blank(*p))
-			p++;
-		if (*p != ',' && *p != '\0') {
-			*why = "text after a closing quote";
-			return -1;
-		}
-	} else {
-		while (*p != ',' && *p != '\0') {
+	start = p;
+	if (*p != '"' && special_item(p, strlen(p))) {
+		/* an unquoted program, file or include: up to the comma */
+		for (; *p != ',' && *p != '\0'; p++)
 			if (*p == '"') {
 				*why = "quote inside an unquoted item";
 				return -1;
 			}
-			if (buf_append_char(b, *p++) == -1)
-				goto oom;
+		e = p;
+		trim_blanks(&start, &e);
+		if (buf_set(b, start, (size_t)(e - start)) == -1)
+			goto oom;
+		goto next;
+	}
+	if (*p == '"') {
+		if ((q = quoted_end(p)) == NULL) {
+			*why = "unterminated quote";
+			return -1;
 		}
-		while (b->len > 0 && blank(b->data[b->len - 1]))
-			buf_truncate(b, b->len - 1);
+		for (r = q; blank(*r); r++)
+			;
+		if (*r == ',' || *r == '\0') {
+			/* wholly quoted: the content, unescaped */
+			buf_reset(tmp);
+			for (p++; p < q - 1; p++) {
+				if (*p == '\\' && p + 1 < q - 1)
+					p++;
+				if (buf_append_char(tmp, *p) == -1)
+					goto oom;
+			}
+			if (tmp->len > 0 && special_item(tmp->data, tmp->len)) {
+				if (buf_set(b, tmp->data, tmp->len) == -1)
+					goto oom;
+			} else if (quoted_address(buf_str(tmp), tmp->len, start,
+			    (size_t)(q - start), b) == -1)
+				goto oom;
+			p = r;
+			goto next;
+		}
 	}
-	if (b->len == 0) {
-		*why = "empty item";
-		return -1;
-	}
-	if (*p == ',') {
-		p++;
-		while (blank(*p))
-			p++;
-		if (*p == '\0') {
-			*why = "empty item";
+	/* an address: find its end, the first comma outside quotes and
+	 * comments */
+	for (p = start; *p != ',' && *p != '\0'; p = q) {
+		if (*p == '"')
+			q = quoted_end(p);
+		else if (*p == '(')
+			q = comment_end(p);
+		else
+			q = p + 1;
+		if (q == NULL) {
+			*why = *p == '"' ? "unterminated quote" :
+			    "unterminated comment";
 			return -1;
 		}
 	}
+	if (address_item(start, p, tmp, b) == -1)
+		goto oom;
+next:
+	if (*p == ',')
+		p++;
 	*pp = p;
 	return 0;
 oom:
@@ -375,20 +623,22 @@ int
 alias_split(const char *value, char ***items, size_t *nitems,
     const char **why)
 {
-	struct buf b = BUF_INIT;
+	struct buf b = BUF_INIT, tmp = BUF_INIT;
 	char **v = NULL, **nv, *s;
 	size_t n = 0;
 	const char *p = value;
 
 	*items = NULL;
 	*nitems = 0;
-	do {
+	while (*p != '\0') {
+		if (alias_item(&p, &b, &tmp, why) == -1)
+			goto fail;
+		if (b.len == 0)
+			continue;
 		if (n == ALIAS_ITEMS_MAX) {
 			*why = "too many items";
 			goto fail;
 		}
-		if (alias_item(&p, &b, why) == -1)
-			goto fail;
 		nv = xrealloc_array(v, n + 1, sizeof(*v));
 		s = xstrndup(b.data, b.len);
 		if (nv == NULL || s == NULL) {
@@ -400,13 +650,15 @@ alias_split(const char *value, char ***items, size_t *nitems,
 		}
 		v = nv;
 		v[n++] = s;
-	} while (*p != '\0');
+	}
 	buf_free(&b);
+	buf_free(&tmp);
 	*items = v;
 	*nitems = n;
 	return 0;
 fail:
 	buf_free(&b);
+	buf_free(&tmp);
 	alias_items_free(v, n);
 	return -1;
 }

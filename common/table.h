@@ -7,12 +7,14 @@
  *                                    space continue the previous entry
  *
  * '#' starts a comment line (not inside a value); blank lines are skipped
- * (in aliases a blank or comment line also ends the entry, so a following
- * indented line is an error).  Lines may end in CRLF; other CRs are errors.
- * Keys are compared ASCII case-insensitively.  A line without a value, a
- * duplicate key, a NUL byte or an overlong line (> 4096) is an error naming
- * file and line.  A missing file is an empty table.  Lookups use binary
- * search over the sorted entries.
+ * (in aliases neither ends the entry: an indented line after them still
+ * continues it, as with Postfix).  Lines may end in CRLF; other CRs are
+ * errors.  Keys are compared ASCII case-insensitively.  A line without a
+ * value, a duplicate key, a NUL byte or an overlong line (> 4096) is an
+ * error naming file and line -- except that a duplicate alias is logged
+ * (event=table_duplicate file=FILE:LINE) and ignored, the first entry
+ * winning, as with postalias(1).  A missing file is an empty table.
+ * Lookups use binary search over the sorted entries.
  */
 #ifndef POSTHORN_TABLE_H
 #define POSTHORN_TABLE_H
@@ -43,10 +45,19 @@ int table_parse(const char *name, const char *text, size_t len,
 const struct table_entry *table_lookup(const struct table *t, const char *key);
 void table_free(struct table *t);
 
-/* Split an aliases/.forward value into items: separated by commas,
- * double-quoted items may contain commas and spaces ("|prog a, b"),
- * surrounding white space trimmed.  Items are malloc'd strings.  0 ok,
- * -1 malformed (unterminated quote, empty item) with *why set. */
+/* Split an aliases/.forward value into items, separated by commas
+ * outside quotes and comments; surrounding white space trimmed, empty
+ * items skipped.  "|cmd", "/file" and ":include:/path" are taken as
+ * written, or unquoted when wholly in double quotes ("|prog a, b").
+ * Other items are addresses: a quoted-string local part stays quoted
+ * ("john doe"@example.org), comments "(...)" are dropped, "Name <addr>"
+ * gives addr, a wholly quoted address loses its quotes when what is
+ * inside is an address ("bob@x") and is split at its last '@' otherwise
+ * ("john doe@x" gives "john doe"@x).  An item that reduces to no
+ * address is returned as written, for the caller to refuse alone.
+ * Items are malloc'd, never empty.  0 ok (maybe no items), -1 with *why
+ * (unterminated quote or comment, a quote inside an unquoted program or
+ * file, too many items). */
 int alias_split(const char *value, char ***items, size_t *nitems,
     const char **why);
 void alias_items_free(char **items, size_t n);

@@ -6,6 +6,10 @@
  *   /path/file        mbox (mbox.c);  /path/dir/  Maildir (maildir.c)
  *   :include:/path    the file's lines are more items (one level deeper)
  *   name, name@dom    an address; "\name" is the same without alias lookup
+ *                     ("john doe"@dom, Name <addr> and (comments) too)
+ *
+ * An item that is not an address fails alone and permanently (5.1.3);
+ * the rest of the list is still delivered.
  *
  * In the aliases file (we run as alias_user): a local name that is itself
  * an alias is expanded here, recursively, with a visited set (a name seen
@@ -122,10 +126,12 @@ do_include(struct exp *x, const char *path, int depth)
 }
 
 /* A local name: our own mailbox (.forward), another alias, or forward
- * (to name@domain; without a domain, the recipient's domain). */
+ * (to local@domain; without a domain, the recipient's domain).  name is
+ * the local part unquoted, for lookups; local as written (quoted where it
+ * has to be), for the address forwarded to. */
 static void
-do_local(struct exp *x, const char *name, const char *domain, bool noalias,
-    int depth)
+do_local(struct exp *x, const char *name, const char *local,
+    const char *domain, bool noalias, int depth)
 {
 	const struct config *cfg = x->c->cfg;
 	const struct table_entry *e;
@@ -139,7 +145,7 @@ do_local(struct exp *x, const char *name, const char *domain, bool noalias,
 		part(x, &r);
 		return;
 	}
-	if (x->self == NULL && !noalias &&
+	if (x->self == NULL && !noalias && addr_local_key_ok(name) &&
 	    (e = table_lookup(&x->c->tabs->aliases, name)) != NULL) {
 		if (seen(x, x->visited, x->nvisited, name)) {
 			log_msg(LOG_WARNING, "alias_loop", "qid", x->c->qid,
@@ -155,9 +161,9 @@ do_local(struct exp *x, const char *name, const char *domain, bool noalias,
 	dom = domain[0] != '\0' ? domain :
 	    config_is_local_domain(cfg, x->c->domain) ? x->c->domain :
 	    cfg->hostname;
-	if (snprintf(full, sizeof(full), "%s@%s", name, dom) >=
+	if (snprintf(full, sizeof(full), "%s@%s", local, dom) >=
 	    (int)sizeof(full)) {
-		fail(x, 'P', "5.1.3", "address too long: ", name);
+		fail(x, 'P', "5.1.3", "address too long: ", local);
 		return;
 	}
 	add_forward(x, full);
@@ -175,9 +181,11 @@ do_address(struct exp *x, const char *item, int depth)
 		noalias = true;
 		item++;
 	}
+	/* a malformed item fails alone and for good: the others of the
+	 * list are still delivered (as Postfix and sendmail do) */
 	if (addr_parse_mailbox(item, strlen(item),
 	    ADDR_UTF8 | ADDR_ALLOW_NODOMAIN, &a, &why) != 0) {
-		fail(x, 'T', "4.3.5", "bad address in alias expansion: ",
+		fail(x, 'P', "5.1.3", "bad address in alias or .forward: ",
 		    item);
 		return;
 	}
@@ -189,11 +197,11 @@ do_address(struct exp *x, const char *item, int depth)
 		return;
 	}
 	if (addr_local_unquoted(&a, lp, sizeof(lp)) < 0 || lp[0] == '\0') {
-		fail(x, 'T', "4.3.5", "bad address in alias expansion: ",
+		fail(x, 'P', "5.1.3", "bad address in alias or .forward: ",
 		    item);
 		return;
 	}
-	do_local(x, lp, a.domain, noalias, depth);
+	do_local(x, lp, a.local, a.domain, noalias, depth);
 }
 
 static void

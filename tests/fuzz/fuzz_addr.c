@@ -3,8 +3,9 @@
  * the flags; the rest is parsed as a path, a bare mailbox and a domain
  * from an exact-size copy (so ASan sees any over-read).  Invariants: a
  * rejection always has a reason; an accepted address formats, holds no
- * control octet, is non-ASCII only under ADDR_UTF8, and parses again as a
- * mailbox to the same address.
+ * control octet (nor C1 control, line separator or bidi embedding,
+ * override or isolate), is non-ASCII only under ADDR_UTF8, and parses
+ * again as a mailbox to the same address.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -30,6 +31,18 @@ check(const struct addr *a, unsigned flags)
 		if ((unsigned char)out[i] < 0x20 || out[i] == 0x7f)
 			abort();
 		if ((unsigned char)out[i] >= 0x80 && !(flags & ADDR_UTF8))
+			abort();
+		/* no C1 control, U+2028/9 or U+202A-E, U+2066-9 */
+		if (i + 1 < n && (unsigned char)out[i] == 0xc2 &&
+		    (unsigned char)out[i + 1] < 0xa0)
+			abort();
+		if (i + 2 < n && (unsigned char)out[i] == 0xe2 &&
+		    (((unsigned char)out[i + 1] == 0x80 &&
+		    (unsigned char)out[i + 2] >= 0xa8 &&
+		    (unsigned char)out[i + 2] <= 0xae) ||
+		    ((unsigned char)out[i + 1] == 0x81 &&
+		    (unsigned char)out[i + 2] >= 0xa6 &&
+		    (unsigned char)out[i + 2] <= 0xa9)))
 			abort();
 	}
 	if (a->null) {

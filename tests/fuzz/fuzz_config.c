@@ -3,7 +3,8 @@
  * on arbitrary octets.  Oracles: a failure always explains itself as
  * "mem.conf..." with printable text only; a success yields the invariants
  * the programs rely on (hostname set, non-zero limits, retry_min <=
- * retry_max, TLS files paired).
+ * retry_max, TLS files paired, no control character in the spool and
+ * aliases paths).
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -33,6 +34,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    cfg.spool == NULL || cfg.spool[0] != '/' ||
 		    cfg.checkpassword == NULL)
 			abort();
+		/* no control character reaches a value */
+		for (i = 0; cfg.spool[i] != '\0'; i++)
+			if ((unsigned char)cfg.spool[i] < 0x20 ||
+			    cfg.spool[i] == 0x7f)
+				abort();
+		for (i = 0; cfg.aliases != NULL && cfg.aliases[i] != '\0';
+		    i++)
+			if ((unsigned char)cfg.aliases[i] < 0x20 ||
+			    cfg.aliases[i] == 0x7f)
+				abort();
 		config_free(&cfg);
 	} else {
 		if (strncmp(buf_str(&err), "mem.conf", 8) != 0)

@@ -5,7 +5,8 @@
  * leak; a found recipient has a kind, a NUL-terminated key and extension
  * that are no longer than the local part; a system user is only ever
  * looked up under a portable name; an extension is only reported when
- * the delimiter is in the input.
+ * the delimiter is in the input; the key that matched never holds '@'
+ * (a quoted "x@y" local part must not reach full-address keys).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -68,6 +69,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    strnlen(t.ext, sizeof(t.ext)) >= sizeof(t.ext))
 			abort();
 		if (t.ext[0] != '\0' && strchr(rcpt, '+') == NULL)
+			abort();
+		/* a local part holding '@' matches no key */
+		if (strchr(t.user, '@') != NULL)
 			abort();
 		if (t.kind == LOCAL_USER)
 			for (i = 0; t.user[i] != '\0'; i++)

@@ -2,7 +2,8 @@
  * fuzz_table.c — table parsing (common/table.c) on arbitrary octets: the
  * first octet picks the syntax; every entry of an accepted table must be
  * found again by lookup (case-folded too), and every value goes through
- * alias_split() and route_parse(), plus route_lookup() for a few domains.
+ * alias_split() (items never empty nor starting with a blank) and
+ * route_parse(), plus route_lookup() for a few domains.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -39,9 +40,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			    t.v[i].value[0] == '\0')
 				abort();
 			why = NULL;
-			if (alias_split(t.v[i].value, &items, &n, &why) == 0)
+			if (alias_split(t.v[i].value, &items, &n, &why) == 0) {
+				for (size_t k = 0; k < n; k++)
+					if (items[k][0] == '\0' ||
+					    items[k][0] == ' ')
+						abort();
 				alias_items_free(items, n);
-			else if (why == NULL)
+			} else if (why == NULL)
 				abort();
 			why = NULL;
 			if (route_parse(t.v[i].value, &r, &why) == -1 &&

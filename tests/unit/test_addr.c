@@ -262,6 +262,42 @@ START_TEST(test_literals)
 }
 END_TEST
 
+/* RFC 5321 numbers are decimal: leading zeros are accepted and dropped
+ * where the literal is parsed, so that inet_pton() (remote delivery) and
+ * local_domains see [192.0.2.1]; "010" is ten, not octal eight. */
+START_TEST(test_ipv4_literal_leading_zeros)
+{
+	struct addr a;
+	const char *why;
+	char d[32];
+
+	ck_assert_str_eq(path("<a@[192.000.002.001]>", 0), "a@[192.0.2.1]");
+	ck_assert_str_eq(path("<a@[010.0.0.010]>", 0), "a@[10.0.0.10]");
+	ck_assert_str_eq(path("<a@[0.00.000.100]>", 0), "a@[0.0.0.100]");
+	ck_assert_str_eq(path("<a@[255.255.255.255]>", 0),
+	    "a@[255.255.255.255]");
+	ck_assert_int_eq(addr_parse_mailbox("a@[192.0.2.01]", 14, 0, &a,
+	    &why), 0);
+	ck_assert_str_eq(a.domain, "[192.0.2.1]");
+	ck_assert(a.literal);
+	ck_assert_str_eq(path("<@[010.0.0.1]:a@[001.2.3.4]>", 0),
+	    "a@[1.2.3.4]");
+	snprintf(d, sizeof(d), "[001.002.003.004]");
+	addr_domain_canon(d);
+	ck_assert_str_eq(d, "[1.2.3.4]");
+	/* anything else is left alone */
+	snprintf(d, sizeof(d), "[IPv6:0::01]");
+	addr_domain_canon(d);
+	ck_assert_str_eq(d, "[IPv6:0::01]");
+	snprintf(d, sizeof(d), "001.example");
+	addr_domain_canon(d);
+	ck_assert_str_eq(d, "001.example");
+	snprintf(d, sizeof(d), "[1.2.3.0004]");
+	addr_domain_canon(d);
+	ck_assert_str_eq(d, "[1.2.3.0004]");
+}
+END_TEST
+
 START_TEST(test_source_route)
 {
 	ck_assert_str_eq(path("<@a.org:u@d.org>", 0), "u@d.org");
@@ -329,6 +365,49 @@ START_TEST(test_utf8)
 	ck_assert(!ok("<\xff@x>", ADDR_UTF8));
 	ck_assert(ok("<\"\xc3\xbc x\"@x>", ADDR_UTF8));
 	ck_assert(!ok("<a@[IPv6:\xc3\xbc]>", ADDR_UTF8));
+}
+END_TEST
+
+/* Under SMTPUTF8, C1 controls, the line/paragraph separators and the
+ * bidirectional formatting characters are refused in local parts and
+ * domains (they would reach logs and Delivered-To); letters still pass. */
+START_TEST(test_utf8_controls_bidi)
+{
+	static const char *const bad[] = {
+		"\xc2\x80", "\xc2\x85", "\xc2\x9f",	/* C1, NEL */
+		"\xd8\x9c",			/* U+061C ALM */
+		"\xe2\x80\x8e", "\xe2\x80\x8f",	/* LRM, RLM */
+		"\xe2\x80\xa8", "\xe2\x80\xa9",	/* LS, PS */
+		"\xe2\x80\xaa", "\xe2\x80\xae",	/* LRE .. RLO */
+		"\xe2\x81\xa6", "\xe2\x81\xa9",	/* LRI .. PDI */
+	};
+	char buf[64];
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(buf, sizeof(buf), "<a%sb@x.example>", bad[i]);
+		ck_assert_str_eq(path(buf, ADDR_UTF8), "ERR:control or "
+		    "bidirectional formatting character in local part");
+		snprintf(buf, sizeof(buf), "<\"a%sb\"@x.example>", bad[i]);
+		ck_assert_str_eq(path(buf, ADDR_UTF8), "ERR:control or "
+		    "bidirectional formatting character in local part");
+		snprintf(buf, sizeof(buf), "<ab@x%s.example>", bad[i]);
+		ck_assert_str_eq(path(buf, ADDR_UTF8), "ERR:control or "
+		    "bidirectional formatting character in domain");
+		snprintf(buf, sizeof(buf), "x%s.example", bad[i]);
+		ck_assert_int_eq(addr_domain_valid(buf, strlen(buf), ADDR_UTF8,
+		    &(const char *){ NULL }), -1);
+		snprintf(buf, sizeof(buf), "a%sb@x.example", bad[i]);
+		ck_assert_int_eq(mbox(buf, strlen(buf), ADDR_UTF8), -1);
+	}
+	/* neighbours of the refused ranges and ordinary letters pass */
+	ck_assert(ok("<\xc2\xa0x@x.example>", ADDR_UTF8));	/* U+00A0 */
+	ck_assert(ok("<\xc3\xbc@b\xc3\xbc.example>", ADDR_UTF8));
+	ck_assert(ok("<\xe2\x80\x93@x.example>", ADDR_UTF8));	/* U+2013 */
+	ck_assert(ok("<\xe2\x81\xa5@x.example>", ADDR_UTF8));	/* U+2065 */
+	ck_assert(ok("<\xe2\x81\xaa@x.example>", ADDR_UTF8));	/* U+206A */
+	ck_assert(ok("<\xd7\xa9\xd7\x9c@\xd7\x93.example>", ADDR_UTF8));
+	ck_assert(ok("<\xf0\x9f\x98\x80@x.example>", ADDR_UTF8));
 }
 END_TEST
 
@@ -423,6 +502,8 @@ addr_suite(void)
 	tcase_add_test(tc, test_source_route);
 	tcase_add_test(tc, test_nodomain);
 	tcase_add_test(tc, test_utf8);
+	tcase_add_test(tc, test_ipv4_literal_leading_zeros);
+	tcase_add_test(tc, test_utf8_controls_bidi);
 	tcase_add_test(tc, test_utf8_valid);
 	tcase_add_test(tc, test_domain_valid);
 	tcase_add_test(tc, test_helpers);

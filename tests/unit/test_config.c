@@ -298,6 +298,36 @@ START_TEST(test_hostile_file)
 	ck_assert_int_eq(config_load(dir, &cfg, &err), -1);
 	ck_assert_ptr_nonnull(strstr(buf_str(&err),
 	    "posthorn.conf:1: line too long"));
+	/* a control character in a value is an error; a CR left over from
+	 * a doubled CRLF would otherwise make a path name no file */
+	ck_assert_str_eq(load("spool = /var/spool/posthorn\rmax_recipients = "
+	    "5\r\n", &cfg), "/posthorn.conf:1: spool: control character in "
+	    "the value (a carriage return)");
+	ck_assert_str_eq(load("hostname = a.b\naliases = /etc/aliases\r\r\n",
+	    &cfg), "/posthorn.conf:2: aliases: control character in the "
+	    "value (a carriage return)");
+	ck_assert_str_eq(load("mailboxes = /etc/mail\x1b[2Jboxes\n", &cfg),
+	    "/posthorn.conf:1: mailboxes: control character in the value");
+	ck_assert_str_eq(load("mail_spool_dir = /var/mail\x7f\n", &cfg),
+	    "/posthorn.conf:1: mail_spool_dir: control character in the "
+	    "value");
+	ck_assert_str_eq(load("alias_user = nobody\v\n", &cfg),
+	    "/posthorn.conf:1: alias_user: control character in the value");
+	ck_assert_str_eq(load("aliases = /etc/al\tiases\n", &cfg),
+	    "/posthorn.conf:1: aliases: control character in the value "
+	    "(a tab)");
+	/* an IPv4 literal is stored as addresses are parsed: decimal,
+	 * without leading zeros */
+	ck_assert_str_eq(load("local_domains = [192.000.002.001], x.example\n",
+	    &cfg), "");
+	ck_assert_str_eq(cfg.local_domains.v[0], "[192.0.2.1]");
+	ck_assert(config_is_local_domain(&cfg, "[192.0.2.1]"));
+	config_free(&cfg);
+	/* tabs are blanks around the '=' and between list entries */
+	ck_assert_str_eq(load("local_domains = a.example,\tb.example\t\n",
+	    &cfg), "");
+	ck_assert_uint_eq(cfg.local_domains.n, 2);
+	config_free(&cfg);
 	/* no trailing newline, CRLF endings */
 	ck_assert_str_eq(load("max_recipients = 7\r\nremote_port = 26", &cfg),
 	    "");

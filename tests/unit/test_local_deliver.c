@@ -620,6 +620,59 @@ START_TEST(test_alias_forward_fails_temporarily)
 }
 END_TEST
 
+/* Quoted local parts and "Name <addr>" items are addresses like any
+ * other: the list is not refused as a whole (4.3.5) any more, and an
+ * address forwarded keeps its quotes.  Without a queue, forwarding a
+ * valid address fails with 4.3.0 "cannot forward"; an invalid one would
+ * be 5.1.3 before the queue is tried. */
+START_TEST(test_alias_quoted_local_parts)
+{
+	struct lresult r;
+	struct buf b = BUF_INIT;
+
+	expand_deliver(&ctx, "\"john doe\"@remote.example, files", "ql",
+	    false, &r);
+	ck_assert_int_eq(r.status, 'T');
+	ck_assert_str_eq(r.dsn, "4.3.0");
+	ck_assert_ptr_nonnull(strstr(r.text, "cannot forward"));
+	slurp(tp("alias.mbox"), &b);
+	ck_assert_ptr_nonnull(strstr(buf_str(&b), "Subject: hi\n"));
+	ck_assert_int_eq(unlink(tp("alias.mbox")), 0);
+	/* a local domain: forwarded as "john doe"@example.org, not as the
+	 * invalid john doe@example.org */
+	expand_deliver(&ctx, "\"john doe\"@example.org", "ql", false, &r);
+	ck_assert_int_eq(r.status, 'T');
+	ck_assert_str_eq(r.dsn, "4.3.0");
+	expand_deliver(&ctx, "\"john doe\"", "ql", false, &r);
+	ck_assert_int_eq(r.status, 'T');
+	ck_assert_str_eq(r.dsn, "4.3.0");
+	/* a quoted plain name is the name: the alias is expanded here */
+	expand_deliver(&ctx, "\"files\"", "ql", false, &r);
+	ck_assert_int_eq(r.status, 'D');
+	/* "Name <addr>" and comments, as sendmail and Postfix take them */
+	expand_deliver(&ctx, "The Files <files> (archive)", "ql", false, &r);
+	ck_assert_int_eq(r.status, 'D');
+	slurp(tp("alias.mbox"), &b);
+	ck_assert_ptr_nonnull(strstr(buf_str(&b), "Subject: hi\n"));
+	buf_free(&b);
+}
+END_TEST
+
+/* An item that is no address fails for good and alone: the rest of the
+ * list is delivered, the sender learns which item is wrong. */
+START_TEST(test_alias_bad_item_permanent)
+{
+	struct lresult r;
+
+	expand_deliver(&ctx, "john doe@example.org, files", "bad", false,
+	    &r);
+	ck_assert_int_eq(r.status, 'P');
+	ck_assert_str_eq(r.dsn, "5.1.3");
+	ck_assert_ptr_nonnull(strstr(r.text, "john doe@example.org"));
+	ck_assert_int_eq(access(tp("alias.mbox"), F_OK), 0);
+}
+END_TEST
+
 START_TEST(test_dotforward_self)
 {
 	struct lresult r;
@@ -667,6 +720,8 @@ suite(void)
 	tcase_add_test(tc, test_alias_loop);
 	tcase_add_test(tc, test_alias_forward_fails_temporarily);
 	tcase_add_test(tc, test_dotforward_self);
+	tcase_add_test(tc, test_alias_quoted_local_parts);
+	tcase_add_test(tc, test_alias_bad_item_permanent);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -63,8 +63,9 @@ setup(void)
 	    "alice@example.org %s/boxes/alice/\n"
 	    "carol %s/boxes/sub/dir/carol.mbox\n"
 	    "both %s/boxes/both/\n"
+	    "secret@internal.example %s/boxes/secret/\n"
 	    "bad relative/path/\n",
-	    tmpdir, tmpdir, tmpdir);
+	    tmpdir, tmpdir, tmpdir, tmpdir);
 	write_file("mailboxes", mb);
 	write_file("aliases",
 	    "both: root\n"
@@ -317,6 +318,47 @@ START_TEST(test_relocated)
 }
 END_TEST
 
+/* A quoted local part holding '@' never matches a table key: it would
+ * reach full-address entries of other domains ("x@y") or relocated
+ * "@domain" entries.  Quoting alone changes nothing: "bob"@ is bob@. */
+START_TEST(test_quoted_at_local_part)
+{
+	struct local_target t;
+
+	ck_assert_int_eq(resolve("\"secret@internal.example\"@h", &t), 0);
+	ck_assert_int_eq(t.kind, LOCAL_NONE);
+	ck_assert_int_eq(resolve("\"alice@example.org\"@example.com", &t), 0);
+	ck_assert_int_eq(resolve("\"alice@example.org+x\"@h", &t), 0);
+	ck_assert_int_eq(resolve("\"list@h\"@h", &t), 0);
+	ck_assert_int_eq(resolve("\"postmaster@h\"@h", &t), 0);
+	/* the same names unquoted or plainly quoted still resolve */
+	ck_assert_int_eq(resolve("secret@internal.example", &t), 1);
+	ck_assert_int_eq(t.kind, LOCAL_MAILBOX);
+	ck_assert_int_eq(resolve("\"alice\"@example.org", &t), 1);
+	ck_assert_int_eq(t.kind, LOCAL_MAILBOX);
+	ck_assert_int_eq(resolve("\"list\"@h", &t), 1);
+	ck_assert_int_eq(t.kind, LOCAL_ALIAS);
+}
+END_TEST
+
+START_TEST(test_relocated_quoted)
+{
+	/* "moved"@h is moved@h: the key forms of local_resolve */
+	ck_assert_str_eq(local_relocated(&tabs, "\"moved\"@h"),
+	    "moved@example.com");
+	ck_assert_str_eq(local_relocated(&tabs, "\"old\"@example.org"),
+	    "new@example.net");
+	/* a local part holding '@' is no key of its own ... */
+	ck_assert_ptr_null(local_relocated(&tabs, "\"@gone.example\"@h"));
+	ck_assert_ptr_null(local_relocated(&tabs,
+	    "\"moved@example.com\"@h"));
+	/* ... but its domain's entry still applies */
+	ck_assert_str_eq(local_relocated(&tabs, "\"x@y\"@gone.example"),
+	    "everyone@example.net");
+	ck_assert_ptr_null(local_relocated(&tabs, "not an address"));
+}
+END_TEST
+
 START_TEST(test_missing_tables)
 {
 	struct config c2;
@@ -355,6 +397,8 @@ suite(void)
 	tcase_add_test(tc, test_unknown_and_hostile);
 	tcase_add_test(tc, test_postmaster_default);
 	tcase_add_test(tc, test_relocated);
+	tcase_add_test(tc, test_quoted_at_local_part);
+	tcase_add_test(tc, test_relocated_quoted);
 	tcase_add_test(tc, test_missing_tables);
 	suite_add_tcase(s, tc);
 	return s;

@@ -108,14 +108,131 @@ START_TEST(test_aliases)
 	table_free(&t);
 	ck_assert_str_eq(PE("  bob\n", TABLE_ALIASES),
 	    "T:1: continuation line without an entry");
-	ck_assert_str_eq(PE("a: b\n\n  c\n", TABLE_ALIASES),
-	    "T:3: continuation line without an entry");
-	ck_assert_str_eq(PE("a: b\n# x\n  c\n", TABLE_ALIASES),
+	ck_assert_str_eq(PE("\n# x\n  bob\n", TABLE_ALIASES),
 	    "T:3: continuation line without an entry");
 	ck_assert_str_eq(PE("a b: c\n", TABLE_ALIASES),
 	    "T:1: white space in the key");
 	ck_assert_str_eq(PE("a:\n", TABLE_ALIASES), "T:1: missing value");
 	buf_free(&err);
+}
+END_TEST
+
+/* A member commented out, a blank line or an indented comment inside a
+ * list neither ends the entry nor makes the file fail to load. */
+START_TEST(test_aliases_comments_in_list)
+{
+	struct table t;
+	struct buf err = BUF_INIT;
+	const char *text = "staff: alice,\n"
+	    "    # bob,\n"
+	    "    carol,\n"
+	    "\n"
+	    "\tdave,\n"
+	    "# flush-left comment\n"
+	    "  \t\n"
+	    "    erin\r\n"
+	    "root: staff\n";
+
+	ck_assert_int_eq(table_parse("aliases", text, strlen(text),
+	    TABLE_ALIASES, &t, &err), 0);
+	ck_assert_uint_eq(t.n, 2);
+	ck_assert_str_eq(val(&t, "staff"), "alice, carol, dave, erin");
+	ck_assert_uint_eq(table_lookup(&t, "staff")->line, 1);
+	ck_assert_str_eq(val(&t, "root"), "staff");
+	table_free(&t);
+	ck_assert_str_eq(PE("a: b\n\n  c\n", TABLE_ALIASES), "ok");
+	ck_assert_str_eq(PE("a: b\n# x\n  c\n", TABLE_ALIASES), "ok");
+	/* the other tables have no continuation lines */
+	ck_assert_str_eq(PE("a b\n# x\n  c d\n", TABLE_SPACE), "ok");
+	buf_free(&err);
+}
+END_TEST
+
+/* A long list of continuation lines (which took quadratic time) loads
+ * whole, every member in order. */
+START_TEST(test_aliases_long_list)
+{
+	struct buf text = BUF_INIT, want = BUF_INIT;
+	struct table t;
+	struct buf err = BUF_INIT;
+	size_t i;
+
+	buf_append_str(&text, "big: m0");
+	buf_append_str(&want, "m0");
+	for (i = 1; i < 50000; i++) {
+		buf_printf(&text, ",\n  m%zu", i);
+		buf_printf(&want, ", m%zu", i);
+	}
+	buf_append_str(&text, "\nafter: x\n");
+	ck_assert_int_eq(table_parse("aliases", text.data, text.len,
+	    TABLE_ALIASES, &t, &err), 0);
+	ck_assert_uint_eq(t.n, 2);
+	ck_assert_str_eq(val(&t, "big"), want.data);
+	ck_assert_str_eq(val(&t, "after"), "x");
+	table_free(&t);
+	buf_free(&text);
+	buf_free(&want);
+	buf_free(&err);
+}
+END_TEST
+
+/* Run table_parse with stderr going to a file; the log lines it wrote. */
+static const char *
+parse_logged(const char *text, enum table_syntax syn, struct table *t,
+    int *rc)
+{
+	static char logged[1024];
+	char path[] = "/tmp/test_table_log.XXXXXX";
+	struct buf err = BUF_INIT;
+	int fd, saved;
+	ssize_t n;
+
+	fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	unlink(path);
+	fflush(stderr);
+	saved = dup(2);
+	ck_assert_int_ge(saved, 0);
+	ck_assert_int_eq(dup2(fd, 2), 2);
+	*rc = table_parse("aliases", text, strlen(text), syn, t, &err);
+	fflush(stderr);
+	ck_assert_int_eq(dup2(saved, 2), 2);
+	close(saved);
+	n = pread(fd, logged, sizeof(logged) - 1, 0);
+	ck_assert_int_ge(n, 0);
+	logged[n] = '\0';
+	close(fd);
+	buf_free(&err);
+	return logged;
+}
+
+/* A key given twice in aliases (Root: and root: included) is a warning
+ * naming file:line, and the first entry is used, as with postalias; in
+ * the other tables it stays an error. */
+START_TEST(test_aliases_duplicate_warns)
+{
+	struct table t;
+	const char *log;
+	int rc;
+
+	log = parse_logged("root: alice\n"
+	    "staff: a, b\n"
+	    "Root: bob,\n"
+	    "  carol\n"
+	    "root: dave\n", TABLE_ALIASES, &t, &rc);
+	ck_assert_int_eq(rc, 0);
+	ck_assert_uint_eq(t.n, 2);
+	ck_assert_str_eq(val(&t, "ROOT"), "alice");
+	ck_assert_uint_eq(table_lookup(&t, "root")->line, 1);
+	ck_assert_str_eq(val(&t, "staff"), "a, b");
+	ck_assert_ptr_nonnull(strstr(log, "event=table_duplicate "
+	    "file=aliases:3 key=Root"));
+	ck_assert_ptr_nonnull(strstr(log, "file=aliases:5 key=root"));
+	ck_assert_ptr_nonnull(strstr(log, "the entry on line 1 is used"));
+	table_free(&t);
+	log = parse_logged("a x\nA y\n", TABLE_SPACE, &t, &rc);
+	ck_assert_int_eq(rc, -1);
+	ck_assert_str_eq(log, "");
 }
 END_TEST
 
@@ -207,14 +324,72 @@ START_TEST(test_alias_split)
 	ck_assert_str_eq(split(" a ,b,  c d "), "[a][b][c d]");
 	ck_assert_str_eq(split("\"|/bin/prog a, b\", /var/log/x, :include:/l"),
 	    "[|/bin/prog a, b][/var/log/x][:include:/l]");
-	ck_assert_str_eq(split("\"a \\\"q\\\" \\\\ b\""), "[a \"q\" \\ b]");
-	ck_assert_str_eq(split("a,,b"), "ERR:empty item");
-	ck_assert_str_eq(split("a,"), "ERR:empty item");
-	ck_assert_str_eq(split(""), "ERR:empty item");
-	ck_assert_str_eq(split("\"\""), "ERR:empty item");
+	ck_assert_str_eq(split("\"/var/log/a b\", \":include:/x,y\""),
+	    "[/var/log/a b][:include:/x,y]");
+	/* a quoted item that is no address stays quoted: a local part */
+	ck_assert_str_eq(split("\"a \\\"q\\\" \\\\ b\""), "[\"a \\\"q\\\" \\\\ b\"]");
+	ck_assert_str_eq(split("\"\""), "[\"\"]");
+	/* empty items (a trailing comma before a commented-out member)
+	 * are skipped, as sendmail and Postfix do */
+	ck_assert_str_eq(split("a,,b"), "[a][b]");
+	ck_assert_str_eq(split("a,"), "[a]");
+	ck_assert_str_eq(split(" , "), "");
+	ck_assert_str_eq(split(""), "");
 	ck_assert_str_eq(split("\"abc"), "ERR:unterminated quote");
-	ck_assert_str_eq(split("\"a\"b"), "ERR:text after a closing quote");
-	ck_assert_str_eq(split("a\"b\""), "ERR:quote inside an unquoted item");
+	ck_assert_str_eq(split("a, \"b"), "ERR:unterminated quote");
+	ck_assert_str_eq(split("a (b"), "ERR:unterminated comment");
+	ck_assert_str_eq(split("|/bin/x \"y\""),
+	    "ERR:quote inside an unquoted item");
+	/* what is no address is handed on whole, for the caller to refuse
+	 * that item alone */
+	ck_assert_str_eq(split("\"a\"b, c"), "[\"a\"b][c]");
+	ck_assert_str_eq(split("a\"b\""), "[a\"b\"]");
+}
+END_TEST
+
+/* RFC 5321 quoted local parts, wholly quoted addresses, "Name <addr>"
+ * and comments, as sendmail and Postfix read aliases and .forward. */
+START_TEST(test_alias_split_addresses)
+{
+	ck_assert_str_eq(split("\"john doe\"@example.org, bob"),
+	    "[\"john doe\"@example.org][bob]");
+	ck_assert_str_eq(split("bob, \"john doe\"@example.org"),
+	    "[bob][\"john doe\"@example.org]");
+	ck_assert_str_eq(split("\"a,b\"@example.org,c"),
+	    "[\"a,b\"@example.org][c]");
+	ck_assert_str_eq(split("\"john doe\""), "[\"john doe\"]");
+	/* wholly quoted: unquoted when it is an address; else split at the
+	 * last '@' as Postfix does */
+	ck_assert_str_eq(split("\"bob@example.org\""), "[bob@example.org]");
+	ck_assert_str_eq(split("\"john doe@example.org\""),
+	    "[\"john doe\"@example.org]");
+	ck_assert_str_eq(split("\"a\\\"b c@example.org\""),
+	    "[\"a\\\"b c\"@example.org]");
+	ck_assert_str_eq(split("\"john doe@-bad-\""),
+	    "[\"john doe@-bad-\"]");
+	/* a quoted local part is never a program or a file */
+	ck_assert_str_eq(split("\"|/bin/sh\"@example.org"),
+	    "[\"|/bin/sh\"@example.org]");
+	ck_assert_str_eq(split("\"/etc/passwd\"@example.org"),
+	    "[\"/etc/passwd\"@example.org]");
+	/* phrase <addr>, comments */
+	ck_assert_str_eq(split("Alice Example <alice@example.org>, bob"),
+	    "[alice@example.org][bob]");
+	ck_assert_str_eq(split("\"Doe, John\" <john@example.org>"),
+	    "[john@example.org]");
+	ck_assert_str_eq(split("<\"john doe\"@example.org>"),
+	    "[\"john doe\"@example.org]");
+	ck_assert_str_eq(split("alice@example.org (Alice, the boss), bob"),
+	    "[alice@example.org][bob]");
+	ck_assert_str_eq(split("(old) bob (x (nested)), carol"),
+	    "[bob][carol]");
+	ck_assert_str_eq(split("alice, (retired: bob)"), "[alice]");
+	/* brackets that do not make an address are kept as written */
+	ck_assert_str_eq(split("<>"), "[<>]");
+	ck_assert_str_eq(split("x <a@b> y"), "[x <a@b> y]");
+	ck_assert_str_eq(split("x <a@b"), "[x <a@b]");
+	ck_assert_str_eq(split("Root </etc/passwd>"), "[Root </etc/passwd>]");
+	ck_assert_str_eq(split("Sh <|/bin/sh>"), "[Sh <|/bin/sh>]");
 }
 END_TEST
 
@@ -315,9 +490,13 @@ table_suite(void)
 	tcase_add_test(tc, test_space);
 	tcase_add_test(tc, test_colon);
 	tcase_add_test(tc, test_aliases);
+	tcase_add_test(tc, test_aliases_comments_in_list);
+	tcase_add_test(tc, test_aliases_duplicate_warns);
+	tcase_add_test(tc, test_aliases_long_list);
 	tcase_add_test(tc, test_errors);
 	tcase_add_test(tc, test_load);
 	tcase_add_test(tc, test_alias_split);
+	tcase_add_test(tc, test_alias_split_addresses);
 	tcase_add_test(tc, test_route_parse);
 	tcase_add_test(tc, test_route_lookup);
 	suite_add_tcase(s, tc);
