@@ -15,7 +15,8 @@
  * scheduler (posthorn-spawn, which runs posthorn-send; or posthorn-send
  * itself) with NOTIFY_SOCKET and waits for READY=1, restarts it with a
  * backoff when it dies, and on SIGINT/SIGTERM stops everything it started
- * (each child leads its own process group, signalled by its PID) and
+ * (each child leads its own session and process group, signalled by its
+ * PID) and
  * exits 0.  The bound addresses go to DIR/run/listen, readiness to
  * DIR/run/ready (tests poll for both).  It is a child subreaper, and its
  * children carry a parent-death signal, so no scheduler outlives it.
@@ -27,6 +28,8 @@
  * Trust: the configuration directory is the caller's own.  Peers are
  * never read here: connection bytes only reach the exec'd programs.
  * Notifications are accepted only from processes of our own uid.
+ * Children never get our terminal or the descriptors we inherited
+ * (run_proc.c).
  */
 #include <sys/file.h>
 #include <sys/prctl.h>
@@ -162,6 +165,7 @@ on_restart(sd_event_source *s, uint64_t usec, void *ud)
 		return 0;
 	if (r->sched_pgid > 0)
 		kill(-r->sched_pgid, SIGKILL);
+	signal_sched_orphans(r, SIGKILL);
 	if (sched_start(r) == -1)
 		sched_schedule_restart(r);
 	return 0;
@@ -310,6 +314,54 @@ on_notify(sd_event_source *s, int fd, uint32_t revents, void *ud)
 	return 0;
 }
 
+/* Copy what children wrote into the log pipe to our stderr (writes of
+ * up to PIPE_BUF octets are atomic, so their lines stay whole). */
+static void
+log_pipe_copy(struct run *r)
+{
+	char b[16384];
+	ssize_t n;
+	int i;
+
+	for (i = 0; i < 64; i++) {
+		n = read(r->logpipe[0], b, sizeof(b));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;
+		(void)io_write_file(2, b, (size_t)n);
+	}
+}
+
+static int
+on_log(sd_event_source *s, int fd, uint32_t revents, void *ud)
+{
+	(void)s;
+	(void)fd;
+	(void)revents;
+	log_pipe_copy(ud);
+	return 0;
+}
+
+/* Children must not get our terminal (see child_exec): when fd 1 or 2
+ * is one, they get a pipe there that we copy to stderr. */
+static int
+log_pipe_open(struct run *r, struct buf *err)
+{
+	r->pipe_out = isatty(1) == 1;
+	r->pipe_err = isatty(2) == 1;
+	if (!r->pipe_out && !r->pipe_err)
+		return 0;
+	if (pipe2(r->logpipe, O_CLOEXEC) == -1 ||
+	    io_set_nonblock(r->logpipe[0], 1) == -1 ||
+	    sd_event_add_io(r->ev, NULL, r->logpipe[0], EPOLLIN, on_log,
+	    r) < 0) {
+		buf_printf(err, "log pipe: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 /* Stopping ends when no child at all is left, orphans included. */
 static void
 maybe_exit(struct run *r)
@@ -353,6 +405,7 @@ reaped(struct run *r, pid_t pid, int status)
 		 * started (posthorn-send under the spawner, agents) goes
 		 * too, and is killed outright before the next start */
 		kill(-pid, SIGTERM);
+		signal_sched_orphans(r, SIGTERM);
 		if (!r->stopping)
 			sched_schedule_restart(r);
 		return;
@@ -422,6 +475,7 @@ on_watchdog_check(sd_event_source *s, uint64_t usec, void *ud)
 		log_msg(LOG_ERR, "watchdog_timeout", "pid", p, "action",
 		    "SIGKILL", (char *)NULL);
 		r->last_ping = 0;
+		signal_sched_children(r, SIGKILL);
 		kill(-r->sched_pgid, SIGKILL);
 	}
 	sd_event_source_set_time_relative(s, r->watchdog_usec / 4);
@@ -680,7 +734,8 @@ setup(struct run *r, const char *dirarg, const struct lopt *lo,
 		buf_printf(err, "cannot set up the event loop");
 		return -1;
 	}
-	if (bind_all(r, err) == -1 || bind_notify(r, err) == -1)
+	if (log_pipe_open(r, err) == -1 || bind_all(r, err) == -1 ||
+	    bind_notify(r, err) == -1)
 		return -1;
 	if (sd_event_add_io(r->ev, NULL, r->notify_fd, EPOLLIN, on_notify,
 	    r) < 0 || sd_event_add_time_relative(r->ev, &r->watchdog,
@@ -700,6 +755,8 @@ cleanup(struct run *r)
 	if (snprintf(path, sizeof(path), "%s/ready", r->rundir) <
 	    (int)sizeof(path))
 		unlink(path);
+	if (r->logpipe[0] >= 0)
+		log_pipe_copy(r);	/* the last lines of the children */
 	if (r->notify_path[0] == '/')
 		unlink_stale_socket(r->notify_path);
 	unlink_stale_socket(r->cfg.queue_socket);
@@ -715,6 +772,19 @@ watchdog_usec(void)
 	if (v == NULL || parse_uint(v, 3600, &sec) == -1 || sec == 0)
 		sec = WATCHDOG_SEC;
 	return sec * 1000000ULL;
+}
+
+/* Descriptors 0-2 are open (on /dev/null if we were started without),
+ * so that no socket of ours is ever one of them. */
+static void
+stdio_open(void)
+{
+	int fd;
+
+	while ((fd = open("/dev/null", O_RDWR)) >= 0 && fd < 3)
+		;
+	if (fd > 2)
+		close(fd);
 }
 
 static void __attribute__((noreturn))
@@ -734,6 +804,7 @@ main(int argc, char **argv)
 	const char *dirarg = NULL;
 	int c, rc;
 
+	stdio_open();
 	log_init("posthorn-run");
 	while ((c = getopt(argc, argv, "aC:l:v")) != -1) {
 		switch (c) {
@@ -758,6 +829,7 @@ main(int argc, char **argv)
 	if (optind != argc)
 		usage();
 	r.notify_fd = -1;
+	r.logpipe[0] = r.logpipe[1] = -1;
 	r.backoff = BACKOFF_MIN_USEC;
 	r.watchdog_usec = watchdog_usec();
 	if (setup(&r, config_dir(dirarg), &lo, &err) == -1)
