@@ -30,6 +30,11 @@
  *      so a job cannot borrow the uid chosen for somebody else);
  *   4. exits when the scheduler exits, with its exit status.
  *
+ * Every child (the scheduler, each agent) runs in a session of its own
+ * with /dev/null as stdin and never a terminal on any descriptor, so
+ * that started from a root shell no child can reach the shell
+ * (child_stdio).
+ *
  * At most 2 * local_concurrency + 8 local agents and 2 *
  * remote_concurrency + 8 remote agents run at once (max_agents); a
  * request beyond that is refused (a temporary failure).
@@ -145,6 +150,31 @@ child_fail(const char *what, const char *path, const struct ids *id)
 	_exit(111);
 }
 
+/*
+ * In a child (the scheduler, an agent), before it runs anything: a
+ * session of its own, so that it has no controlling terminal (started
+ * from a root shell, a child running as another user could otherwise
+ * open /dev/tty and push input into the shell with TIOCSTI); stdin from
+ * /dev/null; and /dev/null instead of a terminal on fd 1 or 2, since
+ * any descriptor of a terminal lets its holder read what is typed there
+ * (main() warns that those log lines are lost; posthorn-run and systemd
+ * never give us a terminal).
+ */
+static void
+child_stdio(const struct ids *id)
+{
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	if (setsid() == -1)
+		child_fail("setsid", "", id);
+	if (null == -1 || dup2(null, 0) != 0 ||
+	    (isatty(1) == 1 && dup2(null, 1) != 1) ||
+	    (isatty(2) == 1 && dup2(null, 2) != 2))
+		child_fail("stdio", "/dev/null", id);
+	if (null > 2)
+		close(null);
+}
+
 static void
 become(const struct ids *id)
 {
@@ -217,6 +247,7 @@ start_send(char **argv, bool root, const struct ids *id, int *spawnfd)
 	if (pid < 0)
 		die(71, "fork", strerror(errno));
 	if (pid == 0) {
+		child_stdio(id);
 		if (root)
 			become(id);
 		if (fcntl(sv[1], F_SETFD, 0) != 0)
@@ -318,14 +349,15 @@ spawn_agent(const struct spawner *sp, const char *prog, const char *name,
 	signal(SIGCHLD, SIG_DFL);
 	if (sp->root && id->uid == 0)
 		_exit(111);	/* never: ids_for(), setup_ids() exclude 0 */
+	child_stdio(id);
 	if (sp->root)
 		become(id);
 	if (ctlfd != AGENT_FD && dup2(ctlfd, AGENT_FD) != AGENT_FD)
 		_exit(111);
 	if (fcntl(AGENT_FD, F_SETFD, 0) != 0)
 		_exit(111);
-	null = open("/dev/null", O_RDWR);
-	if (null < 0 || dup2(null, 0) != 0 || dup2(null, 1) != 1)
+	null = open("/dev/null", O_WRONLY);
+	if (null < 0 || dup2(null, 1) != 1)
 		_exit(111);
 	close_range(AGENT_FD + 1, ~0U, 0);
 	envp[n++] = (char *)"PATH=/usr/bin:/bin";
@@ -641,6 +673,19 @@ setup_ids(struct spawner *sp, const char *user, bool explicit_user,
 	}
 }
 
+/* Descriptors 0-2 are open (on /dev/null if we were started without),
+ * so that no descriptor received from the scheduler is one of them. */
+static void
+stdio_open(void)
+{
+	int fd;
+
+	while ((fd = open("/dev/null", O_RDWR)) >= 0 && fd < 3)
+		;
+	if (fd > 2)
+		close(fd);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -655,6 +700,7 @@ main(int argc, char **argv)
 	sigset_t block;
 	int ch, spawnfd, rc;
 
+	stdio_open();
 	log_init("posthorn-spawn");
 	while ((ch = getopt(argc, argv, "+C:u:")) != -1) {
 		if (ch == 'C')
@@ -706,6 +752,11 @@ main(int argc, char **argv)
 	sigaddset(&block, SIGTERM);
 	sigaddset(&block, SIGINT);
 	sigprocmask(SIG_BLOCK, &block, NULL);
+	if (isatty(2) == 1)
+		log_msg(LOG_WARNING, "terminal", "detail", "standard error is "
+		    "a terminal, which the scheduler and the agents do not "
+		    "get: their log lines are lost (run posthorn-run, or "
+		    "posthorn-send.service)", NULL);
 	sp.send = start_send(cmd, sp.root, &sendid, &spawnfd);
 	if (sp.root)
 		drop_caps();
