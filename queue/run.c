@@ -27,9 +27,9 @@
  *
  * Trust: the configuration directory is the caller's own.  Peers are
  * never read here: connection bytes only reach the exec'd programs.
- * Notifications are accepted only from processes of our own uid.
- * Children never get our terminal or the descriptors we inherited
- * (run_proc.c).
+ * Notifications are accepted only from the scheduler we started (as
+ * NotifyAccess=main), of our own uid or root.  Children never get our
+ * terminal or the descriptors we inherited (run_proc.c).
  */
 #include <sys/file.h>
 #include <sys/prctl.h>
@@ -245,6 +245,9 @@ notify_line(struct run *r, const char *line, size_t n)
 		if (!r->ready && !r->stopping)
 			become_ready(r);
 	} else if (n == 10 && memcmp(line, "WATCHDOG=1", 10) == 0) {
+		if (r->last_ping == 0)
+			log_msg(LOG_DEBUG, "watchdog", "status", "armed",
+			    (char *)NULL);	/* the first ping */
 		r->last_ping = now_usec();
 	} else if (n > 7 && memcmp(line, "STATUS=", 7) == 0) {
 		struct logline ll;
@@ -253,6 +256,23 @@ notify_line(struct run *r, const char *line, size_t n)
 		log_addn(&ll, "status", line + 7, n - 7);
 		log_end(&ll);
 	}
+}
+
+/* At most one line a second: anything on the machine may write to the
+ * socket, and must not flood our log. */
+static void
+notify_ignored(struct run *r, const char *why, const struct ucred *cred)
+{
+	uint64_t now = now_usec();
+	char pid[32], uid[32];
+
+	if (r->notify_warned != 0 && now - r->notify_warned < 1000000)
+		return;
+	r->notify_warned = now;
+	snprintf(pid, sizeof(pid), "%ld", cred ? (long)cred->pid : -1L);
+	snprintf(uid, sizeof(uid), "%ld", cred ? (long)cred->uid : -1L);
+	log_msg(LOG_WARNING, "notify_ignored", "reason", why, "pid", pid,
+	    "uid", uid, (char *)NULL);
 }
 
 static int
@@ -269,6 +289,7 @@ on_notify(sd_event_source *s, int fd, uint32_t revents, void *ud)
 	struct msghdr mh;
 	struct cmsghdr *c;
 	struct ucred *cred = NULL;
+	const char *why = NULL;
 	ssize_t n;
 	size_t i, start;
 
@@ -298,11 +319,19 @@ on_notify(sd_event_source *s, int fd, uint32_t revents, void *ud)
 				close(fds[k]);
 		}
 	}
-	if (cred == NULL || (cred->uid != getuid() && cred->uid != 0) ||
-	    (size_t)n >= sizeof(data) || (mh.msg_flags & MSG_TRUNC)) {
-		log_msg(LOG_WARNING, "notify_ignored", "reason",
-		    cred == NULL ? "no credentials" : "foreign or oversized",
-		    (char *)NULL);
+	/* as NotifyAccess=main: only the scheduler we started (the spawner
+	 * relays what posthorn-send says), never an agent or a program a
+	 * delivery runs, whatever its uid */
+	if (cred == NULL)
+		why = "no credentials";
+	else if (cred->uid != getuid() && cred->uid != 0)
+		why = "foreign uid";
+	else if (r->sched_pid <= 0 || cred->pid != r->sched_pid)
+		why = "not the scheduler";
+	else if ((size_t)n >= sizeof(data) || (mh.msg_flags & MSG_TRUNC))
+		why = "oversized";
+	if (why != NULL) {
+		notify_ignored(r, why, cred);
 		return 0;
 	}
 	for (start = 0, i = 0; i <= (size_t)n; i++) {

@@ -85,6 +85,7 @@ struct run {
 	 * pipe there instead, and the event loop copies it to our stderr */
 	int logpipe[2];		/* -1, -1: none */
 	bool pipe_out, pipe_err;
+	uint64_t notify_warned;	/* last notify_ignored line (rate limit) */
 	bool smtpd_drop;	/* root without a posthorn-smtpd user: */
 	uid_t smtpd_uid;	/* run sessions as nobody */
 	gid_t smtpd_gid;

@@ -28,7 +28,10 @@
  *      /dev/null on 0 and 1, a clean environment that names rcpt
  *      (SPAWN_RCPT_ENV: posthorn-local delivers to no other recipient,
  *      so a job cannot borrow the uid chosen for somebody else);
- *   4. exits when the scheduler exits, with its exit status.
+ *   4. relays the scheduler's READY=1, WATCHDOG=1, STATUS= ... to
+ *      NOTIFY_SOCKET (queue/notify.h): the unit allows notifications from
+ *      its main process, us, only;
+ *   5. exits when the scheduler exits, with its exit status.
  *
  * Every child (the scheduler, each agent) runs in a session of its own
  * with /dev/null as stdin and never a terminal on any descriptor, so
@@ -70,11 +73,13 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <systemd/sd-daemon.h>
 
 #include "common/agent.h"
 #include "common/config.h"
 #include "common/localuser.h"
 #include "common/log.h"
+#include "queue/notify.h"
 
 #define DEFAULT_USER	"posthorn-queue"
 #define REMOTE_USER	"posthorn-remote"
@@ -232,17 +237,54 @@ drop_caps(void)
 		die(71, "cannot drop capabilities", strerror(errno));
 }
 
-/* Start the scheduler with its end of the spawn socket. */
-static pid_t
-start_send(char **argv, bool root, const struct ids *id, int *spawnfd)
+/*
+ * In the scheduler's child, before exec: its end of the notification
+ * relay (see notify.h) instead of NOTIFY_SOCKET, and the watchdog, if it
+ * is ours (WATCHDOG_PID unset or our pid), handed on to it.
+ */
+static void
+child_notify(int relay, uint64_t watchdog)
 {
-	int sv[2];
+	char num[32];
+
+	unsetenv("NOTIFY_SOCKET");
+	unsetenv("WATCHDOG_USEC");
+	unsetenv("WATCHDOG_PID");
+	if (relay < 0)
+		return;
+	snprintf(num, sizeof(num), "%d", relay);
+	if (fcntl(relay, F_SETFD, 0) != 0 ||
+	    setenv(NOTIFY_FD_ENV, num, 1) != 0)
+		_exit(111);
+	if (watchdog == 0)
+		return;
+	snprintf(num, sizeof(num), "%llu", (unsigned long long)watchdog);
+	if (setenv("WATCHDOG_USEC", num, 1) != 0)
+		_exit(111);
+	snprintf(num, sizeof(num), "%ld", (long)getpid());
+	if (setenv("WATCHDOG_PID", num, 1) != 0)
+		_exit(111);
+}
+
+/* Start the scheduler with its end of the spawn socket (and, with
+ * NOTIFY_SOCKET set, of the notification relay: *relayfd, else -1). */
+static pid_t
+start_send(char **argv, bool root, const struct ids *id, int *spawnfd,
+    int *relayfd)
+{
+	int sv[2], nv[2] = { -1, -1 };
+	uint64_t watchdog = 0;
 	char num[16];
 	sigset_t none;
 	pid_t pid;
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
 		die(71, "socketpair", strerror(errno));
+	if (getenv("NOTIFY_SOCKET") != NULL &&
+	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, nv) != 0)
+		die(71, "socketpair", strerror(errno));
+	if (sd_watchdog_enabled(0, &watchdog) <= 0)
+		watchdog = 0;
 	pid = fork();
 	if (pid < 0)
 		die(71, "fork", strerror(errno));
@@ -250,6 +292,7 @@ start_send(char **argv, bool root, const struct ids *id, int *spawnfd)
 		child_stdio(id);
 		if (root)
 			become(id);
+		child_notify(nv[1], watchdog);
 		if (fcntl(sv[1], F_SETFD, 0) != 0)
 			_exit(111);
 		snprintf(num, sizeof(num), "%d", sv[1]);
@@ -264,6 +307,9 @@ start_send(char **argv, bool root, const struct ids *id, int *spawnfd)
 	}
 	close(sv[1]);
 	*spawnfd = sv[0];
+	if (nv[1] >= 0)
+		close(nv[1]);
+	*relayfd = nv[0];
 	return pid;
 }
 
@@ -319,6 +365,7 @@ struct spawner {
 	struct ids remoteid;	/* posthorn-remote */
 	bool remote_ok;		/* remoteid is safe to use (see setup_ids) */
 	pid_t send;
+	int relay;		/* notification relay (notify.h), or -1 */
 	struct children kids;
 	struct buf out;		/* X frames not yet sent */
 };
@@ -564,6 +611,62 @@ handle(struct spawner *sp, struct spawn_req *rq)
 #define ANSWERS_MAX	(64 * 1024)	/* stop reading requests beyond */
 
 /*
+ * Pass on what the scheduler told the service manager (notify.h): the
+ * unit accepts notifications from us, its main process, only.  Each
+ * message is sent on as the lines of it that notify_relayable() allows,
+ * never a MAINPID=, FDSTORE=, NOTIFYACCESS= or WATCHDOG=trigger.  At EOF
+ * (the scheduler is gone) the relay is closed.
+ */
+static void
+relay_notify(struct spawner *sp)
+{
+	char in[NOTIFY_LINE_MAX * 8], out[sizeof(in) + 1];
+	size_t start, i, o;
+	bool important;
+	ssize_t n;
+	int k;
+
+	for (k = 0; sp->relay >= 0 && k < 64; k++) {
+		n = recv(sp->relay, in, sizeof(in), MSG_DONTWAIT | MSG_TRUNC);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (n <= 0) {
+			close(sp->relay);
+			sp->relay = -1;
+			return;
+		}
+		if ((size_t)n > sizeof(in)) {
+			log_msg(LOG_WARNING, "notify_dropped", "reason",
+			    "oversized", NULL);
+			continue;
+		}
+		important = false;
+		for (o = 0, start = 0, i = 0; i <= (size_t)n; i++) {
+			if (i < (size_t)n && in[i] != '\n')
+				continue;
+			if (notify_relayable(in + start, i - start)) {
+				if (o > 0)
+					out[o++] = '\n';
+				memcpy(out + o, in + start, i - start);
+				o += i - start;
+				/* READY=1, STOPPING=1, RELOADING=1 */
+				important = important || (in[start] != 'W' &&
+				    memcmp(in + start, "STATUS=", 7) != 0);
+			} else if (i > start)
+				log_msg(LOG_WARNING, "notify_dropped", "reason",
+				    "not a message posthorn-send sends", NULL);
+			start = i + 1;
+		}
+		if (o == 0)
+			continue;
+		out[o] = '\0';
+		notify_relay_send(out, important);
+	}
+}
+
+/*
  * Serve requests until the scheduler goes away; returns our exit code.
  * SIGCHLD, SIGTERM and SIGINT are blocked except inside ppoll(), so a
  * child's end or a signal wakes us at once; every pass reaps children
@@ -574,7 +677,7 @@ serve(struct spawner *sp, int spawnfd)
 {
 	struct stream s;
 	struct spawn_req rq;
-	struct pollfd pfd;
+	struct pollfd pfd[2];
 	sigset_t none;
 	int st = 0, rc, sent_term = 0;
 
@@ -582,6 +685,7 @@ serve(struct spawner *sp, int spawnfd)
 	stream_init(&s, spawnfd, spawnfd, 5000);
 	stream_enable_fds(&s);
 	for (;;) {
+		relay_notify(sp);
 		if (reap(sp, &st))
 			break;
 		if (got_term && !sent_term) {
@@ -590,14 +694,17 @@ serve(struct spawner *sp, int spawnfd)
 		}
 		flush_answers(sp, spawnfd);
 		if (stream_pending(&s) == 0 || sp->out.len >= ANSWERS_MAX) {
-			pfd.fd = spawnfd;
-			pfd.events = (short)((sp->out.len < ANSWERS_MAX ?
+			pfd[0].fd = spawnfd;
+			pfd[0].events = (short)((sp->out.len < ANSWERS_MAX ?
 			    POLLIN : 0) | (sp->out.len > 0 ? POLLOUT : 0));
-			pfd.revents = 0;
-			rc = ppoll(&pfd, 1, &(struct timespec){ 1, 0 }, &none);
-			if (rc <= 0 || (pfd.revents & (POLLIN | POLLHUP |
+			pfd[0].revents = 0;
+			pfd[1].fd = sp->relay;	/* -1: ignored */
+			pfd[1].events = POLLIN;
+			pfd[1].revents = 0;
+			rc = ppoll(pfd, 2, &(struct timespec){ 1, 0 }, &none);
+			if (rc <= 0 || (pfd[0].revents & (POLLIN | POLLHUP |
 			    POLLERR)) == 0 || sp->out.len >= ANSWERS_MAX)
-				continue;	/* reap, send, look again */
+				continue;	/* relay, reap, send, look again */
 		}
 		rc = spawn_request_read(&s, &rq);
 		if (rc == 0) {
@@ -616,6 +723,7 @@ serve(struct spawner *sp, int spawnfd)
 			return 1;
 		}
 	}
+	relay_notify(sp);	/* what the scheduler said last */
 	stream_free(&s);
 	return exit_code(st);
 }
@@ -757,7 +865,7 @@ main(int argc, char **argv)
 		    "a terminal, which the scheduler and the agents do not "
 		    "get: their log lines are lost (run posthorn-run, or "
 		    "posthorn-send.service)", NULL);
-	sp.send = start_send(cmd, sp.root, &sendid, &spawnfd);
+	sp.send = start_send(cmd, sp.root, &sendid, &spawnfd, &sp.relay);
 	if (sp.root)
 		drop_caps();
 	log_msg(LOG_INFO, "started", "scheduler", cmd[0], NULL);
