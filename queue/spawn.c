@@ -23,7 +23,8 @@
  *   3. for each, resolves rcpt (local_resolve) to a uid:
  *        system user              → its uid, gid, supplementary groups
  *        virtual mailbox          → the mailbox owner's uid/gid
- *        alias, unknown, or uid 0 → alias_user (default "nobody")
+ *        alias, unknown, uid 0 or
+ *        a service account        → alias_user (default "nobody")
  *      and starts posthorn-local under it with the descriptor on fd 3,
  *      /dev/null on 0 and 1, a clean environment that names rcpt
  *      (SPAWN_RCPT_ENV: posthorn-local delivers to no other recipient,
@@ -36,7 +37,8 @@
  * Every child (the scheduler, each agent) runs in a session of its own
  * with /dev/null as stdin and never a terminal on any descriptor, so
  * that started from a root shell no child can reach the shell
- * (child_stdio).
+ * (child_stdio).  A recipient that resolves to a posthorn service
+ * account (local_service_account) is treated like root.
  *
  * At most 2 * local_concurrency + 8 local agents and 2 *
  * remote_concurrency + 8 remote agents run at once (max_agents); a
@@ -324,6 +326,9 @@ static void
 ids_for(const struct config *cfg, const char *rcpt, const struct ids *alias,
     struct ids *id)
 {
+	const char *service;
+	char u[32];
+
 	struct local_tables t;
 	struct local_target tg;
 	struct buf err = BUF_INIT;
@@ -346,6 +351,15 @@ ids_for(const struct config *cfg, const char *rcpt, const struct ids *alias,
 	if (rc != 1 || tg.uid == 0 || tg.uid == (uid_t)-1 ||
 	    (tg.kind != LOCAL_USER && tg.kind != LOCAL_MAILBOX))
 		return;
+	/* never an agent as a posthorn service account: it stays
+	 * alias_user, and posthorn-local refuses the recipient (5.7.1) */
+	if ((service = local_service_account(cfg, tg.uid)) != NULL) {
+		snprintf(u, sizeof(u), "%lu", (unsigned long)tg.uid);
+		log_msg(LOG_WARNING, "service_account", "to", rcpt, "uid", u,
+		    "user", service, "detail", "a posthorn service account "
+		    "gets no mail; the delivery runs as alias_user", NULL);
+		return;
+	}
 	id->uid = tg.uid;
 	id->gid = tg.gid;
 	id->name[0] = '\0';
@@ -758,6 +772,12 @@ setup_ids(struct spawner *sp, const char *user, bool explicit_user,
 	if (ids_of_user(sp->cfg->alias_user, &sp->aliasid) != 0)
 		die(67, "alias_user: no such user (or it is root)",
 		    sp->cfg->alias_user);
+	/* aliases' |programs and /files run as alias_user: never as the
+	 * spool's owner or a program facing the network */
+	if (local_service_account(sp->cfg, sp->aliasid.uid) != NULL)
+		die(78, "alias_user must not be a posthorn service account "
+		    "(posthorn-queue, posthorn-smtpd, posthorn-remote, the "
+		    "spool's owner)", sp->cfg->alias_user);
 	sp->remoteid.nogroups = true;
 	if (ids_of_user(REMOTE_USER, &sp->remoteid) != 0) {
 		if (ids_of_user("nobody", &sp->remoteid) != 0) {
