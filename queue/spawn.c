@@ -798,6 +798,17 @@ setup_ids(struct spawner *sp, const char *user, bool explicit_user,
 		    "reason", "the remote delivery user must not be the "
 		    "scheduler's user or own the spool; remote deliveries "
 		    "wait", NULL);
+	} else if (sp->remoteid.uid == sp->aliasid.uid) {
+		/* the usual case without the posthorn users: both nobody.
+		 * Refusing would stop every such install; the agents are
+		 * not dumpable, so neither can ptrace the other, but each
+		 * can still signal the other and anything else of nobody's
+		 * (posthorn-run's SMTP sessions, other daemons) */
+		log_msg(LOG_WARNING, "shared_uid", "user", sp->remoteid.name,
+		    "agents", "posthorn-remote alias_user", "detail",
+		    "remote deliveries and alias deliveries (|programs, "
+		    "/files) run as one user; create the user "
+		    REMOTE_USER " (systemd-sysusers) to separate them", NULL);
 	}
 }
 
