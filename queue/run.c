@@ -650,9 +650,10 @@ lock_instance(struct run *r, struct buf *err)
 static void
 make_mta_sts_cache(const struct run *r)
 {
-	const char *d = r->cfg.mta_sts_cache;
+	const char *d = r->cfg.mta_sts_cache, *why = NULL;
 	struct passwd *pw;
 	struct stat st;
+	int fd = -1;
 
 	if (geteuid() != 0 || !r->cfg.mta_sts || d == NULL || *d == '\0' ||
 	    lstat(d, &st) == 0)
@@ -661,9 +662,22 @@ make_mta_sts_cache(const struct run *r)
 		pw = getpwnam("nobody");
 	if (pw == NULL || pw->pw_uid == 0)
 		return;
-	if (mkdir(d, 0700) == -1 || chown(d, pw->pw_uid, pw->pw_gid) == -1)
-		log_msg(LOG_WARNING, "mta_sts_cache", "dir", d, "reason",
-		    strerror(errno), (char *)NULL);
+	/* chown the directory we made, never what a path names by then
+	 * (a symbolic link put in its place would hand its target over) */
+	if (mkdir(d, 0700) == -1 ||
+	    (fd = open(d, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC))
+	    == -1 || fstat(fd, &st) == -1)
+		why = strerror(errno);
+	else if (st.st_uid != 0)
+		why = "replaced after it was made; left alone";
+	else if (fchown(fd, pw->pw_uid, pw->pw_gid) == -1 ||
+	    fchmod(fd, 0700) == -1)
+		why = strerror(errno);
+	if (fd != -1)
+		close(fd);
+	if (why != NULL)
+		log_msg(LOG_WARNING, "mta_sts_cache", "dir", d, "reason", why,
+		    (char *)NULL);
 }
 
 /* -l KIND=ADDR: listeners from the command line replace the
