@@ -15,8 +15,10 @@
  * root cannot be dropped, 1 on a protocol error (the scheduler retries
  * the job's recipients).
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -36,6 +38,11 @@ main(int argc, char **argv)
 	int c, r;
 
 	log_init("posthorn-bounce");
+	/* not dumpable: another process of the same uid (the
+	 * scheduler's user, or nobody under posthorn-run) can
+	 * neither ptrace this one nor read its memory through /proc */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
+		die(75, "prctl", strerror(errno));
 	signal(SIGPIPE, SIG_IGN);
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
 		die(75, "no_new_privs", "prctl failed");

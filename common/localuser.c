@@ -371,3 +371,21 @@ local_relocated(const struct local_tables *t, const char *rcpt)
 		return e->value;
 	return NULL;
 }
+
+const char *
+local_service_account(const struct config *cfg, uid_t uid)
+{
+	static const char *const names[] = { "posthorn-queue",
+		"posthorn-smtpd", "posthorn-remote" };
+	struct passwd *pw;
+	struct stat st;
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if ((pw = getpwnam(names[i])) != NULL && pw->pw_uid == uid)
+			return names[i];
+	if (cfg->spool != NULL && stat(cfg->spool, &st) == 0 &&
+	    st.st_uid == uid && uid != geteuid())
+		return "the owner of the spool";
+	return NULL;
+}

@@ -72,4 +72,13 @@ int local_resolve(const struct config *cfg, const struct local_tables *t,
  * local-part keys must not match elsewhere. */
 const char *local_relocated(const struct local_tables *t, const char *rcpt);
 
+/* The posthorn service accounts, which never receive mail as themselves
+ * (posthorn-local refuses them with 5.7.1, as it refuses root, and the
+ * spawner never runs an agent as one): the users posthorn-queue,
+ * posthorn-smtpd and posthorn-remote, and the owner of the spool unless
+ * that is the caller itself (posthorn-run run by an ordinary user owns
+ * both its spool and its mailboxes).  Returns a name for the log (the
+ * user's, or "the owner of the spool"), or NULL for any other uid. */
+const char *local_service_account(const struct config *cfg, uid_t uid);
+
 #endif

@@ -9,7 +9,9 @@
  * check that the uid we have is the one the recipient needs:
  *
  *   - a target that is uid 0 (root's mailbox, a root-owned virtual
- *     mailbox) is refused permanently: alias root to a person;
+ *     mailbox), or a posthorn service account (posthorn-queue,
+ *     posthorn-smtpd, posthorn-remote, the spool's owner), is refused
+ *     permanently (5.7.1): alias it to a person;
  *   - any other mismatch is a deployment error and is deferred (4.3.5)
  *     rather than written with the wrong owner.
  *
@@ -49,11 +51,25 @@ set_self(struct lctx *c)
 
 /* 0 = we may deliver as uid; else *r is set. */
 static int
-check_uid(uid_t uid, const char *what, struct lresult *r)
+check_uid(const struct lctx *c, uid_t uid, const char *what,
+    struct lresult *r)
 {
+	const char *service;
+
 	if (uid == 0) {
 		res_set(r, 'P', "5.7.1", "refusing to deliver as root; alias "
 		    "root to a user");
+		return -1;
+	}
+	/* a delivery as the spool's owner could rewrite the queue, one as
+	 * posthorn-smtpd or posthorn-remote would cross into the programs
+	 * facing the network: refused like root (the spawner started us
+	 * as alias_user for it) */
+	if (uid != (uid_t)-1 &&
+	    (service = local_service_account(c->cfg, uid)) != NULL) {
+		res_set(r, 'P', "5.7.1", "refusing to deliver as uid %lu, "
+		    "%s (a posthorn service account); alias it to a user",
+		    (unsigned long)uid, service);
 		return -1;
 	}
 	if (uid == (uid_t)-1) {
@@ -169,7 +185,7 @@ deliver_user(struct lctx *c, const struct local_target *t, struct lresult *r)
 	struct buf fwd = BUF_INIT;
 	struct stat st;
 
-	if (check_uid(t->uid, "the mailbox", r) != 0)
+	if (check_uid(c, t->uid, "the mailbox", r) != 0)
 		return;
 	snprintf(c->user, sizeof(c->user), "%s", t->user);
 	snprintf(c->home, sizeof(c->home), "%s", t->home);
@@ -191,7 +207,7 @@ deliver_target(struct lctx *c, const struct local_target *t,
 {
 	switch (t->kind) {
 	case LOCAL_MAILBOX:
-		if (check_uid(t->uid, t->path, r) != 0)
+		if (check_uid(c, t->uid, t->path, r) != 0)
 			return;
 		if (t->path[strlen(t->path) - 1] == '/')
 			maildir_deliver(c, t->path, r);

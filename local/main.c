@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -180,6 +181,11 @@ main(int argc, char **argv)
 	unsigned jobs = 0;
 
 	log_init("posthorn-local");
+	/* not dumpable: another process of the same uid (every alias
+	 * delivery and |program runs as alias_user) can
+	 * neither ptrace this one nor read its memory through /proc */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
+		die(75, "prctl", strerror(errno));
 	while ((ch = getopt(argc, argv, "C:v")) != -1) {
 		if (ch == 'C')
 			dir = optarg;

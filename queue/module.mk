@@ -5,7 +5,8 @@ PROGRAMS += posthorn-queue posthorn-send
 posthorn-queue_MAIN := queue/qmain.c
 posthorn-send_MAIN := queue/smain.c
 queue_SRCS += queue/spool.c queue/inject.c queue/index.c queue/policy.c \
-	queue/sched.c queue/agents.c queue/recover.c queue/closer.c
+	queue/sched.c queue/agents.c queue/recover.c queue/closer.c \
+	queue/notify.c
 
 # Test helpers for tests/e2e/test_queue_*: a fake delivery agent and a
 # command-line queue client (common/ only).

@@ -15,7 +15,8 @@
  * scheduler (posthorn-spawn, which runs posthorn-send; or posthorn-send
  * itself) with NOTIFY_SOCKET and waits for READY=1, restarts it with a
  * backoff when it dies, and on SIGINT/SIGTERM stops everything it started
- * (each child leads its own process group, signalled by its PID) and
+ * (each child leads its own session and process group, signalled by its
+ * PID) and
  * exits 0.  The bound addresses go to DIR/run/listen, readiness to
  * DIR/run/ready (tests poll for both).  It is a child subreaper, and its
  * children carry a parent-death signal, so no scheduler outlives it.
@@ -26,7 +27,9 @@
  *
  * Trust: the configuration directory is the caller's own.  Peers are
  * never read here: connection bytes only reach the exec'd programs.
- * Notifications are accepted only from processes of our own uid.
+ * Notifications are accepted only from the scheduler we started (as
+ * NotifyAccess=main), of our own uid or root.  Children never get our
+ * terminal or the descriptors we inherited (run_proc.c).
  */
 #include <sys/file.h>
 #include <sys/prctl.h>
@@ -162,6 +165,7 @@ on_restart(sd_event_source *s, uint64_t usec, void *ud)
 		return 0;
 	if (r->sched_pgid > 0)
 		kill(-r->sched_pgid, SIGKILL);
+	signal_sched_orphans(r, SIGKILL);
 	if (sched_start(r) == -1)
 		sched_schedule_restart(r);
 	return 0;
@@ -241,6 +245,9 @@ notify_line(struct run *r, const char *line, size_t n)
 		if (!r->ready && !r->stopping)
 			become_ready(r);
 	} else if (n == 10 && memcmp(line, "WATCHDOG=1", 10) == 0) {
+		if (r->last_ping == 0)
+			log_msg(LOG_DEBUG, "watchdog", "status", "armed",
+			    (char *)NULL);	/* the first ping */
 		r->last_ping = now_usec();
 	} else if (n > 7 && memcmp(line, "STATUS=", 7) == 0) {
 		struct logline ll;
@@ -249,6 +256,23 @@ notify_line(struct run *r, const char *line, size_t n)
 		log_addn(&ll, "status", line + 7, n - 7);
 		log_end(&ll);
 	}
+}
+
+/* At most one line a second: anything on the machine may write to the
+ * socket, and must not flood our log. */
+static void
+notify_ignored(struct run *r, const char *why, const struct ucred *cred)
+{
+	uint64_t now = now_usec();
+	char pid[32], uid[32];
+
+	if (r->notify_warned != 0 && now - r->notify_warned < 1000000)
+		return;
+	r->notify_warned = now;
+	snprintf(pid, sizeof(pid), "%ld", cred ? (long)cred->pid : -1L);
+	snprintf(uid, sizeof(uid), "%ld", cred ? (long)cred->uid : -1L);
+	log_msg(LOG_WARNING, "notify_ignored", "reason", why, "pid", pid,
+	    "uid", uid, (char *)NULL);
 }
 
 static int
@@ -265,6 +289,7 @@ on_notify(sd_event_source *s, int fd, uint32_t revents, void *ud)
 	struct msghdr mh;
 	struct cmsghdr *c;
 	struct ucred *cred = NULL;
+	const char *why = NULL;
 	ssize_t n;
 	size_t i, start;
 
@@ -294,11 +319,19 @@ on_notify(sd_event_source *s, int fd, uint32_t revents, void *ud)
 				close(fds[k]);
 		}
 	}
-	if (cred == NULL || (cred->uid != getuid() && cred->uid != 0) ||
-	    (size_t)n >= sizeof(data) || (mh.msg_flags & MSG_TRUNC)) {
-		log_msg(LOG_WARNING, "notify_ignored", "reason",
-		    cred == NULL ? "no credentials" : "foreign or oversized",
-		    (char *)NULL);
+	/* as NotifyAccess=main: only the scheduler we started (the spawner
+	 * relays what posthorn-send says), never an agent or a program a
+	 * delivery runs, whatever its uid */
+	if (cred == NULL)
+		why = "no credentials";
+	else if (cred->uid != getuid() && cred->uid != 0)
+		why = "foreign uid";
+	else if (r->sched_pid <= 0 || cred->pid != r->sched_pid)
+		why = "not the scheduler";
+	else if ((size_t)n >= sizeof(data) || (mh.msg_flags & MSG_TRUNC))
+		why = "oversized";
+	if (why != NULL) {
+		notify_ignored(r, why, cred);
 		return 0;
 	}
 	for (start = 0, i = 0; i <= (size_t)n; i++) {
@@ -306,6 +339,54 @@ on_notify(sd_event_source *s, int fd, uint32_t revents, void *ud)
 			notify_line(r, data + start, i - start);
 			start = i + 1;
 		}
+	}
+	return 0;
+}
+
+/* Copy what children wrote into the log pipe to our stderr (writes of
+ * up to PIPE_BUF octets are atomic, so their lines stay whole). */
+static void
+log_pipe_copy(struct run *r)
+{
+	char b[16384];
+	ssize_t n;
+	int i;
+
+	for (i = 0; i < 64; i++) {
+		n = read(r->logpipe[0], b, sizeof(b));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;
+		(void)io_write_file(2, b, (size_t)n);
+	}
+}
+
+static int
+on_log(sd_event_source *s, int fd, uint32_t revents, void *ud)
+{
+	(void)s;
+	(void)fd;
+	(void)revents;
+	log_pipe_copy(ud);
+	return 0;
+}
+
+/* Children must not get our terminal (see child_exec): when fd 1 or 2
+ * is one, they get a pipe there that we copy to stderr. */
+static int
+log_pipe_open(struct run *r, struct buf *err)
+{
+	r->pipe_out = isatty(1) == 1;
+	r->pipe_err = isatty(2) == 1;
+	if (!r->pipe_out && !r->pipe_err)
+		return 0;
+	if (pipe2(r->logpipe, O_CLOEXEC) == -1 ||
+	    io_set_nonblock(r->logpipe[0], 1) == -1 ||
+	    sd_event_add_io(r->ev, NULL, r->logpipe[0], EPOLLIN, on_log,
+	    r) < 0) {
+		buf_printf(err, "log pipe: %s", strerror(errno));
+		return -1;
 	}
 	return 0;
 }
@@ -353,6 +434,7 @@ reaped(struct run *r, pid_t pid, int status)
 		 * started (posthorn-send under the spawner, agents) goes
 		 * too, and is killed outright before the next start */
 		kill(-pid, SIGTERM);
+		signal_sched_orphans(r, SIGTERM);
 		if (!r->stopping)
 			sched_schedule_restart(r);
 		return;
@@ -422,6 +504,7 @@ on_watchdog_check(sd_event_source *s, uint64_t usec, void *ud)
 		log_msg(LOG_ERR, "watchdog_timeout", "pid", p, "action",
 		    "SIGKILL", (char *)NULL);
 		r->last_ping = 0;
+		signal_sched_children(r, SIGKILL);
 		kill(-r->sched_pgid, SIGKILL);
 	}
 	sd_event_source_set_time_relative(s, r->watchdog_usec / 4);
@@ -567,9 +650,10 @@ lock_instance(struct run *r, struct buf *err)
 static void
 make_mta_sts_cache(const struct run *r)
 {
-	const char *d = r->cfg.mta_sts_cache;
+	const char *d = r->cfg.mta_sts_cache, *why = NULL;
 	struct passwd *pw;
 	struct stat st;
+	int fd = -1;
 
 	if (geteuid() != 0 || !r->cfg.mta_sts || d == NULL || *d == '\0' ||
 	    lstat(d, &st) == 0)
@@ -578,9 +662,22 @@ make_mta_sts_cache(const struct run *r)
 		pw = getpwnam("nobody");
 	if (pw == NULL || pw->pw_uid == 0)
 		return;
-	if (mkdir(d, 0700) == -1 || chown(d, pw->pw_uid, pw->pw_gid) == -1)
-		log_msg(LOG_WARNING, "mta_sts_cache", "dir", d, "reason",
-		    strerror(errno), (char *)NULL);
+	/* chown the directory we made, never what a path names by then
+	 * (a symbolic link put in its place would hand its target over) */
+	if (mkdir(d, 0700) == -1 ||
+	    (fd = open(d, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC))
+	    == -1 || fstat(fd, &st) == -1)
+		why = strerror(errno);
+	else if (st.st_uid != 0)
+		why = "replaced after it was made; left alone";
+	else if (fchown(fd, pw->pw_uid, pw->pw_gid) == -1 ||
+	    fchmod(fd, 0700) == -1)
+		why = strerror(errno);
+	if (fd != -1)
+		close(fd);
+	if (why != NULL)
+		log_msg(LOG_WARNING, "mta_sts_cache", "dir", d, "reason", why,
+		    (char *)NULL);
 }
 
 /* -l KIND=ADDR: listeners from the command line replace the
@@ -680,7 +777,8 @@ setup(struct run *r, const char *dirarg, const struct lopt *lo,
 		buf_printf(err, "cannot set up the event loop");
 		return -1;
 	}
-	if (bind_all(r, err) == -1 || bind_notify(r, err) == -1)
+	if (log_pipe_open(r, err) == -1 || bind_all(r, err) == -1 ||
+	    bind_notify(r, err) == -1)
 		return -1;
 	if (sd_event_add_io(r->ev, NULL, r->notify_fd, EPOLLIN, on_notify,
 	    r) < 0 || sd_event_add_time_relative(r->ev, &r->watchdog,
@@ -700,6 +798,8 @@ cleanup(struct run *r)
 	if (snprintf(path, sizeof(path), "%s/ready", r->rundir) <
 	    (int)sizeof(path))
 		unlink(path);
+	if (r->logpipe[0] >= 0)
+		log_pipe_copy(r);	/* the last lines of the children */
 	if (r->notify_path[0] == '/')
 		unlink_stale_socket(r->notify_path);
 	unlink_stale_socket(r->cfg.queue_socket);
@@ -715,6 +815,19 @@ watchdog_usec(void)
 	if (v == NULL || parse_uint(v, 3600, &sec) == -1 || sec == 0)
 		sec = WATCHDOG_SEC;
 	return sec * 1000000ULL;
+}
+
+/* Descriptors 0-2 are open (on /dev/null if we were started without),
+ * so that no socket of ours is ever one of them. */
+static void
+stdio_open(void)
+{
+	int fd;
+
+	while ((fd = open("/dev/null", O_RDWR)) >= 0 && fd < 3)
+		;
+	if (fd > 2)
+		close(fd);
 }
 
 static void __attribute__((noreturn))
@@ -734,6 +847,7 @@ main(int argc, char **argv)
 	const char *dirarg = NULL;
 	int c, rc;
 
+	stdio_open();
 	log_init("posthorn-run");
 	while ((c = getopt(argc, argv, "aC:l:v")) != -1) {
 		switch (c) {
@@ -758,6 +872,7 @@ main(int argc, char **argv)
 	if (optind != argc)
 		usage();
 	r.notify_fd = -1;
+	r.logpipe[0] = r.logpipe[1] = -1;
 	r.backoff = BACKOFF_MIN_USEC;
 	r.watchdog_usec = watchdog_usec();
 	if (setup(&r, config_dir(dirarg), &lo, &err) == -1)

@@ -81,6 +81,11 @@ struct run {
 	bool ready;
 	bool stopping;
 	bool per_connection;	/* -a: a program per connection */
+	/* our fd 1 or 2 is a terminal: children get the write end of this
+	 * pipe there instead, and the event loop copies it to our stderr */
+	int logpipe[2];		/* -1, -1: none */
+	bool pipe_out, pipe_err;
+	uint64_t notify_warned;	/* last notify_ignored line (rate limit) */
 	bool smtpd_drop;	/* root without a posthorn-smtpd user: */
 	uid_t smtpd_uid;	/* run sessions as nobody */
 	gid_t smtpd_gid;
@@ -107,6 +112,8 @@ int server_start(struct run *r, struct listener *l);
 void servers_reload(struct run *r);
 int sched_start(struct run *r);
 void signal_all(struct run *r, int sig);
+void signal_sched_orphans(struct run *r, int sig);
+void signal_sched_children(struct run *r, int sig);
 void reload_scheduler(struct run *r);
 void smtpd_identity(struct run *r);
 int find_scheduler(struct run *r, struct buf *err);

@@ -272,6 +272,21 @@ unlink_stale_socket(const char *path)
 		unlink(path);
 }
 
+/* Bind a unix socket whose file gets mode: set by the umask, not by a
+ * chmod(path) afterwards, which (run by root) would follow whatever
+ * link someone put at path in between. */
+static int
+bind_mode(int fd, const struct sockaddr_un *sun, mode_t mode)
+{
+	mode_t old = umask(~mode & 0777);
+	int rc = bind(fd, (const struct sockaddr *)sun, sizeof(*sun));
+	int saved = errno;
+
+	umask(old);
+	errno = saved;
+	return rc;
+}
+
 int
 bind_queue(struct run *r, struct buf *err)
 {
@@ -288,8 +303,8 @@ bind_queue(struct run *r, struct buf *err)
 	}
 	unlink_stale_socket(path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd == -1 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1 ||
-	    chmod(path, 0666) == -1 || listen(fd, 128) == -1) {
+	if (fd == -1 || bind_mode(fd, &sun, 0666) == -1 ||
+	    listen(fd, 128) == -1) {
 		buf_printf(err, "queue socket %s: %s", path, strerror(errno));
 		if (fd != -1)
 			close(fd);

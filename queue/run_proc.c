@@ -1,7 +1,8 @@
 /*
  * run_proc.c — posthorn-run's children: one posthorn-smtpd or
  * posthorn-queue per connection (the connection on fd 0/1, TCP* variables
- * like tcpserver, each child leading its own process group), the
+ * like tcpserver, each child leading its own session and process group,
+ * without our terminal or our inherited descriptors), the
  * scheduler (posthorn-spawn or posthorn-send, with NOTIFY_SOCKET), and
  * the bookkeeping that lets a stop signal every one of them by PID.
  *
@@ -62,29 +63,69 @@ child_add(struct run *r, pid_t pid, struct listener *l)
 	return 0;
 }
 
-/* In the child: a clean signal state, our own process group, and the
- * program, with the connection on fd 0/1 (connfd >= 0), or the listening
- * socket as fd 3 with LISTEN_FDS (listenfd >= 0). */
-static void __attribute__((noreturn))
-child_exec(const char *prog, char *const argv[], int connfd, int listenfd,
-    pid_t parent)
+/* In the child: fd 0 from /dev/null.  0 ok, -1 failed. */
+static int
+stdin_null(void)
 {
+	int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+	if (fd == -1)
+		return -1;
+	if (fd != 0 && (dup2(fd, 0) == -1 || close(fd) == -1))
+		return -1;
+	return 0;
+}
+
+/*
+ * In the child: a clean signal state, a session of its own and the
+ * program, with the connection on fd 0/1 (connfd >= 0), or the listening
+ * socket as fd 3 with LISTEN_FDS (listenfd >= 0).
+ *
+ * Our terminal never reaches a child (run by root from a shell, the
+ * children run as posthorn-smtpd, nobody, the recipients): the new
+ * session has no controlling terminal, so /dev/tty cannot be opened and
+ * TIOCSTI cannot push input into the shell; stdin is /dev/null; and a
+ * terminal on fd 1 or 2 is replaced by the log pipe that the event loop
+ * copies to our stderr (run.c), because any descriptor of a terminal
+ * lets its holder read what is typed there and change its modes.  No
+ * other descriptor we inherited reaches the program (close_range).
+ */
+static void __attribute__((noreturn))
+child_exec(const struct run *r, const char *prog, char *const argv[],
+    int connfd, int listenfd, pid_t parent)
+{
+	unsigned first_free = 3;
 	sigset_t none;
 
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	signal(SIGPIPE, SIG_DFL);
-	setpgid(0, 0);
+	if (setsid() == -1)
+		_exit(EX_OSERR);
 	/* if posthorn-run is killed outright, its children go too: a new
 	 * posthorn-run must never find an old scheduler on the spool */
 	if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1 || getppid() != parent)
 		_exit(EX_OSERR);
+	/* every descriptor here is >= 3: main() keeps 0-2 open */
+	if (listenfd >= 0) {
+		/* dup2(3, 3) would keep close-on-exec: clear it by hand */
+		if (listenfd != SD_LISTEN_FDS_START &&
+		    dup2(listenfd, SD_LISTEN_FDS_START) == -1)
+			_exit(EX_OSERR);
+		if (fcntl(SD_LISTEN_FDS_START, F_SETFD, 0) == -1)
+			_exit(EX_OSERR);
+		first_free = SD_LISTEN_FDS_START + 1;
+	}
 	if (connfd >= 0) {
 		if (dup2(connfd, 0) == -1 || dup2(connfd, 1) == -1)
 			_exit(EX_OSERR);
-		if (connfd > 1)
-			close(connfd);
-	}
+	} else if (stdin_null() == -1 || (r->pipe_out &&
+	    dup2(r->logpipe[1], 1) == -1))
+		_exit(EX_OSERR);
+	if (r->pipe_err && dup2(r->logpipe[1], 2) == -1)
+		_exit(EX_OSERR);
+	if (close_range(first_free, ~0U, 0) == -1)
+		_exit(EX_OSERR);
 	unsetenv("LISTEN_FDS");
 	unsetenv("LISTEN_PID");
 	unsetenv("LISTEN_FDNAMES");
@@ -92,12 +133,6 @@ child_exec(const char *prog, char *const argv[], int connfd, int listenfd,
 	if (listenfd >= 0) {
 		char pid[32];
 
-		/* dup2(3, 3) would keep close-on-exec: clear it by hand */
-		if (listenfd != SD_LISTEN_FDS_START &&
-		    dup2(listenfd, SD_LISTEN_FDS_START) == -1)
-			_exit(EX_OSERR);
-		if (fcntl(SD_LISTEN_FDS_START, F_SETFD, 0) == -1)
-			_exit(EX_OSERR);
 		snprintf(pid, sizeof(pid), "%ld", (long)getpid());
 		if (setenv("LISTEN_FDS", "1", 1) == -1 ||
 		    setenv("LISTEN_PID", pid, 1) == -1)
@@ -184,9 +219,8 @@ spawn_for(struct run *r, struct listener *l, int conn)
 		if (l->kind != L_QUEUE)
 			set_tcp_env(conn);
 		child_smtpd_identity(r, l);
-		child_exec(prog, argv, conn, -1, parent);
+		child_exec(r, prog, argv, conn, -1, parent);
 	}
-	setpgid(pid, pid);
 	if (child_add(r, pid, l) == -1) {
 		/* cannot track it: do not let it run untracked */
 		kill(pid, SIGKILL);
@@ -219,9 +253,8 @@ server_start(struct run *r, struct listener *l)
 		unsetenv("NOTIFY_SOCKET");
 		unsetenv("WATCHDOG_USEC");
 		child_smtpd_identity(r, l);
-		child_exec(prog, argv, -1, l->fd, parent);
+		child_exec(r, prog, argv, -1, l->fd, parent);
 	}
-	setpgid(pid, pid);
 	if (child_add(r, pid, l) == -1) {
 		kill(pid, SIGKILL);
 		return -1;
@@ -284,9 +317,8 @@ sched_start(struct run *r)
 		    (unsigned long long)r->watchdog_usec);
 		setenv("NOTIFY_SOCKET", r->notify_path, 1);
 		setenv("WATCHDOG_USEC", wd, 1);
-		child_exec(r->sched_prog, argv, -1, -1, parent);
+		child_exec(r, r->sched_prog, argv, -1, -1, parent);
 	}
-	setpgid(pid, pid);
 	r->sched_pid = pid;
 	r->sched_pgid = pid;
 	r->last_ping = 0;
@@ -303,6 +335,9 @@ sched_start(struct run *r)
 
 /* ---- children and shutdown ------------------------------------------- */
 
+/* A child's process group is its pid once its setsid() has run; the
+ * parent does not setpgid() it first (a group leader cannot setsid()),
+ * so until then the child is reached by its pid alone. */
 static void
 signal_group(pid_t pid, int sig)
 {
@@ -343,9 +378,11 @@ proc_stat(pid_t pid, long *ppid, char *comm, size_t commsz)
 }
 
 /* Signal every child of parent (whose command is comm, if not NULL)
- * that is not one we track, by PID. */
+ * that is not one we track, by PID (group: its process group too, if it
+ * leads one). */
 static void
-signal_children_of(struct run *r, pid_t parent, const char *comm, int sig)
+signal_children_of(struct run *r, pid_t parent, const char *comm, int sig,
+    bool group)
 {
 	struct dirent *de;
 	char c[64];
@@ -365,8 +402,12 @@ signal_children_of(struct run *r, pid_t parent, const char *comm, int sig)
 			continue;
 		for (i = 0; i < r->nkids && r->kids[i].pid != pid; i++)
 			;
-		if (i == r->nkids && pid != r->sched_pid)
-			kill(pid, sig);
+		if (i == r->nkids && pid != r->sched_pid) {
+			if (group)
+				signal_group(pid, sig);
+			else
+				kill(pid, sig);
+		}
 	}
 	closedir(d);
 }
@@ -379,9 +420,35 @@ reload_scheduler(struct run *r)
 	if (r->sched_pid <= 0)
 		return;
 	if (strcmp(strrchr(r->sched_prog, '/') + 1, "posthorn-spawn") == 0)
-		signal_children_of(r, r->sched_pid, "posthorn-send", SIGHUP);
+		signal_children_of(r, r->sched_pid, "posthorn-send", SIGHUP,
+		    false);
 	else
 		kill(r->sched_pid, SIGHUP);
+}
+
+/*
+ * The spawner starts posthorn-send and every agent in a session (and
+ * process group) of its own (spawn.c), out of the scheduler's process
+ * group, so these are signalled one by one: the children of the
+ * scheduler's main process, and, once it is gone, those of them that
+ * are now ours (we are a subreaper), each with its process group
+ * (posthorn-send's holds the bounce agents it starts).
+ */
+void
+signal_sched_children(struct run *r, int sig)
+{
+	if (r->sched_pid > 0)
+		signal_children_of(r, r->sched_pid, NULL, sig, true);
+}
+
+void
+signal_sched_orphans(struct run *r, int sig)
+{
+	static const char *const progs[] = { "posthorn-send",
+		"posthorn-local", "posthorn-remote", "posthorn-bounce" };
+
+	for (size_t i = 0; i < sizeof(progs) / sizeof(progs[0]); i++)
+		signal_children_of(r, getpid(), progs[i], sig, true);
 }
 
 void
@@ -389,6 +456,7 @@ signal_all(struct run *r, int sig)
 {
 	size_t i;
 
+	signal_sched_children(r, sig);
 	if (r->sched_pid > 0)
 		signal_group(r->sched_pid, sig);
 	if (r->sched_pgid > 0)	/* what is left of an earlier scheduler */
@@ -398,7 +466,7 @@ signal_all(struct run *r, int sig)
 	/* orphans: we are a child subreaper, so a descendant whose parent
 	 * died (posthorn-send after a SIGKILL of posthorn-spawn, an agent)
 	 * is our child now */
-	signal_children_of(r, getpid(), NULL, sig);
+	signal_children_of(r, getpid(), NULL, sig, true);
 }
 
 int

@@ -21,12 +21,12 @@
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
-#include <systemd/sd-daemon.h>
 
 #include "common/addr.h"
 #include "common/log.h"
 #include "queue/closer.h"
 #include "queue/policy.h"
+#include "queue/notify.h"
 #include "queue/sched.h"
 
 static void round_advance(struct round *rd);
@@ -851,37 +851,6 @@ sched_flush(struct sched *s, const char *domain)
 	sched_kick(s);
 }
 
-/* sd_notify() blocks while the manager's socket queue is full; a status
- * line is not worth stalling deliveries for, so send it without waiting
- * and drop it if the queue is full. */
-static void
-notify_nowait(const char *text)
-{
-	const char *path = getenv("NOTIFY_SOCKET");
-	struct sockaddr_un sun;
-	socklen_t len;
-	size_t n;
-	int fd;
-
-	if (path == NULL || (path[0] != '/' && path[0] != '@'))
-		return;
-	n = strlen(path);
-	if (n >= sizeof(sun.sun_path))
-		return;
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	memcpy(sun.sun_path, path, n);
-	if (path[0] == '@')
-		sun.sun_path[0] = '\0';	/* abstract namespace */
-	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n);
-	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd == -1)
-		return;
-	(void)sendto(fd, text, strlen(text), MSG_DONTWAIT | MSG_NOSIGNAL,
-	    (struct sockaddr *)&sun, len);
-	close(fd);
-}
-
 static int
 status_timer_cb(sd_event_source *src, uint64_t usec, void *arg)
 {
@@ -926,7 +895,8 @@ sched_status(struct sched *s)
 	}
 	s->status_sent = now;
 	memcpy(s->status_last, text, sizeof(text));
-	notify_nowait(text);
+	/* not worth stalling deliveries for: dropped when the queue is full */
+	notify_send(text, false);
 }
 
 int

@@ -19,12 +19,12 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
-#include <systemd/sd-daemon.h>
 
 #include "common/addr.h"
 #include "common/log.h"
 #include "common/qid.h"
 #include "queue/closer.h"
+#include "queue/notify.h"
 #include "queue/sched.h"
 
 #define STOP_GRACE_USEC (10 * 1000000ULL)
@@ -171,7 +171,7 @@ term_cb(sd_event_source *src, const struct signalfd_siginfo *si, void *arg)
 		return 0;
 	log_msg(LOG_INFO, "stopping", "agents", agents_running() > 0 ?
 	    "running" : "none", NULL);
-	sd_notify(0, "STOPPING=1");
+	notify_send("STOPPING=1", true);
 	s->stopping = 1;
 	agents_close_idle();
 	sd_event_source_set_enabled(s->timer, SD_EVENT_OFF);
@@ -184,6 +184,20 @@ term_cb(sd_event_source *src, const struct signalfd_siginfo *si, void *arg)
 	return 0;
 }
 
+/* WATCHDOG=1 from the event loop, every quarter of WATCHDOG_USEC: a
+ * loop that hangs stops the pings and the service manager restarts us. */
+static int
+watchdog_cb(sd_event_source *src, uint64_t usec, void *arg)
+{
+	(void)arg;
+	notify_send("WATCHDOG=1", true);
+	if (sd_event_source_set_time(src, usec + notify_watchdog_usec() / 4)
+	    < 0 || sd_event_source_set_enabled(src, SD_EVENT_ONESHOT) < 0)
+		log_msg(LOG_ERR, "watchdog", "reason", "cannot rearm the timer",
+		    NULL);
+	return 0;
+}
+
 static int
 hup_cb(sd_event_source *src, const struct signalfd_siginfo *si, void *arg)
 {
@@ -193,7 +207,7 @@ hup_cb(sd_event_source *src, const struct signalfd_siginfo *si, void *arg)
 
 	(void)src;
 	(void)si;
-	sd_notify(0, "RELOADING=1");
+	notify_send("RELOADING=1", true);
 	if (config_load(confdir, &nc, &err) == -1) {
 		log_msg(LOG_ERR, "reload", "status", "failed", "reason",
 		    buf_str(&err), NULL);
@@ -207,7 +221,7 @@ hup_cb(sd_event_source *src, const struct signalfd_siginfo *si, void *arg)
 	}
 	agents_close_idle();	/* they read the old configuration */
 	buf_free(&err);
-	sd_notify(0, "READY=1");
+	notify_send("READY=1", true);
 	sched_kick(s);
 	return 0;
 }
@@ -231,6 +245,9 @@ main(int argc, char **argv)
 			die(64, "usage", "posthorn-send [-v] [-C dir]");
 	}
 	confdir = config_dir(confdir);
+	/* before anything is started: no agent may inherit the socket */
+	if (notify_init() == -1)
+		die(64, "bad " NOTIFY_FD_ENV, "");
 	sigemptyset(&ss);
 	sigaddset(&ss, SIGCHLD);
 	sigaddset(&ss, SIGTERM);
@@ -262,10 +279,12 @@ main(int argc, char **argv)
 	    sd_event_add_signal(s.ev, NULL, SIGTERM, term_cb, &s) < 0 ||
 	    sd_event_add_signal(s.ev, NULL, SIGINT, term_cb, &s) < 0 ||
 	    sd_event_add_signal(s.ev, NULL, SIGHUP, hup_cb, &s) < 0 ||
-	    sd_event_set_watchdog(s.ev, 1) < 0)
+	    (notify_watchdog_usec() > 0 && sd_event_add_time(s.ev, NULL,
+	    CLOCK_MONOTONIC, now + notify_watchdog_usec() / 4,
+	    notify_watchdog_usec() / 20, watchdog_cb, &s) < 0))
 		die(75, "cannot set up the event loop", "");
 	sched_kick(&s);
-	sd_notify(0, "READY=1");
+	notify_send("READY=1", true);
 	log_msg(LOG_INFO, "ready", NULL);
 	sched_status(&s);
 	if (sd_event_loop(s.ev) < 0)

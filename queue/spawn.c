@@ -23,12 +23,22 @@
  *   3. for each, resolves rcpt (local_resolve) to a uid:
  *        system user              → its uid, gid, supplementary groups
  *        virtual mailbox          → the mailbox owner's uid/gid
- *        alias, unknown, or uid 0 → alias_user (default "nobody")
+ *        alias, unknown, uid 0 or
+ *        a service account        → alias_user (default "nobody")
  *      and starts posthorn-local under it with the descriptor on fd 3,
  *      /dev/null on 0 and 1, a clean environment that names rcpt
  *      (SPAWN_RCPT_ENV: posthorn-local delivers to no other recipient,
  *      so a job cannot borrow the uid chosen for somebody else);
- *   4. exits when the scheduler exits, with its exit status.
+ *   4. relays the scheduler's READY=1, WATCHDOG=1, STATUS= ... to
+ *      NOTIFY_SOCKET (queue/notify.h): the unit allows notifications from
+ *      its main process, us, only;
+ *   5. exits when the scheduler exits, with its exit status.
+ *
+ * Every child (the scheduler, each agent) runs in a session of its own
+ * with /dev/null as stdin and never a terminal on any descriptor, so
+ * that started from a root shell no child can reach the shell
+ * (child_stdio).  A recipient that resolves to a posthorn service
+ * account (local_service_account) is treated like root.
  *
  * At most 2 * local_concurrency + 8 local agents and 2 *
  * remote_concurrency + 8 remote agents run at once (max_agents); a
@@ -65,11 +75,13 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <systemd/sd-daemon.h>
 
 #include "common/agent.h"
 #include "common/config.h"
 #include "common/localuser.h"
 #include "common/log.h"
+#include "queue/notify.h"
 
 #define DEFAULT_USER	"posthorn-queue"
 #define REMOTE_USER	"posthorn-remote"
@@ -145,6 +157,31 @@ child_fail(const char *what, const char *path, const struct ids *id)
 	_exit(111);
 }
 
+/*
+ * In a child (the scheduler, an agent), before it runs anything: a
+ * session of its own, so that it has no controlling terminal (started
+ * from a root shell, a child running as another user could otherwise
+ * open /dev/tty and push input into the shell with TIOCSTI); stdin from
+ * /dev/null; and /dev/null instead of a terminal on fd 1 or 2, since
+ * any descriptor of a terminal lets its holder read what is typed there
+ * (main() warns that those log lines are lost; posthorn-run and systemd
+ * never give us a terminal).
+ */
+static void
+child_stdio(const struct ids *id)
+{
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	if (setsid() == -1)
+		child_fail("setsid", "", id);
+	if (null == -1 || dup2(null, 0) != 0 ||
+	    (isatty(1) == 1 && dup2(null, 1) != 1) ||
+	    (isatty(2) == 1 && dup2(null, 2) != 2))
+		child_fail("stdio", "/dev/null", id);
+	if (null > 2)
+		close(null);
+}
+
 static void
 become(const struct ids *id)
 {
@@ -202,23 +239,62 @@ drop_caps(void)
 		die(71, "cannot drop capabilities", strerror(errno));
 }
 
-/* Start the scheduler with its end of the spawn socket. */
-static pid_t
-start_send(char **argv, bool root, const struct ids *id, int *spawnfd)
+/*
+ * In the scheduler's child, before exec: its end of the notification
+ * relay (see notify.h) instead of NOTIFY_SOCKET, and the watchdog, if it
+ * is ours (WATCHDOG_PID unset or our pid), handed on to it.
+ */
+static void
+child_notify(int relay, uint64_t watchdog)
 {
-	int sv[2];
+	char num[32];
+
+	unsetenv("NOTIFY_SOCKET");
+	unsetenv("WATCHDOG_USEC");
+	unsetenv("WATCHDOG_PID");
+	if (relay < 0)
+		return;
+	snprintf(num, sizeof(num), "%d", relay);
+	if (fcntl(relay, F_SETFD, 0) != 0 ||
+	    setenv(NOTIFY_FD_ENV, num, 1) != 0)
+		_exit(111);
+	if (watchdog == 0)
+		return;
+	snprintf(num, sizeof(num), "%llu", (unsigned long long)watchdog);
+	if (setenv("WATCHDOG_USEC", num, 1) != 0)
+		_exit(111);
+	snprintf(num, sizeof(num), "%ld", (long)getpid());
+	if (setenv("WATCHDOG_PID", num, 1) != 0)
+		_exit(111);
+}
+
+/* Start the scheduler with its end of the spawn socket (and, with
+ * NOTIFY_SOCKET set, of the notification relay: *relayfd, else -1). */
+static pid_t
+start_send(char **argv, bool root, const struct ids *id, int *spawnfd,
+    int *relayfd)
+{
+	int sv[2], nv[2] = { -1, -1 };
+	uint64_t watchdog = 0;
 	char num[16];
 	sigset_t none;
 	pid_t pid;
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
 		die(71, "socketpair", strerror(errno));
+	if (getenv("NOTIFY_SOCKET") != NULL &&
+	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, nv) != 0)
+		die(71, "socketpair", strerror(errno));
+	if (sd_watchdog_enabled(0, &watchdog) <= 0)
+		watchdog = 0;
 	pid = fork();
 	if (pid < 0)
 		die(71, "fork", strerror(errno));
 	if (pid == 0) {
+		child_stdio(id);
 		if (root)
 			become(id);
+		child_notify(nv[1], watchdog);
 		if (fcntl(sv[1], F_SETFD, 0) != 0)
 			_exit(111);
 		snprintf(num, sizeof(num), "%d", sv[1]);
@@ -233,6 +309,9 @@ start_send(char **argv, bool root, const struct ids *id, int *spawnfd)
 	}
 	close(sv[1]);
 	*spawnfd = sv[0];
+	if (nv[1] >= 0)
+		close(nv[1]);
+	*relayfd = nv[0];
 	return pid;
 }
 
@@ -247,6 +326,9 @@ static void
 ids_for(const struct config *cfg, const char *rcpt, const struct ids *alias,
     struct ids *id)
 {
+	const char *service;
+	char u[32];
+
 	struct local_tables t;
 	struct local_target tg;
 	struct buf err = BUF_INIT;
@@ -269,6 +351,15 @@ ids_for(const struct config *cfg, const char *rcpt, const struct ids *alias,
 	if (rc != 1 || tg.uid == 0 || tg.uid == (uid_t)-1 ||
 	    (tg.kind != LOCAL_USER && tg.kind != LOCAL_MAILBOX))
 		return;
+	/* never an agent as a posthorn service account: it stays
+	 * alias_user, and posthorn-local refuses the recipient (5.7.1) */
+	if ((service = local_service_account(cfg, tg.uid)) != NULL) {
+		snprintf(u, sizeof(u), "%lu", (unsigned long)tg.uid);
+		log_msg(LOG_WARNING, "service_account", "to", rcpt, "uid", u,
+		    "user", service, "detail", "a posthorn service account "
+		    "gets no mail; the delivery runs as alias_user", NULL);
+		return;
+	}
 	id->uid = tg.uid;
 	id->gid = tg.gid;
 	id->name[0] = '\0';
@@ -288,6 +379,7 @@ struct spawner {
 	struct ids remoteid;	/* posthorn-remote */
 	bool remote_ok;		/* remoteid is safe to use (see setup_ids) */
 	pid_t send;
+	int relay;		/* notification relay (notify.h), or -1 */
 	struct children kids;
 	struct buf out;		/* X frames not yet sent */
 };
@@ -318,14 +410,15 @@ spawn_agent(const struct spawner *sp, const char *prog, const char *name,
 	signal(SIGCHLD, SIG_DFL);
 	if (sp->root && id->uid == 0)
 		_exit(111);	/* never: ids_for(), setup_ids() exclude 0 */
+	child_stdio(id);
 	if (sp->root)
 		become(id);
 	if (ctlfd != AGENT_FD && dup2(ctlfd, AGENT_FD) != AGENT_FD)
 		_exit(111);
 	if (fcntl(AGENT_FD, F_SETFD, 0) != 0)
 		_exit(111);
-	null = open("/dev/null", O_RDWR);
-	if (null < 0 || dup2(null, 0) != 0 || dup2(null, 1) != 1)
+	null = open("/dev/null", O_WRONLY);
+	if (null < 0 || dup2(null, 1) != 1)
 		_exit(111);
 	close_range(AGENT_FD + 1, ~0U, 0);
 	envp[n++] = (char *)"PATH=/usr/bin:/bin";
@@ -532,6 +625,62 @@ handle(struct spawner *sp, struct spawn_req *rq)
 #define ANSWERS_MAX	(64 * 1024)	/* stop reading requests beyond */
 
 /*
+ * Pass on what the scheduler told the service manager (notify.h): the
+ * unit accepts notifications from us, its main process, only.  Each
+ * message is sent on as the lines of it that notify_relayable() allows,
+ * never a MAINPID=, FDSTORE=, NOTIFYACCESS= or WATCHDOG=trigger.  At EOF
+ * (the scheduler is gone) the relay is closed.
+ */
+static void
+relay_notify(struct spawner *sp)
+{
+	char in[NOTIFY_LINE_MAX * 8], out[sizeof(in) + 1];
+	size_t start, i, o;
+	bool important;
+	ssize_t n;
+	int k;
+
+	for (k = 0; sp->relay >= 0 && k < 64; k++) {
+		n = recv(sp->relay, in, sizeof(in), MSG_DONTWAIT | MSG_TRUNC);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (n <= 0) {
+			close(sp->relay);
+			sp->relay = -1;
+			return;
+		}
+		if ((size_t)n > sizeof(in)) {
+			log_msg(LOG_WARNING, "notify_dropped", "reason",
+			    "oversized", NULL);
+			continue;
+		}
+		important = false;
+		for (o = 0, start = 0, i = 0; i <= (size_t)n; i++) {
+			if (i < (size_t)n && in[i] != '\n')
+				continue;
+			if (notify_relayable(in + start, i - start)) {
+				if (o > 0)
+					out[o++] = '\n';
+				memcpy(out + o, in + start, i - start);
+				o += i - start;
+				/* READY=1, STOPPING=1, RELOADING=1 */
+				important = important || (in[start] != 'W' &&
+				    memcmp(in + start, "STATUS=", 7) != 0);
+			} else if (i > start)
+				log_msg(LOG_WARNING, "notify_dropped", "reason",
+				    "not a message posthorn-send sends", NULL);
+			start = i + 1;
+		}
+		if (o == 0)
+			continue;
+		out[o] = '\0';
+		notify_relay_send(out, important);
+	}
+}
+
+/*
  * Serve requests until the scheduler goes away; returns our exit code.
  * SIGCHLD, SIGTERM and SIGINT are blocked except inside ppoll(), so a
  * child's end or a signal wakes us at once; every pass reaps children
@@ -542,7 +691,7 @@ serve(struct spawner *sp, int spawnfd)
 {
 	struct stream s;
 	struct spawn_req rq;
-	struct pollfd pfd;
+	struct pollfd pfd[2];
 	sigset_t none;
 	int st = 0, rc, sent_term = 0;
 
@@ -550,6 +699,7 @@ serve(struct spawner *sp, int spawnfd)
 	stream_init(&s, spawnfd, spawnfd, 5000);
 	stream_enable_fds(&s);
 	for (;;) {
+		relay_notify(sp);
 		if (reap(sp, &st))
 			break;
 		if (got_term && !sent_term) {
@@ -558,14 +708,17 @@ serve(struct spawner *sp, int spawnfd)
 		}
 		flush_answers(sp, spawnfd);
 		if (stream_pending(&s) == 0 || sp->out.len >= ANSWERS_MAX) {
-			pfd.fd = spawnfd;
-			pfd.events = (short)((sp->out.len < ANSWERS_MAX ?
+			pfd[0].fd = spawnfd;
+			pfd[0].events = (short)((sp->out.len < ANSWERS_MAX ?
 			    POLLIN : 0) | (sp->out.len > 0 ? POLLOUT : 0));
-			pfd.revents = 0;
-			rc = ppoll(&pfd, 1, &(struct timespec){ 1, 0 }, &none);
-			if (rc <= 0 || (pfd.revents & (POLLIN | POLLHUP |
+			pfd[0].revents = 0;
+			pfd[1].fd = sp->relay;	/* -1: ignored */
+			pfd[1].events = POLLIN;
+			pfd[1].revents = 0;
+			rc = ppoll(pfd, 2, &(struct timespec){ 1, 0 }, &none);
+			if (rc <= 0 || (pfd[0].revents & (POLLIN | POLLHUP |
 			    POLLERR)) == 0 || sp->out.len >= ANSWERS_MAX)
-				continue;	/* reap, send, look again */
+				continue;	/* relay, reap, send, look again */
 		}
 		rc = spawn_request_read(&s, &rq);
 		if (rc == 0) {
@@ -584,6 +737,7 @@ serve(struct spawner *sp, int spawnfd)
 			return 1;
 		}
 	}
+	relay_notify(sp);	/* what the scheduler said last */
 	stream_free(&s);
 	return exit_code(st);
 }
@@ -618,6 +772,12 @@ setup_ids(struct spawner *sp, const char *user, bool explicit_user,
 	if (ids_of_user(sp->cfg->alias_user, &sp->aliasid) != 0)
 		die(67, "alias_user: no such user (or it is root)",
 		    sp->cfg->alias_user);
+	/* aliases' |programs and /files run as alias_user: never as the
+	 * spool's owner or a program facing the network */
+	if (local_service_account(sp->cfg, sp->aliasid.uid) != NULL)
+		die(78, "alias_user must not be a posthorn service account "
+		    "(posthorn-queue, posthorn-smtpd, posthorn-remote, the "
+		    "spool's owner)", sp->cfg->alias_user);
 	sp->remoteid.nogroups = true;
 	if (ids_of_user(REMOTE_USER, &sp->remoteid) != 0) {
 		if (ids_of_user("nobody", &sp->remoteid) != 0) {
@@ -638,7 +798,31 @@ setup_ids(struct spawner *sp, const char *user, bool explicit_user,
 		    "reason", "the remote delivery user must not be the "
 		    "scheduler's user or own the spool; remote deliveries "
 		    "wait", NULL);
+	} else if (sp->remoteid.uid == sp->aliasid.uid) {
+		/* the usual case without the posthorn users: both nobody.
+		 * Refusing would stop every such install; the agents are
+		 * not dumpable, so neither can ptrace the other, but each
+		 * can still signal the other and anything else of nobody's
+		 * (posthorn-run's SMTP sessions, other daemons) */
+		log_msg(LOG_WARNING, "shared_uid", "user", sp->remoteid.name,
+		    "agents", "posthorn-remote alias_user", "detail",
+		    "remote deliveries and alias deliveries (|programs, "
+		    "/files) run as one user; create the user "
+		    REMOTE_USER " (systemd-sysusers) to separate them", NULL);
 	}
+}
+
+/* Descriptors 0-2 are open (on /dev/null if we were started without),
+ * so that no descriptor received from the scheduler is one of them. */
+static void
+stdio_open(void)
+{
+	int fd;
+
+	while ((fd = open("/dev/null", O_RDWR)) >= 0 && fd < 3)
+		;
+	if (fd > 2)
+		close(fd);
 }
 
 int
@@ -655,6 +839,7 @@ main(int argc, char **argv)
 	sigset_t block;
 	int ch, spawnfd, rc;
 
+	stdio_open();
 	log_init("posthorn-spawn");
 	while ((ch = getopt(argc, argv, "+C:u:")) != -1) {
 		if (ch == 'C')
@@ -706,7 +891,12 @@ main(int argc, char **argv)
 	sigaddset(&block, SIGTERM);
 	sigaddset(&block, SIGINT);
 	sigprocmask(SIG_BLOCK, &block, NULL);
-	sp.send = start_send(cmd, sp.root, &sendid, &spawnfd);
+	if (isatty(2) == 1)
+		log_msg(LOG_WARNING, "terminal", "detail", "standard error is "
+		    "a terminal, which the scheduler and the agents do not "
+		    "get: their log lines are lost (run posthorn-run, or "
+		    "posthorn-send.service)", NULL);
+	sp.send = start_send(cmd, sp.root, &sendid, &spawnfd, &sp.relay);
 	if (sp.root)
 		drop_caps();
 	log_msg(LOG_INFO, "started", "scheduler", cmd[0], NULL);

@@ -106,6 +106,11 @@ main(int argc, char **argv)
 	int ch, rc;
 
 	log_init("posthorn-remote");
+	/* not dumpable: another process of the same uid (every remote
+	 * agent, and nobody's other processes where that stands in) can
+	 * neither ptrace this one nor read its memory through /proc */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
+		die(75, "prctl", strerror(errno));
 	signal(SIGPIPE, SIG_IGN);
 	while ((ch = getopt(argc, argv, "vC:")) != -1) {
 		switch (ch) {

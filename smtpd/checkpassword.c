@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "common/config.h"
@@ -106,6 +107,11 @@ main(int argc, char **argv)
 	int r;
 
 	log_init("posthorn-checkpassword");
+	/* not dumpable: another process of the same uid (every SMTP
+	 * session, which must not read another client's password) can
+	 * neither ptrace this one nor read its memory through /proc */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
+		die(111, "prctl", strerror(errno));
 	if (argc < 2) {
 		fprintf(stderr, "usage: posthorn-checkpassword prog "
 		    "[args...]\n");

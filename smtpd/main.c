@@ -4,8 +4,10 @@
  *
  *   posthorn-smtpd [-C dir] [-v] [--submission | --smtps | --local]
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 
 #include "common/config.h"
 #include "common/log.h"
@@ -26,6 +28,11 @@ main(int argc, char **argv)
 	unsigned mode = 0;
 
 	log_init("posthorn-smtpd");
+	/* not dumpable: another process of the same uid (every other
+	 * session, with its mail and passwords) can
+	 * neither ptrace this one nor read its memory through /proc */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
+		die(111, "prctl", strerror(errno));
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "-C") == 0 && i + 1 < argc)
 			dir = argv[++i];

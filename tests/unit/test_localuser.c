@@ -378,6 +378,29 @@ START_TEST(test_missing_tables)
 }
 END_TEST
 
+/* The spool's owner is a service account unless it is the caller (an
+ * ordinary user's posthorn-run owns its spool and its mailboxes). */
+START_TEST(test_service_account_spool_owner)
+{
+	struct config c2;
+	uid_t other = geteuid() == 4242 ? 4243 : 4242;
+
+	memset(&c2, 0, sizeof(c2));
+	c2.spool = tpath("spool");
+	ck_assert_ptr_null(local_service_account(&c2, other));	/* none */
+	make_dir("spool");
+	ck_assert_ptr_null(local_service_account(&c2, geteuid()));
+	ck_assert_ptr_null(local_service_account(&c2, other));
+	if (geteuid() == 0) {
+		ck_assert_int_eq(chown(c2.spool, other, 0), 0);
+		ck_assert_str_eq(local_service_account(&c2, other),
+		    "the owner of the spool");
+		ck_assert_ptr_null(local_service_account(&c2, other + 2));
+	}
+	free(c2.spool);
+}
+END_TEST
+
 static Suite *
 suite(void)
 {
@@ -400,6 +423,7 @@ suite(void)
 	tcase_add_test(tc, test_quoted_at_local_part);
 	tcase_add_test(tc, test_relocated_quoted);
 	tcase_add_test(tc, test_missing_tables);
+	tcase_add_test(tc, test_service_account_spool_owner);
 	suite_add_tcase(s, tc);
 	return s;
 }
