@@ -346,6 +346,27 @@ submission(const char *out, int k, const char *sender, const char *rcpt,
 	buf_free(&b);
 }
 
+/* A failure notice from s@example.org through a fake queue answering
+ * codes[0..n); the job's result for index 4 goes to st/text. */
+static void
+fallback_run(const char *qsock, const char *out, const char *const *codes,
+    int n, char st[16], char text[16][512])
+{
+	struct config cfg;
+	struct agent_job job;
+	uint32_t idx;
+	int status;
+	pid_t pid;
+
+	memset(st, 0, 16);
+	make_job(&job, &cfg, &idx, JOB_BOUNCE_FAILED, "s@example.org", qsock);
+	pid = test_fake_queue_replies(qsock, out, codes, n);
+	run_job(&cfg, &job, st, text);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ck_assert_int_eq(unlink(qsock), 0);
+}
+
 /* A failure notice the queue refuses for good: after 552 once more with
  * the header section alone, then once to postmaster; never just lost. */
 START_TEST(test_refused_notice_fallback)
@@ -353,52 +374,30 @@ START_TEST(test_refused_notice_fallback)
 	static const char *const sizes[3] = { "552", "552", "250" };
 	static const char *const policy[2] = { "554", "250" };
 	static const char *const never[2] = { "554", "554" };
-	struct config cfg;
-	struct agent_job job;
 	char d[] = "/tmp/ph-bjob-q.XXXXXX", qsock[64], out[64];
 	char st[16];
 	static char text[16][512];
-	uint32_t idx;
-	int status;
-	pid_t pid;
 
 	ck_assert_ptr_nonnull(mkdtemp(d));
 	snprintf(qsock, sizeof(qsock), "%s/q.sock", d);
 	snprintf(out, sizeof(out), "%s/notice", d);
 
-	memset(st, 0, sizeof(st));
-	make_job(&job, &cfg, &idx, JOB_BOUNCE_FAILED, "s@example.org", qsock);
-	pid = test_fake_queue_replies(qsock, out, sizes, 3);
-	run_job(&cfg, &job, st, text);
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	fallback_run(qsock, out, sizes, 3, st, text);
 	ck_assert_int_eq(st[4], 'D');
 	submission(out, 1, "", "s@example.org", "Content-Type: message/rfc822");
 	submission(out, 2, "", "s@example.org",
 	    "Content-Type: text/rfc822-headers");
 	submission(out, 3, "double-bounce@mx.example.org",
 	    "postmaster@mx.example.org", "Content-Type: text/rfc822-headers");
-	ck_assert_int_eq(unlink(qsock), 0);
 
-	memset(st, 0, sizeof(st));
-	make_job(&job, &cfg, &idx, JOB_BOUNCE_FAILED, "s@example.org", qsock);
-	pid = test_fake_queue_replies(qsock, out, policy, 2);
-	run_job(&cfg, &job, st, text);
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	fallback_run(qsock, out, policy, 2, st, text);
 	ck_assert_int_eq(st[4], 'D');
 	submission(out, 1, "", "s@example.org", "Content-Type: message/rfc822");
 	submission(out, 2, "double-bounce@mx.example.org",
 	    "postmaster@mx.example.org", "Content-Type: message/rfc822");
-	ck_assert_int_eq(unlink(qsock), 0);
 
 	/* postmaster refused too: nothing more to try */
-	memset(st, 0, sizeof(st));
-	make_job(&job, &cfg, &idx, JOB_BOUNCE_FAILED, "s@example.org", qsock);
-	pid = test_fake_queue_replies(qsock, out, never, 2);
-	run_job(&cfg, &job, st, text);
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	fallback_run(qsock, out, never, 2, st, text);
 	ck_assert_int_eq(st[4], 'P');
 	ck_assert_ptr_nonnull(strstr(text[4], "554"));
 	ck_assert_int_eq(rm_rf(d), 0);
