@@ -907,3 +907,14 @@ stream_send_fd(struct stream *s, const void *p, size_t n, int fd)
 	}
 	return 0;
 }
+
+void
+io_stdio_open(void)
+{
+	int fd;
+
+	while ((fd = open("/dev/null", O_RDWR)) >= 0 && fd < 3)
+		;
+	if (fd > 2)
+		close(fd);
+}

@@ -817,19 +817,6 @@ watchdog_usec(void)
 	return sec * 1000000ULL;
 }
 
-/* Descriptors 0-2 are open (on /dev/null if we were started without),
- * so that no socket of ours is ever one of them. */
-static void
-stdio_open(void)
-{
-	int fd;
-
-	while ((fd = open("/dev/null", O_RDWR)) >= 0 && fd < 3)
-		;
-	if (fd > 2)
-		close(fd);
-}
-
 static void __attribute__((noreturn))
 usage(void)
 {
@@ -847,7 +834,7 @@ main(int argc, char **argv)
 	const char *dirarg = NULL;
 	int c, rc;
 
-	stdio_open();
+	io_stdio_open();	/* no socket of ours is 0-2 */
 	log_init("posthorn-run");
 	while ((c = getopt(argc, argv, "aC:l:v")) != -1) {
 		switch (c) {

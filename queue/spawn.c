@@ -79,6 +79,7 @@
 
 #include "common/agent.h"
 #include "common/config.h"
+#include "common/io.h"
 #include "common/localuser.h"
 #include "common/log.h"
 #include "queue/notify.h"
@@ -812,19 +813,6 @@ setup_ids(struct spawner *sp, const char *user, bool explicit_user,
 	}
 }
 
-/* Descriptors 0-2 are open (on /dev/null if we were started without),
- * so that no descriptor received from the scheduler is one of them. */
-static void
-stdio_open(void)
-{
-	int fd;
-
-	while ((fd = open("/dev/null", O_RDWR)) >= 0 && fd < 3)
-		;
-	if (fd > 2)
-		close(fd);
-}
-
 int
 main(int argc, char **argv)
 {
@@ -839,7 +827,7 @@ main(int argc, char **argv)
 	sigset_t block;
 	int ch, spawnfd, rc;
 
-	stdio_open();
+	io_stdio_open();	/* no received descriptor is 0-2 */
 	log_init("posthorn-spawn");
 	while ((ch = getopt(argc, argv, "+C:u:")) != -1) {
 		if (ch == 'C')
