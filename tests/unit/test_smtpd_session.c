@@ -452,6 +452,40 @@ START_TEST(test_smuggling)
 }
 END_TEST
 
+/* A line too long for DATA is dropped, but how it ended still counts:
+ * "\n.\r\n" after it is no end of data, in either bare_newline mode. */
+START_TEST(test_smuggling_after_long_line)
+{
+	struct buf in = BUF_INIT;
+	static const char *const want[] = {
+		TXN_OUT DATA_GO "550 5.5.2 Bare <CR> or <LF> not allowed\r\n"
+		    BYE,
+		TXN_OUT DATA_GO "554 5.6.0 Message line too long\r\n" BYE
+	};
+
+	for (int mode = 0; mode < 2; mode++) {
+		cfg.bare_newline = mode == 0 ? BARE_NEWLINE_REJECT :
+		    BARE_NEWLINE_NORMALIZE;
+		memsink_free(&ms);
+		memsink_init(&ms, &sink);
+		buf_reset(&in);
+		buf_append_str(&in, TXN "DATA\r\nSubject: one\r\n\r\n");
+		for (int i = 0; i < DATA_LINE_MAX; i++)
+			buf_append(&in, "x", 1);
+		buf_append_str(&in, "\n.\r\n"
+		    "MAIL FROM:<evil@remote.example>\r\n"
+		    "RCPT TO:<alice@example.org>\r\nDATA\r\nSubject: two\r\n"
+		    "\r\nsmuggled\r\n.\r\nQUIT\r\n");
+		ck_assert_msg(strcmp(run_from(0, "192.0.2.7", in.data,
+		    in.len), want[mode]) == 0, "mode %d: %s", mode,
+		    buf_str(&out));
+		ck_assert_uint_eq(ms.open, 1);
+		ck_assert_uint_eq(ms.finished, 0);
+	}
+	buf_free(&in);
+}
+END_TEST
+
 START_TEST(test_loop_guard)
 {
 	struct buf in = BUF_INIT;
@@ -852,6 +886,7 @@ suite(void)
 	tcase_add_test(tc, test_postmaster);
 	tcase_add_test(tc, test_size_limits);
 	tcase_add_test(tc, test_smuggling);
+	tcase_add_test(tc, test_smuggling_after_long_line);
 	tcase_add_test(tc, test_loop_guard);
 	tcase_add_test(tc, test_nul_in_data);
 	tcase_add_test(tc, test_eof_in_data);
