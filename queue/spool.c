@@ -451,6 +451,14 @@ spool_qfile_open(const char *path, const char *qid, struct spool_rec *r,
 		rc = SPOOL_INCOMPLETE;
 	else
 		rc = spool_qfile_read(fd, qid, r, why);
+	/* marked complete, so its footer was written before: a file that
+	 * lost it (a power failure before its fsync, a damaged disk) is
+	 * corrupt and goes to quarantine, never removed as unfinished */
+	if (rc == SPOOL_INCOMPLETE && S_ISREG(st.st_mode) &&
+	    (st.st_mode & S_IRGRP) != 0) {
+		*why = "complete queue file without a valid footer";
+		rc = -1;
+	}
 	if (rc == 0) {
 		*fdp = fd;
 		return 0;

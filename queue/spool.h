@@ -78,7 +78,8 @@ int spool_qfile_read(int fd, const char *qid, struct spool_rec *r,
     const char **why);
 /* Open path and read its first record: SPOOL_INCOMPLETE, unread, while
  * its injector has not marked it complete (mode 0640); else as
- * spool_qfile_read(). */
+ * spool_qfile_read(), except that a complete file without a valid footer
+ * is corrupt (-1), not SPOOL_INCOMPLETE. */
 int spool_qfile_load(const char *path, const char *qid, struct spool_rec *r,
     const char **why);
 /* The same, keeping the file open: on 0, *fd is the open (read-only)

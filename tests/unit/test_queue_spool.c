@@ -372,6 +372,42 @@ START_TEST(queue_file)
 }
 END_TEST
 
+/* A file marked complete (0640) had its footer written first: without a
+ * valid one it is corrupt (quarantined), not unfinished (removed). */
+START_TEST(complete_without_footer)
+{
+	char dir[] = "/tmp/test_queue_nofootXXXXXX", path[256];
+	struct spool_rec r, d;
+	const char *why = NULL;
+	struct stat st;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	ck_assert_int_eq(spool_mkdirs(dir), 0);
+	ck_assert_int_eq(spool_path(path, sizeof(path), dir, "incoming", QID),
+	    0);
+	mkrec(&r);
+	for (int mode = 0600; mode <= 0640; mode += 040) {
+		write_qfile(path, "Subject: q\n\nbody\n", mode, &r);
+		ck_assert_int_eq(stat(path, &st), 0);
+		ck_assert_int_eq(truncate(path, st.st_size - 9), 0);
+		spool_rec_init(&d);
+		why = NULL;
+		if (mode == 0600)
+			ck_assert_int_eq(spool_qfile_load(path, QID, &d, &why),
+			    SPOOL_INCOMPLETE);
+		else {
+			ck_assert_int_eq(spool_qfile_load(path, QID, &d, &why),
+			    -1);
+			ck_assert_str_eq(why, "complete queue file without a "
+			    "valid footer");
+		}
+		spool_rec_free(&d);
+	}
+	spool_rec_free(&r);
+	ck_assert_int_eq(rm_rf(dir), 0);
+}
+END_TEST
+
 /* The current record: env/QID, else msg/QID's first one, else (when
  * asked) a complete incoming/QID; an unfinished (0600) one is none. */
 START_TEST(state_load)
@@ -463,6 +499,7 @@ main(void)
 	tcase_add_test(t, zombie_injector_is_dead);
 	tcase_add_test(t, queue_file);
 	tcase_add_test(t, state_load);
+	tcase_add_test(t, complete_without_footer);
 	tcase_add_test(t, unfinished_lock);
 	suite_add_tcase(s, t);
 	r = srunner_create(s);
