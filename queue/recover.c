@@ -310,6 +310,12 @@ pickup(struct sched *s, const char *qid, bool scanning)
 		quarantine(s, "incoming", qid, why);
 		return 0;
 	}
+	if (r == -2 && errno == ELOOP) {
+		/* no injector makes one: foreign, and logged once, not at
+		 * every scan */
+		quarantine(s, "incoming", qid, "symbolic link");
+		return 0;
+	}
 	if (r == -2) {
 		if (errno != ENOENT)
 			log_msg(LOG_ERR, "pickup", "qid", qid, "reason",
@@ -392,6 +398,8 @@ scan_msg(struct sched *s)
 		else if (r == -1 || r == SPOOL_INCOMPLETE)
 			quarantine(s, "msg", d->d_name, r == -1 ? why :
 			    "message without a record");
+		else if (r == -2 && errno == ELOOP)
+			quarantine(s, "msg", d->d_name, "symbolic link");
 		else if (r == -2)
 			log_msg(LOG_ERR, "spool_read", "qid", d->d_name,
 			    "reason", strerror(errno), NULL);
