@@ -833,6 +833,16 @@ send_data(struct smtp_conn *c, const struct envelope *env, const bool *acc,
 	return 0;
 }
 
+/* RFC 5321 4.5.3.1.10: a server's limit on recipients per message is
+ * "452", with X.5.3 "too many recipients" (RFC 3463) where it says more;
+ * "452 4.2.2 mailbox full" is something else. */
+static bool
+too_many(const struct reply *r)
+{
+	return r->code == 452 && (r->dsn[0] == '\0' ||
+	    strcmp(r->dsn + 1, ".5.3") == 0);
+}
+
 /* Read the replies to MAIL and the RCPTs for sent[i] (already sent when
  * pipelined; sent one by one here otherwise).  acc[i]: RCPT i accepted. */
 static int
@@ -870,9 +880,14 @@ mail_rcpt_replies(struct smtp_conn *c, const struct envelope *env,
 		if (r.code >= 200 && r.code < 300) {
 			acc[i] = true;
 			(*nacc)++;
-		} else
+		} else {
 			res_from_reply(&res[i], c, &r, "RCPT TO command");
+			res[i].again = too_many(&r);
+		}
 	}
+	/* without progress another transaction would get the same */
+	for (i = 0; i < env->nrcpts && *nacc == 0; i++)
+		res[i].again = false;
 	rc = 0;
 out:
 	buf_free(&cmd);
