@@ -603,7 +603,11 @@ host_addrs(struct remote *r, struct jobctx *jc, const struct plan *pl,
 		if (pl->by_mx) {
 			log_msg(LOG_WARNING, "mx_numeric", "host", host,
 			    "reason", "an address where an MX needs a host "
-			    "name: skipped", NULL);
+			    "name: skipped", (char *)NULL);
+			snprintf(jc->last_dsn, sizeof(jc->last_dsn), "5.4.4");
+			textf(jc->last_text, sizeof(jc->last_text), "MX host "
+			    "%s of %s is an address, not a host name (RFC "
+			    "5321 5.1)", host, jc->job->domain);
 			return -1;
 		}
 		al->n = 1;
