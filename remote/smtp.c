@@ -271,9 +271,12 @@ broken:
 	return -1;
 }
 
+/* A command (or pipelined group) gets the command timeout of its own:
+ * the stream's is what the last reply's deadline left over. */
 static int
 send_cmd(struct smtp_conn *c, const char *cmd, const char *stage)
 {
+	c->s.timeout_ms = c->p.cmd_ms;
 	if (stream_puts(&c->s, cmd) < 0 || stream_puts(&c->s, "\r\n") < 0 ||
 	    stream_flush(&c->s) < 0) {
 		fail(c, "4.4.2", "lost connection with %s while %s", c->relay,
