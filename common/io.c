@@ -865,6 +865,13 @@ stream_discard_input(struct stream *s)
 	s->rpos = s->rlen = 0;
 }
 
+void
+stream_drop_output(struct stream *s)
+{
+	buf_reset(&s->wbuf);
+	s->error = 0;
+}
+
 int
 stream_wait_readable(struct stream *s, int timeout_ms)
 {

@@ -104,6 +104,10 @@ size_t stream_pending(const struct stream *s);
 void stream_wipe_consumed(struct stream *s);
 /* Drop all buffered input (used after STARTTLS: CVE-2011-0411). */
 void stream_discard_input(struct stream *s);
+/* After a failed write: drop the output not sent and forget the error, so
+ * that what the peer sent before it went away can still be read (an SMTP
+ * client reads the reply a server gave in the middle of the message). */
+void stream_drop_output(struct stream *s);
 /* Is input readable within timeout_ms (buffered input counts)? 1/0/-1 */
 int stream_wait_readable(struct stream *s, int timeout_ms);
 /* Unix sockets: receive with recvmsg() and queue descriptors passed with

@@ -147,7 +147,7 @@ body_send(int fd, uint64_t size, struct stream *s, const char **why)
 	struct buf out = BUF_INIT;
 	uint64_t off = 0;
 	ssize_t n;
-	int rc = -1;
+	int rc = BODY_ERR_READ;
 
 	body_conv_init(&c);
 	while (off < size) {
@@ -157,12 +157,14 @@ body_send(int fd, uint64_t size, struct stream *s, const char **why)
 			goto out;
 		off += (uint64_t)n;
 		buf_reset(&out);
+		*why = "out of memory";
 		if (body_conv_chunk(&c, in, (size_t)n, &out) < 0)
 			goto out;
 		/* stream_write sends whenever its buffer fills; the rest
 		 * goes out with the final ".\r\n", in one segment */
 		if (stream_write(s, out.data, out.len) < 0) {
 			*why = "connection lost while sending the message";
+			rc = BODY_ERR_WRITE;
 			goto out;
 		}
 	}
@@ -171,6 +173,7 @@ body_send(int fd, uint64_t size, struct stream *s, const char **why)
 	if (body_conv_end(&c, &out) < 0)
 		goto out;
 	*why = "connection lost while sending the message";
+	rc = BODY_ERR_WRITE;
 	if (stream_write(s, out.data, out.len) < 0 || stream_flush(s) < 0)
 		goto out;
 	rc = 0;

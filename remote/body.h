@@ -50,8 +50,11 @@ int body_conv_end(struct body_conv *c, struct buf *out);
  * size).  0 / -1 (a read error, or the file ends before size). */
 int body_scan(int fd, uint64_t size, struct body_info *info);
 /* Send the message, fd's octets [0, size), to s in wire form, ending
- * with ".\r\n", and flush.  0 ok, -1 on read or write error (errno;
- * *why says which side failed). */
+ * with ".\r\n", and flush.  0 ok; BODY_ERR_READ when the message file
+ * cannot be read (or memory runs out), BODY_ERR_WRITE when writing to s
+ * failed (errno: ETIMEDOUT or the connection's error); *why says which. */
+#define BODY_ERR_READ	(-1)
+#define BODY_ERR_WRITE	(-2)
 int body_send(int fd, uint64_t size, struct stream *s, const char **why);
 
 #endif

@@ -232,21 +232,33 @@ log_8bit(const struct agent_job *job, const struct smtp_conn *c,
 		    "relay", c->relay, "action", "sent unchanged", (char *)NULL);
 }
 
-/* Run the transaction for the open recipients on c; keep c for the next
- * job when everything is settled, else close it.  Returns
- * smtp_transaction's result (-1: the connection broke). */
+/* Run the transaction for the open recipients on c, and another for
+ * those the server refused as too many (each takes at least one
+ * recipient more, so this ends); keep c for the next job when everything
+ * is settled, else close it.  Returns smtp_transaction's result (-1: the
+ * connection broke). */
 static int
 transact(struct remote *r, struct jobctx *jc, struct smtp_conn *c)
 {
 	const struct envelope *env = &jc->job->env;
-	size_t i;
+	size_t i, again;
 	int rc;
 
 	for (i = 0; i < env->nrcpts; i++)
 		jc->todo[i] = open_rcpt(&jc->res[i]);
 	log_8bit(jc->job, c, jc);
-	rc = smtp_transaction(c, env, jc->todo, jc->job->msgfd, &jc->info,
-	    jc->res);
+	for (;;) {
+		rc = smtp_transaction(c, env, jc->todo, jc->job->msgfd,
+		    &jc->info, jc->res);
+		for (i = 0, again = 0; i < env->nrcpts; i++) {
+			jc->todo[i] = jc->todo[i] && jc->res[i].status == 'T' &&
+			    jc->res[i].again;
+			if (jc->todo[i])
+				again++;
+		}
+		if (rc < 0 || again == 0)
+			break;
+	}
 	if (rc < 0)
 		note_error(jc, &c->err);
 	if (rc == 0 && count_open(jc) == 0) {
@@ -591,7 +603,11 @@ host_addrs(struct remote *r, struct jobctx *jc, const struct plan *pl,
 		if (pl->by_mx) {
 			log_msg(LOG_WARNING, "mx_numeric", "host", host,
 			    "reason", "an address where an MX needs a host "
-			    "name: skipped", NULL);
+			    "name: skipped", (char *)NULL);
+			snprintf(jc->last_dsn, sizeof(jc->last_dsn), "5.4.4");
+			textf(jc->last_text, sizeof(jc->last_text), "MX host "
+			    "%s of %s is an address, not a host name (RFC "
+			    "5321 5.1)", host, jc->job->domain);
 			return -1;
 		}
 		al->n = 1;

@@ -271,9 +271,12 @@ broken:
 	return -1;
 }
 
+/* A command (or pipelined group) gets the command timeout of its own:
+ * the stream's is what the last reply's deadline left over. */
 static int
 send_cmd(struct smtp_conn *c, const char *cmd, const char *stage)
 {
+	c->s.timeout_ms = c->p.cmd_ms;
 	if (stream_puts(&c->s, cmd) < 0 || stream_puts(&c->s, "\r\n") < 0 ||
 	    stream_flush(&c->s) < 0) {
 		fail(c, "4.4.2", "lost connection with %s while %s", c->relay,
@@ -761,6 +764,33 @@ data_result(struct rres *x, struct smtp_conn *c, const struct reply *r,
 /* After DATA's 354: body (the message file's first info->msg_size
  * octets), final dot, and the reply (or, for LMTP, one reply per accepted
  * recipient, in RCPT order). */
+/*
+ * The connection broke while we sent the body.  A server that refuses a
+ * message in the middle (too large, refused content) may say so before it
+ * closes; as Postfix does, a 4xx or 5xx reply already received decides
+ * for the accepted recipients, instead of a retry of the whole message
+ * until it expires.  Anything else (no reply, a 2xx or 3xx before the
+ * end of the data) keeps the lost connection, a temporary failure.
+ */
+static void
+early_reply(struct smtp_conn *c, const struct envelope *env, const bool *acc,
+    struct rres *res)
+{
+	struct smtp_err lost = c->err;
+	struct reply r;
+	size_t i;
+
+	stream_drop_output(&c->s);
+	if (get_reply(c, &r, c->p.cmd_ms < QUIT_MS ? c->p.cmd_ms : QUIT_MS,
+	    "sending message body", 0) == 0 && r.code >= 400)
+		for (i = 0; i < env->nrcpts; i++)
+			if (acc[i])
+				res_from_reply(&res[i], c, &r,
+				    "end of DATA command");
+	c->err = lost;
+	c->broken = 1;
+}
+
 static int
 send_data(struct smtp_conn *c, const struct envelope *env, const bool *acc,
     int msgfd, const struct body_info *info, struct rres *res)
@@ -770,16 +800,22 @@ send_data(struct smtp_conn *c, const struct envelope *env, const bool *acc,
 	const char *why;
 	struct reply r;
 	size_t i;
+	int rc;
 
 	c->s.timeout_ms = c->p.data_block_ms;
-	if (body_send(msgfd, info->msg_size, &c->s, &why) < 0) {
-		if (errno == ETIMEDOUT)
+	rc = body_send(msgfd, info->msg_size, &c->s, &why);
+	if (rc < 0) {
+		c->broken = 1;
+		if (rc == BODY_ERR_READ)
+			fail(c, "4.3.0", "cannot send the message: %s", why);
+		else if (errno == ETIMEDOUT)
 			fail(c, "4.4.2", "conversation with %s timed out while "
 			    "sending message body", c->relay);
-		else
-			fail(c, "4.4.2", "%s: %s while sending message body",
-			    c->relay, why);
-		c->broken = 1;
+		else {
+			fail(c, "4.4.2", "lost connection with %s while "
+			    "sending message body", c->relay);
+			early_reply(c, env, acc, res);
+		}
 		return -1;
 	}
 	if (!c->p.lmtp) {
@@ -798,6 +834,16 @@ send_data(struct smtp_conn *c, const struct envelope *env, const bool *acc,
 		data_result(&res[i], c, &r, &env->rcpts[i]);
 	}
 	return 0;
+}
+
+/* RFC 5321 4.5.3.1.10: a server's limit on recipients per message is
+ * "452", with X.5.3 "too many recipients" (RFC 3463) where it says more;
+ * "452 4.2.2 mailbox full" is something else. */
+static bool
+too_many(const struct reply *r)
+{
+	return r->code == 452 && (r->dsn[0] == '\0' ||
+	    strcmp(r->dsn + 1, ".5.3") == 0);
 }
 
 /* Read the replies to MAIL and the RCPTs for sent[i] (already sent when
@@ -837,9 +883,14 @@ mail_rcpt_replies(struct smtp_conn *c, const struct envelope *env,
 		if (r.code >= 200 && r.code < 300) {
 			acc[i] = true;
 			(*nacc)++;
-		} else
+		} else {
 			res_from_reply(&res[i], c, &r, "RCPT TO command");
+			res[i].again = too_many(&r);
+		}
 	}
+	/* without progress another transaction would get the same */
+	for (i = 0; i < env->nrcpts && *nacc == 0; i++)
+		res[i].again = false;
 	rc = 0;
 out:
 	buf_free(&cmd);

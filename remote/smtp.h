@@ -88,6 +88,9 @@ struct rres {
 	char text[DIAG_MAX + 1];
 	char relay[320];
 	char tls[96];
+	bool again;		/* 'T' from "452 too many recipients" after
+				   another recipient was accepted: send it
+				   again in a new transaction at once */
 };
 
 /* Connect and greet.  0 ready; -1 failed, c->err says why (c is closed,

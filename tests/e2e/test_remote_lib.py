@@ -528,6 +528,11 @@ class Peer:
             threading.Thread(target=self._serve, args=(c, addr),
                              daemon=True).start()
 
+    def has(self, key, local):
+        """Is there a reply for key (without using up a list's entry)?"""
+        return any(k in self.replies for k in ("HOST:%s:%s" % (local, key),
+                                                key))
+
     def reply(self, key, local):
         for k in ("HOST:%s:%s" % (local, key), key):
             if k in self.replies:
@@ -598,7 +603,7 @@ class Peer:
                 elif verb == "RCPT":
                     a = line[line.index("<") + 1:line.index(">")] \
                         if "<" in line and ">" in line else ""
-                    found, _ = self.reply("RCPT:" + a, sess.local)
+                    found = self.has("RCPT:" + a, sess.local)
                     r = self._say(conn, sess, "RCPT:" + a if found else
                                   "RCPT", "250 2.1.5 ok")
                     if r.startswith("2"):
@@ -612,7 +617,7 @@ class Peer:
                     sess.data.append(conn.data())
                     if self.lmtp:
                         for a in rcpts:
-                            found, _ = self.reply("END:" + a, sess.local)
+                            found = self.has("END:" + a, sess.local)
                             self._say(conn, sess, "END:" + a if found
                                       else "END", "250 2.0.0 <%s> ok" % a)
                     else:

@@ -4,7 +4,8 @@
  * enhanced status class rewriting, 8-bit detection; and one whole
  * transaction against a scripted peer on a socketpair, for the DSN
  * hand-over mark (RFC 3461 4.2); a TCP connection made by smtp_open()
- * has Nagle's algorithm off.
+ * has Nagle's algorithm off; a write after a slow reply gets a whole
+ * command timeout.
  */
 #include <arpa/inet.h>
 #include <check.h>
@@ -153,11 +154,10 @@ peer_say(int fd, const char *s)
 /* A minimal SMTP server: EHLO offers DSN when dsn; a RCPT without
  * NOTIFY=SUCCESS is refused when dsn (so the test sees it was passed). */
 static void
-peer(int fd, int dsn)
+peer_serve(int fd, int dsn)
 {
 	char l[1024];
 
-	peer_say(fd, "220 peer.example ESMTP\r\n");
 	while (peer_line(fd, l, sizeof(l)) > 0) {
 		if (strncmp(l, "EHLO ", 5) == 0)
 			peer_say(fd, dsn ? "250-peer.example\r\n250 DSN\r\n" :
@@ -182,6 +182,13 @@ peer(int fd, int dsn)
 			peer_say(fd, "500 5.5.1 what\r\n");
 	}
 	_exit(0);
+}
+
+static void
+peer(int fd, int dsn)
+{
+	peer_say(fd, "220 peer.example ESMTP\r\n");
+	peer_serve(fd, dsn);
 }
 
 /* One message to one recipient with NOTIFY; returns the result. */
@@ -300,6 +307,83 @@ START_TEST(tcp_nodelay)
 }
 END_TEST
 
+/* A peer that answers EHLO late, then reads nothing for a while. */
+static void
+slow_peer(int fd)
+{
+	char l[1024];
+
+	peer_say(fd, "220 peer.example ESMTP\r\n");
+	if (peer_line(fd, l, sizeof(l)) == 0)
+		_exit(2);
+	usleep(3500 * 1000);	/* most of the client's 4 s for the reply */
+	peer_say(fd, "250-peer.example\r\n250 PIPELINING\r\n");
+	usleep(1500 * 1000);	/* the client's command group must wait */
+	peer_serve(fd, 0);
+}
+
+/* Every write gets the command timeout of its own, not what a slow
+ * reply before it left of the reply's (RFC 5321 4.5.3.2). */
+START_TEST(write_deadline_own)
+{
+	static const char msg[] = "Subject: t\n\nbody\n";
+	struct smtp_params p;
+	struct smtp_conn c;
+	struct envelope env;
+	struct body_info info;
+	struct rres *res;
+	char path[] = "/tmp/test_remote_smtp.XXXXXX", addr[128];
+	bool todo[200];
+	int sv[2], msgfd, st, small = 4096;
+	size_t i;
+	pid_t pid;
+
+	msgfd = mkstemp(path);
+	ck_assert_int_ge(msgfd, 0);
+	unlink(path);
+	ck_assert_int_eq(write(msgfd, msg, sizeof(msg) - 1),
+	    (ssize_t)sizeof(msg) - 1);
+	ck_assert_int_eq(body_scan(msgfd, sizeof(msg) - 1, &info), 0);
+	envelope_init(&env);
+	ck_assert_int_eq(envelope_set_sender(&env, "s@example.org"), 0);
+	/* a command group far larger than the socket buffer */
+	for (i = 0; i < 200; i++) {
+		snprintf(addr, sizeof(addr), "recipient-number-%03zu-with-a-"
+		    "rather-long-local-part@example.net", i);
+		ck_assert_int_ge(envelope_add_rcpt(&env, addr, 0, NULL), 0);
+		todo[i] = true;
+	}
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	ck_assert_int_eq(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small,
+	    sizeof(small)), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		close(sv[0]);
+		slow_peer(sv[1]);
+	}
+	close(sv[1]);
+	memset(&p, 0, sizeof(p));
+	p.helo = "me.example";
+	p.tls = SMTP_TLS_NONE;
+	p.connect_ms = p.cmd_ms = p.data_init_ms = 4000;
+	p.data_block_ms = p.data_end_ms = 4000;
+	ck_assert_int_eq(smtp_start(&c, sv[0], "peer.example", "peer[sock]",
+	    &p), 0);
+	res = calloc(200, sizeof(*res));
+	ck_assert_ptr_nonnull(res);
+	ck_assert_msg(smtp_transaction(&c, &env, todo, msgfd, &info, res) == 0,
+	    "%s", c.err.text);
+	for (i = 0; i < 200; i++)
+		ck_assert_int_eq(res[i].status, 'D');
+	smtp_quit(&c);
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	free(res);
+	envelope_free(&env);
+	close(msgfd);
+}
+END_TEST
+
 static Suite *
 suite(void)
 {
@@ -313,6 +397,10 @@ suite(void)
 	tcase_add_test(t, eightbit);
 	tcase_add_test(t, dsn_passed_on);
 	tcase_add_test(t, trust_store_lazy);
+	suite_add_tcase(s, t);
+	t = tcase_create("timing");
+	tcase_set_timeout(t, 30);
+	tcase_add_test(t, write_deadline_own);
 	suite_add_tcase(s, t);
 	return s;
 }
