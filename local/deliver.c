@@ -115,10 +115,8 @@ mailbox_deliver(const struct lctx *c, const char *user, const char *home,
 	mbox_deliver(c, path, r);
 }
 
-/* Read at most max octets from fd into b: 0, or -1 (errno; EFBIG when
- * the file is larger). */
-static int
-read_fd(int fd, size_t max, struct buf *b)
+int
+local_read_fd(int fd, size_t max, struct buf *b)
 {
 	char chunk[4096];
 	ssize_t n;
@@ -166,7 +164,7 @@ read_forward(const struct lctx *c, uid_t uid, struct buf *out)
 		    "user without group/world write", NULL);
 		return 0;
 	}
-	rc = read_fd(fd, FORWARD_MAX, &text);
+	rc = local_read_fd(fd, FORWARD_MAX, &text);
 	close(fd);
 	if (rc != 0 ||
 	    forward_text_to_value(text.data, text.len, out, &why) != 0) {
