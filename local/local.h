@@ -45,6 +45,8 @@ struct lctx {
 	char local[ADDR_LOCAL_MAX + 1];	/* local part (unquoted) */
 	char ext[ADDR_LOCAL_MAX + 1];	/* extension, "" if none */
 	char domain[ADDR_DOMAIN_MAX + 1];
+	bool spawned;		/* started by posthorn-spawn, which chose our
+				   uid for rcpt ($POSTHORN_SPAWN_RCPT) */
 	/* whom file/program deliveries run as (our own uid) */
 	char user[256];
 	char home[4096];

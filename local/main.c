@@ -82,6 +82,7 @@ run_job(struct setup *s, struct stream *ctl, struct agent_job *job)
 		c.rcpt = job->env.rcpts[i].addr;
 		c.msgfd = job->msgfd;
 		c.msgsize = job->msgsize;
+		c.spawned = s->bound != NULL;
 		if (s->err.len > 0)
 			res_set(&r, 'T', "4.3.5", "configuration error: %s",
 			    buf_str(&s->err));

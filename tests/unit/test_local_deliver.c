@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <dirent.h>
 #include <limits.h>
+#include <pwd.h>
 #include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -657,6 +658,43 @@ START_TEST(test_alias_include_untrusted)
 }
 END_TEST
 
+/* An alias runs as alias_user.  Started by the spawner with another uid
+ * (it resolved the recipient to a user or mailbox, then the aliases file
+ * changed), the agent defers instead of running the alias's files and
+ * programs as that uid; as alias_user, as the spool's owner (an instance
+ * run by one user), or started directly, it delivers. */
+START_TEST(test_alias_needs_alias_user)
+{
+	struct lresult r;
+	struct passwd *pw = getpwuid(geteuid());
+
+	ck_assert_ptr_nonnull(pw);
+	ctx.rcpt = "files@example.org";
+	ctx.spawned = true;
+	cfg.alias_user = (char *)(geteuid() == 65534 ? "root" : "nobody");
+	local_deliver(&ctx, &r);
+	ck_assert_msg(r.status == 'T', "%c %s %s", r.status, r.dsn, r.text);
+	ck_assert_str_eq(r.dsn, "4.3.5");
+	ck_assert_ptr_nonnull(strstr(r.text, "alias_user"));
+	ck_assert_int_eq(access(tp("alias.mbox"), F_OK), -1);
+	/* the instance's own user: it owns the spool */
+	cfg.spool = tmpdir;
+	local_deliver(&ctx, &r);
+	ck_assert_msg(r.status == 'D', "%c %s %s", r.status, r.dsn, r.text);
+	cfg.spool = NULL;
+	/* alias_user itself */
+	cfg.alias_user = pw->pw_name;
+	local_deliver(&ctx, &r);
+	ck_assert_msg(r.status == 'D', "%c %s %s", r.status, r.dsn, r.text);
+	/* not started by the spawner: no uid was chosen for us */
+	cfg.alias_user = (char *)"nobody";
+	ctx.spawned = false;
+	local_deliver(&ctx, &r);
+	ck_assert_msg(r.status == 'D', "%c %s %s", r.status, r.dsn, r.text);
+	cfg.alias_user = NULL;
+}
+END_TEST
+
 START_TEST(test_alias_loop)
 {
 	struct lresult r;
@@ -779,6 +817,7 @@ suite(void)
 	tcase_add_test(tc, test_alias_files_nested);
 	tcase_add_test(tc, test_alias_include);
 	tcase_add_test(tc, test_alias_include_untrusted);
+	tcase_add_test(tc, test_alias_needs_alias_user);
 	tcase_add_test(tc, test_alias_loop);
 	tcase_add_test(tc, test_alias_forward_fails_temporarily);
 	tcase_add_test(tc, test_dotforward_self);
