@@ -196,6 +196,10 @@ main(int argc, char **argv)
 			die(64, "usage", "posthorn-local [-v] [-C DIR]");
 	}
 	signal(SIGPIPE, SIG_IGN);
+	/* a file size limit (RLIMIT_FSIZE, LimitFSIZE=) makes a write fail
+	 * with EFBIG, which we report and undo; SIGXFSZ would kill us in
+	 * the middle of an mbox append */
+	signal(SIGXFSZ, SIG_IGN);
 	s.bound = getenv(SPAWN_RCPT_ENV);
 	buf_init(&s.err);
 	dir = config_dir(dir);
