@@ -15,6 +15,14 @@
  *   - any other mismatch is a deployment error and is deferred (4.3.5)
  *     rather than written with the wrong owner.
  *
+ * An alias is the administrator's and runs as alias_user.  Started by
+ * the spawner with another uid (it saw a user or a mailbox; the aliases
+ * file changed before we read it, or between the jobs of a reused
+ * agent), we defer (4.3.5) instead of running the alias's programs and
+ * files as that person; the retry gets an agent with the right uid.  A
+ * whole instance run by one ordinary user (posthorn-run), who owns the
+ * spool, delivers everything as that user.
+ *
  * System users: ~/.forward is honoured only when it is a regular file
  * owned by the user and not group- or world-writable; otherwise it is
  * ignored (and logged) and the mail goes to the mailbox.  A home
@@ -86,6 +94,28 @@ check_uid(const struct lctx *c, uid_t uid, const char *what,
 	return 0;
 }
 
+/* 0 = we may deliver an alias (see above); else *r is set. */
+static int
+check_alias_uid(const struct lctx *c, struct lresult *r)
+{
+	const char *au = c->cfg->alias_user;
+	struct passwd *pw;
+	struct stat st;
+	uid_t self = geteuid();
+
+	if (!c->spawned)
+		return 0;
+	if (au != NULL && (pw = getpwnam(au)) != NULL && pw->pw_uid == self)
+		return 0;
+	if (c->cfg->spool != NULL && stat(c->cfg->spool, &st) == 0 &&
+	    st.st_uid == self)
+		return 0;
+	res_set(r, 'T', "4.3.5", "delivery agent runs as uid %lu, but an "
+	    "alias is delivered as alias_user %s", (unsigned long)self,
+	    au != NULL ? au : "(unset)");
+	return -1;
+}
+
 void
 mailbox_deliver(const struct lctx *c, const char *user, const char *home,
     struct lresult *r)
@@ -115,10 +145,8 @@ mailbox_deliver(const struct lctx *c, const char *user, const char *home,
 	mbox_deliver(c, path, r);
 }
 
-/* Read at most max octets from fd into b: 0, or -1 (errno; EFBIG when
- * the file is larger). */
-static int
-read_fd(int fd, size_t max, struct buf *b)
+int
+local_read_fd(int fd, size_t max, struct buf *b)
 {
 	char chunk[4096];
 	ssize_t n;
@@ -166,7 +194,7 @@ read_forward(const struct lctx *c, uid_t uid, struct buf *out)
 		    "user without group/world write", NULL);
 		return 0;
 	}
-	rc = read_fd(fd, FORWARD_MAX, &text);
+	rc = local_read_fd(fd, FORWARD_MAX, &text);
 	close(fd);
 	if (rc != 0 ||
 	    forward_text_to_value(text.data, text.len, out, &why) != 0) {
@@ -215,6 +243,8 @@ deliver_target(struct lctx *c, const struct local_target *t,
 			mbox_deliver(c, t->path, r);
 		return;
 	case LOCAL_ALIAS:
+		if (check_alias_uid(c, r) != 0)
+			return;
 		expand_deliver(c, t->value, t->user, false, r);
 		return;
 	case LOCAL_USER:

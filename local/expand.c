@@ -23,17 +23,28 @@
  * the owner; every other address is re-injected (aliases are never
  * expanded with a user's privileges).
  *
+ * An :include: file is trusted as much as the aliases file or .forward
+ * that names it only when nobody else could have written it: a regular
+ * file owned by root or by our own uid, not group- or world-writable.
+ * From any other (a list its manager keeps, a file in a shared
+ * directory) only addresses are taken: its programs, files and further
+ * includes fail alone with 5.7.1, since they would run with our uid
+ * (alias_user's, or the .forward owner's), not the writer's.  Postfix
+ * allows no commands or files from :include: files at all by default.
+ *
  * Limits: MAX_DEPTH nested aliases/includes, MAX_ITEMS items in all,
  * include files up to INCLUDE_MAX octets.  The outcome is the merge of
  * every part's outcome (T over P over D; local.h).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
-#include "common/io.h"
 #include "common/log.h"
 #include "common/table.h"
 #include "local/local.h"
@@ -54,7 +65,10 @@ struct exp {
 	struct lresult total;
 };
 
-static void expand_value(struct exp *x, const char *value, int depth);
+/* untrusted: NULL, or the path of the untrusted :include: file (or the
+ * one above it) the value comes from: addresses only. */
+static void expand_value(struct exp *x, const char *value, int depth,
+    const char *untrusted);
 
 static void
 part(struct exp *x, const struct lresult *r)
@@ -99,10 +113,44 @@ add_forward(struct exp *x, const char *addr)
 	x->fwd[x->nfwd++] = d;
 }
 
+/* May an :include: file with this owner and mode add programs, files
+ * and includes?  Only when nobody but root and us could write it. */
+static bool
+include_trusted(const struct stat *st)
+{
+	return (st->st_uid == 0 || st->st_uid == geteuid()) &&
+	    (st->st_mode & 022) == 0;
+}
+
+/* Read the :include: file into text, *st its owner and mode: those of
+ * the very file read.  0, or -1 (errno). */
+static int
+read_include(const char *path, struct buf *text, struct stat *st)
+{
+	int fd, rc, e;
+
+	/* O_NONBLOCK: opening a FIFO must not wait for a writer */
+	fd = open(path, O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+	if (fd == -1)
+		return -1;
+	if (fstat(fd, st) != 0)
+		rc = -1;
+	else if (!S_ISREG(st->st_mode)) {
+		errno = S_ISDIR(st->st_mode) ? EISDIR : EINVAL;
+		rc = -1;
+	} else
+		rc = local_read_fd(fd, INCLUDE_MAX, text);
+	e = errno;
+	close(fd);
+	errno = e;
+	return rc;
+}
+
 static void
-do_include(struct exp *x, const char *path, int depth)
+do_include(struct exp *x, const char *path, int depth, const char *untrusted)
 {
 	struct buf text = BUF_INIT, value = BUF_INIT;
+	struct stat st;
 	const char *why;
 
 	while (*path == ' ' || *path == '\t')
@@ -112,15 +160,24 @@ do_include(struct exp *x, const char *path, int depth)
 		    path);
 		return;
 	}
-	if (io_read_file(path, INCLUDE_MAX, &text) != 0) {
+	if (read_include(path, &text, &st) != 0) {
 		struct lresult r;
 		res_errno(&r, errno, ":include:", path);
 		part(x, &r);
-	} else if (forward_text_to_value(text.data, text.len, &value,
-	    &why) != 0)
+		goto out;
+	}
+	if (untrusted == NULL && !include_trusted(&st)) {
+		untrusted = path;
+		log_msg(LOG_WARNING, "include_untrusted", "qid", x->c->qid,
+		    "path", path, "reason", "not owned by root or the "
+		    "delivering user, or group/world-writable: addresses "
+		    "only", NULL);
+	}
+	if (forward_text_to_value(text.data, text.len, &value, &why) != 0)
 		fail(x, 'T', "4.3.5", "bad :include: file: ", path);
 	else
-		expand_value(x, buf_str(&value), depth + 1);
+		expand_value(x, buf_str(&value), depth + 1, untrusted);
+out:
 	buf_free(&text);
 	buf_free(&value);
 }
@@ -155,7 +212,8 @@ do_local(struct exp *x, const char *name, const char *local,
 		if (x->nvisited < MAX_ITEMS &&
 		    (d = strdup(name)) != NULL)
 			x->visited[x->nvisited++] = d;
-		expand_value(x, e->value, depth + 1);
+		/* the aliases file's own value: trusted again */
+		expand_value(x, e->value, depth + 1, NULL);
 		return;
 	}
 	dom = domain[0] != '\0' ? domain :
@@ -205,13 +263,22 @@ do_address(struct exp *x, const char *item, int depth)
 }
 
 static void
-expand_item(struct exp *x, const char *item, int depth)
+expand_item(struct exp *x, const char *item, int depth, const char *untrusted)
 {
 	struct lresult r;
 	size_t n = strlen(item);
 
 	if (++x->nitems > MAX_ITEMS) {
 		fail(x, 'P', "5.3.5", "alias expansion too large", "");
+		return;
+	}
+	if (untrusted != NULL && (item[0] == '|' || item[0] == '/' ||
+	    strncasecmp(item, ":include:", 9) == 0)) {
+		res_set(&r, 'P', "5.7.1", "%s in %s refused: the :include: "
+		    "file may be written by others than root and uid %lu",
+		    item[0] == '|' ? "command" : item[0] == '/' ? "file" :
+		    ":include:", untrusted, (unsigned long)geteuid());
+		part(x, &r);
 		return;
 	}
 	if (item[0] == '|') {
@@ -224,13 +291,14 @@ expand_item(struct exp *x, const char *item, int depth)
 		mbox_deliver(x->c, item, &r);
 		part(x, &r);
 	} else if (strncasecmp(item, ":include:", 9) == 0)
-		do_include(x, item + 9, depth);
+		do_include(x, item + 9, depth, untrusted);
 	else
 		do_address(x, item, depth);
 }
 
 static void
-expand_value(struct exp *x, const char *value, int depth)
+expand_value(struct exp *x, const char *value, int depth,
+    const char *untrusted)
 {
 	char **items = NULL;
 	size_t n = 0, i;
@@ -246,7 +314,7 @@ expand_value(struct exp *x, const char *value, int depth)
 		return;
 	}
 	for (i = 0; i < n; i++)
-		expand_item(x, items[i], depth);
+		expand_item(x, items[i], depth, untrusted);
 	alias_items_free(items, n);
 }
 
@@ -262,7 +330,7 @@ expand_deliver(const struct lctx *c, const char *value, const char *key,
 	x.self = in_forward ? key : NULL;
 	if ((x.visited[0] = strdup(key)) != NULL)
 		x.nvisited = 1;
-	expand_value(&x, value, 0);
+	expand_value(&x, value, 0, NULL);
 	if (x.nfwd > 0) {
 		struct lresult fr;
 		forward_deliver(c, x.fwd, x.nfwd, &fr);

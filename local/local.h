@@ -45,6 +45,8 @@ struct lctx {
 	char local[ADDR_LOCAL_MAX + 1];	/* local part (unquoted) */
 	char ext[ADDR_LOCAL_MAX + 1];	/* extension, "" if none */
 	char domain[ADDR_DOMAIN_MAX + 1];
+	bool spawned;		/* started by posthorn-spawn, which chose our
+				   uid for rcpt ($POSTHORN_SPAWN_RCPT) */
 	/* whom file/program deliveries run as (our own uid) */
 	char user[256];
 	char home[4096];
@@ -100,6 +102,9 @@ void local_deliver(struct lctx *c, struct lresult *r);
 /* c->home/.forward as an aliases value when it is a regular file owned
  * by uid and not group/world-writable: 1 = value in out, 0 = none. */
 int read_forward(const struct lctx *c, uid_t uid, struct buf *out);
+/* Read at most max octets from fd into b: 0, or -1 (errno; EFBIG when
+ * the file is larger). */
+int local_read_fd(int fd, size_t max, struct buf *b);
 /* Deliver to a system user's own mailbox: ~/Maildir/ if it exists, else
  * mail_spool_dir/USER. */
 void mailbox_deliver(const struct lctx *c, const char *user,

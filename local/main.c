@@ -82,6 +82,7 @@ run_job(struct setup *s, struct stream *ctl, struct agent_job *job)
 		c.rcpt = job->env.rcpts[i].addr;
 		c.msgfd = job->msgfd;
 		c.msgsize = job->msgsize;
+		c.spawned = s->bound != NULL;
 		if (s->err.len > 0)
 			res_set(&r, 'T', "4.3.5", "configuration error: %s",
 			    buf_str(&s->err));
@@ -195,6 +196,10 @@ main(int argc, char **argv)
 			die(64, "usage", "posthorn-local [-v] [-C DIR]");
 	}
 	signal(SIGPIPE, SIG_IGN);
+	/* a file size limit (RLIMIT_FSIZE, LimitFSIZE=) makes a write fail
+	 * with EFBIG, which we report and undo; SIGXFSZ would kill us in
+	 * the middle of an mbox append */
+	signal(SIGXFSZ, SIG_IGN);
 	s.bound = getenv(SPAWN_RCPT_ENV);
 	buf_init(&s.err);
 	dir = config_dir(dir);

@@ -163,7 +163,9 @@ child_exec(const struct lctx *c, const char *cmd, int in, int out,
 	    dup2(in, 0) == -1 || dup2(out, 1) == -1 || dup2(out, 2) == -1)
 		_exit(71);
 	close_range(3, ~0U, 0);
+	/* main.c ignores these; an ignored signal stays ignored in exec */
 	signal(SIGPIPE, SIG_DFL);
+	signal(SIGXFSZ, SIG_DFL);
 	if (c->home[0] == '\0' || chdir(c->home) != 0)
 		if (chdir("/") != 0)
 			_exit(71);

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <dirent.h>
 #include <limits.h>
+#include <pwd.h>
 #include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -596,6 +597,104 @@ START_TEST(test_alias_include)
 }
 END_TEST
 
+/* An :include: file others than root and us may write (a list its
+ * manager keeps, a world-writable file) gives addresses only: its
+ * commands, files and further includes would run with our uid, not the
+ * writer's, so each fails alone with 5.7.1 and nothing of it runs; the
+ * addresses in it are still delivered.  A trusted include still runs
+ * everything (test_alias_include). */
+START_TEST(test_alias_include_untrusted)
+{
+	struct lresult r;
+	struct buf b = BUF_INIT;
+	char v[PATH_MAX + 64];
+	FILE *f;
+
+	f = fopen(tp("safe.txt"), "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "|touch %s/pwned-nested\n", tmpdir);
+	fclose(f);
+	ck_assert_int_eq(chmod(tp("safe.txt"), 0644), 0);
+	f = fopen(tp("list.txt"), "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "files\n|touch %s/pwned\n%s/evil.mbox\n%s/evil.md/\n"
+	    ":include:%s/safe.txt\n", tmpdir, tmpdir, tmpdir, tmpdir);
+	fclose(f);
+	/* world-writable */
+	ck_assert_int_eq(chmod(tp("list.txt"), 0666), 0);
+	snprintf(v, sizeof(v), ":include:%s/list.txt", tmpdir);
+	expand_deliver(&ctx, v, "list", false, &r);
+	ck_assert_msg(r.status == 'P', "%c %s %s", r.status, r.dsn, r.text);
+	ck_assert_str_eq(r.dsn, "5.7.1");
+	ck_assert_ptr_nonnull(strstr(r.text, "list.txt"));
+	ck_assert_int_eq(access(tp("pwned"), F_OK), -1);
+	ck_assert_int_eq(access(tp("pwned-nested"), F_OK), -1);
+	ck_assert_int_eq(access(tp("evil.mbox"), F_OK), -1);
+	ck_assert_int_eq(access(tp("evil.md"), F_OK), -1);
+	/* the address in it (an alias of files) was delivered */
+	slurp(tp("alias.mbox"), &b);
+	ck_assert_ptr_nonnull(strstr(buf_str(&b), "Subject: hi\n"));
+	/* group-writable is no better */
+	ck_assert_int_eq(chmod(tp("list.txt"), 0664), 0);
+	expand_deliver(&ctx, v, "list", false, &r);
+	ck_assert_str_eq(r.dsn, "5.7.1");
+	ck_assert_int_eq(access(tp("pwned"), F_OK), -1);
+	/* owned by somebody else (needs root to arrange) */
+	ck_assert_int_eq(chmod(tp("list.txt"), 0644), 0);
+	if (geteuid() == 0) {
+		ck_assert_int_eq(chown(tp("list.txt"), 12345, 12345), 0);
+		expand_deliver(&ctx, v, "list", false, &r);
+		ck_assert_str_eq(r.dsn, "5.7.1");
+		ck_assert_int_eq(access(tp("pwned"), F_OK), -1);
+		ck_assert_int_eq(chown(tp("list.txt"), 0, 0), 0);
+	}
+	/* ours and not writable by others: everything runs */
+	expand_deliver(&ctx, v, "list", false, &r);
+	ck_assert_msg(r.status == 'D', "%c %s %s", r.status, r.dsn, r.text);
+	ck_assert_int_eq(access(tp("pwned"), F_OK), 0);
+	ck_assert_int_eq(access(tp("pwned-nested"), F_OK), 0);
+	ck_assert_int_eq(access(tp("evil.mbox"), F_OK), 0);
+	buf_free(&b);
+}
+END_TEST
+
+/* An alias runs as alias_user.  Started by the spawner with another uid
+ * (it resolved the recipient to a user or mailbox, then the aliases file
+ * changed), the agent defers instead of running the alias's files and
+ * programs as that uid; as alias_user, as the spool's owner (an instance
+ * run by one user), or started directly, it delivers. */
+START_TEST(test_alias_needs_alias_user)
+{
+	struct lresult r;
+	struct passwd *pw = getpwuid(geteuid());
+
+	ck_assert_ptr_nonnull(pw);
+	ctx.rcpt = "files@example.org";
+	ctx.spawned = true;
+	cfg.alias_user = (char *)(geteuid() == 65534 ? "root" : "nobody");
+	local_deliver(&ctx, &r);
+	ck_assert_msg(r.status == 'T', "%c %s %s", r.status, r.dsn, r.text);
+	ck_assert_str_eq(r.dsn, "4.3.5");
+	ck_assert_ptr_nonnull(strstr(r.text, "alias_user"));
+	ck_assert_int_eq(access(tp("alias.mbox"), F_OK), -1);
+	/* the instance's own user: it owns the spool */
+	cfg.spool = tmpdir;
+	local_deliver(&ctx, &r);
+	ck_assert_msg(r.status == 'D', "%c %s %s", r.status, r.dsn, r.text);
+	cfg.spool = NULL;
+	/* alias_user itself */
+	cfg.alias_user = pw->pw_name;
+	local_deliver(&ctx, &r);
+	ck_assert_msg(r.status == 'D', "%c %s %s", r.status, r.dsn, r.text);
+	/* not started by the spawner: no uid was chosen for us */
+	cfg.alias_user = (char *)"nobody";
+	ctx.spawned = false;
+	local_deliver(&ctx, &r);
+	ck_assert_msg(r.status == 'D', "%c %s %s", r.status, r.dsn, r.text);
+	cfg.alias_user = NULL;
+}
+END_TEST
+
 START_TEST(test_alias_loop)
 {
 	struct lresult r;
@@ -717,6 +816,8 @@ suite(void)
 	tcase_add_test(tc, test_forward_text);
 	tcase_add_test(tc, test_alias_files_nested);
 	tcase_add_test(tc, test_alias_include);
+	tcase_add_test(tc, test_alias_include_untrusted);
+	tcase_add_test(tc, test_alias_needs_alias_user);
 	tcase_add_test(tc, test_alias_loop);
 	tcase_add_test(tc, test_alias_forward_fails_temporarily);
 	tcase_add_test(tc, test_dotforward_self);
