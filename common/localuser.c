@@ -372,18 +372,52 @@ local_relocated(const struct local_tables *t, const char *rcpt)
 	return NULL;
 }
 
-const char *
-local_service_account(const struct config *cfg, uid_t uid)
+/* The service accounts' uids, looked up once per process and again only
+ * when /etc/passwd changes (sysusers, useradd and vipw all replace or
+ * rewrite it): three getpwnam calls cost a delivery more than its own
+ * lookups (each reads the whole file, and a missing name goes on to every
+ * NSS source, e.g. systemd's userdb directories).  An account missing at
+ * the last look is (uid_t)-1. */
+static const char *const service_names[] = { "posthorn-queue",
+	"posthorn-smtpd", "posthorn-remote" };
+#define NSERVICE	(sizeof(service_names) / sizeof(service_names[0]))
+
+static void
+service_uids(uid_t *uids)
 {
-	static const char *const names[] = { "posthorn-queue",
-		"posthorn-smtpd", "posthorn-remote" };
+	static uid_t cached[NSERVICE];
+	static struct stat seen;
+	static int valid;
 	struct passwd *pw;
 	struct stat st;
 	size_t i;
 
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if ((pw = getpwnam(names[i])) != NULL && pw->pw_uid == uid)
-			return names[i];
+	if (stat("/etc/passwd", &st) == -1)
+		memset(&st, 0, sizeof(st));	/* no file: NSS only, no cache */
+	if (!valid || st.st_ino == 0 || st.st_ino != seen.st_ino ||
+	    st.st_dev != seen.st_dev || st.st_size != seen.st_size ||
+	    st.st_mtim.tv_sec != seen.st_mtim.tv_sec ||
+	    st.st_mtim.tv_nsec != seen.st_mtim.tv_nsec) {
+		for (i = 0; i < NSERVICE; i++)
+			cached[i] = (pw = getpwnam(service_names[i])) != NULL ?
+			    pw->pw_uid : (uid_t)-1;
+		seen = st;
+		valid = 1;
+	}
+	memcpy(uids, cached, sizeof(cached));
+}
+
+const char *
+local_service_account(const struct config *cfg, uid_t uid)
+{
+	uid_t uids[NSERVICE];
+	struct stat st;
+	size_t i;
+
+	service_uids(uids);
+	for (i = 0; i < NSERVICE; i++)
+		if (uids[i] != (uid_t)-1 && uids[i] == uid)
+			return service_names[i];
 	if (cfg->spool != NULL && stat(cfg->spool, &st) == 0 &&
 	    st.st_uid == uid && uid != geteuid())
 		return "the owner of the spool";

@@ -78,7 +78,10 @@ const char *local_relocated(const struct local_tables *t, const char *rcpt);
  * posthorn-smtpd and posthorn-remote, and the owner of the spool unless
  * that is the caller itself (posthorn-run run by an ordinary user owns
  * both its spool and its mailboxes).  Returns a name for the log (the
- * user's, or "the owner of the spool"), or NULL for any other uid. */
+ * user's, or "the owner of the spool"), or NULL for any other uid.  The
+ * three users are looked up once per process, and again whenever
+ * /etc/passwd changes (not on every call: that cost every delivery three
+ * reads of the password database). */
 const char *local_service_account(const struct config *cfg, uid_t uid);
 
 #endif

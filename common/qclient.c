@@ -451,6 +451,12 @@ qclient_flush(const char *socket_path, const char *domain, struct buf *err)
 	    NULL, NULL, err);
 }
 
+int
+qclient_remove(const char *socket_path, const char *qid, struct buf *err)
+{
+	return qc_request(socket_path, 'D', qid, NULL, NULL, err);
+}
+
 /* ---- mailq ------------------------------------------------------------ */
 
 struct qc_list {

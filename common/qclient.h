@@ -67,6 +67,14 @@ void qclient_abort(struct qclient *q);
 int qclient_flush(const char *socket_path, const char *domain,
     struct buf *err);
 
+/* Ask the queue to remove message qid (sendmail -Mrm): 0 when the
+ * scheduler was told (it removes the message at once, or when the
+ * delivery attempt under way ends; no notice is sent); -1 as for
+ * qclient_flush; -2 when refused (not root or the spool's owner, no such
+ * message, an invalid queue id), err then "CODE DSN TEXT". */
+int qclient_remove(const char *socket_path, const char *qid,
+    struct buf *err);
+
 /* mailq: write a Postfix-mailq-like listing of the queue to out (queue
  * id, size, arrival, sender; each pending recipient with its last status
  * and diagnostic; a "-- N Kbytes in M Requests." summary, or "Mail queue

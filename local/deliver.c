@@ -41,20 +41,27 @@
 
 #define FORWARD_MAX	65536
 
-/* Who we are, for HOME/USER of programs run from the aliases file. */
+/* Who we are, for HOME/USER of programs run from the aliases file: looked
+ * up once per process (our uid never changes, and an agent lives at most
+ * a minute), not once per delivery. */
 static void
 set_self(struct lctx *c)
 {
-	struct passwd *pw = getpwuid(geteuid());
+	static char user[sizeof(c->user)], home[sizeof(c->home)];
+	struct passwd *pw;
 
-	if (pw != NULL) {
-		snprintf(c->user, sizeof(c->user), "%s", pw->pw_name);
-		snprintf(c->home, sizeof(c->home), "%s", pw->pw_dir);
-	} else {
-		snprintf(c->user, sizeof(c->user), "%lu",
-		    (unsigned long)geteuid());
-		snprintf(c->home, sizeof(c->home), "/");
+	if (user[0] == '\0') {
+		if ((pw = getpwuid(geteuid())) != NULL) {
+			snprintf(user, sizeof(user), "%s", pw->pw_name);
+			snprintf(home, sizeof(home), "%s", pw->pw_dir);
+		} else {
+			snprintf(user, sizeof(user), "%lu",
+			    (unsigned long)geteuid());
+			snprintf(home, sizeof(home), "/");
+		}
 	}
+	memcpy(c->user, user, sizeof(user));
+	memcpy(c->home, home, sizeof(home));
 }
 
 /* 0 = we may deliver as uid; else *r is set. */

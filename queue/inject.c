@@ -2,7 +2,8 @@
  * inject.c — posthorn-queue's side of the injection protocol
  * (queue/PROTOCOL.md §1): receive an envelope and a message and write them
  * durably into the spool (queue/SPOOL.md "Injection"), answer flush and
- * listing requests.
+ * listing requests, and pass removal requests from root or the spool's
+ * owner on to the scheduler.
  *
  * Trusts: nothing the client sends.  Frames are size-limited, the envelope
  * is re-validated by envelope_decode, the client's claims about qid, uid,
@@ -597,6 +598,53 @@ do_flush(struct inj *j, const struct buf *p)
 	return r;
 }
 
+/* Is qid queued: in msg/, or complete (group-readable) in incoming/? */
+static bool
+queued(const char *spool, const char *qid)
+{
+	char path[4096];
+	struct stat st;
+
+	if (spool_path(path, sizeof(path), spool, "msg", qid) == 0 &&
+	    lstat(path, &st) == 0 && S_ISREG(st.st_mode))
+		return true;
+	return spool_path(path, sizeof(path), spool, "incoming", qid) == 0 &&
+	    lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+	    (st.st_mode & 0040) != 0;
+}
+
+/* D qid (sendmail -Mrm): only root and the spool's owner (our uid) may
+ * remove mail; the scheduler does it (PROTOCOL.md 1d). */
+static int
+do_remove(struct inj *j, const struct buf *p)
+{
+	char msg[1 + QID_LEN + 1];
+	char uid[24];
+
+	snprintf(uid, sizeof(uid), "%lld", (long long)j->o->peer_uid);
+	if (j->o->peer_uid != 0 && j->o->peer_uid != (int64_t)geteuid()) {
+		log_msg(LOG_WARNING, "remove_refused", "uid", uid, NULL);
+		return reply(j, 550, "5.7.1", "only root or the spool's owner "
+		    "may remove mail from the queue", "");
+	}
+	if (p->len != QID_LEN || memchr(p->data, '\0', p->len) != NULL ||
+	    !qid_valid(p->data))
+		return reply(j, 501, "5.5.4", "invalid queue id", "");
+	if (!queued(j->o->spool, p->data))
+		return reply(j, 550, "5.0.0", "no such message in the queue",
+		    "");
+	msg[0] = 'D';
+	memcpy(msg + 1, p->data, QID_LEN + 1);
+	if (wake_send(j->o->spool, msg) == -1) {
+		log_msg(LOG_WARNING, "remove", "qid", p->data, "status",
+		    "failed", "reason", strerror(errno), NULL);
+		return reply(j, 451, "4.3.0", "scheduler not reachable", "");
+	}
+	log_msg(LOG_NOTICE, "remove_requested", "qid", p->data, "uid", uid,
+	    NULL);
+	return reply(j, 250, "2.0.0", "removal requested", "");
+}
+
 static int
 qid_cmp(const void *a, const void *b)
 {
@@ -738,8 +786,9 @@ inject_serve(const struct inject_opts *o, int rfd, int wfd)
 			break;
 		}
 		if (r == FRAME_BAD || (tag != 'E' && tag != 'A' && tag != 'F' &&
-		    tag != 'L') || (tag == 'L' && p.len != 0) ||
-		    (tag == 'F' && p.len > ADDR_DOMAIN_MAX)) {
+		    tag != 'L' && tag != 'D') || (tag == 'L' && p.len != 0) ||
+		    (tag == 'F' && p.len > ADDR_DOMAIN_MAX) ||
+		    (tag == 'D' && p.len > QID_LEN)) {
 			log_msg(LOG_WARNING, "reject", "reason",
 			    "protocol error", NULL);
 			(void)reply(&j, 554, "5.5.0", "protocol error", "");
@@ -754,6 +803,8 @@ inject_serve(const struct inject_opts *o, int rfd, int wfd)
 		}
 		else if (tag == 'F')
 			r = do_flush(&j, &p);
+		else if (tag == 'D')
+			r = do_remove(&j, &p);
 		else
 			r = do_list(&j);
 		if (r == -1) {

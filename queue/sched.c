@@ -290,7 +290,7 @@ job_finished(struct job *j, const char *reason)
 	 * would cost an fsync for nothing.  A crash before the removal
 	 * repeats the delivery, the same window as between a delivery and
 	 * its recording (SPOOL.md). */
-	if (!(rd->jobs == 1 && policy_done(&rd->rec)))
+	if (!rd->removing && !(rd->jobs == 1 && policy_done(&rd->rec)))
 		round_store(rd);
 	if (j->counted && s->running[j->cls] > 0)
 		s->running[j->cls]--;
@@ -519,7 +519,7 @@ round_end(struct round *rd)
 	struct qent *ent = rd->ent;
 	int64_t now = now_sec();
 
-	if (policy_done(&rd->rec)) {
+	if (policy_done(&rd->rec) || rd->removing) {
 		remove_message(s, ent, rd->fresh);
 		rd->ent = NULL;
 		round_free(rd);
@@ -548,7 +548,7 @@ round_advance(struct round *rd)
 	int64_t now = now_sec();
 	size_t n = 0;
 
-	if (rd->phase == 0) {
+	if (rd->phase == 0 && !rd->removing) {
 		rd->phase = 1;
 		if (policy_expire(&rd->rec, now, s->cfg.queue_lifetime) > 0) {
 			log_msg(LOG_WARNING, "expired", "qid", rd->ent->qid,
@@ -762,6 +762,85 @@ start_round(struct sched *s, struct qent *ent)
 		dispatch(s);
 	else
 		round_advance(rd);
+}
+
+/* ---- removal on request ------------------------------------------------ */
+
+/* Unlink qid's queue file when it is complete (in msg/, or group-readable
+ * in incoming/: an unfinished one belongs to its injector), then env/QID.
+ * 1 removed, 0 none. */
+static int
+remove_files(struct sched *s, const char *qid)
+{
+	char path[4096];
+	struct stat st;
+	bool gone = false;
+
+	if (rec_path(s, "msg", qid, "", path, sizeof(path)) == 0 &&
+	    unlink(path) == 0)
+		gone = true;
+	else if (rec_path(s, "incoming", qid, "", path, sizeof(path)) == 0 &&
+	    lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+	    (st.st_mode & 0040) != 0 && unlink(path) == 0)
+		gone = true;
+	if (gone && rec_path(s, "env", qid, "", path, sizeof(path)) == 0)
+		(void)unlink(path);
+	return gone ? 1 : 0;
+}
+
+/* Drop the jobs of rd that wait for an agent. */
+static void
+drop_waiting(struct sched *s, struct round *rd)
+{
+	struct job *j, *prev, *next;
+	int c;
+
+	for (c = 0; c < NCLASS; c++) {
+		prev = NULL;
+		for (j = s->wait[c].head; j != NULL; j = next) {
+			next = j->next;
+			if (j->round != rd) {
+				prev = j;
+				continue;
+			}
+			if (prev != NULL)
+				prev->next = next;
+			else
+				s->wait[c].head = next;
+			if (s->wait[c].tail == j)
+				s->wait[c].tail = prev;
+			s->wait[c].n--;
+			job_free(j);
+			rd->jobs--;
+		}
+	}
+}
+
+void
+sched_remove(struct sched *s, const char *qid)
+{
+	struct qent *e = qindex_get(&s->ix, qid);
+	struct round *rd = e != NULL ? e->round : NULL;
+
+	log_msg(LOG_NOTICE, "remove_request", "qid", qid, NULL);
+	if (rd != NULL) {
+		/* the agents that have it keep it until they are done: what
+		 * they deliver is delivered; then round_end removes it */
+		rd->removing = true;
+		drop_waiting(s, rd);
+		if (rd->jobs == 0)
+			round_end(rd);
+		return;
+	}
+	picked_drop(s, qid);
+	if (remove_files(s, qid) == 1)
+		log_msg(LOG_INFO, "removed", "qid", qid, "reason",
+		    "removal requested", NULL);
+	else
+		log_msg(LOG_WARNING, "remove_request", "qid", qid, "reason",
+		    "no such message", NULL);
+	if (e != NULL)
+		qindex_del(&s->ix, e);
 }
 
 /* ---- timer, flush, status ----------------------------------------------- */

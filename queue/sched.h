@@ -31,6 +31,7 @@ struct round {
 	bool fresh;		/* its queue file is still in incoming/ */
 	size_t jobs;		/* jobs not finished */
 	int phase;		/* 0 deliveries, 1 notices */
+	bool removing;		/* sendmail -Mrm: remove when it ends */
 	int64_t started;
 };
 
@@ -101,6 +102,10 @@ void sched_kick(struct sched *s);
  * domain) due now. */
 void sched_flush(struct sched *s, const char *domain);
 void sched_status(struct sched *s);
+/* Remove qid at the administrator's request (sendmail -Mrm), without
+ * any notice: at once, or, while a round of it is under way, when the
+ * jobs already running in agents end (the waiting ones are dropped). */
+void sched_remove(struct sched *s, const char *qid);
 /* Called by agents.c when a job's agent is finished: recipients without
  * a result get a temporary failure "4.3.0 <reason>".  Frees j. */
 void job_finished(struct job *j, const char *reason);

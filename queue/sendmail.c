@@ -8,8 +8,9 @@
  * before it contacts the queue, removes Bcc, adds From/Date/Message-ID
  * when missing, prepends a Received field naming the uid, and sends it
  * to posthorn-queue over queue_socket (common/qclient.h).  -bp lists
- * the queue, -q flushes it, -bs speaks SMTP on stdin/stdout through
- * posthorn-smtpd, -bi does nothing.
+ * the queue, -q flushes it, -Mrm removes messages from it (root or the
+ * spool's owner), -bs speaks SMTP on stdin/stdout through posthorn-smtpd,
+ * -bi does nothing.
  *
  * Exit codes (sysexits.h; man/sendmail.8 says when each is used): 0
  * queued; 64 usage; 65 bad message; 67 bad address (recipient, or the
@@ -17,7 +18,7 @@
  * posthorn-smtpd not found (-bs); 71 out of memory or another system
  * error; 74 cannot read the input (or write the listing); 75 the queue
  * could not be reached or answered a temporary failure; 78 bad
- * configuration.
+ * configuration; 77 -Mrm not permitted.
  *
  * Trust: arguments, environment and input belong to the caller, who may
  * be anyone; the queue learns the caller's uid from the socket, not from
@@ -52,7 +53,7 @@
 
 #define READ_CHUNK	65536
 
-enum mode { M_DELIVER, M_SMTP, M_LIST, M_FLUSH, M_ALIASES };
+enum mode { M_DELIVER, M_SMTP, M_LIST, M_FLUSH, M_ALIASES, M_REMOVE };
 
 struct opts {
 	enum mode mode;
@@ -89,7 +90,8 @@ usage(const char *why)
 	fprintf(stderr, "usage: sendmail [-t] [-i] [-f sender] [-F name] "
 	    "[-N dsn] [-R ret] [-V envid] [-B type] [-C dir] [-v] "
 	    "[recipient ...]\n"
-	    "       sendmail -bp | -bs | -bi | -q[Rdomain] [-C dir]\n");
+	    "       sendmail -bp | -bs | -bi | -q[Rdomain] [-C dir]\n"
+	    "       sendmail -Mrm queue-id ... [-C dir]\n");
 	exit(EX_USAGE);
 }
 
@@ -210,6 +212,11 @@ parse_opt(struct opts *o, int c, const char *v)
 	case 'q':
 		opt_q(o, v);
 		break;
+	case 'M':	/* -Mrm QID...: remove messages (as Exim's -Mrm) */
+		if (strcmp(v, "rm") != 0)
+			usage("unsupported -M option (only -Mrm)");
+		o->mode = M_REMOVE;
+		break;
 	default:
 		/* accepted and ignored: -A x (-Am/-Ac), -e x (error mode),
 		 * -h n (hop count), -L tag, -O opt, -p proto, -X file, and
@@ -227,7 +234,7 @@ parse_opt(struct opts *o, int c, const char *v)
  * parse are taken first, as Postfix takes -q: a bare "-q" (flush) and
  * "-SMTPUTF8"; and "-qR domain" may name the domain in the next argument.
  */
-#define OPTSTRING	"+:A:B:C:F:GIL:N:O:R:UV:X:b:ce:f:h:imno:p:q:r:tvx"
+#define OPTSTRING	"+:A:B:C:F:GIL:M:N:O:R:UV:X:b:ce:f:h:imno:p:q:r:tvx"
 
 static void
 parse_args(struct opts *o, int argc, char **argv)
@@ -275,7 +282,9 @@ parse_args(struct opts *o, int argc, char **argv)
 	}
 	o->rcpts = argv + optind;
 	o->nrcpts = argc - optind;
-	if (o->mode != M_DELIVER && o->nrcpts > 0)
+	if (o->mode == M_REMOVE && o->nrcpts == 0)
+		usage("-Mrm needs queue ids");
+	if (o->mode != M_DELIVER && o->mode != M_REMOVE && o->nrcpts > 0)
 		usage("recipients given with -bp, -bs, -bi or -q");
 }
 
@@ -749,6 +758,43 @@ flush_queue(const struct config *cfg, const char *domain)
 	return 0;
 }
 
+/* -Mrm QID...: ask the queue to remove each message (root or the spool's
+ * owner only; the queue checks).  Every id is tried; the exit code is
+ * the first failure's: 77 not permitted, 65 no such message or not a
+ * queue id, 75 the queue or the scheduler could not be reached. */
+static int
+remove_messages(const struct config *cfg, char **qids, int n)
+{
+	struct buf err = BUF_INIT;
+	int i, r, rc = 0, code;
+
+	for (i = 0; i < n; i++) {
+		if (!qid_valid(qids[i])) {
+			log_msg(LOG_ERR, "error", "reason", "not a queue id",
+			    "qid", qids[i], (char *)NULL);
+			if (rc == 0)
+				rc = EX_DATAERR;
+			continue;
+		}
+		r = qclient_remove(cfg->queue_socket, qids[i], &err);
+		if (r == 0) {
+			printf("%s: removal requested\n", qids[i]);
+			continue;
+		}
+		code = r == -1 ? EX_TEMPFAIL :
+		    strstr(buf_str(&err), " 5.7.1 ") != NULL ? EX_NOPERM :
+		    EX_DATAERR;
+		log_msg(LOG_ERR, "error", "reason", "cannot remove",
+		    "qid", qids[i], "detail", buf_str(&err), (char *)NULL);
+		if (rc == 0)
+			rc = code;
+	}
+	buf_free(&err);
+	if (fflush(stdout) == EOF && rc == 0)
+		rc = EX_IOERR;
+	return rc;
+}
+
 /* -bs: an SMTP session on stdin/stdout: posthorn-smtpd --local, as the
  * caller (the queue records our uid; the Received header names it). */
 static int
@@ -794,6 +840,9 @@ main(int argc, char **argv)
 		break;
 	case M_SMTP:
 		rc = smtp_session(config_dir(o.confdir));
+		break;
+	case M_REMOVE:
+		rc = remove_messages(&cfg, o.rcpts, o.nrcpts);
 		break;
 	default:
 		rc = deliver(&o, &cfg);

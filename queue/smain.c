@@ -7,7 +7,8 @@
  * which read the old configuration, are sent away).  Type=notify:
  * READY=1 after recovery, WATCHDOG=1 when WATCHDOG_USEC is set, STATUS=
  * with counts.  Trusts its
- * configuration; wake-up datagrams are checked (only N and F are known).
+ * configuration; wake-up datagrams are checked (only N, F and D are
+ * known).
  */
 #include <errno.h>
 #include <signal.h>
@@ -60,6 +61,8 @@ wake_cb(sd_event_source *src, int fd, uint32_t revents, void *arg)
 		else if (b[0] == 'F' && memchr(b, '\0', (size_t)n) == NULL &&
 		    addr_domain_valid(b + 1, (size_t)n - 1, 0, &why) == 0)
 			sched_flush(s, b + 1);
+		else if (b[0] == 'D' && n == QID_LEN + 1 && qid_valid(b + 1))
+			sched_remove(s, b + 1);
 		else
 			log_msg(LOG_WARNING, "wake", "reason",
 			    "unknown datagram", NULL);

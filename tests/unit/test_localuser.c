@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -401,6 +403,48 @@ START_TEST(test_service_account_spool_owner)
 }
 END_TEST
 
+/* The service accounts' uids are cached, and the cache follows
+ * /etc/passwd: in a private mount namespace (root only), a copy of
+ * /etc/passwd is bind-mounted over it, then an account is added and
+ * later moved to another uid. */
+static void
+passwd_with(const char *path, const char *extra)
+{
+	FILE *in = fopen("/etc/passwd", "r"), *out = fopen(path, "w");
+	char line[4096];
+
+	ck_assert_ptr_nonnull(in);
+	ck_assert_ptr_nonnull(out);
+	while (fgets(line, sizeof(line), in) != NULL)
+		if (strncmp(line, "posthorn-remote:", 16) != 0)
+			fputs(line, out);
+	fputs(extra, out);
+	fclose(in);
+	ck_assert_int_eq(fclose(out), 0);
+}
+
+START_TEST(test_service_account_follows_passwd)
+{
+	struct config c2;
+	char *copy = tpath("passwd");
+
+	if (geteuid() != 0 || unshare(CLONE_NEWNS) == -1 ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == -1)
+		return;		/* needs root and mount namespaces */
+	memset(&c2, 0, sizeof(c2));
+	passwd_with(copy, "");
+	ck_assert_int_eq(mount(copy, "/etc/passwd", NULL, MS_BIND, NULL), 0);
+	ck_assert_ptr_null(local_service_account(&c2, 54321));
+	passwd_with(copy, "posthorn-remote:x:54321:54321::/:/bin/false\n");
+	ck_assert_str_eq(local_service_account(&c2, 54321), "posthorn-remote");
+	ck_assert_str_eq(local_service_account(&c2, 54321), "posthorn-remote");
+	passwd_with(copy, "posthorn-remote:x:5432:54321::/:/bin/false\n");
+	ck_assert_ptr_null(local_service_account(&c2, 54321));
+	ck_assert_str_eq(local_service_account(&c2, 5432), "posthorn-remote");
+	free(copy);
+}
+END_TEST
+
 static Suite *
 suite(void)
 {
@@ -424,6 +468,7 @@ suite(void)
 	tcase_add_test(tc, test_relocated_quoted);
 	tcase_add_test(tc, test_missing_tables);
 	tcase_add_test(tc, test_service_account_spool_owner);
+	tcase_add_test(tc, test_service_account_follows_passwd);
 	suite_add_tcase(s, tc);
 	return s;
 }
