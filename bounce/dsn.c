@@ -369,6 +369,25 @@ remote_of(const struct rcpt *r)
 	return r->remote_mta;
 }
 
+static bool
+diag_starts(const struct rcpt *r, const char *mark)
+{
+	return r->diag != NULL && strncmp(r->diag, mark, strlen(mark)) == 0;
+}
+
+/* A success's Action (RFC 3464 2.3.3): "relayed" to a server that does
+ * not send success notices, "expanded" by an alias or .forward to more
+ * than one place, else "delivered" (here, or by an LMTP server). */
+static const char *
+success_action(const struct rcpt *r)
+{
+	if (diag_starts(r, AGENT_TEXT_EXPANDED))
+		return "expanded";
+	if (remote_of(r) != NULL && !diag_starts(r, AGENT_TEXT_FINAL))
+		return "relayed";
+	return "delivered";
+}
+
 /* An SMTP reply ("550 5.1.1 ...", "421-...") or our own words? */
 static bool
 smtp_reply(const char *s)
@@ -536,7 +555,7 @@ verb(const struct dsn_input *in, const struct rcpt *r)
 	case DSN_DELAYED:
 		return "not delivered yet";
 	case DSN_SUCCESS:
-		return remote_of(r) != NULL ? "relayed" : "delivered";
+		return success_action(r);
 	}
 	return "";
 }
@@ -559,7 +578,8 @@ human_rcpt(const struct dsn_input *in, const struct rcpt *r, struct buf *b,
 	diag = r->diag != NULL && r->diag[0] != '\0' ?
 	    clean(&d, r->diag, DIAG_MAX) : NULL;
 	reply = diag != NULL ? peer_reply(diag) : NULL;
-	if (in->kind == DSN_SUCCESS && remote_of(r) != NULL) {
+	if (in->kind == DSN_SUCCESS &&
+	    strcmp(success_action(r), "relayed") == 0) {
 		if (buf_printf(&line, "It was handed to %s, which does not "
 		    "send delivery notifications itself.",
 		    clean(t, remote_of(r), 300)) == -1)
@@ -652,14 +672,17 @@ action(const struct dsn_input *in, const struct rcpt *r)
 	case DSN_DELAYED:
 		return "delayed";
 	case DSN_SUCCESS:
-		return remote_of(r) != NULL ? "relayed" : "delivered";
+		return success_action(r);
 	}
 	return "failed";
 }
 
 /* "mx.example.org[192.0.2.1]:25" -> "mx.example.org"; without a name,
  * "[192.0.2.1]:25" -> "[192.0.2.1]".  Only host name and address
- * characters survive. */
+ * characters survive.  A unix socket's path (LMTP: posthorn-remote
+ * reports "/run/dovecot/lmtp") names no host: "" (no Remote-MTA field,
+ * which RFC 3464 2.3.5 makes optional, and "dns" is the only MTA-name-
+ * type for Internet mail); a '/' is in no host name or address. */
 static void
 mta_name(const char *s, char *out, size_t outsz)
 {
@@ -670,6 +693,8 @@ mta_name(const char *s, char *out, size_t outsz)
 		n = strcspn(s, "]");
 		n += s[n] == ']' ? 1 : 0;
 	}
+	if (memchr(s, '/', n) != NULL)
+		n = 0;
 	for (i = 0; i < n && o + 1 < outsz; i++) {
 		char c = s[i];
 

@@ -2,8 +2,10 @@
  * job.c — one posthorn-bounce job (see job.h).
  *
  * Rules, in order:
- *   - a failed message whose envelope protocol is "double-bounce" (a
- *     notice to the postmaster that failed too) is dropped: log, 'D';
+ *   - a message from double-bounce@hostname, or whose envelope protocol
+ *     is "double-bounce" whatever its sender (a notice to the postmaster
+ *     that failed too, queued maybe under another hostname), gets no
+ *     notice of any kind: log, 'D';
  *   - a message from <> or MAILER-DAEMON@... never gets a notice back:
  *     its failures go once to postmaster@hostname as a double bounce,
  *     its delays and successes are not reported ('D', logged);
@@ -373,11 +375,12 @@ bounce_job(const struct config *cfg, struct stream *ctl,
 	if (bounce_is_double_sender(e->sender, cfg->hostname))
 		return suppress(ctl, job, "double-bounce-dropped",
 		    "no notice to the double-bounce address");
+	/* whatever its sender: double-bounce@ a hostname configured
+	 * before, or <> from an older version */
+	if (e->protocol != NULL && strcmp(e->protocol, BOUNCE_PROTO_DOUBLE) == 0)
+		return suppress(ctl, job, "double-bounce-dropped",
+		    "a failed double bounce is dropped");
 	if (dsn_sender_is_null(e->sender)) {
-		if (e->protocol != NULL &&
-		    strcmp(e->protocol, BOUNCE_PROTO_DOUBLE) == 0)
-			return suppress(ctl, job, "double-bounce-dropped",
-			    "a failed double bounce is dropped");
 		if (kind != DSN_FAILED)
 			return suppress(ctl, job, "notice-suppressed",
 			    "no notice to a mail system sender");

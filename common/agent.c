@@ -361,25 +361,28 @@ parse_id(const char *s, size_t n, uint64_t *out)
 
 int
 spawn_request_send(int spawnfd, char kind, uint64_t id, const char *rcpt,
-    int ctlfd)
+    bool own_mailbox, int ctlfd)
 {
 	struct buf out = BUF_INIT;
-	const char *f[2];
+	const char *f[3];
 	char num[24];
 	int r;
 
 	snprintf(num, sizeof(num), "%llu", (unsigned long long)id);
 	f[0] = num;
 	f[1] = rcpt != NULL ? rcpt : "";
+	f[2] = "mailbox";
 	if (id == 0 || id > SPAWN_ID_MAX ||
 	    (kind == SPAWN_LOCAL && (rcpt == NULL || rcpt[0] == '\0' ||
 	    strlen(rcpt) >= ADDR_MAX)) ||
 	    (kind != SPAWN_LOCAL && kind != SPAWN_REMOTE &&
-	    kind != SPAWN_KILL) || ((kind == SPAWN_KILL) != (ctlfd < 0))) {
+	    kind != SPAWN_KILL) || ((kind == SPAWN_KILL) != (ctlfd < 0)) ||
+	    (own_mailbox && kind != SPAWN_LOCAL)) {
 		errno = EINVAL;
 		return -1;
 	}
-	r = frame_put_fields(&out, kind, f, kind == SPAWN_LOCAL ? 2 : 1);
+	r = frame_put_fields(&out, kind, f, kind != SPAWN_LOCAL ? 1 :
+	    own_mailbox ? 3 : 2);
 	if (r == 0)
 		r = io_send_fd(spawnfd, out.data, out.len, ctlfd,
 		    AGENT_SEND_TIMEOUT_MS);
@@ -416,8 +419,17 @@ spawn_request_decode(char tag, const char *payload, size_t plen,
 		return 0;
 	payload += idlen + 1;
 	plen -= idlen + 1;
+	/* the one optional field after the recipient: "mailbox" */
+	nul = memchr(payload, '\0', plen);
+	if (nul != NULL) {
+		size_t rest = plen - (size_t)(nul - payload) - 1;
+
+		if (rest != 7 || memcmp(nul + 1, "mailbox", 7) != 0)
+			return -1;
+		r->own_mailbox = true;
+		plen = (size_t)(nul - payload);
+	}
 	if (plen == 0 || plen >= sizeof(r->rcpt) ||
-	    memchr(payload, '\0', plen) != NULL ||
 	    addr_parse_mailbox(payload, plen, ADDR_UTF8, &a, &why) == -1)
 		return -1;
 	memcpy(r->rcpt, payload, plen);

@@ -19,6 +19,7 @@
 #ifndef POSTHORN_AGENT_H
 #define POSTHORN_AGENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -73,6 +74,15 @@ int agent_job_done(struct stream *ctl);
  * RFC 3461 4.2 that server now owes any success notice, so posthorn-bounce
  * sends no "relayed" notice of its own for the recipient. */
 #define AGENT_TEXT_DSN_PASSED	"DSN passed on: "
+/* A 'D' result's text also says how the recipient was done, for the
+ * success notice's Action (RFC 3464 2.3.3): posthorn-remote starts it
+ * with AGENT_TEXT_FINAL for an LMTP delivery (final: "delivered", not
+ * "relayed"), posthorn-local with AGENT_TEXT_EXPANDED for an alias or
+ * .forward that sent the message on to more than one place
+ * ("expanded").  Text from a peer always starts with its reply code, so
+ * a peer cannot forge either mark. */
+#define AGENT_TEXT_FINAL	"delivered by LMTP: "
+#define AGENT_TEXT_EXPANDED	"expanded: "
 
 /* Scheduler side. */
 struct agent_result {
@@ -96,6 +106,10 @@ int agent_result_decode(char tag, const char *payload, size_t plen,
  * of a fresh socketpair, the job already written into it by the
  * scheduler) as the agent's fd 3:
  *   S id \0 rcpt   posthorn-local for one recipient, under its uid
+ *   S id \0 rcpt \0 mailbox
+ *                  the same for the recipient's own mailbox (the queue's
+ *                  "own mailbox" mark, sendmail's "\user" in an alias):
+ *                  its uid is looked up without the aliases table
  *   R id           posthorn-remote, under the remote user's uid
  *   K id           (no descriptor) kill that agent: its time is up
  * id is the scheduler's name for the agent (decimal, 1..2^63, unique
@@ -110,6 +124,9 @@ int agent_result_decode(char tag, const char *payload, size_t plen,
  * recipient it chose the uid for; posthorn-local delivers to no other
  * (a job is written by the less trusted scheduler). */
 #define SPAWN_RCPT_ENV "POSTHORN_SPAWN_RCPT"
+/* ... and, set to "1", that it was chosen for the recipient's own mailbox
+ * (S with "mailbox"): posthorn-local then takes only jobs that say so. */
+#define SPAWN_MAILBOX_ENV "POSTHORN_SPAWN_OWN_MAILBOX"
 #define SPAWN_LOCAL	'S'
 #define SPAWN_REMOTE	'R'
 #define SPAWN_KILL	'K'
@@ -121,6 +138,7 @@ struct spawn_req {
 	char kind;		/* SPAWN_LOCAL, SPAWN_REMOTE, SPAWN_KILL */
 	uint64_t id;
 	char rcpt[ADDR_MAX + 1];	/* SPAWN_LOCAL only */
+	bool own_mailbox;	/* SPAWN_LOCAL: "mailbox" given */
 	int fd;			/* the agent's end; -1 for SPAWN_KILL */
 };
 
@@ -131,9 +149,9 @@ struct spawn_exit {
 };
 
 /* Scheduler side: send a request (kind S or R with ctlfd, K with -1;
- * rcpt only for S). */
+ * rcpt and own_mailbox only for S). */
 int spawn_request_send(int spawnfd, char kind, uint64_t id,
-    const char *rcpt, int ctlfd);
+    const char *rcpt, bool own_mailbox, int ctlfd);
 /* Decode an X frame from the spawner.  0 ok, -1 malformed. */
 int spawn_exit_decode(char tag, const char *payload, size_t plen,
     struct spawn_exit *x);

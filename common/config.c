@@ -13,8 +13,9 @@
  * The file is read whole (at most 1 MiB) and trusted no more than any other
  * input: lines are "key = value", '#' starts a comment line, blank lines
  * are skipped, a line may end in CRLF; a NUL octet, an overlong line, an
- * unknown or duplicate key, a malformed value or an inconsistent pair of
- * values is an error "FILE:LINE: key: reason" and nothing is loaded.
+ * unknown or duplicate key, a malformed value, a '#' after a blank in a
+ * value (a comment after the value) or an inconsistent pair of values is
+ * an error "FILE:LINE: key: reason" and nothing is loaded.
  * Relative file names (tables, TLS files) are taken relative to DIR.
  */
 #include <errno.h>
@@ -32,6 +33,7 @@
 #include "common/buf.h"
 #include "common/cidr.h"
 #include "common/config.h"
+#include "common/idna.h"
 #include "common/io.h"
 #include "common/log.h"
 #include "common/units.h"
@@ -190,16 +192,39 @@ strlist_contains_domain(const struct strlist *l, const char *domain)
 	return false;
 }
 
+static bool
+has_8bit(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s >= 0x80)
+			return true;
+	return false;
+}
+
+/* domain in the list, as written or (UTF-8) in its A-label form */
+static bool
+contains_domain_idn(const struct strlist *l, const char *domain)
+{
+	char alabel[ADDR_DOMAIN_MAX + 1];
+	const char *why;
+
+	if (strlist_contains_domain(l, domain))
+		return true;
+	return has_8bit(domain) &&
+	    idna_domain_ascii(domain, alabel, sizeof(alabel), &why) == 0 &&
+	    strlist_contains_domain(l, alabel);
+}
+
 bool
 config_is_local_domain(const struct config *cfg, const char *domain)
 {
-	return strlist_contains_domain(&cfg->local_domains, domain);
+	return contains_domain_idn(&cfg->local_domains, domain);
 }
 
 bool
 config_is_relay_domain(const struct config *cfg, const char *domain)
 {
-	return strlist_contains_domain(&cfg->relay_domains, domain);
+	return contains_domain_idn(&cfg->relay_domains, domain);
 }
 
 const char *
@@ -335,20 +360,39 @@ set_str(char **field, const char *v, const char **why)
 	return 0;
 }
 
+/* A domain list; an internationalised domain (U-labels) is kept as
+ * written and also in its A-label form, so that it matches either
+ * (strlist_contains_domain turns a UTF-8 domain asked about into
+ * A-labels too). */
 static int
 set_domains(struct strlist *l, const char *v, const char **why)
 {
-	size_t i;
+	char alabel[ADDR_DOMAIN_MAX + 2];
+	size_t i, n;
 	const char *d;
+	bool sub;
 
 	if (split_list(v, l, why) == -1)
 		return -1;
-	for (i = 0; i < l->n; i++) {
-		d = l->v[i][0] == '.' ? l->v[i] + 1 : l->v[i];
-		if (addr_domain_valid(d, strlen(d), 0, why) == -1)
+	n = l->n;
+	for (i = 0; i < n; i++) {
+		sub = l->v[i][0] == '.';
+		d = sub ? l->v[i] + 1 : l->v[i];
+		if (addr_domain_valid(d, strlen(d), ADDR_UTF8, why) == -1)
 			return -1;
 		addr_lower(l->v[i]);
 		addr_domain_canon(l->v[i]);	/* as addresses are parsed */
+		if (!has_8bit(d))
+			continue;
+		alabel[0] = '.';
+		if (idna_domain_ascii(d, alabel + 1, sizeof(alabel) - 1,
+		    why) == -1)
+			return -1;
+		addr_lower(alabel);
+		if (strlist_add(l, sub ? alabel : alabel + 1) == -1) {
+			*why = "out of memory";
+			return -1;
+		}
 	}
 	return 0;
 }
@@ -733,6 +777,17 @@ parse_line(struct config *cfg, char *line, unsigned *set, const char *file,
 		return -1;
 	}
 	set[k - keys] = lineno;
+	/* a comment after the value would otherwise be part of it: a path
+	 * ("aliases = /etc/aliases  # site aliases") names no file, and a
+	 * missing table is an empty one -- aliases silently off again */
+	for (c = vs; *c != '\0'; c++)
+		if (*c == '#' && (c == vs || c[-1] == ' ' ||
+		    c[-1] == '\t')) {
+			buf_printf(err, "%s:%u: %s: '#' after the value (a "
+			    "comment must be on a line of its own)", file,
+			    lineno, k->name);
+			return -1;
+		}
 	/* a stray CR (or any control character) would otherwise end up in a
 	 * path: "aliases = /etc/aliases\r" names no file, and a missing
 	 * table is an empty one -- aliases silently off */

@@ -15,6 +15,7 @@
  * the latest R and may each appear once per recipient:
  *
  *   R address   N notify bits (decimal 1..15)   O ORCPT
+ *   F own mailbox only (empty; sendmail's "\user", see envelope.h)
  *   X state (0 pending, 1 delivered, 2 failed, 3 deferred)
  *   D status code "4.2.2"   G diagnostic text   M remote MTA
  *   L last attempt (time_t) K attempts
@@ -193,6 +194,7 @@ encode_rcpt(const struct rcpt *r, struct buf *out)
 	if (frame_put_str(out, 'R', r->addr) == -1 ||
 	    (r->notify != 0 && put_num(out, 'N', r->notify) == -1) ||
 	    put_opt(out, 'O', r->orcpt) == -1 ||
+	    (r->own_mailbox && frame_put(out, 'F', "", 0) == -1) ||
 	    (r->state != RCPT_PENDING &&
 	    put_num(out, 'X', (uint64_t)r->state) == -1) ||
 	    (dsn_code_ok(r->dsn, dl) &&
@@ -355,6 +357,11 @@ dec_rcpt_tag(struct envelope *e, char tag, const char *p, size_t n,
 		    dec_text(p, n, TEXT_LONG, &r->orcpt) == -1)
 			goto bad;
 		return 0;
+	case 'F':
+		if (r->own_mailbox || n != 0)
+			goto bad;
+		r->own_mailbox = true;
+		return 0;
 	case 'X':
 		if (r->state != RCPT_PENDING || dec_num(p, n, 3, &v) == -1 ||
 		    v == 0)
@@ -481,7 +488,7 @@ envelope_decode_frame(struct envelope *e, char tag, const char *payload,
 		}
 		return 0;
 	}
-	if (strchr("RNOXDGMLK", tag) != NULL && tag != '\0')
+	if (strchr("RNOFXDGMLK", tag) != NULL && tag != '\0')
 		return dec_rcpt_tag(e, tag, payload, plen, why);
 	if (tag < 'A' || tag > 'Z' || strchr("ZBUTVACHPIWQ", tag) == NULL)
 		return 1;

@@ -42,6 +42,9 @@ struct rcpt {
 	char *addr;		/* "local@domain" (validated) */
 	unsigned notify;	/* NOTIFY_* bits */
 	char *orcpt;		/* ORCPT as given ("rfc822;a@b"), or NULL */
+	bool own_mailbox;	/* sendmail's "\user" in an alias: the local
+				   user's own mailbox, no alias, no .forward
+				   (set only by the queue's trusted peers) */
 	/* status, filled in by the queue for agents and bounces */
 	enum rcpt_state state;
 	char dsn[16];		/* "4.2.2"; "" when none yet */

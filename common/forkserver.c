@@ -3,12 +3,14 @@
  * forkserver.h).
  *
  * Trust: nothing from peers is read here; a connection is accepted and
- * handed to a child.  Resource use is bounded by max_children; a failing
- * accept (EMFILE, ENFILE, ENOBUFS) pauses that listener briefly instead of
- * spinning.
+ * handed to a child.  Resource use is bounded by max_children, and per
+ * client address by forkserver_per_source() (one client cannot take every
+ * process); a failing accept (EMFILE, ENFILE, ENOBUFS) pauses that
+ * listener briefly instead of spinning.
  */
 #include <dirent.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -22,6 +24,7 @@
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
 
+#include "common/cidr.h"
 #include "common/forkserver.h"
 #include "common/io.h"
 #include "common/log.h"
@@ -44,6 +47,14 @@ struct worker {
 	struct worker *next, *prev;
 };
 
+/* A connection being served, for the limit per client address: by a
+ * process of its own (pid) or by a worker (w). */
+struct source {
+	pid_t pid;
+	const struct worker *w;
+	unsigned char addr[16];	/* IPv6, IPv4 as ::ffff:a.b.c.d */
+};
+
 struct forkserver {
 	sd_event *ev;
 	sd_event_source *src[FORKSERVER_MAX_FDS];
@@ -56,7 +67,97 @@ struct forkserver {
 	struct worker *workers;	/* max_use > 1 */
 	sd_event_source *idle_timer;
 	int epfd;		/* the loop's epoll descriptor, or -1 */
+	struct source *srcs;	/* per_source: one per connection served */
+	unsigned nsrcs;
 };
+
+static unsigned per_source;		/* 0: no limit */
+static const char *per_source_refusal;
+static const struct cidrlist *per_source_exempt;
+
+void
+forkserver_per_source(unsigned max, const char *refusal,
+    const struct cidrlist *exempt)
+{
+	per_source = max;
+	per_source_refusal = refusal;
+	per_source_exempt = exempt;
+}
+
+/* The client's address as 16 octets; 0 for anything but IPv4/IPv6, and
+ * for the exempt networks. */
+static int
+source_key(const struct sockaddr_storage *ss, unsigned char key[16])
+{
+	if (per_source_exempt != NULL && cidrlist_match(per_source_exempt,
+	    (const struct sockaddr *)ss))
+		return 0;
+	if (ss->ss_family == AF_INET6) {
+		memcpy(key, &((const struct sockaddr_in6 *)(const void *)ss)->
+		    sin6_addr, 16);
+		return 1;
+	}
+	if (ss->ss_family == AF_INET) {
+		memset(key, 0, 10);
+		key[10] = key[11] = 0xff;
+		memcpy(key + 12, &((const struct sockaddr_in *)(const void *)
+		    ss)->sin_addr, 4);
+		return 1;
+	}
+	return 0;
+}
+
+static unsigned
+source_count(const struct forkserver *fs, const unsigned char key[16])
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < fs->nsrcs; i++)
+		if (memcmp(fs->srcs[i].addr, key, 16) == 0)
+			n++;
+	return n;
+}
+
+/* Room for one per process (max_children) was made at start. */
+static void
+source_add(struct forkserver *fs, pid_t pid, const struct worker *w,
+    const unsigned char key[16])
+{
+	if (fs->srcs == NULL || fs->nsrcs >= fs->max)
+		return;
+	fs->srcs[fs->nsrcs].pid = pid;
+	fs->srcs[fs->nsrcs].w = w;
+	memcpy(fs->srcs[fs->nsrcs].addr, key, 16);
+	fs->nsrcs++;
+}
+
+/* The connection of process pid (w NULL), or of worker w, has ended. */
+static void
+source_end(struct forkserver *fs, pid_t pid, const struct worker *w)
+{
+	for (unsigned i = 0; i < fs->nsrcs; i++)
+		if (w != NULL ? fs->srcs[i].w == w :
+		    fs->srcs[i].w == NULL && fs->srcs[i].pid == pid) {
+			fs->srcs[i] = fs->srcs[--fs->nsrcs];
+			return;
+		}
+}
+
+/* Over the limit for its address: say why (if it fits in the socket
+ * buffer, never waiting) and close. */
+static void
+source_refuse(int conn, const struct sockaddr_storage *ss)
+{
+	char ip[64];
+
+	if (per_source_refusal != NULL)
+		(void)send(conn, per_source_refusal,
+		    strlen(per_source_refusal), MSG_DONTWAIT | MSG_NOSIGNAL);
+	close(conn);
+	ip_format((const struct sockaddr *)ss, ip, sizeof(ip));
+	log_msg(LOG_WARNING, "too_many_connections", "client", ip, "limit",
+	    "per address", (char *)NULL);
+}
 
 static void
 set_listening(struct forkserver *fs, int on)
@@ -305,6 +406,7 @@ mono_usec(const struct forkserver *fs)
 static void
 worker_retire(struct worker *w)
 {
+	source_end(w->fs, 0, w);
 	w->retired = 1;
 	w->src = sd_event_source_disable_unref(w->src);
 	if (w->ctl != -1) {
@@ -346,6 +448,7 @@ on_worker(sd_event_source *s, int fd, uint32_t revents, void *ud)
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
 		return 0;
 	if (n == 1 && b[0] == 'D' && w->busy) {
+		source_end(fs, 0, w);
 		w->busy = 0;
 		w->idle_since = mono_usec(fs);
 		if (fs->pause == NULL ||
@@ -410,9 +513,9 @@ worker_start(struct forkserver *fs, int busy_conn)
 	return w;
 }
 
-/* Hand conn to an idle worker, starting one if none is idle.  0 handed
- * over (conn is ours to close), -1 not. */
-static int
+/* Hand conn to an idle worker, starting one if none is idle.  The
+ * worker: handed over (conn is ours to close); NULL: not. */
+static struct worker *
 worker_take(struct forkserver *fs, int conn)
 {
 	struct worker *w;
@@ -426,14 +529,14 @@ worker_take(struct forkserver *fs, int conn)
 		if (w == NULL && fs->children < fs->max)
 			w = worker_start(fs, conn);
 		if (w == NULL)
-			return -1;
+			return NULL;
 		if (io_send_fd(w->ctl, &c, 1, conn, WORKER_WAIT_MS) == 0) {
 			w->busy = 1;
-			return 0;
+			return w;
 		}
 		worker_retire(w);
 	}
-	return -1;
+	return NULL;
 }
 
 /* Can another connection be taken now (an idle worker, or room for a
@@ -472,13 +575,18 @@ static int
 on_accept(sd_event_source *s, int fd, uint32_t revents, void *ud)
 {
 	struct forkserver *fs = ud;
+	struct sockaddr_storage ss;
+	unsigned char key[16];
+	socklen_t sl;
+	int conn, keyed;
 	pid_t pid;
-	int conn;
 
 	(void)s;
 	(void)revents;
 	for (int i = 0; i < ACCEPT_BURST && can_take(fs); i++) {
-		conn = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+		sl = sizeof(ss);
+		memset(&ss, 0, sizeof(ss));
+		conn = accept4(fd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
 		if (conn == -1) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK ||
 			    errno == EINTR || errno == ECONNABORTED)
@@ -488,11 +596,18 @@ on_accept(sd_event_source *s, int fd, uint32_t revents, void *ud)
 			pause_listening(fs);
 			return 0;
 		}
+		keyed = fs->srcs != NULL && source_key(&ss, key);
+		if (keyed && source_count(fs, key) >= per_source) {
+			source_refuse(conn, &ss);
+			continue;
+		}
 		if (fs->max_use > 1) {
-			int r = worker_take(fs, conn);
+			struct worker *w = worker_take(fs, conn);
 
 			close(conn);
-			if (r == -1) {
+			if (w != NULL && keyed)
+				source_add(fs, 0, w, key);
+			if (w == NULL) {
 				log_msg(LOG_ERR, "worker_failed", "reason",
 				    strerror(errno), (char *)NULL);
 				pause_listening(fs);
@@ -511,6 +626,8 @@ on_accept(sd_event_source *s, int fd, uint32_t revents, void *ud)
 			return 0;
 		}
 		fs->children++;
+		if (keyed)
+			source_add(fs, pid, NULL, key);
 	}
 	if (!can_take(fs)) {
 		log_msg(LOG_WARNING, "limit_reached", "reason",
@@ -539,6 +656,8 @@ on_sigchld(sd_event_source *s, const struct signalfd_siginfo *si, void *ud)
 			;
 		if (w != NULL)
 			worker_free(w);
+		else
+			source_end(fs, pid, NULL);
 		if (fs->children > 0)
 			fs->children--;
 		reaped = 1;
@@ -595,6 +714,12 @@ forkserver_run(const int *fds, int n, unsigned max_children,
 	fs.max = max_children > 0 ? max_children : 1;
 	fs.max_use = max_use > 0 ? max_use : 1;
 	raise_fd_limit(fs.max);
+	if (per_source > 0 &&
+	    (fs.srcs = calloc(fs.max, sizeof(*fs.srcs))) == NULL) {
+		log_msg(LOG_ERR, "fatal", "reason", "out of memory",
+		    (char *)NULL);
+		return -1;
+	}
 	fs.child = child;
 	fs.arg = arg;
 	sigemptyset(&ss);
@@ -641,6 +766,7 @@ out:
 	/* workers see EOF and exit after their connection */
 	while (fs.workers != NULL)
 		worker_free(fs.workers);
+	free(fs.srcs);
 	sd_event_unref(fs.ev);
 	return rc;
 }

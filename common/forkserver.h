@@ -56,4 +56,15 @@ int forkserver_run(const int *fds, int n, unsigned max_children,
  * NULL: nothing. */
 void forkserver_at_worker_exit(void (*fn)(void));
 
+/* At most max connections at once from one client address (IPv4, IPv6;
+ * 0: no limit, the default; unix sockets and addresses in exempt, if not
+ * NULL, are never limited), as a socket unit's MaxConnectionsPerSource=
+ * does for Accept=yes: one client must not hold every process.  A
+ * connection over the limit is sent refusal (if not NULL; e.g. an SMTP
+ * 421 line), without waiting, and closed.  Set before forkserver_run();
+ * refusal and exempt must stay valid while it runs. */
+struct cidrlist;
+void forkserver_per_source(unsigned max, const char *refusal,
+    const struct cidrlist *exempt);
+
 #endif

@@ -915,13 +915,25 @@ stream_send_fd(struct stream *s, const void *p, size_t n, int fd)
 	return 0;
 }
 
-void
+int
 io_stdio_open(void)
 {
-	int fd;
+	int fd, null;
 
-	while ((fd = open("/dev/null", O_RDWR)) >= 0 && fd < 3)
-		;
-	if (fd > 2)
-		close(fd);
+	for (fd = 0; fd < 3; fd++) {
+		if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+			continue;
+		/* 0 .. fd-1 are open, so this is fd itself */
+		null = open("/dev/null", O_RDWR);
+		if (null == -1)
+			return -1;
+		if (null != fd) {
+			int r = dup2(null, fd);
+
+			close(null);
+			if (r == -1)
+				return -1;
+		}
+	}
+	return 0;
 }

@@ -141,9 +141,11 @@ int io_tls_handshake(SSL *ssl, int rfd, int wfd, int timeout_ms);
 int line_scan(const char *p, size_t n, int eof, size_t *clen,
     size_t *consumed, enum line_end *end);
 
-/* Make sure descriptors 0-2 are open (on /dev/null where a program was
- * started without them), so that no descriptor it opens later becomes
- * standard input, output or error by accident. */
-void io_stdio_open(void);
+/* Make sure descriptors 0-2 are open: each that is closed (fcntl F_GETFD
+ * fails with EBADF) is opened on /dev/null, so that no descriptor the
+ * program opens later becomes standard input, output or error by
+ * accident (and receives its log lines).  0 ok; -1 with errno when
+ * /dev/null could not be opened (the program should exit: EX_OSERR). */
+int io_stdio_open(void);
 
 #endif

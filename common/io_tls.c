@@ -133,9 +133,22 @@ tls_pending(struct stream *s)
 	return n > 0 ? (size_t)n : 0;
 }
 
+/* An orderly end sends close_notify (RFC 8446 6.1), so that the peer can
+ * tell it from a truncation; once, without waiting: the descriptors are
+ * non-blocking, and nothing is sent after a failed read or write (OpenSSL
+ * forbids it after a fatal error). */
 static void
 tls_free(struct stream *s)
 {
+	struct pipe_guard g;
+
+	if (s->error == 0 && SSL_is_init_finished(s->ssl)) {
+		ERR_clear_error();
+		guard_on(&g);
+		(void)SSL_shutdown(s->ssl);
+		guard_off(&g);
+		ERR_clear_error();
+	}
 	SSL_free(s->ssl);
 }
 

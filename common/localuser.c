@@ -285,9 +285,10 @@ try_stage(const struct config *cfg, const struct local_tables *t,
 	return rc;
 }
 
-int
-local_resolve(const struct config *cfg, const struct local_tables *t,
-    const char *rcpt, struct local_target *out, struct buf *err)
+static int
+resolve(const struct config *cfg, const struct local_tables *t,
+    const char *rcpt, bool aliases, struct local_target *out,
+    struct buf *err)
 {
 	struct addr a;
 	const char *why;
@@ -314,6 +315,8 @@ local_resolve(const struct config *cfg, const struct local_tables *t,
 			user[0] = ext[0] = '\0';
 	}
 	for (st = ST_MAILBOX; st <= ST_USER; st++) {
+		if (st == ST_ALIAS && !aliases)
+			continue;
 		rc = try_stage(cfg, t, (enum stage)st, lp, a.domain, out, err);
 		if (rc == 0 && user[0] != '\0') {
 			rc = try_stage(cfg, t, (enum stage)st, user, a.domain,
@@ -326,7 +329,7 @@ local_resolve(const struct config *cfg, const struct local_tables *t,
 			return rc;
 	}
 	/* RFC 5321 4.5.1: postmaster must exist; default it to root. */
-	if (strcasecmp(lp, "postmaster") == 0) {
+	if (aliases && strcasecmp(lp, "postmaster") == 0) {
 		out->kind = LOCAL_ALIAS;
 		snprintf(out->user, sizeof(out->user), "postmaster");
 		out->value = "root";
@@ -335,6 +338,20 @@ local_resolve(const struct config *cfg, const struct local_tables *t,
 	memset(out, 0, sizeof(*out));
 	out->kind = LOCAL_NONE;
 	return 0;
+}
+
+int
+local_resolve(const struct config *cfg, const struct local_tables *t,
+    const char *rcpt, struct local_target *out, struct buf *err)
+{
+	return resolve(cfg, t, rcpt, true, out, err);
+}
+
+int
+local_resolve_mailbox(const struct config *cfg, const struct local_tables *t,
+    const char *rcpt, struct local_target *out, struct buf *err)
+{
+	return resolve(cfg, t, rcpt, false, out, err);
 }
 
 const char *

@@ -64,6 +64,12 @@ void local_tables_free(struct local_tables *t);
  * (RFC 5321 4.5.1). */
 int local_resolve(const struct config *cfg, const struct local_tables *t,
     const char *rcpt, struct local_target *out, struct buf *err);
+/* The same without the aliases table (and without the postmaster
+ * default): a recipient the queue marked as "own mailbox" (sendmail's
+ * "\user" in an alias) is a mailbox or a system user, never an alias. */
+int local_resolve_mailbox(const struct config *cfg,
+    const struct local_tables *t, const char *rcpt, struct local_target *out,
+    struct buf *err);
 
 /* relocated table: the new address for rcpt, or NULL.  Keys tried:
  * "user@domain", "@domain", then "user", with the local part unquoted

@@ -5,8 +5,9 @@
  *
  * The files are written by administrators but are still parsed as hostile
  * input: a NUL octet, an overlong line, a line without a value, a
- * continuation without an entry or a duplicate key is an error naming
- * "FILE:LINE"; nothing is half-loaded.  (A duplicate alias is only a
+ * continuation without an entry, a duplicate key or (except in aliases)
+ * a '#' after a blank in a value is an error naming "FILE:LINE"; nothing
+ * is half-loaded.  (A duplicate alias is only a
  * warning: the first entry wins.)  Entries are sorted once and found by
  * binary search, ASCII case-insensitively.  A line whose first non-blank
  * octet is '#' is a comment; blank lines are skipped; neither ends an
@@ -217,6 +218,16 @@ parse_line(struct table *t, struct pstate *ps, enum table_syntax syntax,
 		*why = "white space in the key";
 		return -1;
 	}
+	/* A comment after the value would be part of it: the mailbox
+	 * "/var/vmail/a/Maildir/  # alice" is an mbox file in a directory
+	 * named Maildir.  (Aliases keep sendmail's reading: a program's
+	 * arguments may hold '#'.) */
+	for (i = vs; syntax != TABLE_ALIASES && i < n; i++)
+		if (s[i] == '#' && (i == vs || blank(s[i - 1]))) {
+			*why = "'#' after the value (a comment must be on a "
+			    "line of its own)";
+			return -1;
+		}
 	return add_entry(t, ps, s + ks, ke - ks, s + vs, n - vs, line);
 }
 

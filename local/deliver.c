@@ -176,9 +176,12 @@ local_read_fd(int fd, size_t max, struct buf *b)
 	}
 }
 
-/* Read ~/.forward if it is trustworthy: 1 = value in out, 0 = none.  The
- * text is read from the very descriptor whose owner and mode were
- * checked, so swapping the file in between changes nothing. */
+/* Read ~/.forward if it is trustworthy: 1 = value in out, 0 = none
+ * (missing, or ignored with a log line), -1 = cannot tell now (errno: an
+ * I/O error, no descriptors or memory): delivering to the mailbox then
+ * could keep mail from where the user sends it.  The text is read from
+ * the very descriptor whose owner and mode were checked, so swapping
+ * the file in between changes nothing. */
 int
 read_forward(const struct lctx *c, uid_t uid, struct buf *out)
 {
@@ -190,19 +193,30 @@ read_forward(const struct lctx *c, uid_t uid, struct buf *out)
 
 	snprintf(path, sizeof(path), "%s/.forward", c->home);
 	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0)
+	if (fd < 0 && (errno == ENOENT || errno == ENOTDIR))
 		return 0;
-	ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	if (fd < 0 && errno != ELOOP && errno != EACCES)
+		return -1;
+	ok = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
 	    st.st_uid == uid && (st.st_mode & 022) == 0;
 	if (!ok) {
-		close(fd);
 		log_msg(LOG_WARNING, "forward_ignored", "qid", c->qid,
-		    "path", path, "reason", "not a regular file owned by the "
-		    "user without group/world write", NULL);
+		    "path", path, "reason", fd < 0 ? strerror(errno) :
+		    "not a regular file owned by the user without "
+		    "group/world write", NULL);
+		if (fd >= 0)
+			close(fd);
 		return 0;
 	}
 	rc = local_read_fd(fd, FORWARD_MAX, &text);
 	close(fd);
+	if (rc != 0 && errno != EFBIG) {
+		int saved = errno;
+
+		buf_free(&text);
+		errno = saved;
+		return -1;
+	}
 	if (rc != 0 ||
 	    forward_text_to_value(text.data, text.len, out, &why) != 0) {
 		log_msg(LOG_WARNING, "forward_ignored", "qid", c->qid,
@@ -219,6 +233,7 @@ deliver_user(struct lctx *c, const struct local_target *t, struct lresult *r)
 {
 	struct buf fwd = BUF_INIT;
 	struct stat st;
+	int rc;
 
 	if (check_uid(c, t->uid, "the mailbox", r) != 0)
 		return;
@@ -229,10 +244,14 @@ deliver_user(struct lctx *c, const struct local_target *t, struct lresult *r)
 		    strerror(errno));
 		return;
 	}
-	if (read_forward(c, t->uid, &fwd) == 1)
+	rc = c->own_mailbox ? 0 : read_forward(c, t->uid, &fwd);
+	if (rc == 1)
 		expand_deliver(c, buf_str(&fwd), t->user, true, r);
-	else
+	else if (rc == 0)
 		mailbox_deliver(c, c->user, c->home, r);
+	else
+		res_set(r, 'T', "4.3.0", "cannot read %s/.forward: %s",
+		    c->home, strerror(errno));
 	buf_free(&fwd);
 }
 
@@ -280,7 +299,11 @@ local_deliver(struct lctx *c, struct lresult *r)
 		return;
 	}
 	snprintf(c->domain, sizeof(c->domain), "%s", a.domain);
-	rc = msg_loop_check(c->msgfd, c->msgsize, c->rcpt);
+	/* a delivery to the own mailbox forwards nothing, so it cannot be
+	 * part of a loop; and the alias that sent it here put its own
+	 * Delivered-To (this very address) on the copy */
+	rc = c->own_mailbox ? 0 :
+	    msg_loop_check(c->msgfd, c->msgsize, c->rcpt);
 	if (rc != 0) {
 		if (rc == 1)
 			res_set(r, 'P', "5.4.6", "mail forwarding loop for %s",
@@ -290,7 +313,9 @@ local_deliver(struct lctx *c, struct lresult *r)
 			    strerror(errno));
 		return;
 	}
-	rc = local_resolve(c->cfg, c->tabs, c->rcpt, &t, &err);
+	rc = c->own_mailbox ?
+	    local_resolve_mailbox(c->cfg, c->tabs, c->rcpt, &t, &err) :
+	    local_resolve(c->cfg, c->tabs, c->rcpt, &t, &err);
 	if (rc == 1) {
 		snprintf(c->ext, sizeof(c->ext), "%s", t.ext);
 		deliver_target(c, &t, r);

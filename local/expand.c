@@ -47,6 +47,7 @@
 
 #include "common/log.h"
 #include "common/table.h"
+#include "common/agent.h"
 #include "local/local.h"
 
 #define MAX_DEPTH	10
@@ -58,7 +59,9 @@ struct exp {
 	const char *self;	/* .forward owner, or NULL for aliases */
 	char *visited[MAX_ITEMS];
 	size_t nvisited;
+	const char *cur;	/* the alias whose value is being expanded */
 	char *fwd[MAX_ITEMS];
+	bool fwd_own[MAX_ITEMS];	/* fwd[i] for its own mailbox only */
 	size_t nfwd;
 	size_t nitems;
 	size_t nparts;		/* deliveries made or attempted */
@@ -99,17 +102,23 @@ seen(struct exp *x, char *const *v, size_t n, const char *s)
 	return false;
 }
 
+/* Re-inject addr; own_mailbox: for that local user's own mailbox only
+ * (sendmail's "\user" in an alias), marked so in the new envelope. */
 static void
-add_forward(struct exp *x, const char *addr)
+add_forward(struct exp *x, const char *addr, bool own_mailbox)
 {
 	char *d;
+	size_t i;
 
-	if (seen(x, x->fwd, x->nfwd, addr))
-		return;
+	for (i = 0; i < x->nfwd; i++)
+		if (strcasecmp(x->fwd[i], addr) == 0 &&
+		    x->fwd_own[i] == own_mailbox)
+			return;
 	if (x->nfwd == MAX_ITEMS || (d = strdup(addr)) == NULL) {
 		fail(x, 'T', "4.3.0", "alias expansion: out of memory", "");
 		return;
 	}
+	x->fwd_own[x->nfwd] = own_mailbox;
 	x->fwd[x->nfwd++] = d;
 }
 
@@ -195,6 +204,7 @@ do_local(struct exp *x, const char *name, const char *local,
 	char full[ADDR_MAX];
 	const char *dom;
 	char *d;
+	bool own = false;
 
 	if (x->self != NULL && strcasecmp(name, x->self) == 0) {
 		struct lresult r;
@@ -202,19 +212,33 @@ do_local(struct exp *x, const char *name, const char *local,
 		part(x, &r);
 		return;
 	}
-	if (x->self == NULL && !noalias && addr_local_key_ok(name) &&
+	/* In the aliases file, "\name", and an alias's own name in its
+	 * value ("bob: \bob, bob@elsewhere", "bob: bob, ..."), mean name's
+	 * own mailbox, as sendmail has it: re-injected marked so, that copy
+	 * is delivered as that user without aliases or .forward.  (Only
+	 * trusted injectors may mark; a .forward's names go back plain.) */
+	if (x->self == NULL && addr_local_key_ok(name) && noalias)
+		own = true;
+	else if (x->self == NULL && addr_local_key_ok(name) &&
 	    (e = table_lookup(&x->c->tabs->aliases, name)) != NULL) {
-		if (seen(x, x->visited, x->nvisited, name)) {
+		const char *outer = x->cur;
+
+		if (x->cur != NULL && strcasecmp(name, x->cur) == 0)
+			own = true;
+		else if (seen(x, x->visited, x->nvisited, name)) {
 			log_msg(LOG_WARNING, "alias_loop", "qid", x->c->qid,
 			    "alias", name, NULL);
 			return;
+		} else {
+			if (x->nvisited < MAX_ITEMS &&
+			    (d = strdup(name)) != NULL)
+				x->visited[x->nvisited++] = d;
+			/* the aliases file's own value: trusted again */
+			x->cur = name;
+			expand_value(x, e->value, depth + 1, NULL);
+			x->cur = outer;
+			return;
 		}
-		if (x->nvisited < MAX_ITEMS &&
-		    (d = strdup(name)) != NULL)
-			x->visited[x->nvisited++] = d;
-		/* the aliases file's own value: trusted again */
-		expand_value(x, e->value, depth + 1, NULL);
-		return;
 	}
 	dom = domain[0] != '\0' ? domain :
 	    config_is_local_domain(cfg, x->c->domain) ? x->c->domain :
@@ -224,7 +248,7 @@ do_local(struct exp *x, const char *name, const char *local,
 		fail(x, 'P', "5.1.3", "address too long: ", local);
 		return;
 	}
-	add_forward(x, full);
+	add_forward(x, full, own);
 }
 
 static void
@@ -251,7 +275,7 @@ do_address(struct exp *x, const char *item, int depth)
 	    !config_is_local_domain(x->c->cfg, a.domain)) {
 		if (addr_format(&a, full, sizeof(full)) < 0)
 			return;
-		add_forward(x, full);
+		add_forward(x, full, false);
 		return;
 	}
 	if (addr_local_unquoted(&a, lp, sizeof(lp)) < 0 || lp[0] == '\0') {
@@ -328,17 +352,29 @@ expand_deliver(const struct lctx *c, const char *value, const char *key,
 	memset(&x, 0, sizeof(x));
 	x.c = c;
 	x.self = in_forward ? key : NULL;
+	x.cur = in_forward ? NULL : key;
 	if ((x.visited[0] = strdup(key)) != NULL)
 		x.nvisited = 1;
 	expand_value(&x, value, 0, NULL);
 	if (x.nfwd > 0) {
 		struct lresult fr;
-		forward_deliver(c, x.fwd, x.nfwd, &fr);
+		forward_deliver(c, x.fwd, x.fwd_own, x.nfwd, &fr);
 		part(&x, &fr);
 	}
 	if (x.nparts == 0)
 		res_set(&x.total, 'P', "5.4.6", "alias %s loops back to "
 		    "itself or expands to nothing", key);
+	/* sent on to more than one place: "expanded" in a success notice
+	 * (RFC 3464 2.3.3); the forwarding counts once in nparts */
+	if (x.total.status == 'D' &&
+	    x.nparts - (x.nfwd > 0 ? 1 : 0) + x.nfwd > 1) {
+		char text[sizeof(x.total.text)];
+
+		snprintf(text, sizeof(text), "%s", x.total.text);
+		res_set(&x.total, 'D', x.total.dsn, "%s%zu destinations, "
+		    "%s", AGENT_TEXT_EXPANDED, x.nparts - (x.nfwd > 0 ? 1 :
+		    0) + x.nfwd, text);
+	}
 	*r = x.total;
 	for (i = 0; i < x.nvisited; i++)
 		free(x.visited[i]);

@@ -8,6 +8,13 @@
  * Delivered-To and ends with 5.4.6.  The body is the message's first
  * msgsize octets, nothing after them.  The queue's verdict decides: 2xx
  * done, 4xx temporary, 5xx permanent.
+ *
+ * DSN (RFC 3461 6.2.7): the copy keeps the message's RET and ENVID, and
+ * each forwarded address gets the recipient's ORCPT (or, without one,
+ * "rfc822;RCPT" when RCPT is ASCII) and its NOTIFY without SUCCESS: the
+ * success notice, if asked for, is ours, sent for the forwarding itself
+ * ("forwarded to N addresses"); NOTIFY=SUCCESS alone becomes NEVER.
+ * Failures and delays further on still reach the sender as requested.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -19,21 +26,53 @@
 #include "common/qclient.h"
 #include "local/local.h"
 
+/* The ORCPT for the forwarded addresses, in out ("" for none). */
 static int
-build_env(const struct lctx *c, char *const *addrs, size_t n,
-    struct envelope *e)
+forward_orcpt(const struct lctx *c, struct buf *out)
 {
-	size_t i;
+	const char *p;
 
+	if (c->orcpt != NULL)
+		return buf_append(out, c->orcpt, strlen(c->orcpt));
+	for (p = c->rcpt; *p != '\0'; p++)
+		if ((unsigned char)*p > 0x7e || (unsigned char)*p < 0x20)
+			return 0;	/* UTF-8 needs utf-8-addr-xtext */
+	if (buf_append(out, "rfc822;", 7) == -1)
+		return -1;
+	return xtext_encode(c->rcpt, strlen(c->rcpt), out);
+}
+
+static int
+build_env(const struct lctx *c, char *const *addrs, const bool *own,
+    size_t n, struct envelope *e)
+{
+	long k;
+	struct buf orcpt = BUF_INIT;
+	unsigned notify = c->notify & ~(unsigned)NOTIFY_SUCCESS;
+	size_t i;
+	int rc = -1;
+
+	if (c->notify != 0 && notify == 0)
+		notify = NOTIFY_NEVER;
 	envelope_init(e);
+	e->ret = c->ret;
 	if (envelope_set_sender(e, c->sender) == -1 ||
 	    envelope_set_str(&e->client_addr, "local") == -1 ||
-	    envelope_set_str(&e->protocol, "local") == -1)
-		return -1;
-	for (i = 0; i < n; i++)
-		if (envelope_add_rcpt(e, addrs[i], 0, NULL) < 0)
-			return -1;
-	return 0;
+	    envelope_set_str(&e->protocol, "local") == -1 ||
+	    (c->envid != NULL && envelope_set_str(&e->envid, c->envid) == -1) ||
+	    forward_orcpt(c, &orcpt) == -1)
+		goto out;
+	for (i = 0; i < n; i++) {
+		k = envelope_add_rcpt(e, addrs[i], notify, orcpt.len > 0 ?
+		    buf_str(&orcpt) : NULL);
+		if (k < 0)
+			goto out;
+		e->rcpts[k].own_mailbox = own[i];
+	}
+	rc = 0;
+out:
+	buf_free(&orcpt);
+	return rc;
 }
 
 static int
@@ -63,15 +102,15 @@ send_body(const struct lctx *c, struct qclient *q)
 }
 
 void
-forward_deliver(const struct lctx *c, char *const *addrs, size_t n,
-    struct lresult *r)
+forward_deliver(const struct lctx *c, char *const *addrs, const bool *own,
+    size_t n, struct lresult *r)
 {
 	struct envelope e;
 	struct buf err = BUF_INIT;
 	struct qclient *q;
 	struct qresult res;
 
-	if (build_env(c, addrs, n, &e) == -1) {
+	if (build_env(c, addrs, own, n, &e) == -1) {
 		envelope_free(&e);
 		res_set(r, 'P', "5.1.3", "cannot forward: invalid address in "
 		    "expansion");

@@ -20,6 +20,7 @@
 #include "common/addr.h"
 #include "common/buf.h"
 #include "common/config.h"
+#include "common/envelope.h"
 #include "common/localuser.h"
 
 /* errno stand-in for "not a regular file" (Linux has no EFTYPE). */
@@ -39,6 +40,12 @@ struct lctx {
 	const char *qid;	/* "" if unknown */
 	const char *sender;	/* envelope sender, "" = <> */
 	const char *rcpt;	/* the recipient as the queue has it */
+	unsigned notify;	/* its DSN NOTIFY bits (0: not given) */
+	const char *orcpt;	/* its ORCPT ("rfc822;a@b"), or NULL */
+	bool own_mailbox;	/* the queue's "own mailbox" mark (an alias's
+				   "\user"): no alias, no .forward */
+	enum dsn_ret ret;	/* the message's RET, and ENVID or NULL: */
+	const char *envid;	/*   forwarded copies keep them */
 	int msgfd;		/* the message, LF line ends, seekable */
 	uint64_t msgsize;	/* ... its first msgsize octets (env.size);
 				   anything after them is never read */
@@ -83,9 +90,10 @@ void mbox_deliver(const struct lctx *c, const char *path, struct lresult *r);
 /* program.c: /bin/sh -c cmd with the message on stdin. */
 void program_deliver(const struct lctx *c, const char *cmd,
     struct lresult *r);
-/* forward.c: re-inject the message for addrs (one new message). */
-void forward_deliver(const struct lctx *c, char *const *addrs, size_t n,
-    struct lresult *r);
+/* forward.c: re-inject the message for addrs (one new message); own[i]
+ * marks addrs[i] for that local user's own mailbox only. */
+void forward_deliver(const struct lctx *c, char *const *addrs,
+    const bool *own, size_t n, struct lresult *r);
 /* expand.c: deliver according to an aliases value (in_forward false;
  * key = the alias name) or a ~/.forward's text turned into a value
  * (in_forward true; key = the owner's user name, c->user/home). */

@@ -40,6 +40,7 @@ struct setup {
 	struct local_tables tabs;
 	struct buf err;		/* empty when the configuration is usable */
 	const char *bound;	/* the spawner's recipient, or NULL */
+	bool bound_mailbox;	/* ... chosen for its own mailbox only */
 	bool cached;		/* sig says which files cfg and tabs came from */
 	struct file_sig sig[4];	/* posthorn.conf, mailboxes, aliases,
 				   relocated: stat'ed before they were read */
@@ -80,6 +81,11 @@ run_job(struct setup *s, struct stream *ctl, struct agent_job *job)
 		c.qid = job->env.qid;
 		c.sender = job->env.sender != NULL ? job->env.sender : "";
 		c.rcpt = job->env.rcpts[i].addr;
+		c.notify = job->env.rcpts[i].notify;
+		c.orcpt = job->env.rcpts[i].orcpt;
+		c.own_mailbox = job->env.rcpts[i].own_mailbox;
+		c.ret = job->env.ret;
+		c.envid = job->env.envid;
 		c.msgfd = job->msgfd;
 		c.msgsize = job->msgsize;
 		c.spawned = s->bound != NULL;
@@ -92,7 +98,8 @@ run_job(struct setup *s, struct stream *ctl, struct agent_job *job)
 		else if (geteuid() == 0 || getuid() == 0)
 			res_set(&r, 'T', "4.3.0", "posthorn-local refuses to "
 			    "run as root (start it through posthorn-spawn)");
-		else if (s->bound != NULL && strcmp(c.rcpt, s->bound) != 0)
+		else if (s->bound != NULL && (strcmp(c.rcpt, s->bound) != 0 ||
+		    c.own_mailbox != s->bound_mailbox))
 			res_set(&r, 'T', "4.3.5", "posthorn-spawn started this "
 			    "agent for another recipient; not delivering");
 		else
@@ -201,6 +208,8 @@ main(int argc, char **argv)
 	 * the middle of an mbox append */
 	signal(SIGXFSZ, SIG_IGN);
 	s.bound = getenv(SPAWN_RCPT_ENV);
+	s.bound_mailbox = s.bound != NULL && getenv(SPAWN_MAILBOX_ENV) != NULL &&
+	    strcmp(getenv(SPAWN_MAILBOX_ENV), "1") == 0;
 	buf_init(&s.err);
 	dir = config_dir(dir);
 	setup_load(&s, dir, false);

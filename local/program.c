@@ -303,6 +303,12 @@ program_deliver(const struct lctx *c, const char *cmd, struct lresult *r)
 	struct timespec deadline;
 	char diag[DIAG_MAX + 1];
 
+	/* "|" alone (or "| "): sh -c "" exits 0, which would discard the
+	 * message in silence */
+	if (cmd[strspn(cmd, " \t")] == '\0') {
+		res_set(r, 'P', "5.1.3", "empty command in alias or .forward");
+		return;
+	}
 	if (pipe2(in, O_CLOEXEC) != 0)
 		goto fail;
 	if (pipe2(out, O_CLOEXEC) != 0) {

@@ -74,6 +74,7 @@ struct agent {
 	unsigned jobs;		/* jobs given to this process */
 	uint64_t started;	/* CLOCK_MONOTONIC usec */
 	char key[ADDR_MAX + 1];	/* posthorn-local: its recipient */
+	bool own_mailbox;	/* ... and whether for its own mailbox only */
 	struct agent *next, *prev;
 };
 
@@ -106,7 +107,7 @@ agent_kill(struct agent *a)
 	if (a->pid > 0)
 		kill(a->pid, SIGKILL);
 	else if (a->spawn_id != 0 && spawn_request_send(a->s->spawnfd,
-	    SPAWN_KILL, a->spawn_id, NULL, -1) == -1)
+	    SPAWN_KILL, a->spawn_id, NULL, false, -1) == -1)
 		log_msg(LOG_ERR, "agent", "agent", a->name, "reason",
 		    "cannot ask the spawner to kill it", NULL);
 }
@@ -338,10 +339,10 @@ agent_send_job(struct agent *a, struct job *j)
 
 /* The recipient a local job delivers to (one per job: make_delivery_jobs
  * gives every local recipient a job of its own). */
-static const char *
+static const struct rcpt *
 job_rcpt(const struct job *j)
 {
-	return j->round->rec.env.rcpts[j->idx[0]].addr;
+	return &j->round->rec.env.rcpts[j->idx[0]];
 }
 
 static int agent_fits(const struct agent *a, const struct job *j);
@@ -384,7 +385,8 @@ agent_fits(const struct agent *a, const struct job *j)
 	}
 	return a->cls == CLASS_LOCAL && j->cls == CLASS_LOCAL &&
 	    j->kind == JOB_DELIVER &&
-	    (a->spawn_id == 0 || strcmp(a->key, job_rcpt(j)) == 0);
+	    (a->spawn_id == 0 || (strcmp(a->key, job_rcpt(j)->addr) == 0 &&
+	    a->own_mailbox == job_rcpt(j)->own_mailbox));
 }
 
 /* An idle agent for job j (local: its recipient; remote: its domain,
@@ -760,12 +762,14 @@ launch(struct agent *a, struct job *j, const char *path)
 		msgfd_done(j, mfd);
 		if (++next_spawn_id > SPAWN_ID_MAX)
 			next_spawn_id = 1;
-		if (r == 0 && j->cls == CLASS_LOCAL)
+		if (r == 0 && j->cls == CLASS_LOCAL) {
 			snprintf(a->key, sizeof(a->key), "%s", e.rcpts[0].addr);
+			a->own_mailbox = e.rcpts[0].own_mailbox;
+		}
 		if (r == 0)
 			r = spawn_request_send(a->s->spawnfd, j->cls ==
 			    CLASS_LOCAL ? SPAWN_LOCAL : SPAWN_REMOTE,
-			    next_spawn_id, a->key, sv[1]);
+			    next_spawn_id, a->key, a->own_mailbox, sv[1]);
 		free(e.rcpts);
 		close(sv[1]);
 		a->fd = sv[0];

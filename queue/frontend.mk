@@ -7,7 +7,8 @@
 PROGRAMS += sendmail posthorn-run
 sendmail_MAIN := queue/sendmail.c
 posthorn-run_MAIN := queue/run.c
-queue_SRCS += queue/sendmail_msg.c queue/run_net.c queue/run_proc.c
+queue_SRCS += queue/sendmail_msg.c queue/sendmail_verify.c queue/run_net.c \
+	queue/run_proc.c
 
 # mailq and newaliases are sendmail under another name (argv[0]).
 all: bin/mailq bin/newaliases

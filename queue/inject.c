@@ -416,6 +416,29 @@ log_queued(struct logline *l, const struct inj *j, const struct envelope *e)
 		log_add(l, "protocol", e->protocol);
 }
 
+/* The "own mailbox" mark (an alias's "\user": deliver past the user's
+ * alias and .forward) comes only from posthorn-local expanding an alias,
+ * which runs as alias_user (or as the spool's owner, posthorn-run run by
+ * an ordinary user), or from root. */
+static bool
+own_mailbox_refused(const struct inj *j, const struct envelope *e)
+{
+	int64_t uid = j->o->peer_uid;
+	size_t i;
+
+	if (uid == 0 || uid == (int64_t)geteuid() ||
+	    (j->o->alias_uid >= 0 && uid == j->o->alias_uid))
+		return false;
+	for (i = 0; i < e->nrcpts; i++)
+		if (e->rcpts[i].own_mailbox) {
+			log_msg(LOG_WARNING, "reject", "reason", "own-mailbox "
+			    "mark from an untrusted client", "to",
+			    e->rcpts[i].addr, NULL);
+			return true;
+		}
+	return false;
+}
+
 static void
 check_envelope(struct inj *j, const struct buf *p, struct spool_rec *rec)
 {
@@ -431,6 +454,9 @@ check_envelope(struct inj *j, const struct buf *p, struct spool_rec *rec)
 		fail(j, 554, "5.5.0", "envelope without recipients");
 	else if (rec->env.nrcpts > j->o->max_recipients)
 		fail(j, 452, "4.5.3", "too many recipients");
+	else if (own_mailbox_refused(j, &rec->env))
+		fail(j, 554, "5.7.1", "only alias deliveries may mark a "
+		    "recipient for its own mailbox");
 	else if (open_message(j) == -1)
 		fail_errno(j, errno);
 }

@@ -8,6 +8,7 @@
  * from its clients.  Run as root, it first becomes the spool's owner.
  */
 #include <errno.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +34,16 @@ injection_child(int conn, void *arg)
 
 	o->peer_uid = peer_uid(conn);
 	return inject_serve(o, conn, conn) == 0 ? 0 : 1;
+}
+
+/* alias_user's uid (looked up once: a change of that user needs a
+ * restart, as for posthorn-spawn), or -1. */
+static int64_t
+alias_uid(const struct config *cfg)
+{
+	struct passwd *pw = getpwnam(cfg->alias_user);
+
+	return pw != NULL ? (int64_t)pw->pw_uid : -1;
 }
 
 int
@@ -63,6 +74,7 @@ main(int argc, char **argv)
 	o.spool = cfg.spool;
 	o.max_message_size = cfg.max_message_size;
 	o.max_recipients = cfg.max_recipients;
+	o.alias_uid = alias_uid(&cfg);
 	/* idle limit per frame: the client's own limit plus slack, at most a
 	 * day (and never overflowing an int of milliseconds) */
 	o.timeout_ms = (int)((cfg.smtp_timeout > 86400 ? 86400 :

@@ -17,6 +17,8 @@ struct inject_opts {
 	uint64_t max_recipients;
 	int timeout_ms;		/* per frame read/write */
 	int64_t peer_uid;	/* SO_PEERCRED, -1 unknown */
+	int64_t alias_uid;	/* alias_user's uid, -1 unknown: may mark
+				   recipients "own mailbox" */
 	bool spare_file;	/* long-lived worker: keep a spare queue file
 				   (inject.c) */
 };

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -415,13 +416,52 @@ sweep(struct sched *s)
 	(void)scan_incoming(s);
 }
 
+/*
+ * One scheduler per spool: recovery removes the records in tmp/ as unfinished, which
+ * they are only if no other scheduler is writing them, and two schedulers
+ * would both deliver every queued message and send every notice.  The
+ * lock is an flock(2) on the spool directory, held (close-on-exec, so no
+ * agent keeps it) until the process ends, however it ends.  A scheduler
+ * that was just killed may leave it for an instant to an agent it forked
+ * that has not yet exec'd: wait a little before giving up.
+ */
+#define LOCK_WAIT_MS	3000
+
+static int
+lock_spool(struct sched *s)
+{
+	int fd, i;
+
+	fd = open(s->spool, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd == -1)
+		return -1;
+	for (i = 0; flock(fd, LOCK_EX | LOCK_NB) == -1; i++) {
+		if (errno == EINTR)
+			continue;
+		if (errno != EWOULDBLOCK || i >= LOCK_WAIT_MS / 100) {
+			if (errno == EWOULDBLOCK) {
+				log_msg(LOG_ERR, "spool_lock", "spool",
+				    s->spool, "reason", "another posthorn-send "
+				    "is using this spool", NULL);
+				errno = EBUSY;
+			}
+			close(fd);
+			return -1;
+		}
+		(void)usleep(100 * 1000);
+	}
+	s->lockfd = fd;
+	return 0;
+}
+
 int
 recover(struct sched *s)
 {
 	struct timespec t0, t1;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (spool_mkdirs(s->spool) == -1)
+	if (spool_mkdirs(s->spool) == -1 ||
+	    (s->lockfd == -1 && lock_spool(s) == -1))
 		return -1;
 	clean_tmp(s);
 	scan_env(s);

@@ -542,7 +542,8 @@ stop(struct run *r)
 	}
 	r->restart = sd_event_source_disable_unref(r->restart);
 	r->watchdog = sd_event_source_disable_unref(r->watchdog);
-	unlink_stale_socket(r->cfg.queue_socket);
+	unlink_own_socket(r->cfg.queue_socket, r->qsock_dev,
+	    r->qsock_ino);
 	signal_all(r, SIGTERM);
 	sd_event_add_time_relative(r->ev, NULL, CLOCK_MONOTONIC,
 	    STOP_GRACE_USEC, 0, on_kill_timeout, r);
@@ -802,7 +803,8 @@ cleanup(struct run *r)
 		log_pipe_copy(r);	/* the last lines of the children */
 	if (r->notify_path[0] == '/')
 		unlink_stale_socket(r->notify_path);
-	unlink_stale_socket(r->cfg.queue_socket);
+	unlink_own_socket(r->cfg.queue_socket, r->qsock_dev,
+	    r->qsock_ino);
 }
 
 /* WATCHDOG_SEC, or POSTHORN_RUN_WATCHDOG seconds (tests: 1..3600). */

@@ -85,6 +85,8 @@ struct run {
 	 * pipe there instead, and the event loop copies it to our stderr */
 	int logpipe[2];		/* -1, -1: none */
 	bool pipe_out, pipe_err;
+	dev_t qsock_dev;	/* the queue socket we bound (ino 0: none) */
+	ino_t qsock_ino;
 	uint64_t notify_warned;	/* last notify_ignored line (rate limit) */
 	bool smtpd_drop;	/* root without a posthorn-smtpd user: */
 	uid_t smtpd_uid;	/* run sessions as nobody */
@@ -102,6 +104,7 @@ int listen_spec(enum lkind kind, const char *spec, char *host,
 int bind_tcp(struct run *r, enum lkind kind, const char *spec,
     struct buf *err);
 void unlink_stale_socket(const char *path);
+void unlink_own_socket(const char *path, dev_t dev, ino_t ino);
 int bind_queue(struct run *r, struct buf *err);
 int bind_notify(struct run *r, struct buf *err);
 int write_run_file(struct run *r, const char *name, const struct buf *b);

@@ -287,6 +287,53 @@ bind_mode(int fd, const struct sockaddr_un *sun, mode_t mode)
 	return rc;
 }
 
+/* Remove the socket at path only if it is still the one we bound: one
+ * that someone else put there since is theirs. */
+void
+unlink_own_socket(const char *path, dev_t dev, ino_t ino)
+{
+	struct stat st;
+
+	if (ino != 0 && lstat(path, &st) == 0 && S_ISSOCK(st.st_mode) &&
+	    st.st_dev == dev && st.st_ino == ino)
+		unlink(path);
+}
+
+/* Does a process accept connections on the unix socket at sun?  1 yes
+ * (or cannot tell: errno says why), 0 no (nothing there, or a stale
+ * socket: ECONNREFUSED).  The servers of a posthorn-run killed a moment
+ * ago are given up to two seconds to go. */
+static int
+socket_in_use(const struct sockaddr_un *sun)
+{
+	int fd, rc, i;
+
+	for (i = 0; i < 20; i++) {
+		if (i > 0)
+			(void)nanosleep(&(struct timespec){ 0, 100000000L },
+			    NULL);
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK |
+		    SOCK_CLOEXEC, 0);
+		if (fd == -1)
+			return 1;
+		rc = connect(fd, (const struct sockaddr *)sun, sizeof(*sun));
+		if (rc == -1 && errno == EINTR)
+			errno = EAGAIN;
+		close(fd);
+		if (rc == -1 && (errno == ECONNREFUSED || errno == ENOENT ||
+		    errno == ENOTSOCK))
+			return 0;
+		if (rc == -1 && errno != EAGAIN)
+			return 1;
+	}
+	errno = EADDRINUSE;
+	return 1;
+}
+
+/* The queue socket: never one that another instance (the system's
+ * posthorn-queue.socket, another posthorn-run) is listening on; taking
+ * it over would steal that instance's injections, and removing ours at
+ * exit would leave it without a socket. */
 int
 bind_queue(struct run *r, struct buf *err)
 {
@@ -294,11 +341,19 @@ bind_queue(struct run *r, struct buf *err)
 	struct sockaddr_un sun;
 	char dir[PATH_MAX];
 	struct listener *l;
+	struct stat st;
 	int fd;
 
 	if (parent_dir(path, dir, sizeof(dir)) == -1 ||
 	    mkdir_p(dir, 0755) == -1 || sun_fill(&sun, path) == -1) {
 		buf_printf(err, "queue socket %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (socket_in_use(&sun)) {
+		buf_printf(err, "queue socket %s: in use by another process "
+		    "(%s; the system's posthorn-queue.socket or another "
+		    "posthorn-run?): not taken over", path,
+		    strerror(errno));
 		return -1;
 	}
 	unlink_stale_socket(path);
@@ -309,6 +364,10 @@ bind_queue(struct run *r, struct buf *err)
 		if (fd != -1)
 			close(fd);
 		return -1;
+	}
+	if (lstat(path, &st) == 0) {
+		r->qsock_dev = st.st_dev;
+		r->qsock_ino = st.st_ino;
 	}
 	if ((l = listener_new(r, L_QUEUE, fd)) == NULL) {
 		close(fd);

@@ -412,17 +412,13 @@ signal_children_of(struct run *r, pid_t parent, const char *comm, int sig,
 	closedir(d);
 }
 
-/* SIGHUP: the scheduler rereads its configuration.  posthorn-spawn does
- * not pass signals on, so under it posthorn-send gets the signal. */
+/* SIGHUP: the scheduler rereads its configuration.  As systemctl reload
+ * (ExecReload=) does, the signal goes to the process we started:
+ * posthorn-spawn passes it on to posthorn-send. */
 void
 reload_scheduler(struct run *r)
 {
-	if (r->sched_pid <= 0)
-		return;
-	if (strcmp(strrchr(r->sched_prog, '/') + 1, "posthorn-spawn") == 0)
-		signal_children_of(r, r->sched_pid, "posthorn-send", SIGHUP,
-		    false);
-	else
+	if (r->sched_pid > 0)
 		kill(r->sched_pid, SIGHUP);
 }
 

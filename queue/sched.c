@@ -132,17 +132,22 @@ round_store(struct round *rd)
 
 /* ---- jobs --------------------------------------------------------------- */
 
+/* A job for at most cap recipients: a message for thousands of local
+ * recipients has as many jobs, and arrays as long as the envelope in each
+ * would take memory in the square of its recipients. */
 static struct job *
 job_new(struct round *rd, enum agent_kind_of_job kind, enum job_class cls,
-    const char *domain)
+    const char *domain, size_t cap)
 {
 	struct job *j;
 
 	j = calloc(1, sizeof(*j));
 	if (j == NULL)
 		return NULL;
-	j->idx = xcalloc_array(rd->rec.env.nrcpts, sizeof(uint32_t));
-	j->got = calloc(rd->rec.env.nrcpts, 1);
+	if (cap == 0)
+		cap = 1;
+	j->idx = xcalloc_array(cap, sizeof(uint32_t));
+	j->got = calloc(cap, 1);
 	if (j->idx == NULL || j->got == NULL) {
 		free(j->idx);
 		free(j->got);
@@ -383,6 +388,15 @@ dispatch(struct sched *s)
 
 /* ---- rounds ------------------------------------------------------------- */
 
+/* Recipient k is still to be delivered, in domain dom, and in no job. */
+static bool
+same_domain(const struct round *rd, const char *taken, size_t k,
+    const char *dom)
+{
+	return !taken[k] && policy_deliverable(&rd->rec, k) &&
+	    addr_domain_eq(dom, policy_domain(rd->rec.env.rcpts[k].addr));
+}
+
 static size_t
 make_delivery_jobs(struct round *rd)
 {
@@ -400,20 +414,23 @@ make_delivery_jobs(struct round *rd)
 			continue;
 		dom = policy_domain(e->rcpts[i].addr);
 		if (config_is_local_domain(&rd->s->cfg, dom)) {
-			j = job_new(rd, JOB_DELIVER, CLASS_LOCAL, "");
+			j = job_new(rd, JOB_DELIVER, CLASS_LOCAL, "", 1);
 			if (j == NULL)
 				break;
 			j->idx[j->n++] = (uint32_t)i;
 			taken[i] = 1;
 		} else {
-			j = job_new(rd, JOB_DELIVER, CLASS_REMOTE, dom);
+			size_t cap = 0;
+
+			for (k = i; k < e->nrcpts; k++)
+				if (same_domain(rd, taken, k, dom))
+					cap++;
+			j = job_new(rd, JOB_DELIVER, CLASS_REMOTE, dom, cap);
 			if (j == NULL)
 				break;
 			addr_lower(j->domain);
-			for (k = i; k < e->nrcpts; k++)
-				if (!taken[k] && policy_deliverable(&rd->rec,
-				    k) && addr_domain_eq(dom,
-				    policy_domain(e->rcpts[k].addr))) {
+			for (k = i; k < e->nrcpts && j->n < cap; k++)
+				if (same_domain(rd, taken, k, dom)) {
 					j->idx[j->n++] = (uint32_t)k;
 					taken[k] = 1;
 				}
@@ -452,8 +469,9 @@ make_notice_job(struct round *rd, enum agent_kind_of_job kind)
 			n++;
 			j = NULL;
 		}
-		if (j == NULL && (j = job_new(rd, kind, CLASS_BOUNCE, ""))
-		    == NULL)
+		if (j == NULL && (j = job_new(rd, kind, CLASS_BOUNCE, "",
+		    r->env.nrcpts - i < NOTICE_JOB_MAX ? r->env.nrcpts - i :
+		    NOTICE_JOB_MAX)) == NULL)
 			return n;
 		j->idx[j->n++] = (uint32_t)i;
 	}
@@ -987,6 +1005,7 @@ sched_init(struct sched *s, const char *confdir, struct buf *err)
 
 	memset(s, 0, sizeof(*s));
 	s->spawnfd = -1;
+	s->lockfd = -1;
 	for (size_t i = 0; i < PICKED_MAX; i++)
 		s->picked[i].fd = -1;
 	if (config_load(confdir, &s->cfg, err) == -1)

@@ -65,6 +65,7 @@ struct sched {
 	struct jobq wait[NCLASS];
 	size_t running[NCLASS];
 	int spawnfd;		/* POSTHORN_SPAWN_FD, or -1 */
+	int lockfd;		/* the spool directory, flock'd (recover.c) */
 	int stopping;
 	int woken;		/* wake-ups since the last pickup scan */
 	uint64_t rnd;

@@ -16,7 +16,7 @@
  * queued; 64 usage; 65 bad message; 67 bad address (recipient, or the
  * caller's login name); 69 too large, or refused by the queue; 70
  * posthorn-smtpd not found (-bs); 71 out of memory or another system
- * error; 74 cannot read the input (or write the listing); 75 the queue
+ * error (also: /dev/null cannot be opened on a closed fd 0-2); 74 cannot read the input (or write the listing); 75 the queue
  * could not be reached or answered a temporary failure; 78 bad
  * configuration; 77 -Mrm not permitted.
  *
@@ -30,6 +30,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <pwd.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -50,10 +51,12 @@
 #include "common/qclient.h"
 #include "common/qid.h"
 #include "queue/sendmail_msg.h"
+#include "queue/sendmail_verify.h"
 
 #define READ_CHUNK	65536
 
-enum mode { M_DELIVER, M_SMTP, M_LIST, M_FLUSH, M_ALIASES, M_REMOVE };
+enum mode { M_DELIVER, M_SMTP, M_LIST, M_FLUSH, M_ALIASES, M_REMOVE,
+    M_VERIFY };
 
 struct opts {
 	enum mode mode;
@@ -121,6 +124,8 @@ opt_b(struct opts *o, const char *arg)
 		o->mode = M_LIST;
 	else if (strcmp(arg, "i") == 0)
 		o->mode = M_ALIASES;
+	else if (strcmp(arg, "v") == 0)
+		o->mode = M_VERIFY;
 	else if (strcmp(arg, "d") == 0 || strcmp(arg, "D") == 0)
 		usage("daemon mode: use posthorn-run or the systemd units");
 	else
@@ -284,7 +289,10 @@ parse_args(struct opts *o, int argc, char **argv)
 	o->nrcpts = argc - optind;
 	if (o->mode == M_REMOVE && o->nrcpts == 0)
 		usage("-Mrm needs queue ids");
-	if (o->mode != M_DELIVER && o->mode != M_REMOVE && o->nrcpts > 0)
+	if (o->mode == M_VERIFY && o->nrcpts == 0)
+		usage("-bv needs addresses");
+	if (o->mode != M_DELIVER && o->mode != M_REMOVE &&
+	    o->mode != M_VERIFY && o->nrcpts > 0)
 		usage("recipients given with -bp, -bs, -bi or -q");
 }
 
@@ -449,6 +457,17 @@ read_message(struct job *j)
 		r = read(0, chunk, sizeof(chunk));
 		if (r == -1 && errno == EINTR)
 			continue;
+		if (r == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			/* standard input was left non-blocking (O_NONBLOCK
+			 * belongs to the open file, which the caller may
+			 * share): wait as a blocking read would */
+			struct pollfd pfd = { 0, POLLIN, 0 };
+
+			if (poll(&pfd, 1, -1) == -1 && errno != EINTR)
+				fatal(EX_IOERR, "cannot read the message",
+				    strerror(errno));
+			continue;
+		}
 		if (r == -1)
 			fatal(EX_IOERR, "cannot read the message",
 			    strerror(errno));
@@ -821,7 +840,15 @@ main(int argc, char **argv)
 	struct buf err = BUF_INIT;
 	int rc;
 
+	/* Before anything is opened: a caller (cron, a daemon) may start us
+	 * with 0, 1 or 2 closed, and the memory file or the queue socket
+	 * must not become standard error, where log lines go (Postfix's
+	 * sendmail does the same). */
+	rc = io_stdio_open() == -1 ? errno : 0;
 	log_init("sendmail");
+	if (rc != 0)
+		fatal(EX_OSERR, "cannot open /dev/null on a closed standard "
+		    "descriptor", strerror(rc));
 	if (argc < 1)
 		usage("no program name");
 	parse_args(&o, argc, argv);
@@ -843,6 +870,9 @@ main(int argc, char **argv)
 		break;
 	case M_REMOVE:
 		rc = remove_messages(&cfg, o.rcpts, o.nrcpts);
+		break;
+	case M_VERIFY:
+		rc = sendmail_verify(&cfg, o.rcpts, o.nrcpts, stdout);
 		break;
 	default:
 		rc = deliver(&o, &cfg);

@@ -176,15 +176,46 @@ sm_rcpts_free(struct sm_rcpts *r)
 	memset(r, 0, sizeof(*r));
 }
 
-/* FNV-1a from a seeded basis, with a final mix so that the low bits
- * (the slot) depend on every octet. */
+/*
+ * Two addresses are the same recipient when their local parts are the
+ * same octets and their domains differ at most in the case of ASCII
+ * letters: the local part may be case-sensitive, a domain is not (RFC
+ * 5321 2.4); octets of a non-ASCII domain are compared as they are.
+ * Addresses here are "local@domain": the domain follows the last '@'
+ * (a quoted local part may hold one, a domain never).
+ */
+static const char *
+rcpt_domain(const char *addr)
+{
+	const char *at = strrchr(addr, '@');
+
+	return at != NULL ? at : addr + strlen(addr);
+}
+
+static bool
+rcpt_same(const char *a, const char *b)
+{
+	const char *da = rcpt_domain(a), *db = rcpt_domain(b);
+
+	return da - a == db - b && memcmp(a, b, (size_t)(da - a)) == 0 &&
+	    addr_domain_eq(da, db);
+}
+
+/* FNV-1a from a seeded basis (the domain's ASCII letters folded to lower
+ * case, as rcpt_same compares them), with a final mix so that the low
+ * bits (the slot) depend on every octet. */
 static size_t
 rcpt_hash(uint64_t seed, const char *s)
 {
 	uint64_t h = UINT64_C(14695981039346656037) ^ seed;
+	const char *dom = rcpt_domain(s);
+	unsigned char c;
 
 	for (; *s != '\0'; s++) {
-		h ^= (unsigned char)*s;
+		c = (unsigned char)*s;
+		if (s >= dom && c >= 'A' && c <= 'Z')
+			c = (unsigned char)(c - 'A' + 'a');
+		h ^= c;
 		h *= UINT64_C(1099511628211);
 	}
 	h ^= h >> 33;
@@ -193,13 +224,14 @@ rcpt_hash(uint64_t seed, const char *s)
 	return (size_t)h;
 }
 
-/* The slot holding addr, or the empty slot where it would go. */
+/* The slot holding addr (or the same recipient), or the empty slot where
+ * it would go. */
 static size_t
 rcpt_find(const struct sm_rcpts *r, const char *addr)
 {
 	size_t mask = r->nslots - 1, i = rcpt_hash(r->seed, addr) & mask;
 
-	while (r->slot[i] != 0 && strcmp(r->l.v[r->slot[i] - 1], addr) != 0)
+	while (r->slot[i] != 0 && !rcpt_same(r->l.v[r->slot[i] - 1], addr))
 		i = (i + 1) & mask;
 	return i;
 }
@@ -311,11 +343,13 @@ skip_comment(struct alp *a)
 	return fail(a, "unterminated comment");
 }
 
-/* Copy a quoted string or domain literal (open .. close) into b. */
+/* Copy a quoted string or domain literal (open .. close) into b,
+ * unfolded: a header field may be folded inside one (RFC 5322 3.2.2),
+ * and the line end is not part of it. */
 static int
 copy_quoted(struct alp *a, char close, struct buf *b)
 {
-	size_t start = a->i;
+	size_t from = a->i;	/* what is not copied yet starts here */
 
 	for (a->i++; a->i < a->len; a->i++) {
 		char c = a->s[a->i];
@@ -324,11 +358,15 @@ copy_quoted(struct alp *a, char close, struct buf *b)
 			a->i++;
 			continue;
 		}
-		if (c == '\n' || c == '\r')
+		if (c == '\n' || c == '\r') {
+			if (buf_append(b, a->s + from, a->i - from) == -1)
+				return fail(a, "out of memory");
+			from = a->i + 1;
 			continue;
+		}
 		if (c == close) {
 			a->i++;
-			return buf_append(b, a->s + start, a->i - start) ==
+			return buf_append(b, a->s + from, a->i - from) ==
 			    -1 ? fail(a, "out of memory") : 0;
 		}
 	}

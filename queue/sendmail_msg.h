@@ -46,9 +46,11 @@ int sm_filter_finish(struct sm_filter *f, struct buf *out);
 
 /* ---- address lists --------------------------------------------------- */
 
-/* Addresses without duplicates (exact octet comparison), in the order
- * they were first added, with a hash index so that adding n addresses
- * takes about n steps, not n * n. */
+/* Addresses without duplicates, in the order they were first added (the
+ * first spelling is kept), with a hash index so that adding n addresses
+ * takes about n steps, not n * n.  Duplicates: the same local part octet
+ * for octet and the same domain but for the case of ASCII letters
+ * (RFC 5321 2.4: a domain is case-insensitive, a local part need not be). */
 struct sm_rcpts {
 	struct strlist l;	/* the addresses; l.v has room for cap */
 	size_t cap;

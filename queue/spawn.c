@@ -20,7 +20,8 @@
  *   2. reads requests "S rcpt" + a descriptor (queue/PROTOCOL.md section
  *      4, spawn_request_read) — the descriptor is the control socket of a
  *      delivery agent, the job already written into it by the scheduler;
- *   3. for each, resolves rcpt (local_resolve) to a uid:
+ *   3. for each, resolves rcpt (local_resolve; local_resolve_mailbox,
+ *      without the aliases, for a request marked "own mailbox") to a uid:
  *        system user              → its uid, gid, supplementary groups
  *        virtual mailbox          → the mailbox owner's uid/gid
  *        alias, unknown, uid 0 or
@@ -32,7 +33,9 @@
  *   4. relays the scheduler's READY=1, WATCHDOG=1, STATUS= ... to
  *      NOTIFY_SOCKET (queue/notify.h): the unit allows notifications from
  *      its main process, us, only;
- *   5. exits when the scheduler exits, with its exit status.
+ *   5. passes SIGTERM, SIGINT and SIGHUP on to the scheduler (SIGHUP:
+ *      it rereads its configuration; systemctl reload signals us);
+ *   6. exits when the scheduler exits, with its exit status.
  *
  * Every child (the scheduler, each agent) runs in a session of its own
  * with /dev/null as stdin and never a terminal on any descriptor, so
@@ -109,13 +112,23 @@ struct children {
 	size_t n, cap;		/* cap = max_agents() */
 };
 
-static volatile sig_atomic_t got_term;
+static volatile sig_atomic_t got_term, got_hup;
 
 static void
 on_term(int sig)
 {
 	(void)sig;
 	got_term = 1;
+}
+
+/* SIGHUP (systemctl reload: ExecReload= signals the main process, us) is
+ * for the scheduler, which rereads its configuration; its default action
+ * would end us, and with us the unit. */
+static void
+on_hup(int sig)
+{
+	(void)sig;
+	got_hup = 1;
 }
 
 /* SIGCHLD only interrupts ppoll() (see serve); reaping is done there. */
@@ -303,6 +316,7 @@ start_send(char **argv, bool root, const struct ids *id, int *spawnfd,
 			_exit(111);
 		signal(SIGTERM, SIG_DFL);
 		signal(SIGINT, SIG_DFL);
+		signal(SIGHUP, SIG_DFL);
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		execv(argv[0], argv);
@@ -324,8 +338,8 @@ start_send(char **argv, bool root, const struct ids *id, int *spawnfd,
  * with a diagnostic, instead of a bare "agent ended without result".
  */
 static void
-ids_for(const struct config *cfg, const char *rcpt, const struct ids *alias,
-    struct ids *id)
+ids_for(const struct config *cfg, const char *rcpt, bool own_mailbox,
+    const struct ids *alias, struct ids *id)
 {
 	const char *service;
 	char u[32];
@@ -343,7 +357,8 @@ ids_for(const struct config *cfg, const char *rcpt, const struct ids *alias,
 		buf_free(&err);
 		return;
 	}
-	rc = local_resolve(cfg, &t, rcpt, &tg, &err);
+	rc = own_mailbox ? local_resolve_mailbox(cfg, &t, rcpt, &tg, &err) :
+	    local_resolve(cfg, &t, rcpt, &tg, &err);
 	local_tables_free(&t);
 	if (rc < 0)
 		log_msg(LOG_ERR, "lookup_failed", "to", rcpt, "reason",
@@ -386,12 +401,14 @@ struct spawner {
 };
 
 /* Fork one delivery agent with ctlfd as its fd 3; rcpt (posthorn-local)
- * goes into its environment.  Returns its pid, or -1. */
+ * and whether it is for rcpt's own mailbox go into its environment.
+ * Returns its pid, or -1. */
 static pid_t
 spawn_agent(const struct spawner *sp, const char *prog, const char *name,
-    const struct ids *id, const char *rcpt, int ctlfd)
+    const struct ids *id, const char *rcpt, bool own_mailbox, int ctlfd)
 {
-	char js[256], er[ADDR_MAX + 32], *envp[4], *argv[4];
+	char js[256], er[ADDR_MAX + 32], *envp[5], *argv[4];
+	static char em[] = SPAWN_MAILBOX_ENV "=1";
 	const char *jenv = getenv("JOURNAL_STREAM");
 	int null, n = 0;
 	pid_t pid;
@@ -408,6 +425,7 @@ spawn_agent(const struct spawner *sp, const char *prog, const char *name,
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGINT, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
 	signal(SIGCHLD, SIG_DFL);
 	if (sp->root && id->uid == 0)
 		_exit(111);	/* never: ids_for(), setup_ids() exclude 0 */
@@ -426,6 +444,8 @@ spawn_agent(const struct spawner *sp, const char *prog, const char *name,
 	if (rcpt != NULL) {
 		snprintf(er, sizeof(er), "%s=%s", SPAWN_RCPT_ENV, rcpt);
 		envp[n++] = er;
+		if (own_mailbox)
+			envp[n++] = em;
 	}
 	if (jenv != NULL && snprintf(js, sizeof(js), "JOURNAL_STREAM=%s",
 	    jenv) < (int)sizeof(js))
@@ -605,11 +625,12 @@ handle(struct spawner *sp, struct spawn_req *rq)
 		pid = -1;
 	} else if (rq->kind == SPAWN_REMOTE)
 		pid = spawn_agent(sp, sp->remote, "posthorn-remote",
-		    &sp->remoteid, NULL, rq->fd);
+		    &sp->remoteid, NULL, false, rq->fd);
 	else {
-		ids_for(sp->cfg, rq->rcpt, &sp->aliasid, &lid);
+		ids_for(sp->cfg, rq->rcpt, rq->own_mailbox, &sp->aliasid,
+		    &lid);
 		pid = spawn_agent(sp, sp->local, "posthorn-local", &lid,
-		    rq->rcpt, rq->fd);
+		    rq->rcpt, rq->own_mailbox, rq->fd);
 	}
 	close(rq->fd);
 	if (pid < 0) {
@@ -683,9 +704,10 @@ relay_notify(struct spawner *sp)
 
 /*
  * Serve requests until the scheduler goes away; returns our exit code.
- * SIGCHLD, SIGTERM and SIGINT are blocked except inside ppoll(), so a
- * child's end or a signal wakes us at once; every pass reaps children
- * (answering for them), passes a pending SIGTERM on and sends answers.
+ * SIGCHLD, SIGTERM, SIGINT and SIGHUP are blocked except inside ppoll(),
+ * so a child's end or a signal wakes us at once; every pass reaps
+ * children (answering for them), passes a SIGTERM or SIGHUP on and sends
+ * answers.
  */
 static int
 serve(struct spawner *sp, int spawnfd)
@@ -706,6 +728,11 @@ serve(struct spawner *sp, int spawnfd)
 		if (got_term && !sent_term) {
 			kill(sp->send, SIGTERM);
 			sent_term = 1;
+		}
+		if (got_hup) {	/* blocked but in ppoll(): none is lost */
+			got_hup = 0;
+			if (!sent_term)
+				kill(sp->send, SIGHUP);
 		}
 		flush_answers(sp, spawnfd);
 		if (stream_pending(&s) == 0 || sp->out.len >= ANSWERS_MAX) {
@@ -827,7 +854,9 @@ main(int argc, char **argv)
 	sigset_t block;
 	int ch, spawnfd, rc;
 
-	io_stdio_open();	/* no received descriptor is 0-2 */
+	if (io_stdio_open() == -1)	/* no received descriptor is 0-2 */
+		die(71, "cannot open /dev/null on descriptors 0-2",
+		    strerror(errno));
 	log_init("posthorn-spawn");
 	while ((ch = getopt(argc, argv, "+C:u:")) != -1) {
 		if (ch == 'C')
@@ -871,6 +900,8 @@ main(int argc, char **argv)
 	sa.sa_handler = on_term;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = on_hup;
+	sigaction(SIGHUP, &sa, NULL);
 	sa.sa_handler = on_chld;
 	sigaction(SIGCHLD, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
@@ -878,6 +909,7 @@ main(int argc, char **argv)
 	sigaddset(&block, SIGCHLD);
 	sigaddset(&block, SIGTERM);
 	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGHUP);
 	sigprocmask(SIG_BLOCK, &block, NULL);
 	if (isatty(2) == 1)
 		log_msg(LOG_WARNING, "terminal", "detail", "standard error is "

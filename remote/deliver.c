@@ -32,7 +32,7 @@
 #include "common/addr.h"
 #include "common/log.h"
 #include "remote/deliver.h"
-#include "remote/idna.h"
+#include "common/idna.h"
 #include "remote/tls.h"
 
 struct plan {

@@ -365,8 +365,8 @@ header_is(const char *line, size_t n, const char *name, const char **v,
 }
 
 int
-mtasts_http_parse(const char *s, size_t len, const char **body,
-    size_t *body_len, const char **why)
+mtasts_http_parse(const char *s, size_t len, bool tls_closed,
+    const char **body, size_t *body_len, const char **why)
 {
 	size_t i = 0, ls, le, n, clen = 0, blen;
 	int line = 0, have_clen = 0, have_ctype = 0, done = 0;
@@ -447,6 +447,11 @@ mtasts_http_parse(const char *s, size_t len, const char **body,
 	}
 	if (have_clen && clen != blen) {
 		*why = "body length differs from Content-Length";
+		return -1;
+	}
+	if (!have_clen && !tls_closed) {
+		*why = "no Content-Length and no TLS close_notify: the "
+		    "policy may be cut short";
 		return -1;
 	}
 	*body = s + i;
@@ -600,10 +605,11 @@ ssl_reason(char *why, size_t whysz, const char *what)
 	ERR_clear_error();
 }
 
-/* One HTTPS GET on a connected fd (closed here).  0 / -1 with why. */
+/* One HTTPS GET on a connected fd (closed here).  0 / -1 with why;
+ * *closed: the server ended TLS with close_notify. */
 static int
 fetch_on(struct mtasts *m, int fd, const char *host, int64_t deadline,
-    struct buf *resp, char *why, size_t whysz)
+    struct buf *resp, bool *closed, char *why, size_t whysz)
 {
 	struct stream s;
 	SSL *ssl;
@@ -618,6 +624,7 @@ fetch_on(struct mtasts *m, int fd, const char *host, int64_t deadline,
 		close(fd);
 		return -1;
 	}
+	SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
 	if (SSL_set_fd(ssl, fd) != 1 ||
 	    SSL_set_tlsext_host_name(ssl, host) != 1 ||
 	    SSL_set1_host(ssl, host) != 1) {
@@ -654,6 +661,7 @@ fetch_on(struct mtasts *m, int fd, const char *host, int64_t deadline,
 		goto free_ssl;
 	}
 	ssl = NULL;	/* the stream owns it */
+	*closed = false;
 	/* HTTP/1.0: no chunked encoding, the server closes at the end */
 	if (stream_printf(&s, "GET /.well-known/mta-sts.txt HTTP/1.0\r\n"
 	    "Host: %s\r\nUser-Agent: posthorn\r\nConnection: close\r\n\r\n",
@@ -669,8 +677,11 @@ fetch_on(struct mtasts *m, int fd, const char *host, int64_t deadline,
 			goto free_stream;
 		}
 		n = stream_read(&s, chunk, sizeof(chunk));
-		if (n == 0)
+		if (n == 0) {
+			*closed = (SSL_get_shutdown(s.ssl) &
+			    SSL_RECEIVED_SHUTDOWN) != 0;
 			break;
+		}
 		if (n < 0) {
 			snprintf(why, whysz, "%s fetching from %s",
 			    errno == ETIMEDOUT ? "timeout" : "read error",
@@ -707,6 +718,7 @@ mtasts_fetch(struct mtasts *m, const char *domain, struct buf *body,
 	const char *b, *pw;
 	size_t blen, a;
 	int64_t deadline = mono_ms() + m->fetch_ms;
+	bool closed;
 	int fd, rc;
 
 	if ((size_t)snprintf(host, sizeof(host), "mta-sts.%s", domain) >=
@@ -733,9 +745,10 @@ mtasts_fetch(struct mtasts *m, const char *domain, struct buf *body,
 			    host, m->port, strerror(errno));
 			continue;
 		}
-		if (fetch_on(m, fd, host, deadline, &resp, why, whysz) < 0)
+		if (fetch_on(m, fd, host, deadline, &resp, &closed, why,
+		    whysz) < 0)
 			continue;
-		if (mtasts_http_parse(resp.data, resp.len, &b, &blen,
+		if (mtasts_http_parse(resp.data, resp.len, closed, &b, &blen,
 		    &pw) < 0) {
 			snprintf(why, whysz, "https://%s/.well-known/"
 			    "mta-sts.txt: %s", host, pw);

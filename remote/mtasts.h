@@ -52,10 +52,14 @@ int mtasts_policy_parse(const char *s, size_t len, struct mtasts_policy *p,
     const char **why);
 /* An HTTP/1.x response: status 200, a text/plain Content-Type, no
  * Transfer-Encoding, a Content-Length (when given) equal to the body's
- * and at most MTASTS_BODY_MAX.  0 with *body and *body_len pointing into s,
- * -1 with *why (a redirect is a failure: RFC 8461 3.3). */
-int mtasts_http_parse(const char *s, size_t len, const char **body,
-    size_t *body_len, const char **why);
+ * and at most MTASTS_BODY_MAX.  Without a Content-Length the body is
+ * whatever came before the end, which is whole only if the server ended
+ * TLS with close_notify (tls_closed): else an attacker who cuts the TCP
+ * connection could shorten the policy (e.g. its max_age), so that is a
+ * failure.  0 with *body and *body_len pointing into s, -1 with *why (a
+ * redirect is a failure: RFC 8461 3.3). */
+int mtasts_http_parse(const char *s, size_t len, bool tls_closed,
+    const char **body, size_t *body_len, const char **why);
 /* Does host (an MX name, a final dot allowed) match pattern (RFC 8461
  * 4.1: exact, or "*." matching exactly one leftmost label)? */
 bool mtasts_pattern_match(const char *pattern, const char *host);

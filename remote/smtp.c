@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "common/agent.h"
-#include "remote/idna.h"
+#include "common/idna.h"
 #include "remote/smtp.h"
 #include "remote/tls.h"
 
@@ -132,7 +132,9 @@ bad:
 	return -1;
 }
 
-/* "host[ip]:port", or "[path]" for a unix socket. */
+/* "host[ip]:port", or the bare path of a unix socket (LMTP; routes
+ * allow only absolute paths, so it starts with '/' and posthorn-bounce
+ * knows it names no host for Remote-MTA). */
 static void
 format_relay(struct smtp_conn *c, const struct sockaddr *sa)
 {
@@ -333,6 +335,11 @@ hello(struct smtp_conn *c)
 		return -1;
 	if (r.code == 250)
 		return loop_check(c, &r);
+	/* RFC 5321 3.2, 4.1.1.1: a server that refuses EHLO (500/502, and
+	 * 501/504/550 from old ones) gets HELO, and then no extension at
+	 * all, whatever the refusal's lines looked like: no PIPELINING,
+	 * SIZE, 8BITMIME (an 8-bit body goes as it is), DSN or SMTPUTF8.
+	 * Not after TLS (RFC 3207 wants EHLO there) and not for LMTP. */
 	c->ext = 0;
 	c->size_max = 0;
 	if (r.code >= 500 && !c->p.lmtp && !c->tls) {
@@ -749,7 +756,8 @@ sending(const bool *todo, const struct rres *res, size_t i)
  * 4.2 the peer now owes the success notice: the text says so with
  * AGENT_TEXT_DSN_PASSED in front (peer text always starts with its code,
  * so a peer cannot forge the mark), and posthorn-bounce sends no
- * "relayed" notice of its own.
+ * "relayed" notice of its own.  An LMTP server's 2xx is a final delivery:
+ * AGENT_TEXT_FINAL in front, so that a success notice says "delivered".
  */
 static void
 data_result(struct rres *x, struct smtp_conn *c, const struct reply *r,
@@ -758,6 +766,9 @@ data_result(struct rres *x, struct smtp_conn *c, const struct reply *r,
 	res_from_reply(x, c, r, "end of DATA command");
 	if (x->status == 'D' && (c->ext & EXT_DSN) && rc->notify != 0)
 		set_res(x, c, 'D', reply_dsn(r), "%s%s", AGENT_TEXT_DSN_PASSED,
+		    r->text);
+	else if (x->status == 'D' && c->p.lmtp)
+		set_res(x, c, 'D', reply_dsn(r), "%s%s", AGENT_TEXT_FINAL,
 		    r->text);
 }
 

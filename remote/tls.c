@@ -113,6 +113,7 @@ tls_client_handshake(SSL_CTX *ctx, int fd, const char *sni, int verify,
     int *trusted, int *dane_unusable, struct buf *err)
 {
 	SSL *ssl;
+	long vr;
 	int dane = 0;
 
 	*trusted = 0;
@@ -125,6 +126,9 @@ tls_client_handshake(SSL_CTX *ctx, int fd, const char *sni, int verify,
 	}
 	if (SSL_set_fd(ssl, fd) != 1)
 		goto fail;
+	/* a "*" is a whole left-most label, never part of one (RFC 7672
+	 * 3.2.3, RFC 8461 3.4 through RFC 6125 6.4.3) */
+	SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
 	if (sni != NULL && sni[0] != '\0' && !is_ip(sni)) {
 		if (SSL_set_tlsext_host_name(ssl, sni) != 1)
 			goto fail;
@@ -145,8 +149,22 @@ tls_client_handshake(SSL_CTX *ctx, int fd, const char *sni, int verify,
 	}
 	SSL_set_verify(ssl, verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
 	SSL_set_connect_state(ssl);
-	if (io_tls_handshake(ssl, fd, fd, timeout_ms) != 0)
+	if (io_tls_handshake(ssl, fd, fd, timeout_ms) != 0) {
+		/* "certificate verify failed" alone does not tell the
+		 * administrator whether the name, the chain, the dates or
+		 * the TLSA records were wrong */
+		vr = SSL_get_verify_result(ssl);
+		if (verify && vr != X509_V_OK) {
+			ERR_clear_error();
+			buf_printf(err, "TLS handshake failed: certificate "
+			    "not verified: %s%s",
+			    X509_verify_cert_error_string(vr),
+			    dane > 0 ? " (DANE)" : "");
+			SSL_free(ssl);
+			return NULL;
+		}
 		goto fail;
+	}
 	*trusted = SSL_get_verify_result(ssl) == X509_V_OK &&
 	    SSL_get0_peer_certificate(ssl) != NULL;
 	snprintf(desc, descsz, "%s/%s%s", SSL_get_version(ssl),

@@ -45,6 +45,8 @@
 #define SMTPD_USER	"posthorn-smtpd"
 #define MAX_LISTEN	16
 #define MAX_CHILDREN	2000	/* sessions at once */
+#define PER_SOURCE	20	/* sessions at once from one address outside */
+#define PER_SOURCE_SUBMIT 10	/* relay_networks (as the socket units) */
 
 static int
 drop_privileges(void)
@@ -284,6 +286,7 @@ static int
 listen_loop(const struct config *cfg, unsigned mode, int n)
 {
 	struct session_args a = { cfg, mode };
+	static struct buf refusal = BUF_INIT;
 	int fds[MAX_LISTEN];
 	unsigned max_use;
 
@@ -295,6 +298,15 @@ listen_loop(const struct config *cfg, unsigned mode, int n)
 	(void)tls_preload(cfg);
 	/* sessions that may carry passwords always get a fresh process */
 	max_use = mode & SMTPD_SUBMISSION ? 1 : (unsigned)cfg->smtpd_max_use;
+	/* one client must not hold every session process (relay_networks
+	 * excepted, as Postfix's anvil excepts mynetworks); under implicit
+	 * TLS a plaintext reply would be noise, so it only sees the close */
+	if (!(mode & SMTPD_SMTPS))
+		(void)buf_printf(&refusal, "421 4.7.0 %s Too many connections "
+		    "from your address\r\n", cfg->hostname);
+	forkserver_per_source(mode & (SMTPD_SUBMISSION | SMTPD_SMTPS) ?
+	    PER_SOURCE_SUBMIT : PER_SOURCE, refusal.len > 0 ?
+	    buf_str(&refusal) : NULL, &cfg->relay_networks);
 	return forkserver_run(fds, n, MAX_CHILDREN, max_use, session_child,
 	    &a) == 0 ? 0 : 111;
 }

@@ -34,6 +34,16 @@ log_ssl_error(const char *event, const char *what)
 	log_msg(LOG_ERR, event, "file", what, "reason", msg, (char *)NULL);
 }
 
+static int
+no_passphrase(char *buf, int size, int rwflag, void *arg)
+{
+	(void)buf;
+	(void)size;
+	(void)rwflag;
+	(void)arg;
+	return 0;
+}
+
 SSL_CTX *
 tls_server_ctx(const struct config *cfg)
 {
@@ -49,7 +59,14 @@ tls_server_ctx(const struct config *cfg)
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
 	    SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
+	/* no resumption: each session is its own process, and a ticket
+	 * key shared by a long-running server's children would live (and
+	 * could decrypt TLS 1.2 sessions) until it stops */
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+	(void)SSL_CTX_set_num_tickets(ctx, 0);
+	/* an encrypted key must fail, not prompt on a terminal */
+	SSL_CTX_set_default_passwd_cb(ctx, no_passphrase);
 	if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert) != 1) {
 		log_ssl_error("tls_cert_failed", cfg->tls_cert);
 		SSL_CTX_free(ctx);
@@ -118,9 +135,19 @@ tls_start(struct session *s)
 	SSL_set_accept_state(ssl);
 	if (io_tls_handshake(ssl, s->io.rfd, s->io.wfd,
 	    s->io.timeout_ms) != 0) {
+		/* OpenSSL's reason ("no shared cipher", "unsupported
+		 * protocol", ...) is what the administrator needs */
+		unsigned long e = ERR_peek_error();
+		char why[256];
+
+		if (errno == ETIMEDOUT)
+			snprintf(why, sizeof(why), "timeout");
+		else if (e != 0)
+			ERR_error_string_n(e, why, sizeof(why));
+		else
+			snprintf(why, sizeof(why), "connection closed");
 		log_msg(LOG_NOTICE, "tls_handshake_failed", "client",
-		    s->peer_ip, "reason", errno == ETIMEDOUT ? "timeout" :
-		    "protocol", (char *)NULL);
+		    s->peer_ip, "reason", why, (char *)NULL);
 		ERR_clear_error();
 		SSL_free(ssl);
 		return -1;

@@ -211,7 +211,7 @@ spawn_mode(int msgfd, const char *sender, char **rcpts, size_t n)
 		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) !=
 		    0 || agent_job_send(sv[0], JOB_DELIVER, &e, idx, "",
 		    msgfd) != 0 || spawn_request_send(spawnfd, SPAWN_LOCAL,
-		    (uint64_t)i + 1, asked, sv[1]) != 0) {
+		    (uint64_t)i + 1, asked, false, sv[1]) != 0) {
 			printf("SPAWN FAILED\n");
 			return 1;
 		}

@@ -4,7 +4,8 @@
  * queue/module.mk as build/queue-test/qclient):
  *   qclient SOCKET inject SENDER RCPT...  < message
  *           prints "CODE DSN QID TEXT" and exits 0 for 2xx, 1 otherwise
- *           (RCPT may end in ":SUCCESS" etc. for NOTIFY)
+ *           (RCPT may end in ":SUCCESS" etc. for NOTIFY, and start
+ *           with "\\" for the own-mailbox mark)
  *   qclient SOCKET flush [DOMAIN]     qclient SOCKET list
  * Envelope fields a real client sets are filled with fixed test values.
  */
@@ -25,13 +26,16 @@ inject(const char *sock, int argc, char **argv)
 	char b[65536], rcpt[600], *colon;
 	unsigned notify;
 	ssize_t n;
+	long k;
 	int i;
+	bool own;
 
 	envelope_init(&e);
 	if (envelope_set_sender(&e, argv[0]) == -1)
 		return 2;
 	for (i = 1; i < argc; i++) {
-		snprintf(rcpt, sizeof(rcpt), "%s", argv[i]);
+		own = argv[i][0] == '\\';
+		snprintf(rcpt, sizeof(rcpt), "%s", argv[i] + own);
 		notify = 0;
 		colon = strchr(rcpt, ':');
 		if (colon != NULL) {
@@ -39,10 +43,12 @@ inject(const char *sock, int argc, char **argv)
 			if (notify_parse(colon + 1, &notify) == -1)
 				return 2;
 		}
-		if (envelope_add_rcpt(&e, rcpt, notify, NULL) == -1) {
+		k = envelope_add_rcpt(&e, rcpt, notify, NULL);
+		if (k == -1) {
 			fprintf(stderr, "bad recipient %s\n", rcpt);
 			return 2;
 		}
+		e.rcpts[k].own_mailbox = own;
 	}
 	envelope_set_str(&e.client_addr, "127.0.0.1");
 	envelope_set_str(&e.client_helo, "client.test");

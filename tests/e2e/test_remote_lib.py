@@ -413,6 +413,8 @@ class Session:
         self.local = local
         self.remote = remote
         self.cmds = []
+        self.early = []     # commands that arrived with more input behind
+                            # them, before their reply (pipelined)
         self.data = []      # one bytes object per DATA, as received
         self.tls = False
         self.closed = False
@@ -576,6 +578,8 @@ class Peer:
                 raw = conn.line()
                 line = raw.rstrip(b"\r\n").decode("latin-1")
                 sess.cmds.append(line)
+                if conn.buf:
+                    sess.early.append(line)
                 verb = line.split(" ", 1)[0].split(":", 1)[0].upper()
                 if verb in ("EHLO", "LHLO"):
                     self._say(conn, sess, verb, self._ehlo(sess))

@@ -8,10 +8,12 @@ its injection protocol (queue/PROTOCOL.md §1a): it records each message
 of the verdicts it was given (250 once they run out), and, like
 posthorn-queue, drops a connection idle for longer than its limit
 without a verdict — a limit a test can make short, which the real queue's
-(smtp_timeout + 300 s) cannot be.
+(smtp_timeout + 300 s) cannot be.  on_connect, if given, is called with
+the client's pid (SO_PEERCRED) while the client waits on the connection.
 """
 import re
 import socket
+import struct
 import threading
 
 
@@ -37,8 +39,9 @@ def frame(tag, payload):
 
 
 class FakeQueue:
-    def __init__(self, path, idle=10.0, verdicts=()):
+    def __init__(self, path, idle=10.0, verdicts=(), on_connect=None):
         self.idle = idle
+        self.on_connect = on_connect    # called with the client's pid
         self.verdicts = list(verdicts)
         self.messages = []      # (recipients, data) per complete message
         self.dropped = 0        # connections closed for idleness / errors
@@ -57,6 +60,11 @@ class FakeQueue:
                 return
             with c:
                 try:
+                    if self.on_connect is not None:
+                        cred = c.getsockopt(socket.SOL_SOCKET,
+                                            socket.SO_PEERCRED,
+                                            struct.calcsize("3i"))
+                        self.on_connect(struct.unpack("3i", cred)[0])
                     self._one(c)
                 except Exception as e:  # recorded; the test checks
                     self.errors.append(repr(e))

@@ -62,7 +62,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_id(id);
 	if (mtasts_policy_parse(copy, size, &p, &why) == 0)
 		check_policy(&p);
-	if (mtasts_http_parse(copy, size, &body, &blen, &why) == 0) {
+	if (mtasts_http_parse(copy, size, size % 2 == 0, &body, &blen,
+	    &why) == 0) {
 		if (body < copy || blen > size ||
 		    (size_t)(body - copy) > size - blen ||
 		    blen > MTASTS_BODY_MAX)

@@ -22,7 +22,7 @@ check_request(char tag, const char *pl, size_t plen, int fd)
 {
 	struct spawn_req r, r2;
 	struct buf out = BUF_INIT;
-	const char *f[2], *pl2;
+	const char *f[3], *pl2;
 	char num[24];
 	size_t plen2, used;
 	char tag2;
@@ -37,13 +37,16 @@ check_request(char tag, const char *pl, size_t plen, int fd)
 	snprintf(num, sizeof(num), "%llu", (unsigned long long)r.id);
 	f[0] = num;
 	f[1] = r.rcpt;
-	if (frame_put_fields(&out, r.kind, f, r.kind == SPAWN_LOCAL ? 2 : 1)
-	    == -1)
+	f[2] = "mailbox";
+	if (r.own_mailbox && r.kind != SPAWN_LOCAL)
+		abort();
+	if (frame_put_fields(&out, r.kind, f, r.kind != SPAWN_LOCAL ? 1 :
+	    r.own_mailbox ? 3 : 2) == -1)
 		abort();
 	if (frame_decode(out.data, out.len, SPAWN_FRAME_MAX, &tag2, &pl2,
 	    &plen2, &used) != FRAME_OK || spawn_request_decode(tag2, pl2,
 	    plen2, fd, &r2) != 0 || r2.id != r.id || r2.kind != r.kind ||
-	    strcmp(r2.rcpt, r.rcpt) != 0)
+	    r2.own_mailbox != r.own_mailbox || strcmp(r2.rcpt, r.rcpt) != 0)
 		abort();
 	buf_free(&out);
 }

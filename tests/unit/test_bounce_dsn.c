@@ -19,6 +19,7 @@
 #include "bounce/dsn.h"
 #include "bounce/job.h"
 #include "bounce/text.h"
+#include "common/agent.h"
 
 #define NOW	1700000000	/* Tue, 14 Nov 2023 22:13:20 +0000 */
 #define ARRIVAL	1699990000	/* Tue, 14 Nov 2023 19:26:40 +0000 */
@@ -700,7 +701,92 @@ START_TEST(test_agent_wording)
 }
 END_TEST
 
+/* A success's Action (RFC 3464 2.3.3) from how the agent says it was
+ * done: an LMTP server's 2xx is a final delivery ("delivered", not
+ * "relayed", and no "does not send notifications" line); an alias or
+ * .forward that sent the message to several places is "expanded"; a
+ * plain SMTP relay stays "relayed". */
+START_TEST(test_success_actions)
+{
+	struct envelope e;
+	struct dsn_input in;
+	struct dsn_plan plan;
+	struct buf out;
+	struct rcpt *r;
+	int fd = msgfd(original, sizeof(original) - 1);
+
+	env_make(&e, "alice@example.org");
+	r = env_rcpt(&e, "bob@mx.test", "2.0.0", AGENT_TEXT_FINAL
+	    "250 2.0.0 <bob@mx.test> saved", "lmtp.mx.test[192.0.2.9]:24");
+	r->state = RCPT_DELIVERED;
+	r = env_rcpt(&e, "team@mx.test", "2.0.0", AGENT_TEXT_EXPANDED
+	    "3 destinations, delivered to maildir /x/", "local");
+	r->state = RCPT_DELIVERED;
+	r = env_rcpt(&e, "carol@example.net", "2.0.0", "250 2.0.0 ok",
+	    "mx.example.net[192.0.2.25]:25");
+	r->state = RCPT_DELIVERED;
+	input(&in, DSN_SUCCESS, &e, fd, "alice@example.org");
+	build(&in, &plan, &out);
+	ck_assert_ptr_nonnull(strstr(out.data, "Final-Recipient: rfc822; "
+	    "bob@mx.test\nAction: delivered\nStatus: 2.0.0\n"
+	    "Remote-MTA: dns; lmtp.mx.test\n"));
+	ck_assert_ptr_nonnull(strstr(out.data, "Final-Recipient: rfc822; "
+	    "team@mx.test\nAction: expanded\nStatus: 2.0.0\n"));
+	ck_assert_ptr_nonnull(strstr(out.data, "Final-Recipient: rfc822; "
+	    "carol@example.net\nAction: relayed\nStatus: 2.0.0\n"));
+	ck_assert_ptr_nonnull(strstr(out.data, "<bob@mx.test>: delivered"));
+	ck_assert_ptr_nonnull(strstr(out.data, "<team@mx.test>: expanded"));
+	ck_assert_ptr_nonnull(strstr(out.data, "<carol@example.net>: relayed"));
+	ck_assert_uint_eq(count(out.data, "does not send"), 1);
+	check_lines(&out);
+	buf_free(&out);
+	env_done(&e);
+	close(fd);
+}
+END_TEST
+
 /* ---- 8-bit and internationalised originals ------------------------------ */
+
+/* LMTP over a unix socket: posthorn-remote's relay is the socket's path,
+ * which names no host.  No Remote-MTA then (RFC 3464 2.3.5: optional;
+ * "dns" is the only MTA-name-type for Internet mail), rather than the
+ * path with its slashes dropped; the text still names the socket. */
+START_TEST(test_lmtp_unix_relay)
+{
+	struct envelope e;
+	struct dsn_input in;
+	struct dsn_plan plan;
+	struct buf out;
+	int fd = msgfd(original, sizeof(original) - 1);
+
+	env_make(&e, "alice@example.org");
+	env_rcpt(&e, "bob@mx.test", "5.2.2", "host /run/dovecot/lmtp said: "
+	    "552 5.2.2 over quota (in reply to end of DATA command)",
+	    "/run/dovecot/lmtp");
+	env_rcpt(&e, "carol@mx.test", "5.1.1", "host [/run/x.sock] said: "
+	    "550 5.1.1 no (in reply to RCPT TO command)", "[/run/x.sock]");
+	env_rcpt(&e, "dave@example.net", "5.1.1", "host mx.example.net"
+	    "[192.0.2.25]:25 said: 550 5.1.1 no (in reply to RCPT TO)",
+	    "mx.example.net[192.0.2.25]:25");
+	input(&in, DSN_FAILED, &e, fd, "alice@example.org");
+	build(&in, &plan, &out);
+	ck_assert_ptr_nonnull(strstr(out.data, "Final-Recipient: rfc822; "
+	    "bob@mx.test\nAction: failed\nStatus: 5.2.2\n"
+	    "Diagnostic-Code: smtp; 552 5.2.2 over quota\n"));
+	ck_assert_ptr_nonnull(strstr(out.data, "Final-Recipient: rfc822; "
+	    "carol@mx.test\nAction: failed\nStatus: 5.1.1\n"
+	    "Diagnostic-Code: smtp; 550 5.1.1 no\n"));
+	ck_assert_uint_eq(count(out.data, "Remote-MTA:"), 1);
+	ck_assert_ptr_nonnull(strstr(out.data, "Remote-MTA: dns; "
+	    "mx.example.net\n"));
+	ck_assert_ptr_null(strstr(out.data, "rundovecotlmtp"));
+	ck_assert_ptr_nonnull(strstr(out.data, "/run/dovecot/lmtp said:"));
+	check_lines(&out);
+	buf_free(&out);
+	env_done(&e);
+	close(fd);
+}
+END_TEST
 
 START_TEST(test_8bit_body)
 {
@@ -1035,6 +1121,8 @@ dsn_suite(void)
 	tcase_add_test(tc, test_delayed);
 	tcase_add_test(tc, test_success);
 	tcase_add_test(tc, test_agent_wording);
+	tcase_add_test(tc, test_lmtp_unix_relay);
+	tcase_add_test(tc, test_success_actions);
 	tcase_add_test(tc, test_8bit_body);
 	tcase_add_test(tc, test_smtputf8);
 	tcase_add_test(tc, test_hostile_diag);

@@ -321,6 +321,29 @@ START_TEST(test_double_sender_dropped)
 }
 END_TEST
 
+/* A double bounce is known by its envelope protocol too, whatever its
+ * sender: one queued as double-bounce@ an earlier hostname (the
+ * configuration changed since) that fails is dropped, not answered with
+ * a notice to that address.  The queue is never asked. */
+START_TEST(test_double_protocol_dropped)
+{
+	struct config cfg;
+	struct agent_job job;
+	char st[16];
+	static char text[16][512];
+	uint32_t idx;
+
+	memset(st, 0, sizeof(st));
+	make_job(&job, &cfg, &idx, JOB_BOUNCE_FAILED,
+	    "double-bounce@old-name.example.org", "/nonexistent/queue.sock");
+	ck_assert_int_eq(envelope_set_str(&job.env.protocol, "double-bounce"),
+	    0);
+	run_job(&cfg, &job, st, text);
+	ck_assert_int_eq(st[4], 'D');
+	ck_assert_str_eq(text[4], "a failed double bounce is dropped");
+}
+END_TEST
+
 /* The envelope (sender, first recipient) and body of submission k. */
 static void
 submission(const char *out, int k, const char *sender, const char *rcpt,
@@ -457,6 +480,7 @@ job_suite(void)
 	tcase_add_test(tc, test_success_passed_on);
 	tcase_add_test(tc, test_double_bounce_sender);
 	tcase_add_test(tc, test_double_sender_dropped);
+	tcase_add_test(tc, test_double_protocol_dropped);
 	tcase_add_test(tc, test_refused_notice_fallback);
 	tcase_add_test(tc, test_delay_warning_waits_for_all);
 	suite_add_tcase(s, tc);

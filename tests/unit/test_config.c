@@ -212,6 +212,35 @@ START_TEST(test_values)
 }
 END_TEST
 
+/* An internationalised domain matches in either form: as written
+ * (U-labels, what SMTPUTF8 clients send) and as A-labels (what the rest
+ * send), whichever of the two the administrator wrote. */
+START_TEST(test_idn_domains)
+{
+	struct config cfg;
+
+	ck_assert_str_eq(load("local_domains = M\xc3\xbcnchen.example, "
+	    "xn--bcher-kva.example\n"
+	    "relay_domains = .b\xc3\xbc" "cher.example\n", &cfg), "");
+	ck_assert(config_is_local_domain(&cfg, "m\xc3\xbcnchen.example"));
+	ck_assert(config_is_local_domain(&cfg, "M\xc3\x9cnchen.example"));
+	ck_assert(config_is_local_domain(&cfg, "xn--mnchen-3ya.example"));
+	ck_assert(config_is_local_domain(&cfg, "XN--MNCHEN-3YA.example"));
+	ck_assert(config_is_local_domain(&cfg, "b\xc3\xbc" "cher.example"));
+	ck_assert(config_is_local_domain(&cfg, "xn--bcher-kva.example"));
+	ck_assert(!config_is_local_domain(&cfg, "munchen.example"));
+	ck_assert(!config_is_local_domain(&cfg, "sub.xn--mnchen-3ya.example"));
+	ck_assert(config_is_relay_domain(&cfg, "a.xn--bcher-kva.example"));
+	ck_assert(config_is_relay_domain(&cfg, "a.b\xc3\xbc" "cher.example"));
+	ck_assert(!config_is_relay_domain(&cfg, "xn--bcher-kva.example"));
+	config_free(&cfg);
+	/* not a valid IDN (a symbol IDNA2008 disallows): refused at load */
+	ck_assert_str_eq(load("local_domains = \xe2\x98\x83.example\n",
+	    &cfg), "/posthorn.conf:1: local_domains: string contains a "
+	    "disallowed character");
+}
+END_TEST
+
 START_TEST(test_errors)
 {
 	struct config cfg;
@@ -260,6 +289,22 @@ START_TEST(test_errors)
 	    "/posthorn.conf:1: bare_newline: expected reject or normalize");
 	ck_assert_str_eq(load("alias_user = a;b\n", &cfg),
 	    "/posthorn.conf:1: alias_user: not a valid user name");
+	/* a comment after a value is refused, not taken as part of it */
+	ck_assert_str_eq(load("aliases = /etc/aliases  # site aliases\n",
+	    &cfg), "/posthorn.conf:1: aliases: '#' after the value (a comment "
+	    "must be on a line of its own)");
+	ck_assert_str_eq(load("spool = /srv/spool\t# big disk\n", &cfg),
+	    "/posthorn.conf:1: spool: '#' after the value (a comment must be "
+	    "on a line of its own)");
+	ck_assert_str_eq(load("local_domains = a.example, b.example # x\n",
+	    &cfg), "/posthorn.conf:1: local_domains: '#' after the value (a "
+	    "comment must be on a line of its own)");
+	ck_assert_str_eq(load("aliases = # none yet\n", &cfg),
+	    "/posthorn.conf:1: aliases: '#' after the value (a comment must "
+	    "be on a line of its own)");
+	ck_assert_str_eq(load("spool = /srv/spool#1\n", &cfg), "");
+	ck_assert_str_eq(cfg.spool, "/srv/spool#1");
+	config_free(&cfg);
 	ck_assert_str_eq(load("just some words\n", &cfg),
 	    "/posthorn.conf:1: expected \"key = value\"");
 	ck_assert_str_eq(load(" = 5\n", &cfg),
@@ -457,6 +502,7 @@ config_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_defaults);
 	tcase_add_test(tc, test_values);
+	tcase_add_test(tc, test_idn_domains);
 	tcase_add_test(tc, test_errors);
 	tcase_add_test(tc, test_hostile_file);
 	tcase_add_test(tc, test_dir_and_libexec);

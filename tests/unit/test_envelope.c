@@ -41,6 +41,7 @@ full_envelope(struct envelope *e)
 	envelope_set_str(&e->rcpts[1].remote_mta, "mx.example[192.0.2.1]");
 	e->rcpts[1].last_attempt = 1700000100;
 	e->rcpts[1].attempts = 3;
+	e->rcpts[1].own_mailbox = true;
 }
 
 START_TEST(test_roundtrip)
@@ -68,6 +69,8 @@ START_TEST(test_roundtrip)
 	ck_assert_str_eq(d.rcpts[1].remote_mta, "mx.example[192.0.2.1]");
 	ck_assert_int_eq(d.rcpts[1].last_attempt, 1700000100);
 	ck_assert_uint_eq(d.rcpts[1].attempts, 3);
+	ck_assert(!d.rcpts[0].own_mailbox);
+	ck_assert(d.rcpts[1].own_mailbox);
 	ck_assert_uint_eq(d.size, 12345);
 	ck_assert_int_eq(d.body, BODY_8BITMIME);
 	ck_assert(d.smtputf8);
@@ -104,6 +107,10 @@ START_TEST(test_exact_encoding)
 	envelope_add_rcpt(&e, "u@d", NOTIFY_NEVER, NULL);
 	ck_assert_int_eq(envelope_encode(&e, &b), 0);
 	ck_assert_str_eq(buf_str(&b), "1:S,4:Ru@d,2:N1,");
+	buf_reset(&b);
+	e.rcpts[0].own_mailbox = true;
+	ck_assert_int_eq(envelope_encode(&e, &b), 0);
+	ck_assert_str_eq(buf_str(&b), "1:S,4:Ru@d,2:N1,1:F,");
 	envelope_free(&e);
 	buf_free(&b);
 }
@@ -193,6 +200,14 @@ START_TEST(test_decode_bad)
 	    "bad or duplicate recipient field");
 	ck_assert_str_eq(DEC("1:S,4:Ru@d,6:D4.2.2,6:D4.2.2,"),
 	    "bad or duplicate recipient field");
+	/* the own-mailbox mark: empty, once per recipient */
+	ck_assert_str_eq(DEC("1:S,4:Ru@d,1:F,4:Rv@d,1:F,"), "ok");
+	ck_assert_str_eq(DEC("1:S,4:Ru@d,1:F,1:F,"),
+	    "bad or duplicate recipient field");
+	ck_assert_str_eq(DEC("1:S,4:Ru@d,2:F1,"),
+	    "bad or duplicate recipient field");
+	ck_assert_str_eq(DEC("1:S,1:F,"),
+	    "recipient field before any recipient");
 	/* text fields */
 	ck_assert_str_eq(DEC("1:S,4:Hx\ry,"), "malformed envelope field");
 	ck_assert_str_eq(DEC("1:S,4:Ru@d,4:Ga\nb,"),

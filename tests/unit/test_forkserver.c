@@ -3,7 +3,8 @@
  * connection (max_use 1) versus reused workers (max_use > 1), the limit
  * on simultaneous connections, a worker leaving after max_use, a crashed
  * worker replaced, SIGTERM ending the server, children that hold no
- * descriptor of the server's, and the hook a worker runs as it exits.
+ * descriptor of the server's, the hook a worker runs as it exits, and
+ * the limit per client address (on 127.0.0.1, a free port).
  *
  * The server runs in a forked process on a unix listening socket in a
  * temporary directory; each connection is answered with the serving
@@ -23,8 +24,10 @@
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <netinet/in.h>
 #include <unistd.h>
 
+#include "common/cidr.h"
 #include "common/forkserver.h"
 #include "common/log.h"
 
@@ -175,6 +178,73 @@ static void
 start(unsigned max, unsigned max_use)
 {
 	start_arg(max, max_use, NULL);
+}
+
+static struct sockaddr_in tcpaddr;	/* start_tcp(): where it listens */
+static int exempt_loopback;		/* start_tcp(): 127.0.0.0/8 exempt */
+
+/* A server on 127.0.0.1 (a free port) with at most per_source
+ * connections from one address; refused ones get "BUSY\n". */
+static void
+start_tcp(unsigned max, unsigned max_use, unsigned per_source)
+{
+	static struct cidrlist loopback;
+	socklen_t sl = sizeof(tcpaddr);
+	struct cidr c;
+	const char *why;
+	int fd;
+
+	ck_assert_int_eq(cidr_parse("127.0.0.0/8", &c, &why), 0);
+	if (loopback.n == 0)
+		ck_assert_int_eq(cidrlist_add(&loopback, &c), 0);
+	sockpath[0] = '\0';
+	memset(&tcpaddr, 0, sizeof(tcpaddr));
+	tcpaddr.sin_family = AF_INET;
+	tcpaddr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&tcpaddr,
+	    sizeof(tcpaddr)), 0);
+	ck_assert_int_eq(listen(fd, 64), 0);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&tcpaddr, &sl),
+	    0);
+	server = fork();
+	ck_assert_int_ge(server, 0);
+	if (server == 0) {
+		log_init("test_forkserver");
+		forkserver_per_source(per_source, "BUSY\n",
+		    exempt_loopback ? &loopback : NULL);
+		_exit(forkserver_run(&fd, 1, max, max_use, serve, NULL) == 0 ?
+		    0 : 1);
+	}
+	close(fd);
+}
+
+static int
+conn_open_tcp(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&tcpaddr,
+	    sizeof(tcpaddr)), 0);
+	return fd;
+}
+
+/* What a refused connection gets: "BUSY\n", then EOF (within 5 s). */
+static int
+conn_refused(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	char b[16];
+	ssize_t n;
+
+	if (poll(&p, 1, 5000) != 1)
+		return 0;
+	n = read(fd, b, sizeof(b));
+	if (n != 5 || memcmp(b, "BUSY\n", 5) != 0)
+		return 0;
+	return poll(&p, 1, 5000) == 1 && read(fd, b, sizeof(b)) == 0;
 }
 
 static int
@@ -557,6 +627,69 @@ START_TEST(test_accept_failure_pauses_server)
 }
 END_TEST
 
+/* Two connections at once from one address, however many processes the
+ * server may have: the third is told so and closed; once one ends, the
+ * address may connect again.  Both with a process per connection and
+ * with workers. */
+static void
+per_source_limit(unsigned max_use)
+{
+	long p[3];
+	int fd[3];
+
+	start_tcp(10, max_use, 2);
+	fd[0] = conn_open_tcp();
+	fd[1] = conn_open_tcp();
+	p[0] = conn_pid(fd[0], 5000);
+	p[1] = conn_pid(fd[1], 5000);
+	ck_assert_int_gt(p[0], 0);
+	ck_assert_int_gt(p[1], 0);
+	fd[2] = conn_open_tcp();
+	ck_assert_msg(conn_refused(fd[2]), "a third connection was served");
+	close(fd[2]);
+	close(fd[0]);
+	if (max_use > 1)
+		ck_assert(worker_idle(p[0]));
+	else
+		usleep(300000);	/* its process reaped */
+	fd[2] = conn_open_tcp();
+	p[2] = conn_pid(fd[2], 5000);
+	ck_assert_int_gt(p[2], 0);
+	close(fd[1]);
+	close(fd[2]);
+	stop();
+}
+
+START_TEST(test_per_source_limit_processes)
+{
+	per_source_limit(1);
+}
+END_TEST
+
+START_TEST(test_per_source_limit_workers)
+{
+	per_source_limit(100);
+}
+END_TEST
+
+/* Exempt networks (smtpd: relay_networks) are not limited. */
+START_TEST(test_per_source_exempt)
+{
+	int fd[3];
+
+	exempt_loopback = 1;
+	start_tcp(10, 1, 2);
+	for (int i = 0; i < 3; i++) {
+		fd[i] = conn_open_tcp();
+		ck_assert_int_gt(conn_pid(fd[i], 5000), 0);
+	}
+	for (int i = 0; i < 3; i++)
+		close(fd[i]);
+	stop();
+	exempt_loopback = 0;
+}
+END_TEST
+
 static Suite *
 forkserver_suite(void)
 {
@@ -574,6 +707,9 @@ forkserver_suite(void)
 	tcase_add_test(tc, test_child_holds_nothing_of_the_server);
 	tcase_add_test(tc, test_pause_ends_with_idle_worker);
 	tcase_add_test(tc, test_accept_failure_pauses_server);
+	tcase_add_test(tc, test_per_source_limit_processes);
+	tcase_add_test(tc, test_per_source_limit_workers);
+	tcase_add_test(tc, test_per_source_exempt);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -2,15 +2,18 @@
  * test_io.c — unit tests for common/io.c: deadlines (ETIMEDOUT on a silent
  * pipe), file helpers, the line stream (exact CRLF/LF/CR/EOF detection, CR
  * at a read and at a buffer boundary, NUL bytes, the hard line limit),
- * descriptor passing over a socketpair, EPIPE instead of SIGPIPE, and TLS
- * against an in-process OpenSSL peer with a certificate made at test time.
+ * descriptor passing over a socketpair, EPIPE instead of SIGPIPE, TLS
+ * against an in-process OpenSSL peer with a certificate made at test time,
+ * and /dev/null on closed standard descriptors (io_stdio_open).
  */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -632,8 +635,9 @@ make_cert(EVP_PKEY **key, X509 **crt)
 	ck_assert_int_gt(X509_sign(*crt, *key, EVP_sha256()), 0);
 }
 
-/* Child: TLS server on fd that echoes lines upper-cased ("silent": just
- * handshakes and waits). */
+/* Child: TLS server on fd that echoes lines upper-cased ("silent" 1: just
+ * handshakes and waits; 2: exits 0 only if the client's end of input
+ * was its close_notify, not a bare close). */
 static void
 tls_server(int fd, int silent)
 {
@@ -653,7 +657,7 @@ tls_server(int fd, int silent)
 	SSL_set_fd(ssl, fd);
 	if (SSL_accept(ssl) != 1)
 		_exit(3);
-	if (silent) {
+	if (silent == 1) {
 		sleep(2);
 		_exit(0);
 	}
@@ -666,6 +670,9 @@ tls_server(int fd, int silent)
 		if (memchr(b, 'Z', (size_t)n) != NULL)
 			break;	/* then a clean close_notify */
 	}
+	if (silent == 2)
+		_exit(n <= 0 && SSL_get_error(ssl, n) == SSL_ERROR_ZERO_RETURN ?
+		    0 : 6);
 	SSL_shutdown(ssl);
 	_exit(0);
 }
@@ -780,6 +787,26 @@ START_TEST(test_tls_read_exact)
 }
 END_TEST
 
+/* An orderly end of a TLS stream sends close_notify (RFC 8446 6.1): a
+ * peer must be able to tell it from a truncation. */
+START_TEST(test_tls_close_notify)
+{
+	struct stream s;
+	pid_t pid;
+	int fd;
+
+	pid = tls_client(&fd, &s, 2, 5000);
+	ck_assert_int_eq(stream_puts(&s, "hello\r\n"), 0);
+	ck_assert_int_eq(stream_flush(&s), 0);
+	stream_free(&s);
+	/* close only after the server has read what we sent: closing a
+	 * unix socket with unread input (the echo, TLS 1.3 tickets) would
+	 * reset the server's read */
+	reap(pid);
+	close(fd);
+}
+END_TEST
+
 START_TEST(test_tls_timeout)
 {
 	struct stream s;
@@ -871,6 +898,59 @@ START_TEST(test_wipe_consumed)
 }
 END_TEST
 
+/* Child of test_stdio_open: 0 if fd is open on /dev/null. */
+static int
+is_devnull(int fd)
+{
+	char path[32], target[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, target, sizeof(target) - 1);
+	if (n < 0)
+		return -1;
+	target[n] = '\0';
+	return strcmp(target, "/dev/null") == 0 ? 0 : -1;
+}
+
+/* io_stdio_open opens /dev/null on each closed descriptor 0-2, leaves
+ * open ones alone, and says when it cannot (here: no descriptor left). */
+START_TEST(test_stdio_open)
+{
+	struct rlimit rl = { 2, 2 };
+	int p[2], status;
+	pid_t pid;
+
+	ck_assert_int_eq(pipe(p), 0);
+	pid = fork();
+	ck_assert_int_ne(pid, -1);
+	if (pid == 0) {
+		/* 1 and 2 closed, 0 a pipe that must stay */
+		if (dup2(p[0], 0) == -1)
+			_exit(10);
+		close(1);
+		close(2);
+		if (io_stdio_open() != 0)
+			_exit(11);
+		if (is_devnull(0) == 0 || is_devnull(1) != 0 ||
+		    is_devnull(2) != 0)
+			_exit(12);
+		/* fd 2 closed and no room for it: -1 EMFILE */
+		close(2);
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+			_exit(13);
+		if (io_stdio_open() != -1 || errno != EMFILE)
+			_exit(14);
+		_exit(0);
+	}
+	close(p[0]);
+	close(p[1]);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "child failed at step %d", WEXITSTATUS(status));
+}
+END_TEST
+
 static Suite *
 io_suite(void)
 {
@@ -899,7 +979,9 @@ io_suite(void)
 	tcase_add_test(tc, test_tls_lines);
 	tcase_add_test(tc, test_tls_read_exact);
 	tcase_add_test(tc, test_tls_timeout);
+	tcase_add_test(tc, test_tls_close_notify);
 	tcase_add_test(tc, test_tls_handshake_garbage);
+	tcase_add_test(tc, test_stdio_open);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "tests/unit/testutil.h"
+#include "common/agent.h"
 #include "common/io.h"
 #include "common/table.h"
 #include "local/local.h"
@@ -532,6 +533,12 @@ START_TEST(test_program_exit_codes)
 	/* a program that does not read its input still succeeds */
 	program_deliver(&ctx, "exit 0", &r);
 	ck_assert_int_eq(r.status, 'D');
+	/* "|" with no command would run sh -c "" and discard the message */
+	program_deliver(&ctx, "", &r);
+	ck_assert_int_eq(r.status, 'P');
+	ck_assert_str_eq(r.dsn, "5.1.3");
+	program_deliver(&ctx, " \t ", &r);
+	ck_assert_int_eq(r.status, 'P');
 }
 END_TEST
 
@@ -748,6 +755,8 @@ START_TEST(test_alias_quoted_local_parts)
 	/* a quoted plain name is the name: the alias is expanded here */
 	expand_deliver(&ctx, "\"files\"", "ql", false, &r);
 	ck_assert_int_eq(r.status, 'D');
+	/* files: an mbox and a Maildir, two places */
+	ck_assert_ptr_nonnull(strstr(r.text, AGENT_TEXT_EXPANDED));
 	/* "Name <addr>" and comments, as sendmail and Postfix take them */
 	expand_deliver(&ctx, "The Files <files> (archive)", "ql", false, &r);
 	ck_assert_int_eq(r.status, 'D');
@@ -782,6 +791,17 @@ START_TEST(test_dotforward_self)
 	snprintf(v, sizeof(v), "\\tester, %s/copy.mbox", tmpdir);
 	expand_deliver(&ctx, v, "tester", true, &r);
 	ck_assert_int_eq(r.status, 'D');
+	/* one place: as it is; two places: "expanded" for a success
+	 * notice */
+	snprintf(v, sizeof(v), "%s/one.mbox", tmpdir);
+	expand_deliver(&ctx, v, "tester", true, &r);
+	ck_assert_int_eq(r.status, 'D');
+	ck_assert_msg(strncmp(r.text, "delivered to mailbox ", 21) == 0, "%s",
+	    r.text);
+	snprintf(v, sizeof(v), "\\tester, %s/copy.mbox", tmpdir);
+	expand_deliver(&ctx, v, "tester", true, &r);
+	ck_assert_msg(strncmp(r.text, AGENT_TEXT_EXPANDED "2 destinations, ",
+	    strlen(AGENT_TEXT_EXPANDED "2 destinations, ")) == 0, "%s", r.text);
 	slurp(tp("tester"), &b);
 	ck_assert_ptr_nonnull(strstr(buf_str(&b), "Subject: hi\n"));
 	slurp(tp("copy.mbox"), &b);

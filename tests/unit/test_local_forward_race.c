@@ -7,11 +7,13 @@
  * file's.
  */
 #include <check.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -72,6 +74,52 @@ START_TEST(test_forward_swapped_after_check)
 }
 END_TEST
 
+/* A .forward that cannot be opened for a passing reason (here: no
+ * descriptor left) is "cannot tell", -1, so that the delivery is
+ * deferred: taking it for a missing .forward would put the mail in the
+ * mailbox the user forwards away from. */
+START_TEST(test_forward_cannot_open)
+{
+	struct config cfg;
+	struct lctx c;
+	struct buf out = BUF_INIT;
+	struct rlimit old, low;
+	int fds[64], n = 0, rc, e;
+
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_local_fwd.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+	snprintf(fwd, sizeof(fwd), "%s/.forward", tmpdir);
+	put(fwd, "someone@example.net\n", 0644);
+	memset(&cfg, 0, sizeof(cfg));
+	memset(&c, 0, sizeof(c));
+	c.cfg = &cfg;
+	c.qid = "";
+	snprintf(c.home, sizeof(c.home), "%s", tmpdir);
+	ck_assert_int_eq(read_forward(&c, getuid(), &out), 1);
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+	low = old;
+	low.rlim_cur = 32;
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+	while (n < 64 && (fds[n] = dup(0)) >= 0)
+		n++;
+	errno = 0;
+	rc = read_forward(&c, getuid(), &out);
+	e = errno;
+	while (n > 0)
+		close(fds[--n]);
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+	ck_assert_int_eq(rc, -1);
+	ck_assert_int_eq(e, EMFILE);
+	/* missing: none, and a symbolic link: ignored */
+	ck_assert_int_eq(unlink(fwd), 0);
+	ck_assert_int_eq(read_forward(&c, getuid(), &out), 0);
+	ck_assert_int_eq(symlink("/etc/hostname", fwd), 0);
+	ck_assert_int_eq(read_forward(&c, getuid(), &out), 0);
+	buf_free(&out);
+	ck_assert_int_eq(rm_rf(tmpdir), 0);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -81,6 +129,7 @@ main(void)
 	int failed;
 
 	tcase_add_test(tc, test_forward_swapped_after_check);
+	tcase_add_test(tc, test_forward_cannot_open);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -86,7 +86,10 @@ setup(void)
 	fprintf(f, "md: %s/md/\n"
 	    "mb: %s/mbox\n"
 	    "pg: \"|cat > %s/prog.out\"\n"
-	    "fw: someone@remote.example\n", tmpdir, tmpdir, tmpdir);
+	    "fw: someone@remote.example\n"
+	    "own: \\own, someone@remote.example\n"
+	    "selfref: selfref, someone@remote.example\n"
+	    "outer: selfref\n", tmpdir, tmpdir, tmpdir);
 	fclose(f);
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.aliases = strdup(tp("aliases"));
@@ -211,6 +214,123 @@ START_TEST(test_forward)
 }
 END_TEST
 
+/* The envelope of the forwarded copy (the fake queue's out.env). */
+static void
+forwarded_env(struct envelope *e)
+{
+	struct buf b = BUF_INIT;
+	const char *why = "";
+
+	slurp(tp("queued.env"), &b);
+	envelope_init(e);
+	ck_assert_msg(envelope_decode(b.data, b.len, e, &why) == 0, "%s", why);
+	buf_free(&b);
+}
+
+static void
+forward_rcpt(const char *rcpt)
+{
+	struct lresult r;
+	pid_t pid;
+	int st;
+
+	(void)unlink(tp("queue.sock"));
+	pid = test_fake_queue(tp("queue.sock"), tp("queued"));
+	deliver(rcpt, &r);
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert_msg(r.status == 'D', "%c %s %s", r.status, r.dsn, r.text);
+}
+
+static void
+forward_once(void)
+{
+	forward_rcpt("fw@example.org");
+}
+
+/* "\\own" in an alias, and an alias naming itself in its own value
+ * (also when reached through another alias), go back to the queue marked
+ * for that user's own mailbox; the other addresses plain.  Delivered with
+ * the mark, the recipient skips aliases (and the loop check: the copy
+ * has the alias's own Delivered-To): "own" is no user here, so 5.1.1,
+ * neither 5.4.6 nor another forward. */
+START_TEST(test_alias_own_mailbox)
+{
+	static const char *const rcpts[][2] = {
+		{ "own@example.org", "own@example.org" },
+		{ "selfref@example.org", "selfref@example.org" },
+		{ "outer@example.org", "selfref@example.org" },
+	};
+	struct envelope e;
+	struct lresult r;
+	size_t i;
+
+	for (i = 0; i < 3; i++) {
+		forward_rcpt(rcpts[i][0]);
+		forwarded_env(&e);
+		ck_assert_int_eq(e.nrcpts, 2);
+		ck_assert_str_eq(e.rcpts[0].addr, rcpts[i][1]);
+		ck_assert(e.rcpts[0].own_mailbox);
+		ck_assert_str_eq(e.rcpts[1].addr, "someone@remote.example");
+		ck_assert(!e.rcpts[1].own_mailbox);
+		envelope_free(&e);
+	}
+	set_message("Delivered-To: own@example.org\nSubject: x\n\nhi\n", "");
+	ctx.own_mailbox = true;
+	deliver("own@example.org", &r);
+	ck_assert_msg(r.status == 'P' && strcmp(r.dsn, "5.1.1") == 0,
+	    "%c %s %s", r.status, r.dsn, r.text);
+	/* md is an alias (to a Maildir): not for a marked recipient */
+	deliver("md@example.org", &r);
+	ck_assert_msg(r.status == 'P' && strcmp(r.dsn, "5.1.1") == 0,
+	    "%c %s %s", r.status, r.dsn, r.text);
+	ctx.own_mailbox = false;
+	deliver("own@example.org", &r);
+	ck_assert_msg(r.status == 'P' && strcmp(r.dsn, "5.4.6") == 0,
+	    "%c %s %s", r.status, r.dsn, r.text);
+}
+END_TEST
+
+/* RFC 3461 6.2.7: a forwarded copy keeps RET, ENVID and ORCPT (made
+ * from the recipient when there was none) and NOTIFY without SUCCESS,
+ * whose notice is ours (NOTIFY=SUCCESS alone becomes NEVER). */
+START_TEST(test_forward_keeps_dsn)
+{
+	struct envelope e;
+
+	ctx.notify = NOTIFY_SUCCESS | NOTIFY_FAILURE;
+	ctx.ret = RET_HDRS;
+	ctx.envid = "env-42";
+	forward_once();
+	forwarded_env(&e);
+	ck_assert_int_eq(e.nrcpts, 1);
+	ck_assert_str_eq(e.rcpts[0].addr, "someone@remote.example");
+	ck_assert_uint_eq(e.rcpts[0].notify, NOTIFY_FAILURE);
+	ck_assert_str_eq(e.rcpts[0].orcpt, "rfc822;fw@example.org");
+	ck_assert_int_eq(e.ret, RET_HDRS);
+	ck_assert_str_eq(e.envid, "env-42");
+	envelope_free(&e);
+
+	ctx.notify = NOTIFY_SUCCESS;
+	ctx.orcpt = "rfc822;first+2Bx@example.net";
+	forward_once();
+	forwarded_env(&e);
+	ck_assert_uint_eq(e.rcpts[0].notify, NOTIFY_NEVER);
+	ck_assert_str_eq(e.rcpts[0].orcpt, "rfc822;first+2Bx@example.net");
+	envelope_free(&e);
+
+	ctx.notify = 0;		/* not given: the default stays */
+	ctx.orcpt = NULL;
+	ctx.ret = RET_DEFAULT;
+	ctx.envid = NULL;
+	forward_once();
+	forwarded_env(&e);
+	ck_assert_uint_eq(e.rcpts[0].notify, 0);
+	ck_assert_int_eq(e.ret, RET_DEFAULT);
+	ck_assert_ptr_null(e.envid);
+	envelope_free(&e);
+}
+END_TEST
+
 /* A header-only message (no blank line): the loop check reads to the
  * end of the message, and the Delivered-To after it is not the
  * message's. */
@@ -268,6 +388,8 @@ suite(void)
 	tcase_add_test(tc, test_mbox);
 	tcase_add_test(tc, test_program);
 	tcase_add_test(tc, test_forward);
+	tcase_add_test(tc, test_forward_keeps_dsn);
+	tcase_add_test(tc, test_alias_own_mailbox);
 	tcase_add_test(tc, test_loop_check_stops_at_msgsize);
 	tcase_add_test(tc, test_file_shorter_defers);
 	suite_add_tcase(s, tc);

@@ -272,23 +272,29 @@ START_TEST(spawn_requests)
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, ctl), 0);
 	ck_assert_int_eq(spawn_request_send(sv[0], SPAWN_LOCAL, 7,
-	    "alice@local.test", ctl[1]), 0);
+	    "alice@local.test", false, ctl[1]), 0);
+	ck_assert_int_eq(spawn_request_send(sv[0], SPAWN_LOCAL, 10,
+	    "bob@local.test", true, ctl[1]), 0);
 	ck_assert_int_eq(spawn_request_send(sv[0], SPAWN_REMOTE, 8, NULL,
-	    ctl[1]), 0);
-	ck_assert_int_eq(spawn_request_send(sv[0], SPAWN_KILL, 7, NULL, -1),
-	    0);
+	    false, ctl[1]), 0);
+	ck_assert_int_eq(spawn_request_send(sv[0], SPAWN_KILL, 7, NULL, false,
+	    -1), 0);
 	memset(big, 'a', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
 	/* refused before anything is sent */
 	ck_assert_int_eq(spawn_request_send(sv[0], SPAWN_LOCAL, 9, big,
-	    ctl[1]), -1);
+	    false, ctl[1]), -1);
 	ck_assert_int_eq(spawn_request_send(sv[0], SPAWN_LOCAL, 9,
-	    "x@y.example", -1), -1);
+	    "x@y.example", false, -1), -1);
+	/* "own mailbox" is for local agents only */
+	ck_assert_int_eq(spawn_request_send(sv[0], SPAWN_REMOTE, 9, NULL,
+	    true, ctl[1]), -1);
 	ck_assert_int_eq(spawn_request_send(sv[0], SPAWN_KILL, 9, NULL,
-	    ctl[1]), -1);
+	    false, ctl[1]), -1);
 	ck_assert_int_eq(spawn_request_send(sv[0], SPAWN_REMOTE, 0, NULL,
+	    false, ctl[1]), -1);
+	ck_assert_int_eq(spawn_request_send(sv[0], 'Q', 9, NULL, false,
 	    ctl[1]), -1);
-	ck_assert_int_eq(spawn_request_send(sv[0], 'Q', 9, NULL, ctl[1]), -1);
 	stream_init(&s, sv[1], sv[1], 1000);
 	ck_assert_int_eq(spawn_request_read(&s, &rq), 1);
 	ck_assert_int_eq(rq.kind, SPAWN_LOCAL);
@@ -298,6 +304,13 @@ START_TEST(spawn_requests)
 	/* the received descriptor is the same socket: talk through it */
 	ck_assert_int_eq(write(rq.fd, "ping", 4), 4);
 	ck_assert_int_eq(read(ctl[0], big, 4), 4);
+	close(rq.fd);
+	ck_assert(!rq.own_mailbox);
+	ck_assert_int_eq(spawn_request_read(&s, &rq), 1);
+	ck_assert_int_eq(rq.kind, SPAWN_LOCAL);
+	ck_assert_uint_eq(rq.id, 10);
+	ck_assert_str_eq(rq.rcpt, "bob@local.test");
+	ck_assert(rq.own_mailbox);
 	close(rq.fd);
 	ck_assert_int_eq(spawn_request_read(&s, &rq), 1);
 	ck_assert_int_eq(rq.kind, SPAWN_REMOTE);
@@ -336,6 +349,12 @@ START_TEST(spawn_decode)
 		{ 'S', "0\0a@b.example", 13, 1, -1 },	/* id 0 */
 		{ 'S', "1\0not an address", 16, 1, -1 },
 		{ 'S', "1\0a@b.example\0x", 15, 1, -1 },	/* extra field */
+		{ 'S', "1\0a@b.example\0mailbox", 21, 1, 0 },
+		{ 'S', "1\0a@b.example\0mailbo", 20, 1, -1 },
+		{ 'S', "1\0a@b.example\0mailbox\0", 22, 1, -1 },
+		{ 'S', "1\0a@b.example\0", 14, 1, -1 },
+		{ 'S', "1\0\0mailbox", 10, 1, -1 },	/* no recipient */
+		{ 'R', "1\0mailbox", 9, 1, -1 },
 		{ 'S', "1", 1, 1, -1 },			/* no recipient */
 		{ 'S', "1\0", 2, 1, -1 },
 		{ 'R', "9223372036854775807", 19, 1, 0 },

@@ -123,6 +123,10 @@ START_TEST(addrlist_forms)
 	check_list("<@relay.example:a@x.org>", "a@x.org");
 	check_list("< a@x.org >", "a@x.org");
 	check_list("\"john doe\"@x.org", "\"john doe\"@x.org");
+	/* a field folded inside a quoted local part */
+	check_list("\"john\n doe\"@x.org", "\"john doe\"@x.org");
+	check_list("\"a\r\n b\"@x.org, Bob <\"c\n d\"@y.org>",
+	    "\"a b\"@x.org \"c d\"@y.org");
 	check_list("a@x.org, a@x.org, ,", "a@x.org");
 	check_list("john . smith @ x.org", "john.smith@x.org");
 	check_list("a@[127.0.0.1]", "a@[127.0.0.1]");
@@ -161,8 +165,53 @@ START_TEST(addrlist_nul)
 }
 END_TEST
 
-/* Duplicates are removed across calls, by exact comparison, keeping the
- * order of first appearance, also after the index has grown. */
+/* A domain is case-insensitive (RFC 5321 2.4), a local part is not:
+ * a@X.example and a@x.example are one recipient (the first spelling is
+ * kept), A@x.example another; non-ASCII domain octets compare exactly,
+ * and an '@' in a quoted local part does not start the domain. */
+START_TEST(rcpts_domain_case)
+{
+	struct sm_rcpts r;
+	size_t i;
+
+	sm_rcpts_init(&r);
+	ck_assert_int_eq(sm_rcpts_add(&r, "a@X.Example"), 1);
+	ck_assert_int_eq(sm_rcpts_add(&r, "a@x.example"), 0);
+	ck_assert_int_eq(sm_rcpts_add(&r, "a@X.EXAMPLE"), 0);
+	ck_assert_int_eq(sm_rcpts_add(&r, "A@x.example"), 1);
+	ck_assert_int_eq(sm_rcpts_add(&r, "a@x.example.org"), 1);
+	ck_assert_int_eq(sm_rcpts_add(&r, "a@[IPv6:::1]"), 1);
+	ck_assert_int_eq(sm_rcpts_add(&r, "a@[ipv6:::1]"), 0);
+	/* U+00C4 and U+00E4: different octets, different domains */
+	ck_assert_int_eq(sm_rcpts_add(&r, "u@\xc3\x84.example"), 1);
+	ck_assert_int_eq(sm_rcpts_add(&r, "u@\xc3\xa4.example"), 1);
+	ck_assert_int_eq(sm_rcpts_add(&r, "u@\xc3\xa4.EXAMPLE"), 0);
+	ck_assert_int_eq(sm_rcpts_add(&r, "\"q@X\"@h.example"), 1);
+	ck_assert_int_eq(sm_rcpts_add(&r, "\"q@x\"@H.example"), 1);
+	ck_assert_int_eq(sm_rcpts_add(&r, "\"q@x\"@h.EXAMPLE"), 0);
+	ck_assert_uint_eq(r.l.n, 8);
+	ck_assert_str_eq(r.l.v[0], "a@X.Example");
+	ck_assert_str_eq(r.l.v[1], "A@x.example");
+	/* also once the index has grown */
+	for (i = 0; i < 3000; i++) {
+		char a[64];
+
+		snprintf(a, sizeof(a), "u%zu@Host%zu.Example", i, i % 7);
+		ck_assert_int_eq(sm_rcpts_add(&r, a), 1);
+	}
+	for (i = 0; i < 3000; i++) {
+		char a[64];
+
+		snprintf(a, sizeof(a), "u%zu@HOST%zu.example", i, i % 7);
+		ck_assert_int_eq(sm_rcpts_add(&r, a), 0);
+	}
+	ck_assert_uint_eq(r.l.n, 3008);
+	sm_rcpts_free(&r);
+}
+END_TEST
+
+/* Duplicates are removed across calls, keeping the order of first
+ * appearance, also after the index has grown. */
 START_TEST(rcpts_dedup)
 {
 	struct sm_rcpts r;
@@ -501,6 +550,7 @@ suite(void)
 	tcase_add_test(tc, addrlist_bad);
 	tcase_add_test(tc, addrlist_nul);
 	tcase_add_test(tc, rcpts_dedup);
+	tcase_add_test(tc, rcpts_domain_case);
 	tcase_add_test(tc, rcpts_near_linear);
 	tcase_add_test(tc, headers_kept_and_bcc_removed);
 	tcase_add_test(tc, headers_added);

@@ -1,13 +1,13 @@
 /*
  * test_remote_idna.c — U-labels to A-labels in posthorn-remote
- * (remote/idna.c, over libidn2): domains, addresses with an ASCII local
+ * (common/idna.c, over libidn2): domains, addresses with an ASCII local
  * part, and what must be refused (disallowed characters, bad hyphens,
  * invalid punycode, a UTF-8 local part, results too long).
  */
 #include <check.h>
 #include <string.h>
 
-#include "remote/idna.h"
+#include "common/idna.h"
 
 START_TEST(domains)
 {

@@ -176,38 +176,48 @@ START_TEST(http)
 
 	ck_assert_int_eq(mtasts_http_parse(S("HTTP/1.0 200 OK\r\n"
 	    "Content-Type: text/plain; charset=utf-8\r\nContent-Length: 4\r\n"
-	    "\r\nbody"), &b, &bl, &why), 0);
+	    "\r\nbody"), true, &b, &bl, &why), 0);
 	ck_assert_uint_eq(bl, 4);
 	ck_assert_int_eq(memcmp(b, "body", 4), 0);
 	ck_assert_int_eq(mtasts_http_parse(S("HTTP/1.1 200\ncontent-type:"
-	    "TEXT/PLAIN\n\nx"), &b, &bl, &why), 0);
+	    "TEXT/PLAIN\n\nx"), true, &b, &bl, &why), 0);
 	ck_assert_uint_eq(bl, 1);
 	ck_assert_int_eq(mtasts_http_parse(S("HTTP/1.1 301 Moved\r\n"
-	    "Location: https://evil/\r\nContent-Type: text/plain\r\n\r\n"),
+	    "Location: https://evil/\r\nContent-Type: text/plain\r\n\r\n"), true,
 	    &b, &bl, &why), -1);
 	ck_assert_str_eq(why, "HTTP redirect (not followed)");
 	ck_assert_int_eq(mtasts_http_parse(S("HTTP/1.1 404 Not Found\r\n"
-	    "Content-Type: text/plain\r\n\r\n"), &b, &bl, &why), -1);
+	    "Content-Type: text/plain\r\n\r\n"), true, &b, &bl, &why), -1);
 	ck_assert_int_eq(mtasts_http_parse(S("HTTP/1.1 200 OK\r\n"
-	    "Content-Type: text/html\r\n\r\nx"), &b, &bl, &why), -1);
+	    "Content-Type: text/html\r\n\r\nx"), true, &b, &bl, &why), -1);
 	ck_assert_int_eq(mtasts_http_parse(S("HTTP/1.1 200 OK\r\n"
-	    "Content-Type: text/plainx\r\n\r\nx"), &b, &bl, &why), -1);
-	ck_assert_int_eq(mtasts_http_parse(S("HTTP/1.1 200 OK\r\n\r\nx"), &b,
+	    "Content-Type: text/plainx\r\n\r\nx"), true, &b, &bl, &why), -1);
+	ck_assert_int_eq(mtasts_http_parse(S("HTTP/1.1 200 OK\r\n\r\nx"), true, &b,
 	    &bl, &why), -1);
 	ck_assert_int_eq(mtasts_http_parse(S("HTTP/1.1 200 OK\r\n"
 	    "Content-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
-	    "1\r\nx\r\n0\r\n\r\n"), &b, &bl, &why), -1);
+	    "1\r\nx\r\n0\r\n\r\n"), true, &b, &bl, &why), -1);
 	ck_assert_int_eq(mtasts_http_parse(S("HTTP/1.1 200 OK\r\n"
-	    "Content-Type: text/plain\r\nContent-Length: 5\r\n\r\nabc"), &b,
+	    "Content-Type: text/plain\r\nContent-Length: 5\r\n\r\nabc"), true, &b,
 	    &bl, &why), -1);
 	ck_assert_int_eq(mtasts_http_parse(S("HTTP/1.1 200 OK\r\n"
-	    "Content-Type: text/plain\r\nContent-Length: 9999999\r\n\r\nabc"),
+	    "Content-Type: text/plain\r\nContent-Length: 9999999\r\n\r\nabc"), true,
 	    &b, &bl, &why), -1);
 	ck_assert_int_eq(mtasts_http_parse(S("HTTP/1.1 200 OK\r\n"
-	    "Content-Type: text/plain\r\n"), &b, &bl, &why), -1);
+	    "Content-Type: text/plain\r\n"), true, &b, &bl, &why), -1);
 	ck_assert_int_eq(mtasts_http_parse(S("HTTP/2 200\r\n"
-	    "Content-Type: text/plain\r\n\r\n"), &b, &bl, &why), -1);
-	ck_assert_int_eq(mtasts_http_parse(S(""), &b, &bl, &why), -1);
+	    "Content-Type: text/plain\r\n\r\n"), true, &b, &bl, &why), -1);
+	ck_assert_int_eq(mtasts_http_parse(S(""), true, &b, &bl, &why), -1);
+	/* no Content-Length: whole only after close_notify; with one, the
+	 * length says */
+	ck_assert_int_eq(mtasts_http_parse(S("HTTP/1.1 200 OK\r\n"
+	    "Content-Type: text/plain\r\n\r\nversion: STSv1\r\n"), false, &b,
+	    &bl, &why), -1);
+	ck_assert_str_eq(why, "no Content-Length and no TLS close_notify: "
+	    "the policy may be cut short");
+	ck_assert_int_eq(mtasts_http_parse(S("HTTP/1.1 200 OK\r\n"
+	    "Content-Type: text/plain\r\nContent-Length: 2\r\n\r\nab"),
+	    false, &b, &bl, &why), 0);
 }
 END_TEST
 

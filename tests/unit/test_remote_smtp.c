@@ -5,10 +5,14 @@
  * transaction against a scripted peer on a socketpair, for the DSN
  * hand-over mark (RFC 3461 4.2); a TCP connection made by smtp_open()
  * has Nagle's algorithm off; a write after a slow reply gets a whole
- * command timeout.
+ * command timeout; the certificate name checks of tls_client_handshake()
+ * (no partial wildcards, RFC 7672 3.2.3 / RFC 6125 6.4.3) and the reason
+ * a verification failure gives the administrator.
  */
 #include <arpa/inet.h>
 #include <check.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdint.h>
@@ -384,6 +388,114 @@ START_TEST(write_deadline_own)
 }
 END_TEST
 
+/* ---- certificate name checks ---- */
+
+/* A self-signed certificate for the DNS name san, written to path (the
+ * client trusts it through tls_ca_file); *key and *crt for the server. */
+static void
+san_cert(const char *san, const char *path, EVP_PKEY **key, X509 **crt)
+{
+	X509_EXTENSION *ext;
+	X509_NAME *nm;
+	char v[300];
+	FILE *f;
+
+	*key = EVP_EC_gen("P-256");
+	ck_assert_ptr_nonnull(*key);
+	*crt = X509_new();
+	X509_set_version(*crt, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(*crt), 1);
+	X509_gmtime_adj(X509_getm_notBefore(*crt), -60);
+	X509_gmtime_adj(X509_getm_notAfter(*crt), 3600);
+	X509_set_pubkey(*crt, *key);
+	nm = X509_get_subject_name(*crt);
+	X509_NAME_add_entry_by_txt(nm, "CN", MBSTRING_ASC,
+	    (const unsigned char *)"test", -1, -1, 0);
+	X509_set_issuer_name(*crt, nm);
+	snprintf(v, sizeof(v), "DNS:%s", san);
+	ext = X509V3_EXT_conf_nid(NULL, NULL, NID_subject_alt_name, v);
+	ck_assert_ptr_nonnull(ext);
+	X509_add_ext(*crt, ext, -1);
+	X509_EXTENSION_free(ext);
+	ck_assert_int_gt(X509_sign(*crt, *key, EVP_sha256()), 0);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(PEM_write_X509(f, *crt), 1);
+	fclose(f);
+}
+
+/* Handshake with a forked server presenting a certificate for san,
+ * verifying the name host: 1 trusted, 0 refused (err says why). */
+static int
+verify_name(const char *san, const char *host, struct buf *err)
+{
+	char ca[] = "/tmp/test_remote_smtp_ca.XXXXXX", desc[128];
+	EVP_PKEY *key;
+	X509 *crt;
+	SSL_CTX *ctx, *sctx;
+	SSL *ssl;
+	pid_t pid;
+	int sp[2], fd, trusted, unusable, st;
+
+	fd = mkstemp(ca);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	san_cert(san, ca, &key, &crt);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+	pid = fork();
+	ck_assert_int_ne(pid, -1);
+	if (pid == 0) {
+		close(sp[0]);
+		sctx = SSL_CTX_new(TLS_server_method());
+		if (sctx == NULL || SSL_CTX_use_certificate(sctx, crt) != 1 ||
+		    SSL_CTX_use_PrivateKey(sctx, key) != 1)
+			_exit(2);
+		ssl = SSL_new(sctx);
+		SSL_set_fd(ssl, sp[1]);
+		(void)SSL_accept(ssl);
+		_exit(0);
+	}
+	close(sp[1]);
+	ctx = tls_client_ctx(ca, err);
+	ck_assert_ptr_nonnull(ctx);
+	buf_reset(err);
+	ssl = tls_client_handshake(ctx, sp[0], host, 1, NULL, 5000, desc,
+	    sizeof(desc), &trusted, &unusable, err);
+	if (ssl != NULL)
+		SSL_free(ssl);
+	close(sp[0]);
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	SSL_CTX_free(ctx);
+	X509_free(crt);
+	EVP_PKEY_free(key);
+	unlink(ca);
+	return ssl != NULL && trusted;
+}
+
+START_TEST(cert_name_checks)
+{
+	struct buf err = BUF_INIT;
+
+	ck_assert_int_eq(verify_name("mx.example.test", "mx.example.test",
+	    &err), 1);
+	ck_assert_int_eq(verify_name("*.example.test", "mx.example.test",
+	    &err), 1);
+	/* a wildcard is one whole label: not two, not part of one */
+	ck_assert_int_eq(verify_name("*.example.test", "a.mx.example.test",
+	    &err), 0);
+	ck_assert_int_eq(verify_name("m*.example.test", "mx.example.test",
+	    &err), 0);
+	ck_assert_int_eq(verify_name("*x.example.test", "mx.example.test",
+	    &err), 0);
+	/* the administrator learns why, not just "verify failed" */
+	ck_assert_int_eq(verify_name("other.example.test", "mx.example.test",
+	    &err), 0);
+	ck_assert_msg(strstr(buf_str(&err), "hostname mismatch") != NULL,
+	    "%s", buf_str(&err));
+	buf_free(&err);
+}
+END_TEST
+
 static Suite *
 suite(void)
 {
@@ -397,6 +509,7 @@ suite(void)
 	tcase_add_test(t, eightbit);
 	tcase_add_test(t, dsn_passed_on);
 	tcase_add_test(t, trust_store_lazy);
+	tcase_add_test(t, cert_name_checks);
 	suite_add_tcase(s, t);
 	t = tcase_create("timing");
 	tcase_set_timeout(t, 30);

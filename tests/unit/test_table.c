@@ -250,6 +250,15 @@ START_TEST(test_errors)
 	ck_assert_str_eq(PE("a x\ry\n", TABLE_SPACE), "T:1: bare CR");
 	ck_assert_str_eq(PE("", TABLE_SPACE), "ok");
 	ck_assert_str_eq(PE("\n\n# only\n", TABLE_SPACE), "ok");
+	/* a comment after a value is refused, not taken as part of it */
+	ck_assert_str_eq(PE("a /var/vmail/a/Maildir/  # alice\n", TABLE_SPACE),
+	    "T:1: '#' after the value (a comment must be on a line of its own)");
+	ck_assert_str_eq(PE("a x\nb #y\n", TABLE_SPACE),
+	    "T:2: '#' after the value (a comment must be on a line of its own)");
+	ck_assert_str_eq(PE("u:$6$s$h\t# old\n", TABLE_COLON),
+	    "T:1: '#' after the value (a comment must be on a line of its own)");
+	ck_assert_str_eq(PE("a /srv/mail#1/\n", TABLE_SPACE), "ok");
+	ck_assert_str_eq(PE("a: \"|/bin/prog # arg\"\n", TABLE_ALIASES), "ok");
 	buf_append_str(&big, "k ");
 	for (i = 0; i < 4095; i++)
 		buf_append_char(&big, 'v');

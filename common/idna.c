@@ -1,5 +1,5 @@
 /*
- * idna.c — U-labels to A-labels for posthorn-remote (idna.h), through
+ * idna.c — U-labels to A-labels (idna.h), through
  * GNU libidn2: one well-kept implementation of UTS #46 and IDNA2008
  * rather than our own.  Its output is not trusted blindly: it must be a
  * host name (letters, digits, hyphens, dots) and fit the caller's buffer
@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "remote/idna.h"
+#include "common/idna.h"
 
 static bool
 has_8bit(const char *s, size_t n)
