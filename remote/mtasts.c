@@ -815,19 +815,23 @@ bad:
 	return -1;
 }
 
-/* 0 with the cached entry; -1 none (or unusable: logged). */
+/* 0 with the cached entry (*tried: the last failed refresh, 0 none);
+ * -1 none (or unusable: logged). */
 static int
 cache_load(struct mtasts *m, const char *domain, char id[MTASTS_ID_MAX + 1],
-    int64_t *fetched, struct mtasts_policy *p)
+    int64_t *fetched, int64_t *tried, struct mtasts_policy *p)
 {
 	struct buf b = BUF_INIT;
+	struct stat st;
 	char path[4096];
 	const char *why;
 	int rc = -1;
 
+	*tried = 0;
 	if (m->mem_domain[0] != '\0' && strcmp(m->mem_domain, domain) == 0) {
 		memcpy(id, m->mem_id, sizeof(m->mem_id));
 		*fetched = m->mem_fetched;
+		*tried = m->mem_tried;
 		*p = m->mem;
 		return 0;
 	}
@@ -847,6 +851,9 @@ cache_load(struct mtasts *m, const char *domain, char id[MTASTS_ID_MAX + 1],
 		    path, "error", why, "action", "ignored", (char *)NULL);
 		goto out;
 	}
+	/* written when fetched; touched later by a failed refresh */
+	if (stat(path, &st) == 0 && (int64_t)st.st_mtime > *fetched)
+		*tried = (int64_t)st.st_mtime;
 	rc = 0;
 out:
 	buf_free(&b);
@@ -860,7 +867,42 @@ mem_store(struct mtasts *m, const char *domain, const char *id,
 	snprintf(m->mem_domain, sizeof(m->mem_domain), "%s", domain);
 	snprintf(m->mem_id, sizeof(m->mem_id), "%s", id);
 	m->mem_fetched = fetched;
+	m->mem_tried = 0;
 	m->mem = *p;
+}
+
+/* Is the unexpired policy fetched at `fetched' due for a refresh at now
+ * (MTASTS_REFRESH_SEC, MTASTS_RETRY_SEC)?  A failed attempt "in the
+ * future" (the clock went back) does not hold the next one off. */
+static bool
+refresh_due(uint64_t max_age, int64_t fetched, int64_t tried, int64_t now)
+{
+	uint64_t every = max_age / 2, retry;
+
+	if (every > MTASTS_REFRESH_SEC)
+		every = MTASTS_REFRESH_SEC;
+	retry = every / 4 < MTASTS_RETRY_SEC ? every / 4 : MTASTS_RETRY_SEC;
+	if (now < fetched || (uint64_t)(now - fetched) < every)
+		return false;
+	return tried == 0 || tried > now || (uint64_t)(now - tried) >= retry;
+}
+
+/* A refresh failed: not again before MTASTS_RETRY_SEC, in this process
+ * (memory) and in the others (the cache file's modification time). */
+static void
+refresh_failed(struct mtasts *m, const char *domain, int64_t now)
+{
+	struct timespec ts[2];
+	char path[4096];
+
+	if (strcmp(m->mem_domain, domain) == 0)
+		m->mem_tried = now;
+	if (m->cache_dir == NULL || m->cache_ok != 1 ||
+	    cache_path(m, domain, path, sizeof(path)) < 0)
+		return;
+	ts[0].tv_sec = ts[1].tv_sec = (time_t)now;
+	ts[0].tv_nsec = ts[1].tv_nsec = 0;
+	(void)utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW);
 }
 
 static void
@@ -891,12 +933,14 @@ mtasts_lookup(struct mtasts *m, const char *domain, int64_t now,
 	static struct mtasts_policy cached, fresh;
 	struct buf body = BUF_INIT;
 	char name[300], cid[MTASTS_ID_MAX + 1], tid[MTASTS_ID_MAX + 1];
+	char fwhy[256];
 	const char *pw;
-	int64_t fetched = 0;
+	int64_t fetched = 0, tried = 0;
 	int have_cache, valid, rc;
 
 	why[0] = '\0';
-	have_cache = cache_load(m, domain, cid, &fetched, &cached) == 0;
+	have_cache = cache_load(m, domain, cid, &fetched, &tried,
+	    &cached) == 0;
 	valid = have_cache && now >= fetched &&
 	    (uint64_t)(now - fetched) < cached.max_age;
 	tid[0] = '\0';
@@ -915,6 +959,28 @@ mtasts_lookup(struct mtasts *m, const char *domain, int64_t now,
 		*src = MTASTS_SRC_CACHE;
 		memcpy(id, cid, sizeof(cid));
 		mem_store(m, domain, cid, fetched, &cached);
+		m->mem_tried = tried;
+		if (!refresh_due(cached.max_age, fetched, tried, now))
+			return 1;
+		/* RFC 8461 10.2: before it expires, whatever the TXT
+		 * lookup said; the cached policy stays if this fails */
+		pw = NULL;
+		if (mtasts_fetch(m, domain, &body, fwhy, sizeof(fwhy)) == 0 &&
+		    mtasts_policy_parse(body.data, body.len, &fresh,
+		    &pw) == 0) {
+			if (tid[0] != '\0')
+				memcpy(id, tid, sizeof(tid));
+			cache_store(m, domain, id, now, &body);
+			mem_store(m, domain, id, now, &fresh);
+			*p = fresh;
+			*src = MTASTS_SRC_REFRESHED;
+		} else {
+			snprintf(why, whysz, "refresh failed: %s%s%s",
+			    pw != NULL ? "policy: " : "",
+			    pw != NULL ? pw : fwhy, "; cached policy kept");
+			refresh_failed(m, domain, now);
+		}
+		buf_free(&body);
 		return 1;
 	}
 	if (tid[0] == '\0')

@@ -27,6 +27,12 @@
 #define MTASTS_MX_MAX		32	/* mx lines kept */
 #define MTASTS_MAXAGE_MAX	31557600	/* one year (RFC 8461 3.2) */
 #define MTASTS_HTTPS_PORT	443
+/* A cached policy is fetched again before it expires (RFC 8461 10.2),
+ * once it is MTASTS_REFRESH_SEC old or half its max_age, whichever
+ * comes first; after a failed attempt, not again for MTASTS_RETRY_SEC
+ * (or a quarter of that interval, if shorter). */
+#define MTASTS_REFRESH_SEC	86400
+#define MTASTS_RETRY_SEC	3600
 
 enum mtasts_mode { MTASTS_NONE, MTASTS_TESTING, MTASTS_ENFORCE };
 
@@ -90,17 +96,23 @@ struct mtasts {
 	char mem_domain[256];
 	char mem_id[MTASTS_ID_MAX + 1];
 	int64_t mem_fetched;
+	int64_t mem_tried;	/* last failed refresh (0: none) */
 	struct mtasts_policy mem;
 };
 
 /* Where a policy came from. */
 #define MTASTS_SRC_FETCHED	"fetched"
 #define MTASTS_SRC_CACHE	"cache"
+#define MTASTS_SRC_REFRESHED	"refreshed"
 
 /* The policy that applies to mail for domain (ASCII, validated), after
  * RFC 8461 5.1: a cached unexpired policy is used while the TXT id is
  * unchanged; a new id or an expired policy is fetched again; when that
- * fails the unexpired cached policy still applies.  1 with *p, *src and
+ * fails the unexpired cached policy still applies.  An unexpired policy
+ * that is due (MTASTS_REFRESH_SEC) is fetched again whatever the TXT
+ * record says, so that mail keeps flowing to the domain keeps its
+ * policy from expiring while someone blocks the fetches; a failed
+ * refresh is remembered in the cache file's modification time.  1 with *p, *src and
  * id set; 0 when no policy applies (why says why, "" when the domain
  * simply has none). */
 int mtasts_lookup(struct mtasts *m, const char *domain, int64_t now,

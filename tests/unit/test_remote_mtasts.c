@@ -289,6 +289,34 @@ START_TEST(lookup_cache)
 	ck_assert_str_eq(src, MTASTS_SRC_CACHE);
 	ck_assert_str_eq(id, "v1");
 	ck_assert_int_eq(p.mode, MTASTS_ENFORCE);
+	ck_assert_ptr_null(strstr(why, "refresh"));
+	/* half its max_age old (1800 s): fetched again before it expires
+	 * (RFC 8461 10.2); that fails here, and the cached policy stays */
+	m.mem_domain[0] = '\0';
+	ck_assert_int_eq(mtasts_lookup(&m, "example.org", 10801, &p, &src,
+	    id, why, sizeof(why)), 1);
+	ck_assert_str_eq(src, MTASTS_SRC_CACHE);
+	ck_assert_int_eq(p.mode, MTASTS_ENFORCE);
+	ck_assert_ptr_nonnull(strstr(why, "refresh failed"));
+	{
+		struct stat st;
+
+		ck_assert_int_eq(stat(path, &st), 0);
+		ck_assert_int_eq((long long)st.st_mtime, 10801);
+	}
+	/* the failure is remembered, in memory and in the file: no new
+	 * attempt for a quarter of the interval (450 s) */
+	ck_assert_int_eq(mtasts_lookup(&m, "example.org", 10900, &p, &src,
+	    id, why, sizeof(why)), 1);
+	ck_assert_ptr_null(strstr(why, "refresh"));
+	m.mem_domain[0] = '\0';
+	ck_assert_int_eq(mtasts_lookup(&m, "example.org", 10900, &p, &src,
+	    id, why, sizeof(why)), 1);
+	ck_assert_ptr_null(strstr(why, "refresh"));
+	m.mem_domain[0] = '\0';
+	ck_assert_int_eq(mtasts_lookup(&m, "example.org", 10801 + 450, &p,
+	    &src, id, why, sizeof(why)), 1);
+	ck_assert_ptr_nonnull(strstr(why, "refresh failed"));
 	/* a directory others may write is not trusted */
 	ck_assert_int_eq(chmod(dir, 0777), 0);
 	m.mem_domain[0] = '\0';
