@@ -71,7 +71,15 @@ res_errno(struct lresult *r, int err, const char *what, const char *path)
 		    s);
 		break;
 	case EFBIG:
-		res_set(r, 'P', "5.2.3", "%s %s: %s", what, path, s);
+		/* a file size limit (RLIMIT_FSIZE, as Postfix's
+		 * mailbox_size_limit): an mbox that cannot grow is full; a
+		 * Maildir file holds this one message, too large for it */
+		if (strcmp(what, "mailbox") == 0)
+			res_set(r, 'P', "5.2.2", "%s %s: mailbox full (%s)",
+			    what, path, s);
+		else
+			res_set(r, 'P', "5.2.3", "%s %s: message too large "
+			    "(%s)", what, path, s);
 		break;
 	default:
 		res_set(r, 'T', "4.2.0", "%s %s: %s", what, path, s);
