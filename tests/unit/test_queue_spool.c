@@ -252,6 +252,7 @@ START_TEST(store_and_load)
 	ck_assert(spool_qid_pid_alive(path));
 	/* above Linux's largest pid_max: never a live process */
 	ck_assert(!spool_qid_pid_alive("00000000000001FFFFFF"));
+	ck_assert_int_eq(rm_rf(dir), 0);
 }
 END_TEST
 
