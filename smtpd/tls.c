@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -88,13 +89,36 @@ tls_configured(const struct config *cfg)
 	    access(cfg->tls_cert, R_OK) == 0 && access(cfg->tls_key, R_OK) == 0;
 }
 
+/* A private key others can read (or anyone but its owner can change) is
+ * a mistake worth saying once, when a server starts; OpenSMTPD refuses
+ * such a key, but refusing here would turn STARTTLS off on port 25.
+ * Group read stays quiet: Debian's ssl-cert group is made for it.  The
+ * path is followed (certbot's live/ names are symbolic links). */
+static void
+warn_key_mode(const char *key)
+{
+	struct stat st;
+	char mode[8];
+
+	if (stat(key, &st) == -1 ||
+	    (st.st_mode & (S_IROTH | S_IWOTH | S_IWGRP)) == 0)
+		return;
+	snprintf(mode, sizeof(mode), "%04o", (unsigned)(st.st_mode & 07777));
+	log_msg(LOG_WARNING, "tls_key_permissions", "file", key, "mode", mode,
+	    "reason", st.st_mode & S_IROTH ? "the private key is readable "
+	    "by every user" : "the private key is writable by users other "
+	    "than its owner", (char *)NULL);
+}
+
 static SSL_CTX *preloaded;
 
 bool
 tls_preload(const struct config *cfg)
 {
-	if (preloaded == NULL && tls_configured(cfg))
+	if (preloaded == NULL && tls_configured(cfg)) {
+		warn_key_mode(cfg->tls_key);
 		preloaded = tls_server_ctx(cfg);
+	}
 	return preloaded != NULL;
 }
 
