@@ -45,7 +45,8 @@
 static void
 die_with_parent(pid_t parent)
 {
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 || getppid() != parent)
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == -1 ||
+	    getppid() != parent)
 		_exit(71);
 }
 
@@ -148,7 +149,8 @@ child_exec(const struct lctx *c, const char *cmd, int in, int out,
 	sigaddset(&set, SIGCHLD);
 	sigaddset(&set, SIGTERM);
 	if (sigprocmask(SIG_BLOCK, &set, &old) == -1 ||
-	    prctl(PR_SET_PDEATHSIG, SIGTERM) == -1 || getppid() != parent ||
+	    prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0) == -1 ||
+	    getppid() != parent ||
 	    setsid() == -1)
 		_exit(71);
 	leader = getpid();
@@ -158,7 +160,8 @@ child_exec(const struct lctx *c, const char *cmd, int in, int out,
 	if (sh > 0)
 		guard(sh, out_r);
 	/* the shell: dies with the guard too (a fork cleared the signal) */
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 || getppid() != leader ||
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == -1 ||
+	    getppid() != leader ||
 	    sigprocmask(SIG_SETMASK, &old, NULL) == -1 ||
 	    dup2(in, 0) == -1 || dup2(out, 1) == -1 || dup2(out, 2) == -1)
 		_exit(71);

@@ -760,7 +760,7 @@ setup(struct run *r, const char *dirarg, const struct lopt *lo,
 	check_programs();
 	smtpd_identity(r);
 	/* orphaned descendants become ours: nothing outlives a stop */
-	if (prctl(PR_SET_CHILD_SUBREAPER, 1) == -1) {
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == -1) {
 		buf_printf(err, "PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
 		return -1;
 	}

@@ -104,7 +104,8 @@ child_exec(const struct run *r, const char *prog, char *const argv[],
 		_exit(EX_OSERR);
 	/* if posthorn-run is killed outright, its children go too: a new
 	 * posthorn-run must never find an old scheduler on the spool */
-	if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1 || getppid() != parent)
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0) == -1 ||
+	    getppid() != parent)
 		_exit(EX_OSERR);
 	/* every descriptor here is >= 3: main() keeps 0-2 open */
 	if (listenfd >= 0) {
