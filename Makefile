@@ -63,7 +63,7 @@ UNIT_BINS      := $(patsubst tests/unit/%.c,build/tests/%,$(UNIT_SRCS))
 UNIT_BINS_ASAN := $(patsubst tests/unit/%.c,build-asan/tests/%,$(UNIT_SRCS))
 FUZZ_BINS      := $(patsubst tests/fuzz/%.c,build-fuzz/%,$(FUZZ_SRCS))
 
-.PHONY: all check unit unit-asan e2e fuzz fuzz-run run install uninstall deps \
+.PHONY: all check unit unit-asan e2e e2e-valgrind fuzz fuzz-run run install uninstall deps \
         deps-check clean bench lint
 .DEFAULT_GOAL := all
 
@@ -151,6 +151,11 @@ unit-asan: deps-check $(UNIT_BINS_ASAN)
 
 e2e: all
 	@tests/e2e/run-all
+
+# every program under valgrind's memcheck through wrappers (minutes; not
+# part of check)
+e2e-valgrind: all
+	@tests/e2e/valgrind
 
 fuzz: deps-check $(FUZZ_BINS)
 
