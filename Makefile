@@ -181,6 +181,8 @@ build/bench/fsync-ceiling: bench/fsync-ceiling.c
 bench: all build/bench/fsync-ceiling
 	@SENDMAIL_MESSAGES=$${SENDMAIL_MESSAGES:-1000} bench/run-all
 
+# cppcheck, then clang's warnings on every C file (the build uses cc, gcc
+# on Debian: warning-free with both).
 # varFuncNullUB: log_msg()'s NULL sentinel is ((void *)0) with glibc, a
 # pointer, so passing it through "..." is well defined here.
 lint:
@@ -188,6 +190,11 @@ lint:
 	  --suppress=missingIncludeSystem --suppress=varFuncNullUB \
 	  --inline-suppr -I. -D_GNU_SOURCE \
 	  common $(COMPONENTS)
+	@echo "clang -fsyntax-only $(WARN) (every C file)"
+	@printf '%s\n' common/*.c $(COMPONENTS:%=%/*.c) tests/unit/*.c \
+	  tests/fuzz/*.c tests/e2e/*.c bench/*.c | \
+	  xargs -P2 -n8 $(FUZZ_CC) -std=c17 -D_GNU_SOURCE $(WARN) -I. \
+	  $(PKG_CFLAGS) $(CHECK_CFLAGS) -fsyntax-only
 
 # ---- dependencies --------------------------------------------------------
 deps:

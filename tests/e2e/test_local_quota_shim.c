@@ -12,7 +12,9 @@
  * as on a failing disk.
  * Test code only: never built into posthorn.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>

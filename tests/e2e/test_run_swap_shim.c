@@ -13,7 +13,9 @@
  *
  * Test code only: never built into posthorn.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
