@@ -6,7 +6,8 @@
  * any other uid gets exactly sendmail's local label, with the replaced
  * fields reported, and a plain local SMTP session (sendmail -bs)
  * told apart from a claim.  Then through inject_serve() on a socketpair
- * into a temporary spool: the stored envelope and the log line.
+ * into a temporary spool: the stored envelope, the log line, and its
+ * priority in the journal (notice for a claim, info for sendmail -bs).
  */
 #include <check.h>
 #include <fcntl.h>
@@ -14,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "common/buf.h"
@@ -417,6 +420,78 @@ START_TEST(served_untrusted)
 }
 END_TEST
 
+/* The journal's view (common/log.h log_journal_send): an attempt is a
+ * notice (PRIORITY=5), a plain sendmail -bs session only information
+ * (PRIORITY=6). */
+static struct buf jseen = BUF_INIT;
+
+static int
+fake_journal(const struct iovec *iov, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		buf_append(&jseen, iov[i].iov_base, iov[i].iov_len);
+		buf_append_char(&jseen, '|');
+	}
+	return 0;
+}
+
+START_TEST(served_log_priority)
+{
+	struct envelope e;
+	struct buf reply = BUF_INIT, want = BUF_INIT;
+	char logpath[] = "/tmp/test_queue_inject.log.XXXXXX";
+	char v[64], qid[64];
+	struct stat st;
+	int logfd;
+
+	snprintf(spool, sizeof(spool), "/tmp/test_queue_inject.%ld",
+	    (long)getpid());
+	ck_assert_int_eq(spool_mkdirs(spool), 0);
+	logfd = mkstemp(logpath);
+	ck_assert_int_ge(logfd, 0);
+	unlink(logpath);
+	/* stderr is the journal's stream: lines go to log_journal_send */
+	ck_assert_int_eq(fstat(logfd, &st), 0);
+	snprintf(v, sizeof(v), "%llu:%llu", (unsigned long long)st.st_dev,
+	    (unsigned long long)st.st_ino);
+	ck_assert_int_eq(dup2(logfd, 2), 2);
+	setenv("JOURNAL_STREAM", v, 1);
+	log_journal_send = fake_journal;
+	log_init("posthorn-queue");
+
+	claim(&e, "192.0.2.66", "mx.example.net", "alice", "double-bounce");
+	submit(STRANGER, &e, logfd, &reply);
+	snprintf(qid, sizeof(qid), "%s", verdict_qid(&reply));
+	envelope_free(&e);
+	buf_printf(&want, "|PRIORITY=5|SYSLOG_IDENTIFIER=posthorn-queue|"
+	    "EVENT=untrusted_fields|QID=%s|UID=%d|"
+	    "FIELDS=client,helo,auth,protocol|"
+	    "ACTION=replaced by the local label|", qid, STRANGER);
+	ck_assert_msg(strstr(buf_str(&jseen), buf_str(&want)) != NULL,
+	    "journal: %s", buf_str(&jseen));
+	buf_reset(&jseen);
+	buf_reset(&want);
+
+	claim(&e, "local", "client.example", NULL, "ESMTP");
+	submit(STRANGER, &e, logfd, &reply);
+	snprintf(qid, sizeof(qid), "%s", verdict_qid(&reply));
+	envelope_free(&e);
+	buf_printf(&want, "|PRIORITY=6|SYSLOG_IDENTIFIER=posthorn-queue|"
+	    "EVENT=untrusted_fields|QID=%s|UID=%d|FIELDS=helo,protocol|"
+	    "ACTION=replaced by the local label|", qid, STRANGER);
+	ck_assert_msg(strstr(buf_str(&jseen), buf_str(&want)) != NULL,
+	    "journal: %s", buf_str(&jseen));
+
+	close(logfd);
+	buf_free(&reply);
+	buf_free(&want);
+	buf_free(&jseen);
+	ck_assert_int_eq(rm_rf(spool), 0);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -431,6 +506,7 @@ main(void)
 	tcase_add_test(t, local_smtp_session);
 	tcase_add_test(t, trusted_keep_fields);
 	tcase_add_test(t, served_untrusted);
+	tcase_add_test(t, served_log_priority);
 	suite_add_tcase(s, t);
 	r = srunner_create(s);
 	srunner_run_all(r, CK_NORMAL);
