@@ -448,9 +448,9 @@ own_mailbox_refused(const struct inj *j, const struct envelope *e)
  * what posthorn-bounce trusts ("double-bounce" means: no notice), and
  * the queue socket is open to every local user.  They are believed only
  * from the programs that set them: posthorn-smtpd (smtpd_uid),
- * posthorn-bounce (the spool's owner, or bounce_uid), root, and
- * alias_user (posthorn-local expanding an alias; what it sets is the
- * local label anyway).  Anyone else submits locally, whatever it says:
+ * posthorn-bounce (the spool's owner, or bounce_uid) and root.  Not
+ * alias_user: posthorn-local expanding an alias sends the local label
+ * itself, and alias_user is often the shared nobody.  Anyone else submits locally, whatever it says:
  * the fields become what sendmail sets (queue/sendmail.c).  As Postfix's
  * pickup ignores such attributes in files not owned by root or the mail
  * owner, the message is not refused: ordinary sendmail keeps working.
@@ -465,7 +465,6 @@ identity_trusted(const struct inject_opts *o)
 	if (uid < 0)
 		return false;	/* SO_PEERCRED failed: a stranger */
 	return uid == 0 || uid == (int64_t)geteuid() ||
-	    (o->alias_uid >= 0 && uid == o->alias_uid) ||
 	    (o->smtpd_uid >= 0 && uid == o->smtpd_uid) ||
 	    (o->bounce_uid >= 0 && uid == o->bounce_uid);
 }

@@ -1,7 +1,8 @@
 /*
  * test_queue_inject.c — who posthorn-queue believes about where a message
  * came from (queue/inject.c identity_trusted(), identity_relabel()): the
- * trusted uids (root, our own, alias_user, posthorn-smtpd, posthorn-bounce)
+ * trusted uids (root, our own, posthorn-smtpd, posthorn-bounce; not
+ * alias_user)
  * keep the client address, HELO, AUTH identity and protocol they send;
  * any other uid gets exactly sendmail's local label, with the replaced
  * fields reported, and a plain local SMTP session (sendmail -bs)
@@ -73,9 +74,8 @@ assert_local_label(const struct envelope *e)
 START_TEST(trusted_uids)
 {
 	struct inject_opts o;
-	const int64_t yes[] = { 0, (int64_t)geteuid(), ALIAS_UID, SMTPD_UID,
-		BOUNCE_UID };
-	const int64_t no[] = { STRANGER, 1, 65534, -1 };
+	const int64_t yes[] = { 0, (int64_t)geteuid(), SMTPD_UID, BOUNCE_UID };
+	const int64_t no[] = { STRANGER, ALIAS_UID, 1, 65534, -1 };
 	size_t i;
 
 	for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
@@ -224,11 +224,11 @@ START_TEST(local_smtp_session)
 }
 END_TEST
 
-/* posthorn-smtpd, posthorn-bounce, root, alias_user, ourselves: what
+/* posthorn-smtpd, posthorn-bounce, root, ourselves: what
  * they send stays, byte for byte. */
 START_TEST(trusted_keep_fields)
 {
-	const int64_t uids[] = { 0, (int64_t)geteuid(), ALIAS_UID, SMTPD_UID,
+	const int64_t uids[] = { 0, (int64_t)geteuid(), SMTPD_UID,
 		BOUNCE_UID };
 	struct inject_opts o;
 	struct envelope e;
