@@ -5,7 +5,9 @@
  *   - a message from double-bounce@hostname, or whose envelope protocol
  *     is "double-bounce" whatever its sender (a notice to the postmaster
  *     that failed too, queued maybe under another hostname), gets no
- *     notice of any kind: log, 'D';
+ *     notice of any kind: log, 'D'.  Only we set that protocol: the
+ *     queue keeps a protocol only from posthorn's own uids (queue/
+ *     inject.c identity_trusted()), so no local user can claim it;
  *   - a message from <> or MAILER-DAEMON@... never gets a notice back:
  *     its failures go once to postmaster@hostname as a double bounce,
  *     its delays and successes are not reported ('D', logged);

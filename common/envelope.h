@@ -63,6 +63,9 @@ struct envelope {
 	bool smtputf8;
 	enum dsn_ret ret;
 	char *envid;		/* ENVID (xtext-decoded), or NULL */
+	/* auth, client_addr, client_helo, protocol: the queue keeps them
+	 * only from its trusted submitters and gives anyone else's
+	 * message the local label (queue/inject.c identity_relabel()) */
 	char *auth;		/* authenticated identity, or NULL */
 	char *client_addr;	/* "192.0.2.1" / "local" for sendmail */
 	char *client_helo;	/* HELO/EHLO argument, or NULL */

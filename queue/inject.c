@@ -5,10 +5,13 @@
  * listing requests, and pass removal requests from root or the spool's
  * owner on to the scheduler.
  *
- * Trusts: nothing the client sends.  Frames are size-limited, the envelope
- * is re-validated by envelope_decode, the client's claims about qid, uid,
- * arrival, size and delivery state are overwritten, and the message octets
- * are only counted and stored.  The message and its first record go
+ * Trusts: nothing the client sends; only its uid (SO_PEERCRED) decides
+ * what it may claim.  Frames are size-limited, the envelope is
+ * re-validated by envelope_decode, the client's claims about qid, uid,
+ * arrival, size and delivery state are overwritten, its client address,
+ * HELO, AUTH identity and protocol too unless it is one of posthorn's own
+ * submitters (identity_trusted()), and the message octets are only
+ * counted and stored.  The message and its first record go
  * into one file, incoming/QID; 250 is sent only after fsync of
  * incoming/ (right after the file's creation) and of that file; every
  * failure path unlinks what it created.
@@ -439,6 +442,143 @@ own_mailbox_refused(const struct inj *j, const struct envelope *e)
 	return false;
 }
 
+/*
+ * Who may say where a message came from.  The client-identity fields
+ * (client address, HELO, AUTH identity, protocol) go into logs and are
+ * what posthorn-bounce trusts ("double-bounce" means: no notice), and
+ * the queue socket is open to every local user.  They are believed only
+ * from the programs that set them: posthorn-smtpd (smtpd_uid),
+ * posthorn-bounce (the spool's owner, or bounce_uid) and root.  Not
+ * alias_user: posthorn-local expanding an alias sends the local label
+ * itself, and alias_user is often the shared nobody.  Anyone else submits locally, whatever it says:
+ * the fields become what sendmail sets (queue/sendmail.c).  As Postfix's
+ * pickup ignores such attributes in files not owned by root or the mail
+ * owner, the message is not refused: ordinary sendmail keeps working.
+ */
+#define LOCAL_LABEL	"local"
+
+bool
+identity_trusted(const struct inject_opts *o)
+{
+	int64_t uid = o->peer_uid;
+
+	if (uid < 0)
+		return false;	/* SO_PEERCRED failed: a stranger */
+	return uid == 0 || uid == (int64_t)geteuid() ||
+	    (o->smtpd_uid >= 0 && uid == o->smtpd_uid) ||
+	    (o->bounce_uid >= 0 && uid == o->bounce_uid);
+}
+
+/* Is v exactly label?  v is hostile (decoded, NUL-terminated, but of
+ * any length up to the decoder's limit): read no more of it than label
+ * is long, plus its end. */
+static bool
+text_is(const char *v, const char *label)
+{
+	size_t n = strlen(label);
+
+	return v != NULL && strnlen(v, n + 1) == n && memcmp(v, label, n) == 0;
+}
+
+/* The protocol names posthorn-smtpd gives a session without AUTH
+ * (smtpd/txn.c session_protocol()): sendmail -bs run by an ordinary
+ * user sends one of them. */
+static bool
+smtp_protocol_without_auth(const char *v)
+{
+	static const char *const names[] = { "SMTP", "ESMTP", "ESMTPS",
+		"UTF8SMTP", "UTF8SMTPS" };
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (text_is(v, names[i]))
+			return true;
+	return false;
+}
+
+int
+identity_relabel(const struct inject_opts *o, struct envelope *e,
+    unsigned *replaced, bool *local_session)
+{
+	unsigned r = 0;
+
+	*replaced = 0;
+	*local_session = false;
+	if (identity_trusted(o))
+		return 0;
+	/* a field left out is filled in, not counted: it claimed nothing */
+	if (e->client_addr != NULL && !text_is(e->client_addr, LOCAL_LABEL))
+		r |= CLIENT_FIELD_ADDR;
+	if (e->client_helo != NULL)
+		r |= CLIENT_FIELD_HELO;
+	if (e->auth != NULL)
+		r |= CLIENT_FIELD_AUTH;
+	if (e->protocol != NULL && !text_is(e->protocol, LOCAL_LABEL))
+		r |= CLIENT_FIELD_PROTOCOL;
+	*local_session = (r & (CLIENT_FIELD_ADDR | CLIENT_FIELD_AUTH)) == 0 &&
+	    (!(r & CLIENT_FIELD_PROTOCOL) ||
+	    smtp_protocol_without_auth(e->protocol));
+	if (envelope_set_str(&e->client_addr, LOCAL_LABEL) == -1 ||
+	    envelope_set_str(&e->client_helo, NULL) == -1 ||
+	    envelope_set_str(&e->auth, NULL) == -1 ||
+	    envelope_set_str(&e->protocol, LOCAL_LABEL) == -1)
+		return -1;
+	*replaced = r;
+	return 0;
+}
+
+/*
+ * The local label for an untrusted submitter, and one log line when it
+ * had claimed something else: event=untrusted_fields, which fields, the
+ * uid.  The claimed values are not logged (a local user's text).  A
+ * plain local SMTP session (sendmail -bs by an ordinary user: its HELO
+ * and "ESMTP") is relabelled too, but logged at LOG_INFO, not as an
+ * attempt (LOG_NOTICE).
+ */
+static int
+relabel_untrusted(const struct inj *j, struct envelope *e)
+{
+	static const struct {
+		unsigned bit;
+		const char *name;
+	} names[] = {
+		{ CLIENT_FIELD_ADDR, "client" },
+		{ CLIENT_FIELD_HELO, "helo" },
+		{ CLIENT_FIELD_AUTH, "auth" },
+		{ CLIENT_FIELD_PROTOCOL, "protocol" },
+	};
+	struct logline l;
+	char list[64];
+	size_t i, used = 0;
+	unsigned replaced;
+	bool local_session;
+
+	if (identity_relabel(j->o, e, &replaced, &local_session) == -1)
+		return -1;
+	if (replaced == 0)
+		return 0;
+	list[0] = '\0';
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		int n;
+
+		if (!(replaced & names[i].bit))
+			continue;
+		n = snprintf(list + used, sizeof(list) - used, "%s%s",
+		    used > 0 ? "," : "", names[i].name);
+		if (n < 0 || (size_t)n >= sizeof(list) - used)
+			break;	/* cannot happen: 25 octets at most */
+		used += (size_t)n;
+	}
+	log_begin(&l, local_session ? LOG_INFO : LOG_NOTICE,
+	    "untrusted_fields");
+	log_add(&l, "qid", j->qid);
+	log_addf(&l, "uid", "%lld", (long long)j->o->peer_uid);
+	log_add(&l, "fields", list);
+	log_add(&l, "action", "replaced by the local label");
+	log_end(&l);
+	return 0;
+}
+
 static void
 check_envelope(struct inj *j, const struct buf *p, struct spool_rec *rec)
 {
@@ -459,6 +599,10 @@ check_envelope(struct inj *j, const struct buf *p, struct spool_rec *rec)
 		    "recipient for its own mailbox");
 	else if (open_message(j) == -1)
 		fail_errno(j, errno);
+	else if (relabel_untrusted(j, &rec->env) == -1) {
+		fail_errno(j, errno);
+		cleanup(j);
+	}
 }
 
 /* One message: the E frame is in p.  -1 closes the connection. */

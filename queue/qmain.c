@@ -5,11 +5,14 @@
  * up to MAX_USE of them one after another (common/forkserver.c).  Writes
  * each message durably into the spool (queue/SPOOL.md) and wakes the
  * scheduler.  Trusts: its configuration and the spool directory; nothing
- * from its clients.  Run as root, it first becomes the spool's owner.
+ * from its clients but their uid (SO_PEERCRED), which decides whether
+ * their client address, HELO, AUTH and protocol are believed (inject.c).
+ * Run as root, it first becomes the spool's owner.
  */
 #include <errno.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +49,49 @@ alias_uid(const struct config *cfg)
 	return pw != NULL ? (int64_t)pw->pw_uid : -1;
 }
 
+/* A user's uid, or -1 when there is none (or it is root: root is
+ * trusted anyway, and "nobody" as root would be a broken system). */
+static int64_t
+uid_of(const char *name)
+{
+	struct passwd *pw = getpwnam(name);
+
+	return pw != NULL && pw->pw_uid != 0 ? (int64_t)pw->pw_uid : -1;
+}
+
+/*
+ * The uid posthorn-smtpd sessions inject as, whose client address,
+ * HELO, AUTH identity and protocol the queue believes (inject.c
+ * identity_trusted()): the user posthorn-smtpd, which posthorn-smtpd
+ * started as root becomes, and which the systemd units run it as.
+ * Without that user, posthorn-run started as root runs the sessions as
+ * nobody (queue/run_proc.c smtpd_identity(); keep the two in step), and
+ * starts us as root too: then nobody's uid.  Otherwise -1 (posthorn-run
+ * run by an ordinary user runs everything as that user, our own uid).
+ */
+static int64_t
+smtpd_uid(bool started_as_root)
+{
+	int64_t uid = uid_of("posthorn-smtpd");
+
+	if (uid == -1 && started_as_root)
+		uid = uid_of("nobody");
+	return uid;
+}
+
+/*
+ * The uid posthorn-bounce injects notices as, when it is not ours: the
+ * scheduler runs as the spool's owner (our uid) and starts it, but a
+ * scheduler that stayed root (a root-owned spool: posthorn-run as root)
+ * starts it as root, and then it becomes nobody (bounce/job.c
+ * bounce_drop_root(), BOUNCE_ROOT_USER).  -1 when we are not root.
+ */
+static int64_t
+bounce_uid(void)
+{
+	return geteuid() == 0 ? uid_of("nobody") : -1;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -53,6 +99,7 @@ main(int argc, char **argv)
 	struct buf err = BUF_INIT;
 	struct inject_opts o;
 	const char *dir = NULL;
+	bool started_as_root;
 	int ch, n, rc;
 
 	log_init("posthorn-queue");
@@ -66,6 +113,7 @@ main(int argc, char **argv)
 	}
 	if (config_load(config_dir(dir), &cfg, &err) == -1)
 		die(78, "configuration error", buf_str(&err));
+	started_as_root = geteuid() == 0;
 	if (spool_drop_privileges(cfg.spool) == -1)
 		die(75, "cannot drop privileges", strerror(errno));
 	if (spool_mkdirs(cfg.spool) == -1)
@@ -75,6 +123,8 @@ main(int argc, char **argv)
 	o.max_message_size = cfg.max_message_size;
 	o.max_recipients = cfg.max_recipients;
 	o.alias_uid = alias_uid(&cfg);
+	o.smtpd_uid = smtpd_uid(started_as_root);
+	o.bounce_uid = bounce_uid();
 	/* idle limit per frame: the client's own limit plus slack, at most a
 	 * day (and never overflowing an int of milliseconds) */
 	o.timeout_ms = (int)((cfg.smtp_timeout > 86400 ? 86400 :

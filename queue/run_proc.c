@@ -504,7 +504,10 @@ check_programs(void)
 /* posthorn-smtpd refuses to stay root and becomes posthorn-smtpd by
  * itself.  On a machine without that user (a development box, a test
  * container) posthorn-run, run by root, starts the sessions as nobody:
- * the network-facing program never runs as root. */
+ * the network-facing program never runs as root.  posthorn-queue,
+ * which we start as root too, makes the same choice to know whose
+ * client addresses to believe (queue/qmain.c smtpd_uid()): keep the two
+ * in step. */
 void
 smtpd_identity(struct run *r)
 {

@@ -129,7 +129,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	o.max_message_size = 4096;
 	o.max_recipients = 50;
 	o.timeout_ms = 1000;
-	o.peer_uid = 1000;
+	o.peer_uid = 1000;	/* an ordinary user: untrusted fields are
+				   relabelled (identity_relabel()) */
+	o.alias_uid = o.smtpd_uid = o.bounce_uid = -1;
 	(void)inject_serve(&o, fd, devnull);
 	close(fd);
 	if (empty_dir("tmp") != 0 || empty_dir("msg") != 0 ||
