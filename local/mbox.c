@@ -4,8 +4,9 @@
  * Locking: an fcntl() write lock on the file, then a dotlock PATH.lock
  * (created O_EXCL; one older than STALE_LOCK seconds is removed as
  * stale).  If the directory does not let us create the dotlock (EACCES,
- * e.g. a /var/mail without group write) the fcntl lock alone is used.
- * Both are retried until lock_timeout; then the delivery is deferred.
+ * e.g. a /var/mail without group write) the fcntl lock alone is used;
+ * so it is when the dotlock there was made by another ordinary user
+ * (foreign_lock()).  Both are retried until lock_timeout; then the delivery is deferred.
  *
  * The append is atomic in effect: the old size is noted under the lock,
  * and on any write or fsync failure the file is truncated back to it.  The
@@ -71,7 +72,10 @@ lock_fcntl(int fd, time_t deadline)
  * mbox back to that size, but only when what follows is one message of
  * ours alone: a From_ line at that offset and no other line starting
  * with "From " after it (mboxrd quoting leaves none in our message), so
- * mail another program appended after it is never cut.
+ * mail another program appended after it is never cut.  The record is
+ * believed only from a regular file with one link that we own (we run as
+ * the mbox's owner): in a mode 1777 spool anyone can create ALICE.lock,
+ * and a forged record would make us cut a message already delivered.
  */
 #define DOT_TAG		"posthorn-local"
 #define REPAIR_MAX	((off_t)1 << 31)	/* larger tails are left */
@@ -141,6 +145,11 @@ dot_repair(const char *lock, const char *path, int fd)
 	lfd = open(lock, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (lfd == -1)
 		return false;
+	if (fstat(lfd, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    st.st_nlink != 1 || st.st_uid != geteuid()) {
+		close(lfd);
+		return false;
+	}
 	n = read(lfd, rec, sizeof(rec) - 1);
 	close(lfd);
 	if (n <= 0)
@@ -166,6 +175,31 @@ dot_repair(const char *lock, const char *path, int fd)
 			    "left part of a message", NULL);
 	}
 	return unlink(lock) == 0;
+}
+
+/*
+ * A dotlock that another ordinary user made.  We run as the mbox's owner,
+ * and whoever legitimately locks that mbox runs as its owner too (a mail
+ * reader, procmail, a setgid-mail dotlock helper) or as root.  Any other
+ * uid could only have made it in a mode 1777 spool directory, where we
+ * cannot remove it (sticky bit): waiting for it would defer the owner's
+ * mail for as long as that user likes.  It is logged and passed over; the
+ * fcntl lock, which we hold, still keeps writers apart.
+ */
+static bool
+foreign_lock(const char *lock, const char *path)
+{
+	struct stat st;
+	char uid[24];
+
+	if (lstat(lock, &st) == -1 || st.st_uid == geteuid() ||
+	    st.st_uid == 0)
+		return false;
+	snprintf(uid, sizeof(uid), "%lu", (unsigned long)st.st_uid);
+	log_msg(LOG_WARNING, "mbox_foreign_dotlock", "mailbox", path, "lock",
+	    lock, "uid", uid, "reason", "a dotlock another user made is "
+	    "ignored (the fcntl lock is held)", NULL);
+	return true;
 }
 
 /* 1 = dotlock held, 0 = directory does not allow one (fcntl only),
@@ -200,6 +234,8 @@ lock_dot(const char *lock, const char *path, int fd, time_t deadline)
 			return -1;
 		if (dot_repair(lock, path, fd))
 			continue;
+		if (foreign_lock(lock, path))
+			return 0;
 		if (lstat(lock, &st) == 0 &&
 		    time(NULL) - st.st_mtime > STALE_LOCK)
 			unlink(lock);

@@ -432,6 +432,46 @@ START_TEST(test_mbox_lock_timeout)
 }
 END_TEST
 
+/* In a mode 1777 spool another user can make ALICE.lock, with a record
+ * that looks like one a killed posthorn-local left: it must neither make
+ * us cut the mbox back (the last message was delivered) nor hold the
+ * mailbox's mail until it is removed. */
+START_TEST(test_mbox_foreign_dotlock)
+{
+	struct lresult r;
+	struct stat st;
+	char rec[160];
+	off_t before;
+	int fd, n;
+
+	if (geteuid() != 0)
+		return;		/* cannot make a lock another uid owns */
+	mbox_deliver(&ctx, tp("victim"), &r);
+	ck_assert_int_eq(r.status, 'D');
+	ck_assert_int_eq(stat(tp("victim"), &st), 0);
+	before = st.st_size;
+	mbox_deliver(&ctx, tp("victim"), &r);
+	ck_assert_int_eq(r.status, 'D');
+	ck_assert_int_eq(stat(tp("victim"), &st), 0);
+	/* "posthorn-local DEADPID DEV INO SIZE-BEFORE-THE-LAST-MESSAGE" */
+	n = snprintf(rec, sizeof(rec), "posthorn-local 4000000 %llu %llu "
+	    "%lld\n", (unsigned long long)st.st_dev,
+	    (unsigned long long)st.st_ino, (long long)before);
+	fd = open(tp("victim.lock"), O_WRONLY | O_CREAT | O_EXCL, 0644);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, rec, (size_t)n), n);
+	ck_assert_int_eq(fchown(fd, 54321, (gid_t)-1), 0);
+	close(fd);
+	before = st.st_size;
+	cfg.lock_timeout = 2;
+	mbox_deliver(&ctx, tp("victim"), &r);
+	ck_assert_int_eq(r.status, 'D');
+	ck_assert_int_eq(stat(tp("victim"), &st), 0);
+	ck_assert_int_gt(st.st_size, before);	/* appended, nothing cut */
+	ck_assert_int_eq(access(tp("victim.lock"), F_OK), 0);	/* not ours */
+}
+END_TEST
+
 START_TEST(test_mbox_fcntl_lock_timeout)
 {
 	struct lresult r;
@@ -830,6 +870,7 @@ suite(void)
 	tcase_add_test(tc, test_mbox_unsafe);
 	tcase_add_test(tc, test_mbox_lock_timeout);
 	tcase_add_test(tc, test_mbox_fcntl_lock_timeout);
+	tcase_add_test(tc, test_mbox_foreign_dotlock);
 	tcase_add_test(tc, test_program);
 	tcase_add_test(tc, test_program_exit_codes);
 	tcase_add_test(tc, test_program_timeout);
