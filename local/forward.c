@@ -9,6 +9,9 @@
  * msgsize octets, nothing after them.  The queue's verdict decides: 2xx
  * done, 4xx temporary, 5xx permanent.
  *
+ * The copy keeps the message's BODY= (8BITMIME) and SMTPUTF8, and gets
+ * SMTPUTF8 when an expanded address is not ASCII (RFC 6531).
+ *
  * DSN (RFC 3461 6.2.7): the copy keeps the message's RET and ENVID, and
  * each forwarded address gets the recipient's ORCPT (or, without one,
  * "rfc822;RCPT" when RCPT is ASCII) and its NOTIFY without SUCCESS: the
@@ -42,6 +45,15 @@ forward_orcpt(const struct lctx *c, struct buf *out)
 	return xtext_encode(c->rcpt, strlen(c->rcpt), out);
 }
 
+static bool
+ascii_only(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s > 0x7f)
+			return false;
+	return true;
+}
+
 static int
 build_env(const struct lctx *c, char *const *addrs, const bool *own,
     size_t n, struct envelope *e)
@@ -56,6 +68,13 @@ build_env(const struct lctx *c, char *const *addrs, const bool *own,
 		notify = NOTIFY_NEVER;
 	envelope_init(e);
 	e->ret = c->ret;
+	e->body = c->body;
+	/* the message's own SMTPUTF8, or an address of the expansion that
+	 * needs it (the queue refuses a non-ASCII address without it) */
+	e->smtputf8 = c->smtputf8 || !ascii_only(c->sender);
+	for (i = 0; i < n; i++)
+		if (!ascii_only(addrs[i]))
+			e->smtputf8 = true;
 	if (envelope_set_sender(e, c->sender) == -1 ||
 	    envelope_set_str(&e->client_addr, "local") == -1 ||
 	    envelope_set_str(&e->protocol, "local") == -1 ||

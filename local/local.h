@@ -46,6 +46,8 @@ struct lctx {
 				   "\user"): no alias, no .forward */
 	enum dsn_ret ret;	/* the message's RET, and ENVID or NULL: */
 	const char *envid;	/*   forwarded copies keep them */
+	enum body_type body;	/* BODY= and SMTPUTF8: so do they */
+	bool smtputf8;
 	int msgfd;		/* the message, LF line ends, seekable */
 	uint64_t msgsize;	/* ... its first msgsize octets (env.size);
 				   anything after them is never read */

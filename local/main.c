@@ -86,6 +86,8 @@ run_job(struct setup *s, struct stream *ctl, struct agent_job *job)
 		c.own_mailbox = job->env.rcpts[i].own_mailbox;
 		c.ret = job->env.ret;
 		c.envid = job->env.envid;
+		c.body = job->env.body;
+		c.smtputf8 = job->env.smtputf8;
 		c.msgfd = job->msgfd;
 		c.msgsize = job->msgsize;
 		c.spawned = s->bound != NULL;
