@@ -376,6 +376,21 @@ still_named(int fd, const char *path)
 	    a.st_dev == b.st_dev && a.st_ino == b.st_ino && a.st_nlink == 1;
 }
 
+/*
+ * An mbox we will not write: a symbolic link, a file with other names,
+ * not a regular file, or another user's.  In a mode 1777 spool any local
+ * user can put one there for someone who has no mbox yet, so it is not
+ * the sender's fault: the delivery is deferred (and logged with the
+ * reason) for the administrator to remove it, not bounced.
+ */
+static void
+unsafe_mbox(struct lresult *r, const char *path, const char *why)
+{
+	res_set(r, 'T', "4.2.0", "mailbox %s: %s, not written (remove or fix "
+	    "it; in a mode 1777 spool another user may have made it)", path,
+	    why);
+}
+
 void
 mbox_deliver(const struct lctx *c, const char *path, struct lresult *r)
 {
@@ -395,6 +410,11 @@ mbox_deliver(const struct lctx *c, const char *path, struct lresult *r)
 	deadline = time(NULL) + (time_t)c->cfg->lock_timeout;
 again:
 	fd = open_mbox(path);
+	if (fd < 0 && (errno == ELOOP || errno == EISDIR)) {
+		unsafe_mbox(r, path, errno == ELOOP ? "a symbolic link" :
+		    "not a regular file");
+		return;
+	}
 	if (fd < 0) {
 		res_errno(r, errno, "mailbox", path);
 		return;
@@ -403,8 +423,12 @@ again:
 		e = errno;
 		close(fd);
 		if (e == EPERM)
-			res_set(r, 'P', "5.2.0", "mailbox %s: owned by "
-			    "another user", path);
+			unsafe_mbox(r, path, "owned by another user");
+		else if (e == EMLINK)
+			unsafe_mbox(r, path, "a file with other names (hard "
+			    "links)");
+		else if (e == EFTYPE_LOCAL)
+			unsafe_mbox(r, path, "not a regular file");
 		else
 			res_errno(r, e, "mailbox", path);
 		return;
