@@ -26,7 +26,10 @@
  * System users: ~/.forward is honoured only when it is a regular file
  * owned by the user and not group- or world-writable; otherwise it is
  * ignored (and logged) and the mail goes to the mailbox.  A home
- * directory that cannot be examined (NFS not mounted, I/O error) defers.
+ * directory that does not exist (Debian's /nonexistent for system
+ * accounts, a removed home) means no .forward and no ~/Maildir/: the mail
+ * goes to mail_spool_dir, as with Postfix; one that cannot be examined
+ * (permission, I/O error, a stale NFS handle) defers.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -240,8 +243,16 @@ deliver_user(struct lctx *c, const struct local_target *t, struct lresult *r)
 	snprintf(c->user, sizeof(c->user), "%s", t->user);
 	snprintf(c->home, sizeof(c->home), "%s", t->home);
 	if (stat(c->home, &st) != 0) {
-		res_set(r, 'T', "4.3.0", "home directory %s: %s", c->home,
-		    strerror(errno));
+		if (errno != ENOENT && errno != ENOTDIR) {
+			res_set(r, 'T', "4.3.0", "home directory %s: %s",
+			    c->home, strerror(errno));
+			return;
+		}
+		/* mailbox_deliver looks for HOME/Maildir/ and finds none */
+		log_msg(LOG_NOTICE, "home_missing", "qid", c->qid, "user",
+		    c->user, "home", c->home, "reason", "no .forward, no "
+		    "~/Maildir/: delivered to mail_spool_dir", NULL);
+		mailbox_deliver(c, c->user, c->home, r);
 		return;
 	}
 	rc = c->own_mailbox ? 0 : read_forward(c, t->uid, &fwd);
