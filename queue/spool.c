@@ -19,6 +19,7 @@
 
 #include "common/frame.h"
 #include "common/io.h"
+#include "common/pdeath.h"
 #include "common/qid.h"
 #include "queue/spool.h"
 
@@ -626,6 +627,7 @@ int
 spool_drop_privileges(const char *spool)
 {
 	struct stat st;
+	struct pdeath pd;
 
 	if (geteuid() != 0)
 		return 0;
@@ -633,10 +635,12 @@ spool_drop_privileges(const char *spool)
 		return errno == ENOENT ? 0 : -1;	/* created by us later */
 	if (st.st_uid == 0)
 		return 0;
+	/* posthorn-run's parent-death signal survives the switch */
+	pdeath_save(&pd);
 	if (setgroups(0, NULL) == -1 || setgid(st.st_gid) == -1 ||
 	    setuid(st.st_uid) == -1)
 		return -1;
-	return 0;
+	return pdeath_restore(&pd);
 }
 
 uint64_t

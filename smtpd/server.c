@@ -40,6 +40,7 @@
 #include "common/filesig.h"
 #include "common/forkserver.h"
 #include "common/log.h"
+#include "common/pdeath.h"
 #include "smtpd/smtpd.h"
 
 #define SMTPD_USER	"posthorn-smtpd"
@@ -52,6 +53,7 @@ static int
 drop_privileges(void)
 {
 	struct passwd *pw;
+	struct pdeath pd;
 
 	if (geteuid() != 0)
 		return 0;
@@ -61,8 +63,11 @@ drop_privileges(void)
 		    "user " SMTPD_USER " to switch to", (char *)NULL);
 		return -1;
 	}
+	/* posthorn-run's parent-death signal survives the switch */
+	pdeath_save(&pd);
 	if (setgroups(0, NULL) != 0 || setgid(pw->pw_gid) != 0 ||
-	    setuid(pw->pw_uid) != 0 || setuid(0) == 0) {
+	    setuid(pw->pw_uid) != 0 || setuid(0) == 0 ||
+	    pdeath_restore(&pd) != 0) {
 		log_msg(LOG_ERR, "fatal", "reason", "cannot drop privileges",
 		    (char *)NULL);
 		return -1;
