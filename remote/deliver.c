@@ -288,7 +288,7 @@ try_address(struct remote *r, struct jobctx *jc, const char *host,
 	p.tlsa = tlsa;
 	jc->attempts++;
 	if (smtp_open(&c, host, sa, &p) == 0) {
-		if (jc->sts_testing && !(c.tls && c.tls_trusted))
+		if (jc->sts_testing && !(c.tls && c.tls_res.trusted))
 			log_sts_testing(jc->job, host, c.tls ? "certificate "
 			    "not verified for the MX name" : "no TLS");
 		if (strcmp(c.relay, jc->reused) == 0) {

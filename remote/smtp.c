@@ -355,13 +355,20 @@ hello(struct smtp_conn *c)
 	return -1;
 }
 
+bool
+smtp_tls_mandatory(enum smtp_tls t)
+{
+	return t != SMTP_TLS_MAY && t != SMTP_TLS_NONE;
+}
+
 static int
 starttls(struct smtp_conn *c)
 {
 	struct reply r;
 	struct buf err = BUF_INIT;
+	struct tls_want w;
 	SSL *ssl;
-	int required = c->p.tls != SMTP_TLS_MAY && c->p.tls != SMTP_TLS_NONE;
+	int required = smtp_tls_mandatory(c->p.tls);
 
 	if (command(c, "STARTTLS", &r, c->p.cmd_ms, "sending STARTTLS",
 	    0) < 0)
@@ -376,14 +383,21 @@ starttls(struct smtp_conn *c)
 	/* anything the peer sent after its 220 is not part of TLS and
 	 * could be read as a reply inside TLS: drop it */
 	stream_discard_input(&c->s);
-	ssl = tls_client_handshake(c->p.ctx, c->fd, c->host,
-	    c->p.tls == SMTP_TLS_VERIFY,
-	    c->p.tls == SMTP_TLS_DANE ? c->p.tlsa : NULL, c->p.cmd_ms,
-	    c->tls_desc,
-	    sizeof(c->tls_desc), &c->tls_trusted, &c->tls_dane_unusable, &err);
+	memset(&w, 0, sizeof(w));
+	w.name = c->host;
+	w.verify = c->p.tls == SMTP_TLS_VERIFY;
+	w.tlsa = c->p.tls == SMTP_TLS_DANE ? c->p.tlsa : NULL;
+	w.min_version = tls_min_version(required);
+	w.timeout_ms = c->p.cmd_ms;
+	ssl = tls_client_handshake(c->p.ctx, c->fd, &w, &c->tls_res, &err);
 	if (ssl == NULL) {
-		fail(c, "4.7.5", "TLS handshake with %s failed: %s", c->relay,
-		    buf_str(&err));
+		if (c->tls_res.version_refused)
+			fail(c, "4.7.5", "TLS handshake with %s failed: %s; "
+			    "TLS 1.0 and 1.1 are not used where TLS is "
+			    "required (RFC 8996)", c->relay, buf_str(&err));
+		else
+			fail(c, "4.7.5", "TLS handshake with %s failed: %s",
+			    c->relay, buf_str(&err));
 		buf_free(&err);
 		c->err.tls_failed = 1;
 		c->broken = 1;
@@ -426,14 +440,14 @@ smtp_start(struct smtp_conn *c, int fd, const char *host, const char *relay,
 {
 	struct reply r;
 	char dsn[16];
-	int required = p->tls != SMTP_TLS_MAY && p->tls != SMTP_TLS_NONE;
+	int required = smtp_tls_mandatory(p->tls);
 
 	memset(c, 0, sizeof(*c));
 	c->fd = fd;
 	c->p = *p;
 	snprintf(c->host, sizeof(c->host), "%s", host);
 	snprintf(c->relay, sizeof(c->relay), "%s", relay);
-	snprintf(c->tls_desc, sizeof(c->tls_desc), "none");
+	snprintf(c->tls_res.desc, sizeof(c->tls_res.desc), "none");
 	buf_init(&c->line);
 	if (stream_init(&c->s, c->fd, c->fd, p->cmd_ms) < 0) {
 		fail(c, "4.3.0", "out of memory");
@@ -470,8 +484,8 @@ smtp_start(struct smtp_conn *c, int fd, const char *host, const char *relay,
 	/* a TLSA set none of whose records is usable asks for TLS only,
 	 * not for a verified certificate (RFC 7672 2.2) */
 	if ((p->tls == SMTP_TLS_VERIFY || (p->tls == SMTP_TLS_DANE &&
-	    p->tlsa != NULL && p->tlsa->n > 0 && !c->tls_dane_unusable)) &&
-	    !c->tls_trusted) {
+	    p->tlsa != NULL && p->tlsa->n > 0 && !c->tls_res.dane_unusable)) &&
+	    !c->tls_res.trusted) {
 		fail(c, "4.7.5", "server certificate of %s not verified",
 		    c->relay);
 		goto bad;
@@ -529,7 +543,7 @@ set_res(struct rres *x, struct smtp_conn *c, char status, const char *dsn,
 	vsnprintf(x->text, sizeof(x->text), fmt, ap);
 	va_end(ap);
 	snprintf(x->relay, sizeof(x->relay), "%s", c->relay);
-	snprintf(x->tls, sizeof(x->tls), "%s", c->tls ? c->tls_desc : "none");
+	snprintf(x->tls, sizeof(x->tls), "%s", c->tls ? c->tls_res.desc : "none");
 }
 
 /* A reply to a command for one recipient: D, P or T. */

@@ -26,6 +26,7 @@
 #include "remote/body.h"
 #include "remote/dns.h"
 #include "remote/reply.h"
+#include "remote/tls.h"
 
 #define EXT_PIPELINING	0x01
 #define EXT_SIZE	0x02
@@ -37,7 +38,8 @@
 
 #define DIAG_MAX	500
 
-/* TLS policy of one attempt. */
+/* TLS policy of one attempt.  Every one but MAY and NONE makes TLS
+ * mandatory (smtp_tls_mandatory), and with it TLS 1.2 or later. */
 enum smtp_tls { SMTP_TLS_MAY, SMTP_TLS_NONE, SMTP_TLS_ENCRYPT,
 	SMTP_TLS_VERIFY, SMTP_TLS_DANE };
 
@@ -72,9 +74,7 @@ struct smtp_conn {
 	unsigned ext;		/* EXT_* offered by the peer */
 	uint64_t size_max;	/* SIZE the peer announced, 0: none */
 	int tls;		/* TLS is on */
-	int tls_trusted;	/* certificate chain and name verified */
-	int tls_dane_unusable;	/* TLSA records, none OpenSSL could use */
-	char tls_desc[96];	/* "TLSv1.3/TLS_AES_256_GCM_SHA384" */
+	struct tls_result tls_res;	/* what the handshake achieved */
 	char host[256];		/* the name we meant to reach */
 	char relay[320];	/* "host[ip]:port" */
 	struct smtp_err err;	/* why the last step failed */
@@ -116,6 +116,7 @@ void smtp_quit(struct smtp_conn *c);
 void smtp_close(struct smtp_conn *c);
 
 /* Helpers shared with deliver.c and tests. */
+bool smtp_tls_mandatory(enum smtp_tls t);
 bool str_has_8bit(const char *s);
 /* Copy dsn into out with its class digit replaced by cls ('4'/'5'). */
 void dsn_with_class(const char *dsn, char cls, char out[16]);

@@ -33,6 +33,7 @@ import sys
 import tempfile
 import threading
 import time
+import warnings
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
@@ -361,9 +362,10 @@ def make_leaf(tmp, ca, name, dns_names):
 class PolicyServer:
     """HTTPS on ip:443 serving /.well-known/mta-sts.txt for each domain
     in policies ({domain: text}, or {domain: (status, headers, body)});
-    requests are recorded in self.requests as (host, path)."""
+    requests are recorded in self.requests as (host, path).  tls_max and
+    ciphers restrict what it negotiates, as for Peer."""
 
-    def __init__(self, ip, cert, policies):
+    def __init__(self, ip, cert, policies, tls_max=None, ciphers=None):
         import http.server
         self.policies = policies
         self.requests = []
@@ -394,6 +396,13 @@ class PolicyServer:
         self.srv = http.server.ThreadingHTTPServer((ip, 443), Handler)
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(*cert)
+        if ciphers is not None:
+            ctx.set_ciphers(ciphers)
+        if tls_max is not None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ctx.minimum_version = ssl.TLSVersion.TLSv1
+                ctx.maximum_version = tls_max
         self.srv.socket = ctx.wrap_socket(self.srv.socket, server_side=True)
         self.thread = threading.Thread(target=self.srv.serve_forever,
                                        daemon=True)
@@ -417,6 +426,7 @@ class Session:
                             # them, before their reply (pipelined)
         self.data = []      # one bytes object per DATA, as received
         self.tls = False
+        self.sni = None     # the server name the client sent in TLS
         self.closed = False
 
 
@@ -469,12 +479,14 @@ class Peer:
     answering) or a list of those (one per use, the last one sticks); a key "HOST:ip:" prefix restricts it to one listening
     address.  ext: the EHLO keywords.  after_starttls: bytes sent right
     after the STARTTLS 220.  cert: (crt, key) to offer STARTTLS; with
-    tls_fail the "handshake" is answered with garbage.
+    tls_fail the "handshake" is answered with garbage; tls_max (an
+    ssl.TLSVersion) and ciphers (an OpenSSL cipher list) restrict what it
+    negotiates.  Each session records the SNI name the client sent.
     """
 
     def __init__(self, ips=("127.0.0.1",), port=0, ext=None, replies=None,
                  cert=None, lmtp=False, after_starttls=b"", tls_fail=False,
-                 name="peer.test", unix=None):
+                 name="peer.test", unix=None, tls_max=None, ciphers=None):
         self.ext = ext if ext is not None else [
             "PIPELINING", "SIZE 10485760", "8BITMIME", "ENHANCEDSTATUSCODES",
             "DSN", "SMTPUTF8"]
@@ -483,6 +495,8 @@ class Peer:
         self.lmtp = lmtp
         self.after_starttls = after_starttls
         self.tls_fail = tls_fail
+        self.tls_max = tls_max
+        self.ciphers = ciphers
         self.name = name
         self.sessions = []
         self.lock = threading.Lock()
@@ -599,6 +613,17 @@ class Peer:
                         raise EOFError
                     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
                     ctx.load_cert_chain(*self.cert)
+                    if self.ciphers is not None:
+                        ctx.set_ciphers(self.ciphers)
+                    if self.tls_max is not None:
+                        with warnings.catch_warnings():
+                            warnings.simplefilter("ignore")
+                            ctx.minimum_version = ssl.TLSVersion.TLSv1
+                            ctx.maximum_version = self.tls_max
+
+                    def sni(sobj, name, c, sess=sess):
+                        sess.sni = name
+                    ctx.sni_callback = sni
                     conn = Conn(ctx.wrap_socket(sock, server_side=True))
                     sess.tls = True
                 elif verb == "MAIL":

@@ -7,7 +7,8 @@
  * has Nagle's algorithm off; a write after a slow reply gets a whole
  * command timeout; the certificate name checks of tls_client_handshake()
  * (no partial wildcards, RFC 7672 3.2.3 / RFC 6125 6.4.3) and the reason
- * a verification failure gives the administrator.
+ * a verification failure gives the administrator; TLS 1.2 at least where
+ * TLS is mandatory, and TLS 1.0 and 1.1 still taken opportunistically.
  */
 #include <arpa/inet.h>
 #include <check.h>
@@ -390,17 +391,19 @@ END_TEST
 
 /* ---- certificate name checks ---- */
 
-/* A self-signed certificate for the DNS name san, written to path (the
- * client trusts it through tls_ca_file); *key and *crt for the server. */
+/* A self-signed certificate for the DNS name san (an RSA key with rsa,
+ * else P-256), written to path (the client trusts it through
+ * tls_ca_file); *key and *crt for the server. */
 static void
-san_cert(const char *san, const char *path, EVP_PKEY **key, X509 **crt)
+san_cert(const char *san, int rsa, const char *path, EVP_PKEY **key,
+    X509 **crt)
 {
 	X509_EXTENSION *ext;
 	X509_NAME *nm;
 	char v[300];
 	FILE *f;
 
-	*key = EVP_EC_gen("P-256");
+	*key = rsa ? EVP_RSA_gen(2048) : EVP_EC_gen("P-256");
 	ck_assert_ptr_nonnull(*key);
 	*crt = X509_new();
 	X509_set_version(*crt, 2);
@@ -424,23 +427,34 @@ san_cert(const char *san, const char *path, EVP_PKEY **key, X509 **crt)
 	fclose(f);
 }
 
-/* Handshake with a forked server presenting a certificate for san,
- * verifying the name host: 1 trusted, 0 refused (err says why). */
+/* The TLS server of these tests, in a child process on sp. */
+struct test_server {
+	const char *san;	/* the certificate's DNS name */
+	int rsa;		/* an RSA key (else P-256) */
+	int max_version;	/* 0: OpenSSL's highest */
+	const char *ciphers;	/* NULL: OpenSSL's default */
+};
+
+/* Handshake with a forked server ts, the client wanting w (its name,
+ * verify, minimum version; the certificate is trusted through
+ * tls_ca_file): 1 with the SSL object freed and *res set, 0 refused
+ * (err says why). */
 static int
-verify_name(const char *san, const char *host, struct buf *err)
+handshake_with(const struct test_server *ts, struct tls_want *w,
+    struct tls_result *res, struct buf *err)
 {
-	char ca[] = "/tmp/test_remote_smtp_ca.XXXXXX", desc[128];
+	char ca[] = "/tmp/test_remote_smtp_ca.XXXXXX";
 	EVP_PKEY *key;
 	X509 *crt;
 	SSL_CTX *ctx, *sctx;
 	SSL *ssl;
 	pid_t pid;
-	int sp[2], fd, trusted, unusable, st;
+	int sp[2], fd, st;
 
 	fd = mkstemp(ca);
 	ck_assert_int_ge(fd, 0);
 	close(fd);
-	san_cert(san, ca, &key, &crt);
+	san_cert(ts->san, ts->rsa, ca, &key, &crt);
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
 	pid = fork();
 	ck_assert_int_ne(pid, -1);
@@ -449,6 +463,14 @@ verify_name(const char *san, const char *host, struct buf *err)
 		sctx = SSL_CTX_new(TLS_server_method());
 		if (sctx == NULL || SSL_CTX_use_certificate(sctx, crt) != 1 ||
 		    SSL_CTX_use_PrivateKey(sctx, key) != 1)
+			_exit(2);
+		if (ts->max_version != 0 && (SSL_CTX_set_min_proto_version(
+		    sctx, TLS1_VERSION) != 1 ||
+		    SSL_CTX_set_max_proto_version(sctx,
+		    ts->max_version) != 1))
+			_exit(2);
+		if (ts->ciphers != NULL &&
+		    SSL_CTX_set_cipher_list(sctx, ts->ciphers) != 1)
 			_exit(2);
 		ssl = SSL_new(sctx);
 		SSL_set_fd(ssl, sp[1]);
@@ -459,8 +481,8 @@ verify_name(const char *san, const char *host, struct buf *err)
 	ctx = tls_client_ctx(ca, err);
 	ck_assert_ptr_nonnull(ctx);
 	buf_reset(err);
-	ssl = tls_client_handshake(ctx, sp[0], host, 1, NULL, 5000, desc,
-	    sizeof(desc), &trusted, &unusable, err);
+	w->timeout_ms = 5000;
+	ssl = tls_client_handshake(ctx, sp[0], w, res, err);
 	if (ssl != NULL)
 		SSL_free(ssl);
 	close(sp[0]);
@@ -469,7 +491,23 @@ verify_name(const char *san, const char *host, struct buf *err)
 	X509_free(crt);
 	EVP_PKEY_free(key);
 	unlink(ca);
-	return ssl != NULL && trusted;
+	return ssl != NULL;
+}
+
+/* Verifying the name host against a certificate for san: 1 trusted, 0
+ * refused (err says why). */
+static int
+verify_name(const char *san, const char *host, struct buf *err)
+{
+	struct test_server ts = { san, 0, 0, NULL };
+	struct tls_want w;
+	struct tls_result res;
+
+	memset(&w, 0, sizeof(w));
+	w.name = host;
+	w.verify = 1;
+	w.min_version = tls_min_version(1);
+	return handshake_with(&ts, &w, &res, err) && res.trusted;
 }
 
 START_TEST(cert_name_checks)
@@ -496,6 +534,63 @@ START_TEST(cert_name_checks)
 }
 END_TEST
 
+/* ---- protocol versions (RFC 8996, RFC 8461 7.2, RFC 7435) ---- */
+
+START_TEST(min_version_policy)
+{
+	ck_assert_int_eq(tls_min_version(1), TLS1_2_VERSION);
+	ck_assert_int_eq(tls_min_version(0), TLS1_VERSION);
+	ck_assert(!smtp_tls_mandatory(SMTP_TLS_MAY));
+	ck_assert(!smtp_tls_mandatory(SMTP_TLS_NONE));
+	ck_assert(smtp_tls_mandatory(SMTP_TLS_ENCRYPT));
+	ck_assert(smtp_tls_mandatory(SMTP_TLS_VERIFY));
+	ck_assert(smtp_tls_mandatory(SMTP_TLS_DANE));
+}
+END_TEST
+
+/* A server that has nothing newer than TLS 1.1 (with RSA key exchange,
+ * which OpenSSL's default security level still allows there). */
+static const struct test_server old_server = {
+	"mx.example.test", 1, TLS1_1_VERSION, "AES128-SHA:@SECLEVEL=0"
+};
+
+START_TEST(old_tls_refused_where_mandatory)
+{
+	struct buf err = BUF_INIT;
+	struct tls_want w;
+	struct tls_result res;
+
+	memset(&w, 0, sizeof(w));
+	w.name = "mx.example.test";
+	w.verify = 1;
+	w.min_version = tls_min_version(1);
+	ck_assert_int_eq(handshake_with(&old_server, &w, &res, &err), 0);
+	ck_assert_int_eq(res.version_refused, 1);
+	ck_assert_int_eq(res.trusted, 0);
+	ck_assert_str_eq(buf_str(&err), "the server offers no TLS version "
+	    "from 1.2 on (tlsv1 alert protocol version)");
+	buf_free(&err);
+}
+END_TEST
+
+START_TEST(old_tls_taken_opportunistically)
+{
+	struct buf err = BUF_INIT;
+	struct tls_want w;
+	struct tls_result res;
+
+	memset(&w, 0, sizeof(w));
+	w.name = "mx.example.test";
+	w.min_version = tls_min_version(0);
+	ck_assert_msg(handshake_with(&old_server, &w, &res, &err) == 1, "%s",
+	    buf_str(&err));
+	ck_assert_int_eq(res.version, TLS1_1_VERSION);
+	ck_assert_int_eq(res.version_refused, 0);
+	ck_assert_str_eq(res.desc, "TLSv1.1/AES128-SHA");
+	buf_free(&err);
+}
+END_TEST
+
 static Suite *
 suite(void)
 {
@@ -510,6 +605,9 @@ suite(void)
 	tcase_add_test(t, dsn_passed_on);
 	tcase_add_test(t, trust_store_lazy);
 	tcase_add_test(t, cert_name_checks);
+	tcase_add_test(t, min_version_policy);
+	tcase_add_test(t, old_tls_refused_where_mandatory);
+	tcase_add_test(t, old_tls_taken_opportunistically);
 	suite_add_tcase(s, t);
 	t = tcase_create("timing");
 	tcase_set_timeout(t, 30);
