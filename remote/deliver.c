@@ -69,6 +69,19 @@ struct jobctx {
 	const char *idna_why;		/* NULL: adomain is set */
 };
 
+/* The TLS policy of one host. */
+struct hostpol {
+	enum smtp_tls tls;
+	struct tlsalist tl;		/* DANE: the TLSA records */
+	char base[NS_MAXDNAME];		/* DANE: the TLSA base domain, the
+					   host or its CNAME-expanded name
+					   (RFC 7672 2.2.2); SNI and first
+					   reference identifier */
+	char alt[NS_MAXDNAME];		/* DANE: the other of the two, a
+					   second reference identifier; ""
+					   when the host is no alias */
+};
+
 static int
 ms(uint64_t seconds)
 {
@@ -277,15 +290,19 @@ transact(struct remote *r, struct jobctx *jc, struct smtp_conn *c)
 
 static void
 try_address(struct remote *r, struct jobctx *jc, const char *host,
-    const struct sockaddr *sa, const struct plan *pl, enum smtp_tls tls,
-    const struct tlsalist *tlsa)
+    const struct sockaddr *sa, const struct plan *pl,
+    const struct hostpol *hp)
 {
 	struct smtp_params p = r->base;
 	struct smtp_conn c;
 
 	p.lmtp = pl->lmtp;
-	p.tls = pl->unix_sock ? SMTP_TLS_NONE : tls;
-	p.tlsa = tlsa;
+	p.tls = pl->unix_sock ? SMTP_TLS_NONE : hp->tls;
+	if (p.tls == SMTP_TLS_DANE) {
+		p.tlsa = &hp->tl;
+		p.tls_name = hp->base;
+		p.tls_alt_name = hp->alt[0] != '\0' ? hp->alt : NULL;
+	}
 	jc->attempts++;
 	if (smtp_open(&c, host, sa, &p) == 0) {
 		if (jc->sts_testing && !(c.tls && c.tls_res.trusted))
@@ -597,6 +614,7 @@ host_addrs(struct remote *r, struct jobctx *jc, const struct plan *pl,
 
 	al->n = 0;
 	al->secure = 0;
+	al->cname[0] = '\0';
 	if (numeric_addr(host, pl->port, &al->v[0])) {
 		/* an MX names a host, never an address (RFC 5321 5.1):
 		 * such a record is skipped, as Postfix does */
@@ -636,21 +654,27 @@ host_addrs(struct remote *r, struct jobctx *jc, const struct plan *pl,
  * the host's address records and the TLSA answer are all authenticated
  * and TLSA records exist; mandatory unauthenticated TLS when they exist
  * but none is usable; opportunistic TLS when there are none or any of the
- * answers is not authenticated.  -1: the TLSA lookup failed, the host
- * must not be used. */
+ * answers is not authenticated.  For a host that is an alias (its
+ * authenticated address answer went through CNAME records) the TLSA
+ * records are looked up at the name it leads to first, and only if there
+ * are none there at the host's own name (RFC 7672 2.2.2); both names are
+ * reference identifiers, the one with the records first.  -1: a TLSA
+ * lookup failed, the host must not be used. */
 static int
 dane_policy(struct remote *r, struct jobctx *jc, const struct plan *pl,
-    const char *host, const struct addrlist *al, struct tlsalist *tl,
-    enum smtp_tls *tls)
+    const char *host, const struct addrlist *al, struct hostpol *hp)
 {
+	const char *names[2];
+	size_t n = 0, i;
 	int rc;
 
-	*tls = pl->tls;
-	tl->n = tl->seen = 0;
-	tl->secure = 0;
+	hp->tls = pl->tls;
+	hp->tl.n = hp->tl.seen = 0;
+	hp->tl.secure = 0;
+	hp->base[0] = hp->alt[0] = '\0';
 	if (pl->tls != SMTP_TLS_DANE)
 		return 0;
-	*tls = SMTP_TLS_MAY;
+	hp->tls = SMTP_TLS_MAY;
 	if (pl->by_mx && !pl->mx_secure)
 		return 0;	/* insecure MX: DANE does not apply */
 	/* RFC 7672 2.2: nor with insecure address records (a [host]
@@ -658,18 +682,33 @@ dane_policy(struct remote *r, struct jobctx *jc, const struct plan *pl,
 	 * routes has none at all */
 	if (!al->secure)
 		return 0;
-	rc = dns_tlsa(&r->dns, host, pl->port, tl);
-	if (rc == DNS_NODATA || rc == DNS_NXDOMAIN)
+	if (al->cname[0] != '\0')
+		names[n++] = al->cname;
+	names[n++] = host;
+	for (i = 0; i < n; i++) {
+		rc = dns_tlsa(&r->dns, names[i], pl->port, &hp->tl);
+		if (rc == DNS_NODATA || rc == DNS_NXDOMAIN)
+			continue;
+		if (rc != DNS_OK) {
+			snprintf(jc->last_dsn, sizeof(jc->last_dsn), "4.7.5");
+			textf(jc->last_text, sizeof(jc->last_text), "TLSA "
+			    "lookup for _%u._tcp.%s failed", pl->port,
+			    names[i]);
+			return -1;
+		}
+		if (!hp->tl.secure)
+			continue;	/* not authenticated: as if none */
+		hp->tls = hp->tl.n > 0 ? SMTP_TLS_DANE : SMTP_TLS_ENCRYPT;
+		snprintf(hp->base, sizeof(hp->base), "%s", names[i]);
+		if (n == 1)
+			return 0;
+		snprintf(hp->alt, sizeof(hp->alt), "%s", names[1 - i]);
+		log_msg(LOG_INFO, "dane", "qid", jc->job->env.qid, "host",
+		    host, "cname", al->cname, "tlsa_base", hp->base,
+		    (char *)NULL);
 		return 0;
-	if (rc != DNS_OK) {
-		snprintf(jc->last_dsn, sizeof(jc->last_dsn), "4.7.5");
-		snprintf(jc->last_text, sizeof(jc->last_text), "TLSA lookup "
-		    "for _%u._tcp.%s failed", pl->port, host);
-		return -1;
 	}
-	if (!tl->secure)
-		return 0;
-	*tls = tl->n > 0 ? SMTP_TLS_DANE : SMTP_TLS_ENCRYPT;
+	hp->tl.n = hp->tl.seen = 0;
 	return 0;
 }
 
@@ -701,15 +740,15 @@ sts_host(struct jobctx *jc, const struct plan *pl, const char *host)
  * plaintext retry); testing reports what enforce would refuse. */
 static void
 sts_tls(struct jobctx *jc, const struct plan *pl, const char *host,
-    enum smtp_tls *tls)
+    struct hostpol *hp)
 {
-	if (!pl->sts || *tls == SMTP_TLS_DANE)
+	if (!pl->sts || hp->tls == SMTP_TLS_DANE)
 		return;
 	if (pl->pol.mode == MTASTS_TESTING) {
 		jc->sts_testing = 1;
 		return;
 	}
-	*tls = SMTP_TLS_VERIFY;
+	hp->tls = SMTP_TLS_VERIFY;
 	textf(jc->sts_note, sizeof(jc->sts_note), "MTA-STS policy of %s "
 	    "(mode enforce) for MX host %s", jc->job->domain, host);
 }
@@ -717,10 +756,9 @@ sts_tls(struct jobctx *jc, const struct plan *pl, const char *host,
 static void
 run_plan(struct remote *r, struct jobctx *jc, const struct plan *pl)
 {
-	static struct tlsalist tl;
+	static struct hostpol hp;
 	struct addrlist al;
 	struct sockaddr_un sun;
-	enum smtp_tls tls;
 	size_t h, a;
 	int any_addr = 0;
 
@@ -728,27 +766,27 @@ run_plan(struct remote *r, struct jobctx *jc, const struct plan *pl)
 		memset(&sun, 0, sizeof(sun));
 		sun.sun_family = AF_UNIX;
 		snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", pl->path);
-		try_address(r, jc, pl->path, (struct sockaddr *)&sun, pl,
-		    SMTP_TLS_NONE, NULL);
+		memset(&hp, 0, sizeof(hp));
+		hp.tls = SMTP_TLS_NONE;
+		try_address(r, jc, pl->path, (struct sockaddr *)&sun, pl, &hp);
 		return;
 	}
 	for (h = 0; h < pl->n && count_open(jc) > 0; h++) {
 		if (host_addrs(r, jc, pl, pl->hosts[h].name, &al) < 0)
 			continue;
 		any_addr = 1;
-		if (dane_policy(r, jc, pl, pl->hosts[h].name, &al, &tl,
-		    &tls) < 0)
+		if (dane_policy(r, jc, pl, pl->hosts[h].name, &al, &hp) < 0)
 			continue;
 		/* DANE, where it applies, takes precedence (RFC 8461 2) */
-		if (tls != SMTP_TLS_DANE && sts_host(jc, pl,
+		if (hp.tls != SMTP_TLS_DANE && sts_host(jc, pl,
 		    pl->hosts[h].name) < 0)
 			continue;
-		sts_tls(jc, pl, pl->hosts[h].name, &tls);
+		sts_tls(jc, pl, pl->hosts[h].name, &hp);
 		for (a = 0; a < al.n && count_open(jc) > 0; a++) {
 			if (jc->attempts >= REMOTE_MAX_ATTEMPTS)
 				break;
 			try_address(r, jc, pl->hosts[h].name,
-			    (struct sockaddr *)&al.v[a], pl, tls, &tl);
+			    (struct sockaddr *)&al.v[a], pl, &hp);
 		}
 		jc->sts_note[0] = '\0';
 		jc->sts_testing = 0;

@@ -386,7 +386,12 @@ starttls(struct smtp_conn *c)
 	memset(&w, 0, sizeof(w));
 	w.name = c->host;
 	w.verify = c->p.tls == SMTP_TLS_VERIFY;
-	w.tlsa = c->p.tls == SMTP_TLS_DANE ? c->p.tlsa : NULL;
+	if (c->p.tls == SMTP_TLS_DANE) {
+		w.tlsa = c->p.tlsa;
+		if (c->p.tls_name != NULL)
+			w.name = c->p.tls_name;
+		w.alt_name = c->p.tls_alt_name;
+	}
 	w.min_version = tls_min_version(required);
 	w.timeout_ms = c->p.cmd_ms;
 	ssl = tls_client_handshake(c->p.ctx, c->fd, &w, &c->tls_res, &err);

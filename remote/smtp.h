@@ -49,6 +49,11 @@ struct smtp_params {
 	enum smtp_tls tls;
 	SSL_CTX *ctx;		/* NULL: never STARTTLS */
 	const struct tlsalist *tlsa;	/* SMTP_TLS_DANE: the records */
+	const char *tls_name;	/* SMTP_TLS_DANE: the TLSA base domain,
+				   for SNI and the name check (NULL: the
+				   host) */
+	const char *tls_alt_name;	/* SMTP_TLS_DANE: another name the
+				   certificate may have (NULL: none) */
 	int connect_ms;		/* connect timeout */
 	int cmd_ms;		/* greeting, EHLO, MAIL, RCPT, RSET (5 min) */
 	int data_init_ms;	/* reply to DATA (2 min) */

@@ -88,14 +88,21 @@ is_ip(const char *s)
 	    inet_pton(AF_INET6, s, tmp) == 1;
 }
 
-/* Add the usable TLSA records; the number added, -1 on error. */
+/* Add the usable TLSA records; the number added, -1 on error.  base is
+ * the TLSA base domain, alt another name the certificate may match
+ * (NULL: none). */
 static int
-dane_setup(SSL *ssl, const char *sni, const struct tlsalist *tlsa)
+dane_setup(SSL *ssl, const char *base, const char *alt,
+    const struct tlsalist *tlsa)
 {
 	size_t i;
 	int added = 0, r;
 
-	if (SSL_dane_enable(ssl, sni) <= 0)
+	if (SSL_dane_enable(ssl, base) <= 0)
+		return -1;
+	/* RFC 7672 2.2.2: for DANE-TA(2), an alias and the name it leads
+	 * to are both reference identifiers */
+	if (alt != NULL && alt[0] != '\0' && SSL_add1_host(ssl, alt) != 1)
 		return -1;
 	/* RFC 7672 3.1.1: no name checks for DANE-EE(3) */
 	(void)SSL_dane_set_flags(ssl, DANE_FLAG_NO_DANE_EE_NAMECHECKS);
@@ -179,7 +186,7 @@ tls_client_handshake(SSL_CTX *ctx, int fd, const struct tls_want *w,
 			goto fail;
 	}
 	if (w->tlsa != NULL && w->tlsa->n > 0 && sni != NULL) {
-		if ((dane = dane_setup(ssl, sni, w->tlsa)) < 0)
+		if ((dane = dane_setup(ssl, sni, w->alt_name, w->tlsa)) < 0)
 			goto fail;
 		if (dane > 0)
 			verify = 1;

@@ -32,8 +32,12 @@ int tls_min_version(int mandatory);
 
 /* What one handshake must achieve. */
 struct tls_want {
-	const char *name;	/* SNI and reference identifier: the host
-				   we meant to reach (NULL: none) */
+	const char *name;	/* SNI and the first reference identifier:
+				   the host we meant to reach, under DANE
+				   the TLSA base domain (NULL: none) */
+	const char *alt_name;	/* DANE only: one more reference identifier
+				   (RFC 7672 2.2.2: the MX host and its
+				   CNAME-expanded name), NULL: none */
 	int verify;		/* fail unless the chain and a name verify */
 	const struct tlsalist *tlsa;	/* DANE (RFC 7672); NULL or empty:
 					   none.  Fail unless the

@@ -233,7 +233,10 @@ class Unbound:
 class FakeDNS:
     """A minimal UDP DNS server on 127.0.0.1 standing in for a validating
     resolver: answers from records {name: [(type, rdata)]} and sets the
-    AD bit for names in secure.  Unknown names get NXDOMAIN."""
+    AD bit for names in secure.  Unknown names get NXDOMAIN.  A name with
+    a CNAME record (rr_cname) is an alias: a query of another type gets
+    the CNAME chain and the records at its end, with the AD bit only when
+    every name in the chain is secure (as a validating resolver does)."""
 
     def __init__(self, records, secure=()):
         self.records = {k.lower().rstrip("."): v for k, v in records.items()}
@@ -270,16 +273,28 @@ class FakeDNS:
         qend = i + 5
         name = ".".join(labels).lower()
         self.queries.append((name, qtype))
-        rrs = [rd for t, rd in self.records.get(name, []) if t == qtype]
+        # (owner, type, rdata): the CNAME chain, then the records
+        answer, cur, secure = [], name, name in self.secure
+        for _ in range(16):
+            cn = [rd for t, rd in self.records.get(cur, []) if t == 5]
+            if qtype == 5 or not cn:
+                break
+            answer.append((cur, 5, cn[0]))
+            cur = wire_name(cn[0])
+            secure = secure and cur in self.secure
+        answer += [(cur, qtype, rd) for t, rd in self.records.get(cur, [])
+                   if t == qtype]
         flags = 0x8180 | (q[2] & 0x01) << 8
-        if name in self.secure:
+        if secure:
             flags |= 0x0020
-        if name not in self.records:
+        if cur not in self.records:
             flags |= 3
         out = q[:2] + flags.to_bytes(2, "big") + b"\x00\x01" + \
-            len(rrs).to_bytes(2, "big") + b"\x00\x00\x00\x00" + q[12:qend]
-        for rd in rrs:
-            out += b"\xc0\x0c" + qtype.to_bytes(2, "big") + b"\x00\x01" + \
+            len(answer).to_bytes(2, "big") + b"\x00\x00\x00\x00" + \
+            q[12:qend]
+        for owner, t, rd in answer:
+            out += (b"\xc0\x0c" if owner == name else dns_name(owner)) + \
+                t.to_bytes(2, "big") + b"\x00\x01" + \
                 (300).to_bytes(4, "big") + len(rd).to_bytes(2, "big") + rd
         return out
 
@@ -287,6 +302,19 @@ class FakeDNS:
 def dns_name(n):
     return b"".join(bytes([len(l)]) + l.encode() for l in
                     n.rstrip(".").split(".")) + b"\x00"
+
+
+def wire_name(b):
+    """The (lower-case) name an uncompressed wire-format name spells."""
+    labels, i = [], 0
+    while b[i] != 0:
+        labels.append(b[i + 1:i + 1 + b[i]].decode("latin-1"))
+        i += 1 + b[i]
+    return ".".join(labels).lower()
+
+
+def rr_cname(target):
+    return (5, dns_name(target))
 
 
 def rr_mx(pref, host):
@@ -305,6 +333,14 @@ def rr_txt(text):
 
 def rr_tlsa(usage, selector, mtype, data):
     return (52, bytes([usage, selector, mtype]) + data)
+
+
+def cert_sha256(crt):
+    """SHA-256 of the whole certificate (TLSA 2 0 1 / 3 0 1)."""
+    import hashlib
+    der = subprocess.run(["openssl", "x509", "-in", crt, "-outform", "DER"],
+                         stdout=subprocess.PIPE, check=True).stdout
+    return hashlib.sha256(der).digest()
 
 
 def spki_sha256(crt):
