@@ -159,6 +159,7 @@ format_relay(struct smtp_conn *c, const struct sockaddr *sa)
 		port = ntohs(sin6->sin6_port);
 	}
 	snprintf(c->relay, sizeof(c->relay), "%s[%s]:%u", c->host, ip, port);
+	c->port = port;
 }
 
 void
@@ -361,6 +362,70 @@ smtp_tls_mandatory(enum smtp_tls t)
 	return t != SMTP_TLS_MAY && t != SMTP_TLS_NONE;
 }
 
+const char *
+smtp_tls_name(enum smtp_tls t)
+{
+	switch (t) {
+	case SMTP_TLS_NONE:
+		return "none";
+	case SMTP_TLS_ENCRYPT:
+		return "encrypt";
+	case SMTP_TLS_VERIFY:
+		return "verify";
+	case SMTP_TLS_DANE:
+		return "dane";
+	default:
+		return "may";
+	}
+}
+
+static bool
+same_name(const char *a, const char *b)
+{
+	return strcasecmp(a, b != NULL ? b : "") == 0;
+}
+
+static bool
+tlsa_has(const struct tlsalist *l, const struct tlsa *t)
+{
+	size_t i;
+
+	for (i = 0; l != NULL && i < l->n && i < DNS_TLSA_MAX; i++)
+		if (l->v[i].usage == t->usage &&
+		    l->v[i].selector == t->selector &&
+		    l->v[i].mtype == t->mtype && l->v[i].len == t->len &&
+		    memcmp(l->v[i].data, t->data, t->len) == 0)
+			return true;
+	return false;
+}
+
+bool
+smtp_conn_satisfies(const struct smtp_conn *c, enum smtp_tls tls,
+    const char *name, const char *alt_name, const struct tlsalist *tlsa,
+    const char **why)
+{
+	*why = NULL;
+	if (!smtp_tls_mandatory(tls))
+		return true;
+	if (!c->tls)
+		*why = "the connection is not encrypted";
+	else if (!smtp_tls_mandatory(c->p.tls))
+		*why = "the connection's TLS was opportunistic";
+	else if (c->tls_res.version < tls_min_version(1))
+		*why = "the connection's TLS is older than 1.2";
+	else if (tls == SMTP_TLS_VERIFY && (c->p.tls != SMTP_TLS_VERIFY ||
+	    !c->tls_res.trusted || !same_name(c->tls_name, name)))
+		*why = "the connection's certificate was not verified for "
+		    "the host";
+	else if (tls == SMTP_TLS_DANE && (c->p.tls != SMTP_TLS_DANE ||
+	    !c->tls_res.dane || !same_name(c->tls_name, name) ||
+	    !same_name(c->tls_alt_name, alt_name) ||
+	    !tlsa_has(tlsa, &c->tls_res.match)))
+		*why = "the connection was not authenticated by the host's "
+		    "current TLSA records";
+	return *why == NULL;
+}
+
 static int
 starttls(struct smtp_conn *c)
 {
@@ -394,6 +459,10 @@ starttls(struct smtp_conn *c)
 	}
 	w.min_version = tls_min_version(required);
 	w.timeout_ms = c->p.cmd_ms;
+	snprintf(c->tls_name, sizeof(c->tls_name), "%s",
+	    w.name != NULL ? w.name : "");
+	snprintf(c->tls_alt_name, sizeof(c->tls_alt_name), "%s",
+	    w.alt_name != NULL ? w.alt_name : "");
 	ssl = tls_client_handshake(c->p.ctx, c->fd, &w, &c->tls_res, &err);
 	if (ssl == NULL) {
 		if (c->tls_res.version_refused)
@@ -424,6 +493,7 @@ smtp_open(struct smtp_conn *c, const char *host, const struct sockaddr *sa,
     const struct smtp_params *p)
 {
 	struct smtp_conn tmp;
+	int rc;
 
 	memset(&tmp, 0, sizeof(tmp));
 	tmp.fd = -1;
@@ -436,7 +506,9 @@ smtp_open(struct smtp_conn *c, const char *host, const struct sockaddr *sa,
 		    strerror(errno));
 		return -1;
 	}
-	return smtp_start(c, tmp.fd, host, tmp.relay, p);
+	rc = smtp_start(c, tmp.fd, host, tmp.relay, p);
+	c->port = tmp.port;
+	return rc;
 }
 
 int

@@ -145,6 +145,27 @@ version_error(unsigned long e)
 	    r == SSL_R_WRONG_SSL_VERSION;
 }
 
+/* Which TLSA record authenticated the peer (a connection kept for the
+ * next job is reused under DANE only while that record is published). */
+static void
+dane_match(SSL *ssl, struct tls_result *res)
+{
+	uint8_t usage, selector, mtype;
+	const unsigned char *data;
+	size_t len;
+
+	if (SSL_get0_dane_authority(ssl, NULL, NULL) < 0 ||
+	    SSL_get0_dane_tlsa(ssl, &usage, &selector, &mtype, &data,
+	    &len) < 0 || data == NULL || len > sizeof(res->match.data))
+		return;
+	res->match.usage = usage;
+	res->match.selector = selector;
+	res->match.mtype = mtype;
+	memcpy(res->match.data, data, len);
+	res->match.len = len;
+	res->dane = 1;
+}
+
 static const char *
 version_name(int v)
 {
@@ -232,10 +253,11 @@ tls_client_handshake(SSL_CTX *ctx, int fd, const struct tls_want *w,
 	}
 	res->trusted = SSL_get_verify_result(ssl) == X509_V_OK &&
 	    SSL_get0_peer_certificate(ssl) != NULL;
+	if (dane > 0 && res->trusted)
+		dane_match(ssl, res);
 	snprintf(res->desc, sizeof(res->desc), "%s/%s%s", SSL_get_version(ssl),
 	    SSL_CIPHER_get_name(SSL_get_current_cipher(ssl)),
-	    dane > 0 && SSL_get0_dane_authority(ssl, NULL, NULL) >= 0 ?
-	    "/dane" : "");
+	    res->dane ? "/dane" : "");
 	return ssl;
 fail:
 	ssl_err(err, "TLS handshake failed");

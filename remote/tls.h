@@ -56,6 +56,8 @@ struct tls_result {
 	int dane_unusable;	/* tlsa had records, none OpenSSL could use
 				   (RFC 7672 2.2: then TLS is still
 				   required, a verified certificate is not) */
+	int dane;		/* a TLSA record authenticated the peer ... */
+	struct tlsa match;	/* ... this one */
 	int version_refused;	/* failed: the peer has no protocol version
 				   at or above min_version */
 };

@@ -8,7 +8,8 @@
  * command timeout; the certificate name checks of tls_client_handshake()
  * (no partial wildcards, RFC 7672 3.2.3 / RFC 6125 6.4.3) and the reason
  * a verification failure gives the administrator; TLS 1.2 at least where
- * TLS is mandatory, and TLS 1.0 and 1.1 still taken opportunistically.
+ * TLS is mandatory, and TLS 1.0 and 1.1 still taken opportunistically;
+ * which kept connections meet the next job's TLS policy.
  */
 #include <arpa/inet.h>
 #include <check.h>
@@ -591,6 +592,118 @@ START_TEST(old_tls_taken_opportunistically)
 }
 END_TEST
 
+/* ---- reuse of a kept connection under the next job's policy ---- */
+
+/* A connection as the handshake under policy made left it. */
+static void
+made(struct smtp_conn *c, enum smtp_tls policy, int tls, int version,
+    int trusted, const char *name, const char *alt)
+{
+	memset(c, 0, sizeof(*c));
+	c->p.tls = policy;
+	c->tls = tls;
+	c->tls_res.version = version;
+	c->tls_res.trusted = trusted;
+	snprintf(c->tls_name, sizeof(c->tls_name), "%s", name);
+	snprintf(c->tls_alt_name, sizeof(c->tls_alt_name), "%s", alt);
+}
+
+static void
+tlsa_rec(struct tlsa *t, unsigned char usage, unsigned char fill)
+{
+	memset(t, 0, sizeof(*t));
+	t->usage = usage;
+	t->selector = 1;
+	t->mtype = 1;
+	memset(t->data, fill, 32);
+	t->len = 32;
+}
+
+static bool
+ok(const struct smtp_conn *c, enum smtp_tls need, const char *name,
+    const char *alt, const struct tlsalist *tl, const char *why_want)
+{
+	const char *why = "unset";
+	bool r = smtp_conn_satisfies(c, need, name, alt, tl, &why);
+
+	if (r)
+		ck_assert_ptr_null(why);
+	else
+		ck_assert_str_eq(why, why_want);
+	return r;
+}
+
+START_TEST(reuse_policy)
+{
+	static struct smtp_conn c;
+	static struct tlsalist tl;
+	const char *opp = "the connection's TLS was opportunistic";
+	const char *nover = "the connection's certificate was not verified "
+	    "for the host";
+	const char *nodane = "the connection was not authenticated by the "
+	    "host's current TLSA records";
+
+	/* opportunistic and no TLS: anything will do */
+	made(&c, SMTP_TLS_MAY, 0, 0, 0, "mx.a.test", "");
+	ck_assert(ok(&c, SMTP_TLS_MAY, "mx.a.test", NULL, NULL, ""));
+	ck_assert(ok(&c, SMTP_TLS_NONE, "mx.a.test", NULL, NULL, ""));
+	/* mandatory TLS: never a connection without it, or with TLS that
+	 * was only opportunistic (any version, certificate not enforced) */
+	ck_assert(!ok(&c, SMTP_TLS_ENCRYPT, "mx.a.test", NULL, NULL,
+	    "the connection is not encrypted"));
+	made(&c, SMTP_TLS_MAY, 1, TLS1_3_VERSION, 1, "mx.a.test", "");
+	ck_assert(!ok(&c, SMTP_TLS_ENCRYPT, "mx.a.test", NULL, NULL, opp));
+	ck_assert(!ok(&c, SMTP_TLS_VERIFY, "mx.a.test", NULL, NULL, opp));
+	ck_assert(!ok(&c, SMTP_TLS_DANE, "mx.a.test", NULL, &tl, opp));
+	made(&c, SMTP_TLS_ENCRYPT, 1, TLS1_2_VERSION, 0, "mx.a.test", "");
+	ck_assert(ok(&c, SMTP_TLS_ENCRYPT, "mx.a.test", NULL, NULL, ""));
+	ck_assert(!ok(&c, SMTP_TLS_VERIFY, "mx.a.test", NULL, NULL, nover));
+	c.tls_res.version = TLS1_1_VERSION;
+	ck_assert(!ok(&c, SMTP_TLS_ENCRYPT, "mx.a.test", NULL, NULL,
+	    "the connection's TLS is older than 1.2"));
+	/* verify: a certificate verified under tls=verify for that name */
+	made(&c, SMTP_TLS_VERIFY, 1, TLS1_3_VERSION, 1, "mx.a.test", "");
+	ck_assert(ok(&c, SMTP_TLS_VERIFY, "MX.A.test", NULL, NULL, ""));
+	ck_assert(ok(&c, SMTP_TLS_ENCRYPT, "mx.b.test", NULL, NULL, ""));
+	ck_assert(!ok(&c, SMTP_TLS_VERIFY, "mx.b.test", NULL, NULL, nover));
+	ck_assert(!ok(&c, SMTP_TLS_DANE, "mx.a.test", NULL, &tl, nodane));
+	c.tls_res.trusted = 0;
+	ck_assert(!ok(&c, SMTP_TLS_VERIFY, "mx.a.test", NULL, NULL, nover));
+	/* dane: authenticated by a record still published, same names */
+	tlsa_rec(&tl.v[0], 3, 0xaa);
+	tlsa_rec(&tl.v[1], 2, 0xbb);
+	tl.n = 2;
+	made(&c, SMTP_TLS_DANE, 1, TLS1_3_VERSION, 1, "h1.provider.test",
+	    "mx.a.test");
+	c.tls_res.dane = 1;
+	tlsa_rec(&c.tls_res.match, 2, 0xbb);
+	ck_assert(ok(&c, SMTP_TLS_DANE, "h1.provider.test", "mx.a.test", &tl,
+	    ""));
+	ck_assert(ok(&c, SMTP_TLS_ENCRYPT, "mx.a.test", NULL, NULL, ""));
+	ck_assert(!ok(&c, SMTP_TLS_VERIFY, "h1.provider.test", NULL, NULL,
+	    nover));
+	ck_assert(!ok(&c, SMTP_TLS_DANE, "mx.a.test", "h1.provider.test",
+	    &tl, nodane));
+	ck_assert(!ok(&c, SMTP_TLS_DANE, "h1.provider.test", NULL, &tl,
+	    nodane));
+	ck_assert(!ok(&c, SMTP_TLS_DANE, "h1.provider.test", "mx.a.test",
+	    NULL, nodane));
+	tl.n = 1;	/* the record that matched is gone */
+	ck_assert(!ok(&c, SMTP_TLS_DANE, "h1.provider.test", "mx.a.test",
+	    &tl, nodane));
+	tl.n = 2;
+	tl.v[1].data[31] ^= 1;	/* ... or changed */
+	ck_assert(!ok(&c, SMTP_TLS_DANE, "h1.provider.test", "mx.a.test",
+	    &tl, nodane));
+	tl.v[1].data[31] ^= 1;
+	c.tls_res.dane = 0;	/* TLS only: no usable record then */
+	ck_assert(!ok(&c, SMTP_TLS_DANE, "h1.provider.test", "mx.a.test",
+	    &tl, nodane));
+	ck_assert_str_eq(smtp_tls_name(SMTP_TLS_DANE), "dane");
+	ck_assert_str_eq(smtp_tls_name(SMTP_TLS_MAY), "may");
+}
+END_TEST
+
 static Suite *
 suite(void)
 {
@@ -608,6 +721,7 @@ suite(void)
 	tcase_add_test(t, min_version_policy);
 	tcase_add_test(t, old_tls_refused_where_mandatory);
 	tcase_add_test(t, old_tls_taken_opportunistically);
+	tcase_add_test(t, reuse_policy);
 	suite_add_tcase(s, t);
 	t = tcase_create("timing");
 	tcase_set_timeout(t, 30);
