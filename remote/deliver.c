@@ -14,6 +14,10 @@
  *     (RFC 8461, mtasts.c) in enforce mode keeps only the MX hosts it
  *     names and requires TLS with a verified certificate for them;
  *     testing mode only logs; DANE, where TLSA records apply, wins;
+ *   - the connection kept from the last job to the same domain is
+ *     used first, but only when its host is still in the plan and it
+ *     was made under a TLS policy at least as strict as the one the
+ *     host has now (reuse_kept); else it is closed;
  *   - a connection failure, a 4xx or a dropped connection moves the
  *     recipients still open to the next address / host; a 5xx is final;
  *   - when the hosts run out, what is still open is deferred.
@@ -806,6 +810,113 @@ run_plan(struct remote *r, struct jobctx *jc, const struct plan *pl)
 		    jc->last_text);
 }
 
+/* ---- the connection kept from the last job ---------------------------- */
+
+/* Close the kept connection, and say why it was not used. */
+static void
+drop_kept(struct remote *r, struct jobctx *jc, const char *why)
+{
+	log_msg(LOG_INFO, "conn-reuse", "qid", jc->job->env.qid, "domain",
+	    jc->job->domain, "relay", r->conn.relay, "action", "closed",
+	    "reason", why, (char *)NULL);
+	r->have_conn = 0;
+	smtp_quit(&r->conn);
+}
+
+/* Where in the plan the kept connection's host is; pl->n: nowhere (the
+ * route, the MX records or the port changed since it was made). */
+static size_t
+kept_host(const struct remote *r, const struct plan *pl)
+{
+	const struct smtp_conn *c = &r->conn;
+	size_t h;
+
+	if (c->p.lmtp != pl->lmtp || c->port != (pl->unix_sock ? 0 : pl->port))
+		return pl->n;
+	for (h = 0; h < pl->n; h++)
+		if (strcasecmp(pl->hosts[h].name, c->host) == 0)
+			break;
+	return h;
+}
+
+/*
+ * The connection kept from the last job to this domain carries this job
+ * only if it meets this job's TLS policy, computed afresh: the routes,
+ * the MX records, the DNSSEC status, the TLSA records and the MTA-STS
+ * policy may all have changed since it was made (a first MTA-STS policy
+ * in enforce mode, say, while the connection was opportunistic).  The
+ * host must still be one of the plan's, allowed by an enforced MTA-STS
+ * policy, and the connection made under a policy at least as strict as
+ * the host's now (smtp_conn_satisfies).  Otherwise it is closed and the
+ * plan starts with new connections.
+ */
+static void
+reuse_kept(struct remote *r, struct jobctx *jc, const struct plan *pl)
+{
+	static struct hostpol hp;
+	struct smtp_conn *c = &r->conn;
+	struct addrlist al;
+	char why[DIAG_MAX + 1];
+	const char *unmet;
+	size_t h;
+
+	h = kept_host(r, pl);
+	if (h == pl->n) {
+		textf(why, sizeof(why), "%s is not a host for %s now",
+		    c->host, jc->job->domain);
+		drop_kept(r, jc, why);
+		return;
+	}
+	memset(&hp, 0, sizeof(hp));
+	hp.tls = pl->unix_sock ? SMTP_TLS_NONE : pl->tls;
+	if (hp.tls == SMTP_TLS_DANE && (host_addrs(r, jc, pl, c->host,
+	    &al) < 0 || dane_policy(r, jc, pl, c->host, &al, &hp) < 0)) {
+		textf(why, sizeof(why), "the TLS policy of %s cannot be "
+		    "determined now", c->host);
+		drop_kept(r, jc, why);
+		return;
+	}
+	/* DANE, where it applies, takes precedence (RFC 8461 2) */
+	if (hp.tls != SMTP_TLS_DANE && pl->sts &&
+	    pl->pol.mode == MTASTS_ENFORCE && !mtasts_mx_match(&pl->pol,
+	    c->host)) {
+		textf(why, sizeof(why), "%s is not in the enforced MTA-STS "
+		    "policy of %s", c->host, jc->job->domain);
+		drop_kept(r, jc, why);
+		return;
+	}
+	if (!pl->unix_sock)
+		sts_tls(jc, pl, c->host, &hp);
+	if (!smtp_conn_satisfies(c, hp.tls, hp.tls == SMTP_TLS_DANE ?
+	    hp.base : c->host, hp.alt[0] != '\0' ? hp.alt : NULL, &hp.tl,
+	    &unmet)) {
+		textf(why, sizeof(why), "TLS policy %s: %s",
+		    smtp_tls_name(hp.tls), unmet);
+		drop_kept(r, jc, why);
+		jc->sts_note[0] = '\0';
+		jc->sts_testing = 0;
+		return;
+	}
+	r->have_conn = 0;
+	if (smtp_rset(c) == 0) {
+		log_msg(LOG_DEBUG, "conn-reuse", "qid", jc->job->env.qid,
+		    "domain", jc->job->domain, "relay", c->relay, "action",
+		    "reused", "tls", smtp_tls_name(hp.tls), (char *)NULL);
+		if (jc->sts_testing && !(c->tls && c->tls_res.trusted))
+			log_sts_testing(jc->job, c->host, c->tls ?
+			    "certificate not verified for the MX name" :
+			    "no TLS");
+		/* a host that answered on the kept connection is not asked
+		 * again at once; one whose connection broke is */
+		snprintf(jc->reused, sizeof(jc->reused), "%s", c->relay);
+		if (transact(r, jc, c) < 0)
+			jc->reused[0] = '\0';
+	} else
+		smtp_quit(c);
+	jc->sts_note[0] = '\0';
+	jc->sts_testing = 0;
+}
+
 /* ---- reporting ------------------------------------------------------- */
 
 static void
@@ -887,21 +998,21 @@ remote_job(struct remote *r, struct stream *ctl, const struct agent_job *job)
 		settle_open(&jc, 'T', "4.3.0", "cannot read the message file");
 		goto done;
 	}
-	if (count_open(&jc) > 0 && r->have_conn) {
+	if (count_open(&jc) > 0 && r->have_conn &&
+	    strcasecmp(r->conn_domain, job->domain) != 0) {
 		r->have_conn = 0;
-		if (strcasecmp(r->conn_domain, job->domain) == 0 &&
-		    smtp_rset(&r->conn) == 0) {
-			/* a host that answered on the kept connection is not
-			 * asked again at once; one whose connection broke is */
-			snprintf(jc.reused, sizeof(jc.reused), "%s",
-			    r->conn.relay);
-			if (transact(r, &jc, &r->conn) < 0)
-				jc.reused[0] = '\0';
-		} else
-			smtp_quit(&r->conn);
+		smtp_quit(&r->conn);
 	}
-	if (count_open(&jc) > 0 && make_plan(r, &jc, &pl) == 0)
-		run_plan(r, &jc, &pl);
+	if (count_open(&jc) > 0) {
+		if (make_plan(r, &jc, &pl) == 0) {
+			if (r->have_conn)
+				reuse_kept(r, &jc, &pl);
+			if (count_open(&jc) > 0)
+				run_plan(r, &jc, &pl);
+		} else if (r->have_conn)
+			drop_kept(r, &jc, "the job was settled without a "
+			    "connection");
+	}
 done:
 	rc = report(ctl, job, &jc);
 	free(jc.res);

@@ -236,7 +236,11 @@ class FakeDNS:
     AD bit for names in secure.  Unknown names get NXDOMAIN.  A name with
     a CNAME record (rr_cname) is an alias: a query of another type gets
     the CNAME chain and the records at its end, with the AD bit only when
-    every name in the chain is secure (as a validating resolver does)."""
+    every name in the chain is secure (as a validating resolver does).
+    sequence[(name, qtype)] = [(records, secure), ...] answers that
+    question with one entry per query instead, the last one sticking
+    (records: [(type, rdata)], or None for NXDOMAIN): DNS that changes
+    between two jobs of one agent."""
 
     def __init__(self, records, secure=()):
         self.records = {k.lower().rstrip("."): v for k, v in records.items()}
@@ -245,6 +249,8 @@ class FakeDNS:
         self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         self.queries = []
+        self.sequence = {}
+        self.lock = threading.Lock()
         self.stopping = False
         threading.Thread(target=self._run, daemon=True).start()
         _stoppers.append(self.stop)
@@ -275,19 +281,28 @@ class FakeDNS:
         self.queries.append((name, qtype))
         # (owner, type, rdata): the CNAME chain, then the records
         answer, cur, secure = [], name, name in self.secure
-        for _ in range(16):
-            cn = [rd for t, rd in self.records.get(cur, []) if t == 5]
-            if qtype == 5 or not cn:
-                break
-            answer.append((cur, 5, cn[0]))
-            cur = wire_name(cn[0])
-            secure = secure and cur in self.secure
-        answer += [(cur, qtype, rd) for t, rd in self.records.get(cur, [])
-                   if t == qtype]
+        with self.lock:
+            seq = self.sequence.get((name, qtype))
+            if seq:
+                rrs, secure = seq.pop(0) if len(seq) > 1 else seq[0]
+        if seq:
+            exists = rrs is not None
+            answer = [(name, qtype, rd) for t, rd in rrs or [] if t == qtype]
+        else:
+            for _ in range(16):
+                cn = [rd for t, rd in self.records.get(cur, []) if t == 5]
+                if qtype == 5 or not cn:
+                    break
+                answer.append((cur, 5, cn[0]))
+                cur = wire_name(cn[0])
+                secure = secure and cur in self.secure
+            answer += [(cur, qtype, rd) for t, rd in
+                       self.records.get(cur, []) if t == qtype]
+            exists = cur in self.records
         flags = 0x8180 | (q[2] & 0x01) << 8
         if secure:
             flags |= 0x0020
-        if cur not in self.records:
+        if not exists:
             flags |= 3
         out = q[:2] + flags.to_bytes(2, "big") + b"\x00\x01" + \
             len(answer).to_bytes(2, "big") + b"\x00\x00\x00\x00" + \
