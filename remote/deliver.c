@@ -14,6 +14,10 @@
  *     (RFC 8461, mtasts.c) in enforce mode keeps only the MX hosts it
  *     names and requires TLS with a verified certificate for them;
  *     testing mode only logs; DANE, where TLSA records apply, wins;
+ *   - the connection kept from the last job to the same domain is
+ *     used first, but only when its host is still in the plan and it
+ *     was made under a TLS policy at least as strict as the one the
+ *     host has now (reuse_kept); else it is closed;
  *   - a connection failure, a 4xx or a dropped connection moves the
  *     recipients still open to the next address / host; a 5xx is final;
  *   - when the hosts run out, what is still open is deferred.
@@ -67,6 +71,19 @@ struct jobctx {
 	char sts_note[300];		/* this host: errors are MTA-STS's */
 	char adomain[256];		/* the domain in A-labels (IDNA) */
 	const char *idna_why;		/* NULL: adomain is set */
+};
+
+/* The TLS policy of one host. */
+struct hostpol {
+	enum smtp_tls tls;
+	struct tlsalist tl;		/* DANE: the TLSA records */
+	char base[NS_MAXDNAME];		/* DANE: the TLSA base domain, the
+					   host or its CNAME-expanded name
+					   (RFC 7672 2.2.2); SNI and first
+					   reference identifier */
+	char alt[NS_MAXDNAME];		/* DANE: the other of the two, a
+					   second reference identifier; ""
+					   when the host is no alias */
 };
 
 static int
@@ -277,18 +294,22 @@ transact(struct remote *r, struct jobctx *jc, struct smtp_conn *c)
 
 static void
 try_address(struct remote *r, struct jobctx *jc, const char *host,
-    const struct sockaddr *sa, const struct plan *pl, enum smtp_tls tls,
-    const struct tlsalist *tlsa)
+    const struct sockaddr *sa, const struct plan *pl,
+    const struct hostpol *hp)
 {
 	struct smtp_params p = r->base;
 	struct smtp_conn c;
 
 	p.lmtp = pl->lmtp;
-	p.tls = pl->unix_sock ? SMTP_TLS_NONE : tls;
-	p.tlsa = tlsa;
+	p.tls = pl->unix_sock ? SMTP_TLS_NONE : hp->tls;
+	if (p.tls == SMTP_TLS_DANE) {
+		p.tlsa = &hp->tl;
+		p.tls_name = hp->base;
+		p.tls_alt_name = hp->alt[0] != '\0' ? hp->alt : NULL;
+	}
 	jc->attempts++;
 	if (smtp_open(&c, host, sa, &p) == 0) {
-		if (jc->sts_testing && !(c.tls && c.tls_trusted))
+		if (jc->sts_testing && !(c.tls && c.tls_res.trusted))
 			log_sts_testing(jc->job, host, c.tls ? "certificate "
 			    "not verified for the MX name" : "no TLS");
 		if (strcmp(c.relay, jc->reused) == 0) {
@@ -597,6 +618,7 @@ host_addrs(struct remote *r, struct jobctx *jc, const struct plan *pl,
 
 	al->n = 0;
 	al->secure = 0;
+	al->cname[0] = '\0';
 	if (numeric_addr(host, pl->port, &al->v[0])) {
 		/* an MX names a host, never an address (RFC 5321 5.1):
 		 * such a record is skipped, as Postfix does */
@@ -636,21 +658,27 @@ host_addrs(struct remote *r, struct jobctx *jc, const struct plan *pl,
  * the host's address records and the TLSA answer are all authenticated
  * and TLSA records exist; mandatory unauthenticated TLS when they exist
  * but none is usable; opportunistic TLS when there are none or any of the
- * answers is not authenticated.  -1: the TLSA lookup failed, the host
- * must not be used. */
+ * answers is not authenticated.  For a host that is an alias (its
+ * authenticated address answer went through CNAME records) the TLSA
+ * records are looked up at the name it leads to first, and only if there
+ * are none there at the host's own name (RFC 7672 2.2.2); both names are
+ * reference identifiers, the one with the records first.  -1: a TLSA
+ * lookup failed, the host must not be used. */
 static int
 dane_policy(struct remote *r, struct jobctx *jc, const struct plan *pl,
-    const char *host, const struct addrlist *al, struct tlsalist *tl,
-    enum smtp_tls *tls)
+    const char *host, const struct addrlist *al, struct hostpol *hp)
 {
+	const char *names[2];
+	size_t n = 0, i;
 	int rc;
 
-	*tls = pl->tls;
-	tl->n = tl->seen = 0;
-	tl->secure = 0;
+	hp->tls = pl->tls;
+	hp->tl.n = hp->tl.seen = 0;
+	hp->tl.secure = 0;
+	hp->base[0] = hp->alt[0] = '\0';
 	if (pl->tls != SMTP_TLS_DANE)
 		return 0;
-	*tls = SMTP_TLS_MAY;
+	hp->tls = SMTP_TLS_MAY;
 	if (pl->by_mx && !pl->mx_secure)
 		return 0;	/* insecure MX: DANE does not apply */
 	/* RFC 7672 2.2: nor with insecure address records (a [host]
@@ -658,18 +686,33 @@ dane_policy(struct remote *r, struct jobctx *jc, const struct plan *pl,
 	 * routes has none at all */
 	if (!al->secure)
 		return 0;
-	rc = dns_tlsa(&r->dns, host, pl->port, tl);
-	if (rc == DNS_NODATA || rc == DNS_NXDOMAIN)
+	if (al->cname[0] != '\0')
+		names[n++] = al->cname;
+	names[n++] = host;
+	for (i = 0; i < n; i++) {
+		rc = dns_tlsa(&r->dns, names[i], pl->port, &hp->tl);
+		if (rc == DNS_NODATA || rc == DNS_NXDOMAIN)
+			continue;
+		if (rc != DNS_OK) {
+			snprintf(jc->last_dsn, sizeof(jc->last_dsn), "4.7.5");
+			textf(jc->last_text, sizeof(jc->last_text), "TLSA "
+			    "lookup for _%u._tcp.%s failed", pl->port,
+			    names[i]);
+			return -1;
+		}
+		if (!hp->tl.secure)
+			continue;	/* not authenticated: as if none */
+		hp->tls = hp->tl.n > 0 ? SMTP_TLS_DANE : SMTP_TLS_ENCRYPT;
+		snprintf(hp->base, sizeof(hp->base), "%s", names[i]);
+		if (n == 1)
+			return 0;
+		snprintf(hp->alt, sizeof(hp->alt), "%s", names[1 - i]);
+		log_msg(LOG_INFO, "dane", "qid", jc->job->env.qid, "host",
+		    host, "cname", al->cname, "tlsa_base", hp->base,
+		    (char *)NULL);
 		return 0;
-	if (rc != DNS_OK) {
-		snprintf(jc->last_dsn, sizeof(jc->last_dsn), "4.7.5");
-		snprintf(jc->last_text, sizeof(jc->last_text), "TLSA lookup "
-		    "for _%u._tcp.%s failed", pl->port, host);
-		return -1;
 	}
-	if (!tl->secure)
-		return 0;
-	*tls = tl->n > 0 ? SMTP_TLS_DANE : SMTP_TLS_ENCRYPT;
+	hp->tl.n = hp->tl.seen = 0;
 	return 0;
 }
 
@@ -701,15 +744,15 @@ sts_host(struct jobctx *jc, const struct plan *pl, const char *host)
  * plaintext retry); testing reports what enforce would refuse. */
 static void
 sts_tls(struct jobctx *jc, const struct plan *pl, const char *host,
-    enum smtp_tls *tls)
+    struct hostpol *hp)
 {
-	if (!pl->sts || *tls == SMTP_TLS_DANE)
+	if (!pl->sts || hp->tls == SMTP_TLS_DANE)
 		return;
 	if (pl->pol.mode == MTASTS_TESTING) {
 		jc->sts_testing = 1;
 		return;
 	}
-	*tls = SMTP_TLS_VERIFY;
+	hp->tls = SMTP_TLS_VERIFY;
 	textf(jc->sts_note, sizeof(jc->sts_note), "MTA-STS policy of %s "
 	    "(mode enforce) for MX host %s", jc->job->domain, host);
 }
@@ -717,10 +760,9 @@ sts_tls(struct jobctx *jc, const struct plan *pl, const char *host,
 static void
 run_plan(struct remote *r, struct jobctx *jc, const struct plan *pl)
 {
-	static struct tlsalist tl;
+	static struct hostpol hp;
 	struct addrlist al;
 	struct sockaddr_un sun;
-	enum smtp_tls tls;
 	size_t h, a;
 	int any_addr = 0;
 
@@ -728,27 +770,27 @@ run_plan(struct remote *r, struct jobctx *jc, const struct plan *pl)
 		memset(&sun, 0, sizeof(sun));
 		sun.sun_family = AF_UNIX;
 		snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", pl->path);
-		try_address(r, jc, pl->path, (struct sockaddr *)&sun, pl,
-		    SMTP_TLS_NONE, NULL);
+		memset(&hp, 0, sizeof(hp));
+		hp.tls = SMTP_TLS_NONE;
+		try_address(r, jc, pl->path, (struct sockaddr *)&sun, pl, &hp);
 		return;
 	}
 	for (h = 0; h < pl->n && count_open(jc) > 0; h++) {
 		if (host_addrs(r, jc, pl, pl->hosts[h].name, &al) < 0)
 			continue;
 		any_addr = 1;
-		if (dane_policy(r, jc, pl, pl->hosts[h].name, &al, &tl,
-		    &tls) < 0)
+		if (dane_policy(r, jc, pl, pl->hosts[h].name, &al, &hp) < 0)
 			continue;
 		/* DANE, where it applies, takes precedence (RFC 8461 2) */
-		if (tls != SMTP_TLS_DANE && sts_host(jc, pl,
+		if (hp.tls != SMTP_TLS_DANE && sts_host(jc, pl,
 		    pl->hosts[h].name) < 0)
 			continue;
-		sts_tls(jc, pl, pl->hosts[h].name, &tls);
+		sts_tls(jc, pl, pl->hosts[h].name, &hp);
 		for (a = 0; a < al.n && count_open(jc) > 0; a++) {
 			if (jc->attempts >= REMOTE_MAX_ATTEMPTS)
 				break;
 			try_address(r, jc, pl->hosts[h].name,
-			    (struct sockaddr *)&al.v[a], pl, tls, &tl);
+			    (struct sockaddr *)&al.v[a], pl, &hp);
 		}
 		jc->sts_note[0] = '\0';
 		jc->sts_testing = 0;
@@ -766,6 +808,113 @@ run_plan(struct remote *r, struct jobctx *jc, const struct plan *pl)
 	else
 		settle_open(jc, 'P', pl->by_mx ? "5.4.4" : "5.1.2", "%s",
 		    jc->last_text);
+}
+
+/* ---- the connection kept from the last job ---------------------------- */
+
+/* Close the kept connection, and say why it was not used. */
+static void
+drop_kept(struct remote *r, struct jobctx *jc, const char *why)
+{
+	log_msg(LOG_INFO, "conn-reuse", "qid", jc->job->env.qid, "domain",
+	    jc->job->domain, "relay", r->conn.relay, "action", "closed",
+	    "reason", why, (char *)NULL);
+	r->have_conn = 0;
+	smtp_quit(&r->conn);
+}
+
+/* Where in the plan the kept connection's host is; pl->n: nowhere (the
+ * route, the MX records or the port changed since it was made). */
+static size_t
+kept_host(const struct remote *r, const struct plan *pl)
+{
+	const struct smtp_conn *c = &r->conn;
+	size_t h;
+
+	if (c->p.lmtp != pl->lmtp || c->port != (pl->unix_sock ? 0 : pl->port))
+		return pl->n;
+	for (h = 0; h < pl->n; h++)
+		if (strcasecmp(pl->hosts[h].name, c->host) == 0)
+			break;
+	return h;
+}
+
+/*
+ * The connection kept from the last job to this domain carries this job
+ * only if it meets this job's TLS policy, computed afresh: the routes,
+ * the MX records, the DNSSEC status, the TLSA records and the MTA-STS
+ * policy may all have changed since it was made (a first MTA-STS policy
+ * in enforce mode, say, while the connection was opportunistic).  The
+ * host must still be one of the plan's, allowed by an enforced MTA-STS
+ * policy, and the connection made under a policy at least as strict as
+ * the host's now (smtp_conn_satisfies).  Otherwise it is closed and the
+ * plan starts with new connections.
+ */
+static void
+reuse_kept(struct remote *r, struct jobctx *jc, const struct plan *pl)
+{
+	static struct hostpol hp;
+	struct smtp_conn *c = &r->conn;
+	struct addrlist al;
+	char why[DIAG_MAX + 1];
+	const char *unmet;
+	size_t h;
+
+	h = kept_host(r, pl);
+	if (h == pl->n) {
+		textf(why, sizeof(why), "%s is not a host for %s now",
+		    c->host, jc->job->domain);
+		drop_kept(r, jc, why);
+		return;
+	}
+	memset(&hp, 0, sizeof(hp));
+	hp.tls = pl->unix_sock ? SMTP_TLS_NONE : pl->tls;
+	if (hp.tls == SMTP_TLS_DANE && (host_addrs(r, jc, pl, c->host,
+	    &al) < 0 || dane_policy(r, jc, pl, c->host, &al, &hp) < 0)) {
+		textf(why, sizeof(why), "the TLS policy of %s cannot be "
+		    "determined now", c->host);
+		drop_kept(r, jc, why);
+		return;
+	}
+	/* DANE, where it applies, takes precedence (RFC 8461 2) */
+	if (hp.tls != SMTP_TLS_DANE && pl->sts &&
+	    pl->pol.mode == MTASTS_ENFORCE && !mtasts_mx_match(&pl->pol,
+	    c->host)) {
+		textf(why, sizeof(why), "%s is not in the enforced MTA-STS "
+		    "policy of %s", c->host, jc->job->domain);
+		drop_kept(r, jc, why);
+		return;
+	}
+	if (!pl->unix_sock)
+		sts_tls(jc, pl, c->host, &hp);
+	if (!smtp_conn_satisfies(c, hp.tls, hp.tls == SMTP_TLS_DANE ?
+	    hp.base : c->host, hp.alt[0] != '\0' ? hp.alt : NULL, &hp.tl,
+	    &unmet)) {
+		textf(why, sizeof(why), "TLS policy %s: %s",
+		    smtp_tls_name(hp.tls), unmet);
+		drop_kept(r, jc, why);
+		jc->sts_note[0] = '\0';
+		jc->sts_testing = 0;
+		return;
+	}
+	r->have_conn = 0;
+	if (smtp_rset(c) == 0) {
+		log_msg(LOG_DEBUG, "conn-reuse", "qid", jc->job->env.qid,
+		    "domain", jc->job->domain, "relay", c->relay, "action",
+		    "reused", "tls", smtp_tls_name(hp.tls), (char *)NULL);
+		if (jc->sts_testing && !(c->tls && c->tls_res.trusted))
+			log_sts_testing(jc->job, c->host, c->tls ?
+			    "certificate not verified for the MX name" :
+			    "no TLS");
+		/* a host that answered on the kept connection is not asked
+		 * again at once; one whose connection broke is */
+		snprintf(jc->reused, sizeof(jc->reused), "%s", c->relay);
+		if (transact(r, jc, c) < 0)
+			jc->reused[0] = '\0';
+	} else
+		smtp_quit(c);
+	jc->sts_note[0] = '\0';
+	jc->sts_testing = 0;
 }
 
 /* ---- reporting ------------------------------------------------------- */
@@ -849,21 +998,21 @@ remote_job(struct remote *r, struct stream *ctl, const struct agent_job *job)
 		settle_open(&jc, 'T', "4.3.0", "cannot read the message file");
 		goto done;
 	}
-	if (count_open(&jc) > 0 && r->have_conn) {
+	if (count_open(&jc) > 0 && r->have_conn &&
+	    strcasecmp(r->conn_domain, job->domain) != 0) {
 		r->have_conn = 0;
-		if (strcasecmp(r->conn_domain, job->domain) == 0 &&
-		    smtp_rset(&r->conn) == 0) {
-			/* a host that answered on the kept connection is not
-			 * asked again at once; one whose connection broke is */
-			snprintf(jc.reused, sizeof(jc.reused), "%s",
-			    r->conn.relay);
-			if (transact(r, &jc, &r->conn) < 0)
-				jc.reused[0] = '\0';
-		} else
-			smtp_quit(&r->conn);
+		smtp_quit(&r->conn);
 	}
-	if (count_open(&jc) > 0 && make_plan(r, &jc, &pl) == 0)
-		run_plan(r, &jc, &pl);
+	if (count_open(&jc) > 0) {
+		if (make_plan(r, &jc, &pl) == 0) {
+			if (r->have_conn)
+				reuse_kept(r, &jc, &pl);
+			if (count_open(&jc) > 0)
+				run_plan(r, &jc, &pl);
+		} else if (r->have_conn)
+			drop_kept(r, &jc, "the job was settled without a "
+			    "connection");
+	}
 done:
 	rc = report(ctl, job, &jc);
 	free(jc.res);

@@ -3,7 +3,8 @@
  * domain (routes table, else DNS MX with A/AAAA fallback), try its hosts
  * in order until every recipient has a final answer or the hosts run out,
  * report one result per recipient to the scheduler and log it.  The last
- * connection stays open for the scheduler's next job to the same domain.
+ * connection stays open for the scheduler's next job to the same domain,
+ * which uses it only if it meets that job's TLS policy.
  */
 #ifndef POSTHORN_REMOTE_DELIVER_H
 #define POSTHORN_REMOTE_DELIVER_H

@@ -12,8 +12,10 @@
 #include <errno.h>
 #include <netdb.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "remote/dns.h"
 
@@ -355,6 +357,49 @@ dns_parse_txt(const unsigned char *ans, size_t len, struct txtlist *out)
 }
 
 int
+dns_parse_cname_target(const unsigned char *ans, size_t len,
+    char out[NS_MAXDNAME])
+{
+	ns_msg msg;
+	ns_rr rr;
+	char next[NS_MAXDNAME];
+	int i, count, used, steps, found;
+
+	out[0] = '\0';
+	if (len > ANSWER_MAX || ns_initparse(ans, (int)len, &msg) < 0 ||
+	    ns_msg_count(msg, ns_s_qd) != 1 ||
+	    ns_parserr(&msg, ns_s_qd, 0, &rr) < 0)
+		return -1;
+	/* ns_rr_name() is "." (a literal) for the root */
+	snprintf(out, NS_MAXDNAME, "%s", ns_rr_name(rr));
+	count = ns_msg_count(msg, ns_s_an);
+	for (steps = 0;; steps++) {
+		found = 0;
+		for (i = 0; i < count && !found; i++) {
+			if (ns_parserr(&msg, ns_s_an, i, &rr) < 0)
+				return -1;
+			if (ns_rr_class(rr) != ns_c_in ||
+			    ns_rr_type(rr) != ns_t_cname ||
+			    strcasecmp(ns_rr_name(rr), out) != 0)
+				continue;
+			used = ns_name_uncompress(ns_msg_base(msg),
+			    ns_msg_end(msg), ns_rr_rdata(rr), next,
+			    sizeof(next));
+			if (used < 0 || (size_t)used != ns_rr_rdlen(rr) ||
+			    next[0] == '\0')
+				return -1;
+			found = 1;
+		}
+		if (!found)
+			return steps > 0;
+		/* a loop comes back here until the limit */
+		if (steps == DNS_CNAME_MAX)
+			return -1;
+		memcpy(out, next, sizeof(next));
+	}
+}
+
+int
 dns_answer_secure(const unsigned char *ans, size_t len)
 {
 	ns_msg msg;
@@ -481,6 +526,29 @@ dns_txt(struct dns *d, const char *name, struct txtlist *out)
 	return rc;
 }
 
+/* Where the CNAME records of an answer that gave addresses lead, into
+ * out->cname (first: the first such answer).  The AAAA and the A answer
+ * must agree: -1 when they do not, or when the chain is malformed. */
+static int
+merge_cname(struct addrlist *out, const unsigned char *ans, size_t len,
+    int first)
+{
+	char target[NS_MAXDNAME];
+	int expanded;
+
+	expanded = dns_parse_cname_target(ans, len, target);
+	if (expanded < 0)
+		return -1;
+	if (first) {
+		if (expanded)
+			memcpy(out->cname, target, sizeof(target));
+		return 0;
+	}
+	if (!expanded)
+		return out->cname[0] == '\0' ? 0 : -1;
+	return strcasecmp(target, out->cname) == 0 ? 0 : -1;
+}
+
 int
 dns_addrs(struct dns *d, const char *host, unsigned port,
     struct addrlist *out)
@@ -488,10 +556,12 @@ dns_addrs(struct dns *d, const char *host, unsigned port,
 	static const int types[2] = { ns_t_aaaa, ns_t_a };
 	unsigned char *ans;
 	size_t len = 0, before;
-	int rc, k, worst = DNS_NXDOMAIN, insecure = 0;
+	int rc, k, worst = DNS_NXDOMAIN, insecure = 0, answers = 0;
+	int cname_ok = 1;
 
 	out->n = 0;
 	out->secure = 0;
+	out->cname[0] = '\0';
 	if ((ans = malloc(ANSWER_MAX)) == NULL)
 		return DNS_TEMP;
 	for (k = 0; k < 2; k++) {
@@ -499,10 +569,17 @@ dns_addrs(struct dns *d, const char *host, unsigned port,
 		rc = query(d, host, types[k], ans, &len);
 		if (rc == DNS_OK)
 			rc = dns_parse_addrs(ans, len, types[k], port, out);
-		/* RFC 7672 2.2: the address records DANE relies on must
-		 * be authenticated, every RRset that gave an address */
-		if (out->n > before && !dns_answer_secure(ans, len))
-			insecure = 1;
+		if (out->n > before) {
+			/* RFC 7672 2.2: the address records DANE relies on
+			 * must be authenticated, every RRset that gave an
+			 * address */
+			if (!dns_answer_secure(ans, len))
+				insecure = 1;
+			/* RFC 7672 2.2.2: and an alias's TLSA records may be
+			 * at the name it leads to */
+			if (merge_cname(out, ans, len, answers++ == 0) < 0)
+				cname_ok = 0;
+		}
 		if (rc == DNS_TEMP || rc == DNS_BAD)
 			worst = DNS_TEMP;
 		else if (rc == DNS_NODATA && worst == DNS_NXDOMAIN)
@@ -510,5 +587,7 @@ dns_addrs(struct dns *d, const char *host, unsigned port,
 	}
 	free(ans);
 	out->secure = out->n > 0 && !insecure;
+	if (!cname_ok || strcasecmp(out->cname, host) == 0)
+		out->cname[0] = '\0';
 	return out->n > 0 ? DNS_OK : worst;
 }

@@ -57,11 +57,17 @@ struct tlsalist {
 	int secure;		/* the answer had the AD bit */
 };
 
+#define DNS_CNAME_MAX	8	/* CNAME records followed in one answer */
+
 struct addrlist {
 	struct sockaddr_storage v[2 * DNS_ADDR_MAX];
 	size_t n;
 	int secure;		/* every answer that gave addresses had the
 				   AD bit (RFC 7672 2.2: DANE needs them) */
+	char cname[NS_MAXDNAME];	/* the host's fully CNAME-expanded
+				   name, when the answers that gave
+				   addresses went through CNAME records and
+				   agree on where they lead; "" otherwise */
 };
 
 /* TXT records (for MTA-STS, RFC 8461 3.1): each record's strings
@@ -93,7 +99,8 @@ int dns_mx(struct dns *d, const char *domain, struct mxlist *out);
 /* AAAA and A records of host (IPv6 first), port set on each.  DNS_OK
  * when at least one address was found; otherwise the more hopeful of
  * the two lookups' results (DNS_TEMP before DNS_NODATA / DNS_NXDOMAIN).
- * out->secure: every answer that contributed addresses had the AD bit. */
+ * out->secure: every answer that contributed addresses had the AD bit;
+ * out->cname: where the CNAME records of those answers lead. */
 int dns_addrs(struct dns *d, const char *host, unsigned port,
     struct addrlist *out);
 
@@ -115,6 +122,13 @@ int dns_parse_addrs(const unsigned char *ans, size_t len, int type,
 int dns_parse_tlsa(const unsigned char *ans, size_t len,
     struct tlsalist *out);
 int dns_parse_txt(const unsigned char *ans, size_t len, struct txtlist *out);
+/* The name the answer's records belong to: its question name followed
+ * through the answer's CNAME records (RFC 1034 3.6.2), at most
+ * DNS_CNAME_MAX of them.  1 with out set when a CNAME was followed, 0
+ * when there is none (out: the question name), -1 for a malformed answer
+ * or a chain that loops or goes on too long. */
+int dns_parse_cname_target(const unsigned char *ans, size_t len,
+    char out[NS_MAXDNAME]);
 /* Was the answer authenticated (AD bit)?  0 for a malformed one. */
 int dns_answer_secure(const unsigned char *ans, size_t len);
 /* Sort by preference and shuffle equal preferences (rnd may be NULL:

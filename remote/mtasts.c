@@ -2,9 +2,10 @@
  * mtasts.c — MTA-STS (RFC 8461) policies for posthorn-remote (mtasts.h).
  *
  * Inputs, all hostile: TXT records (through dns.c), the HTTPS response of
- * mta-sts.DOMAIN (read with a size limit and a deadline, after OpenSSL
- * verified the certificate chain against tls_ca_file or the system store
- * and the name mta-sts.DOMAIN), and cache files in the cache directory.
+ * mta-sts.DOMAIN (read with a size limit and a deadline, over TLS 1.2 or
+ * later, after OpenSSL verified the certificate chain against
+ * tls_ca_file or the system store and the name mta-sts.DOMAIN), and
+ * cache files in the cache directory.
  * Every byte goes through the bounded parsers at the top of this file;
  * a cache file is parsed exactly like a freshly fetched policy, plus a
  * strict header that must name the domain asked for.  Cache files are
@@ -625,7 +626,9 @@ fetch_on(struct mtasts *m, int fd, const char *host, int64_t deadline,
 		return -1;
 	}
 	SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-	if (SSL_set_fd(ssl, fd) != 1 ||
+	/* authenticated TLS: 1.2 at least (RFC 8461 7.2, RFC 8996) */
+	if (SSL_set_min_proto_version(ssl, tls_min_version(1)) != 1 ||
+	    SSL_set_fd(ssl, fd) != 1 ||
 	    SSL_set_tlsext_host_name(ssl, host) != 1 ||
 	    SSL_set1_host(ssl, host) != 1) {
 		ssl_reason(why, whysz, "TLS setup");

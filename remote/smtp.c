@@ -159,6 +159,7 @@ format_relay(struct smtp_conn *c, const struct sockaddr *sa)
 		port = ntohs(sin6->sin6_port);
 	}
 	snprintf(c->relay, sizeof(c->relay), "%s[%s]:%u", c->host, ip, port);
+	c->port = port;
 }
 
 void
@@ -355,13 +356,84 @@ hello(struct smtp_conn *c)
 	return -1;
 }
 
+bool
+smtp_tls_mandatory(enum smtp_tls t)
+{
+	return t != SMTP_TLS_MAY && t != SMTP_TLS_NONE;
+}
+
+const char *
+smtp_tls_name(enum smtp_tls t)
+{
+	switch (t) {
+	case SMTP_TLS_NONE:
+		return "none";
+	case SMTP_TLS_ENCRYPT:
+		return "encrypt";
+	case SMTP_TLS_VERIFY:
+		return "verify";
+	case SMTP_TLS_DANE:
+		return "dane";
+	default:
+		return "may";
+	}
+}
+
+static bool
+same_name(const char *a, const char *b)
+{
+	return strcasecmp(a, b != NULL ? b : "") == 0;
+}
+
+static bool
+tlsa_has(const struct tlsalist *l, const struct tlsa *t)
+{
+	size_t i;
+
+	for (i = 0; l != NULL && i < l->n && i < DNS_TLSA_MAX; i++)
+		if (l->v[i].usage == t->usage &&
+		    l->v[i].selector == t->selector &&
+		    l->v[i].mtype == t->mtype && l->v[i].len == t->len &&
+		    memcmp(l->v[i].data, t->data, t->len) == 0)
+			return true;
+	return false;
+}
+
+bool
+smtp_conn_satisfies(const struct smtp_conn *c, enum smtp_tls tls,
+    const char *name, const char *alt_name, const struct tlsalist *tlsa,
+    const char **why)
+{
+	*why = NULL;
+	if (!smtp_tls_mandatory(tls))
+		return true;
+	if (!c->tls)
+		*why = "the connection is not encrypted";
+	else if (!smtp_tls_mandatory(c->p.tls))
+		*why = "the connection's TLS was opportunistic";
+	else if (c->tls_res.version < tls_min_version(1))
+		*why = "the connection's TLS is older than 1.2";
+	else if (tls == SMTP_TLS_VERIFY && (c->p.tls != SMTP_TLS_VERIFY ||
+	    !c->tls_res.trusted || !same_name(c->tls_name, name)))
+		*why = "the connection's certificate was not verified for "
+		    "the host";
+	else if (tls == SMTP_TLS_DANE && (c->p.tls != SMTP_TLS_DANE ||
+	    !c->tls_res.dane || !same_name(c->tls_name, name) ||
+	    !same_name(c->tls_alt_name, alt_name) ||
+	    !tlsa_has(tlsa, &c->tls_res.match)))
+		*why = "the connection was not authenticated by the host's "
+		    "current TLSA records";
+	return *why == NULL;
+}
+
 static int
 starttls(struct smtp_conn *c)
 {
 	struct reply r;
 	struct buf err = BUF_INIT;
+	struct tls_want w;
 	SSL *ssl;
-	int required = c->p.tls != SMTP_TLS_MAY && c->p.tls != SMTP_TLS_NONE;
+	int required = smtp_tls_mandatory(c->p.tls);
 
 	if (command(c, "STARTTLS", &r, c->p.cmd_ms, "sending STARTTLS",
 	    0) < 0)
@@ -376,14 +448,30 @@ starttls(struct smtp_conn *c)
 	/* anything the peer sent after its 220 is not part of TLS and
 	 * could be read as a reply inside TLS: drop it */
 	stream_discard_input(&c->s);
-	ssl = tls_client_handshake(c->p.ctx, c->fd, c->host,
-	    c->p.tls == SMTP_TLS_VERIFY,
-	    c->p.tls == SMTP_TLS_DANE ? c->p.tlsa : NULL, c->p.cmd_ms,
-	    c->tls_desc,
-	    sizeof(c->tls_desc), &c->tls_trusted, &c->tls_dane_unusable, &err);
+	memset(&w, 0, sizeof(w));
+	w.name = c->host;
+	w.verify = c->p.tls == SMTP_TLS_VERIFY;
+	if (c->p.tls == SMTP_TLS_DANE) {
+		w.tlsa = c->p.tlsa;
+		if (c->p.tls_name != NULL)
+			w.name = c->p.tls_name;
+		w.alt_name = c->p.tls_alt_name;
+	}
+	w.min_version = tls_min_version(required);
+	w.timeout_ms = c->p.cmd_ms;
+	snprintf(c->tls_name, sizeof(c->tls_name), "%s",
+	    w.name != NULL ? w.name : "");
+	snprintf(c->tls_alt_name, sizeof(c->tls_alt_name), "%s",
+	    w.alt_name != NULL ? w.alt_name : "");
+	ssl = tls_client_handshake(c->p.ctx, c->fd, &w, &c->tls_res, &err);
 	if (ssl == NULL) {
-		fail(c, "4.7.5", "TLS handshake with %s failed: %s", c->relay,
-		    buf_str(&err));
+		if (c->tls_res.version_refused)
+			fail(c, "4.7.5", "TLS handshake with %s failed: %s; "
+			    "TLS 1.0 and 1.1 are not used where TLS is "
+			    "required (RFC 8996)", c->relay, buf_str(&err));
+		else
+			fail(c, "4.7.5", "TLS handshake with %s failed: %s",
+			    c->relay, buf_str(&err));
 		buf_free(&err);
 		c->err.tls_failed = 1;
 		c->broken = 1;
@@ -405,6 +493,7 @@ smtp_open(struct smtp_conn *c, const char *host, const struct sockaddr *sa,
     const struct smtp_params *p)
 {
 	struct smtp_conn tmp;
+	int rc;
 
 	memset(&tmp, 0, sizeof(tmp));
 	tmp.fd = -1;
@@ -417,7 +506,9 @@ smtp_open(struct smtp_conn *c, const char *host, const struct sockaddr *sa,
 		    strerror(errno));
 		return -1;
 	}
-	return smtp_start(c, tmp.fd, host, tmp.relay, p);
+	rc = smtp_start(c, tmp.fd, host, tmp.relay, p);
+	c->port = tmp.port;
+	return rc;
 }
 
 int
@@ -426,14 +517,14 @@ smtp_start(struct smtp_conn *c, int fd, const char *host, const char *relay,
 {
 	struct reply r;
 	char dsn[16];
-	int required = p->tls != SMTP_TLS_MAY && p->tls != SMTP_TLS_NONE;
+	int required = smtp_tls_mandatory(p->tls);
 
 	memset(c, 0, sizeof(*c));
 	c->fd = fd;
 	c->p = *p;
 	snprintf(c->host, sizeof(c->host), "%s", host);
 	snprintf(c->relay, sizeof(c->relay), "%s", relay);
-	snprintf(c->tls_desc, sizeof(c->tls_desc), "none");
+	snprintf(c->tls_res.desc, sizeof(c->tls_res.desc), "none");
 	buf_init(&c->line);
 	if (stream_init(&c->s, c->fd, c->fd, p->cmd_ms) < 0) {
 		fail(c, "4.3.0", "out of memory");
@@ -470,8 +561,8 @@ smtp_start(struct smtp_conn *c, int fd, const char *host, const char *relay,
 	/* a TLSA set none of whose records is usable asks for TLS only,
 	 * not for a verified certificate (RFC 7672 2.2) */
 	if ((p->tls == SMTP_TLS_VERIFY || (p->tls == SMTP_TLS_DANE &&
-	    p->tlsa != NULL && p->tlsa->n > 0 && !c->tls_dane_unusable)) &&
-	    !c->tls_trusted) {
+	    p->tlsa != NULL && p->tlsa->n > 0 && !c->tls_res.dane_unusable)) &&
+	    !c->tls_res.trusted) {
 		fail(c, "4.7.5", "server certificate of %s not verified",
 		    c->relay);
 		goto bad;
@@ -529,7 +620,7 @@ set_res(struct rres *x, struct smtp_conn *c, char status, const char *dsn,
 	vsnprintf(x->text, sizeof(x->text), fmt, ap);
 	va_end(ap);
 	snprintf(x->relay, sizeof(x->relay), "%s", c->relay);
-	snprintf(x->tls, sizeof(x->tls), "%s", c->tls ? c->tls_desc : "none");
+	snprintf(x->tls, sizeof(x->tls), "%s", c->tls ? c->tls_res.desc : "none");
 }
 
 /* A reply to a command for one recipient: D, P or T. */

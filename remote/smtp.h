@@ -26,6 +26,7 @@
 #include "remote/body.h"
 #include "remote/dns.h"
 #include "remote/reply.h"
+#include "remote/tls.h"
 
 #define EXT_PIPELINING	0x01
 #define EXT_SIZE	0x02
@@ -37,7 +38,8 @@
 
 #define DIAG_MAX	500
 
-/* TLS policy of one attempt. */
+/* TLS policy of one attempt.  Every one but MAY and NONE makes TLS
+ * mandatory (smtp_tls_mandatory), and with it TLS 1.2 or later. */
 enum smtp_tls { SMTP_TLS_MAY, SMTP_TLS_NONE, SMTP_TLS_ENCRYPT,
 	SMTP_TLS_VERIFY, SMTP_TLS_DANE };
 
@@ -47,6 +49,11 @@ struct smtp_params {
 	enum smtp_tls tls;
 	SSL_CTX *ctx;		/* NULL: never STARTTLS */
 	const struct tlsalist *tlsa;	/* SMTP_TLS_DANE: the records */
+	const char *tls_name;	/* SMTP_TLS_DANE: the TLSA base domain,
+				   for SNI and the name check (NULL: the
+				   host) */
+	const char *tls_alt_name;	/* SMTP_TLS_DANE: another name the
+				   certificate may have (NULL: none) */
 	int connect_ms;		/* connect timeout */
 	int cmd_ms;		/* greeting, EHLO, MAIL, RCPT, RSET (5 min) */
 	int data_init_ms;	/* reply to DATA (2 min) */
@@ -72,11 +79,13 @@ struct smtp_conn {
 	unsigned ext;		/* EXT_* offered by the peer */
 	uint64_t size_max;	/* SIZE the peer announced, 0: none */
 	int tls;		/* TLS is on */
-	int tls_trusted;	/* certificate chain and name verified */
-	int tls_dane_unusable;	/* TLSA records, none OpenSSL could use */
-	char tls_desc[96];	/* "TLSv1.3/TLS_AES_256_GCM_SHA384" */
+	struct tls_result tls_res;	/* what the handshake achieved */
+	char tls_name[NS_MAXDNAME];	/* the names the certificate was
+				   checked against (p.tls_name or the host) */
+	char tls_alt_name[NS_MAXDNAME];	/* ... and p.tls_alt_name, "" none */
 	char host[256];		/* the name we meant to reach */
 	char relay[320];	/* "host[ip]:port" */
+	unsigned port;		/* the peer's port, 0 for a unix socket */
 	struct smtp_err err;	/* why the last step failed */
 };
 
@@ -115,7 +124,21 @@ void smtp_quit(struct smtp_conn *c);
 /* Close without QUIT. */
 void smtp_close(struct smtp_conn *c);
 
+/* May a connection made earlier carry mail under the TLS policy tls
+ * (for the host's current names and TLSA records, as in smtp_params)?
+ * Only if it was made under a policy at least as strict: opportunistic
+ * TLS is never taken for mandatory TLS, a certificate verified under
+ * tls=verify is taken for tls=verify with the same name, and a DANE
+ * connection for DANE with the same names while the TLSA record that
+ * authenticated it is still among tlsa.  false with *why otherwise. */
+bool smtp_conn_satisfies(const struct smtp_conn *c, enum smtp_tls tls,
+    const char *name, const char *alt_name, const struct tlsalist *tlsa,
+    const char **why);
+
 /* Helpers shared with deliver.c and tests. */
+bool smtp_tls_mandatory(enum smtp_tls t);
+/* "may", "none", "encrypt", "verify", "dane" (the routes option). */
+const char *smtp_tls_name(enum smtp_tls t);
 bool str_has_8bit(const char *s);
 /* Copy dsn into out with its class digit replaced by cls ('4'/'5'). */
 void dsn_with_class(const char *dsn, char cls, char out[16]);

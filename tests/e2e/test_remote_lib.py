@@ -33,6 +33,7 @@ import sys
 import tempfile
 import threading
 import time
+import warnings
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
@@ -232,7 +233,14 @@ class Unbound:
 class FakeDNS:
     """A minimal UDP DNS server on 127.0.0.1 standing in for a validating
     resolver: answers from records {name: [(type, rdata)]} and sets the
-    AD bit for names in secure.  Unknown names get NXDOMAIN."""
+    AD bit for names in secure.  Unknown names get NXDOMAIN.  A name with
+    a CNAME record (rr_cname) is an alias: a query of another type gets
+    the CNAME chain and the records at its end, with the AD bit only when
+    every name in the chain is secure (as a validating resolver does).
+    sequence[(name, qtype)] = [(records, secure), ...] answers that
+    question with one entry per query instead, the last one sticking
+    (records: [(type, rdata)], or None for NXDOMAIN): DNS that changes
+    between two jobs of one agent."""
 
     def __init__(self, records, secure=()):
         self.records = {k.lower().rstrip("."): v for k, v in records.items()}
@@ -241,6 +249,8 @@ class FakeDNS:
         self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         self.queries = []
+        self.sequence = {}
+        self.lock = threading.Lock()
         self.stopping = False
         threading.Thread(target=self._run, daemon=True).start()
         _stoppers.append(self.stop)
@@ -269,16 +279,37 @@ class FakeDNS:
         qend = i + 5
         name = ".".join(labels).lower()
         self.queries.append((name, qtype))
-        rrs = [rd for t, rd in self.records.get(name, []) if t == qtype]
+        # (owner, type, rdata): the CNAME chain, then the records
+        answer, cur, secure = [], name, name in self.secure
+        with self.lock:
+            seq = self.sequence.get((name, qtype))
+            if seq:
+                rrs, secure = seq.pop(0) if len(seq) > 1 else seq[0]
+        if seq:
+            exists = rrs is not None
+            answer = [(name, qtype, rd) for t, rd in rrs or [] if t == qtype]
+        else:
+            for _ in range(16):
+                cn = [rd for t, rd in self.records.get(cur, []) if t == 5]
+                if qtype == 5 or not cn:
+                    break
+                answer.append((cur, 5, cn[0]))
+                cur = wire_name(cn[0])
+                secure = secure and cur in self.secure
+            answer += [(cur, qtype, rd) for t, rd in
+                       self.records.get(cur, []) if t == qtype]
+            exists = cur in self.records
         flags = 0x8180 | (q[2] & 0x01) << 8
-        if name in self.secure:
+        if secure:
             flags |= 0x0020
-        if name not in self.records:
+        if not exists:
             flags |= 3
         out = q[:2] + flags.to_bytes(2, "big") + b"\x00\x01" + \
-            len(rrs).to_bytes(2, "big") + b"\x00\x00\x00\x00" + q[12:qend]
-        for rd in rrs:
-            out += b"\xc0\x0c" + qtype.to_bytes(2, "big") + b"\x00\x01" + \
+            len(answer).to_bytes(2, "big") + b"\x00\x00\x00\x00" + \
+            q[12:qend]
+        for owner, t, rd in answer:
+            out += (b"\xc0\x0c" if owner == name else dns_name(owner)) + \
+                t.to_bytes(2, "big") + b"\x00\x01" + \
                 (300).to_bytes(4, "big") + len(rd).to_bytes(2, "big") + rd
         return out
 
@@ -286,6 +317,19 @@ class FakeDNS:
 def dns_name(n):
     return b"".join(bytes([len(l)]) + l.encode() for l in
                     n.rstrip(".").split(".")) + b"\x00"
+
+
+def wire_name(b):
+    """The (lower-case) name an uncompressed wire-format name spells."""
+    labels, i = [], 0
+    while b[i] != 0:
+        labels.append(b[i + 1:i + 1 + b[i]].decode("latin-1"))
+        i += 1 + b[i]
+    return ".".join(labels).lower()
+
+
+def rr_cname(target):
+    return (5, dns_name(target))
 
 
 def rr_mx(pref, host):
@@ -304,6 +348,14 @@ def rr_txt(text):
 
 def rr_tlsa(usage, selector, mtype, data):
     return (52, bytes([usage, selector, mtype]) + data)
+
+
+def cert_sha256(crt):
+    """SHA-256 of the whole certificate (TLSA 2 0 1 / 3 0 1)."""
+    import hashlib
+    der = subprocess.run(["openssl", "x509", "-in", crt, "-outform", "DER"],
+                         stdout=subprocess.PIPE, check=True).stdout
+    return hashlib.sha256(der).digest()
 
 
 def spki_sha256(crt):
@@ -361,9 +413,10 @@ def make_leaf(tmp, ca, name, dns_names):
 class PolicyServer:
     """HTTPS on ip:443 serving /.well-known/mta-sts.txt for each domain
     in policies ({domain: text}, or {domain: (status, headers, body)});
-    requests are recorded in self.requests as (host, path)."""
+    requests are recorded in self.requests as (host, path).  tls_max and
+    ciphers restrict what it negotiates, as for Peer."""
 
-    def __init__(self, ip, cert, policies):
+    def __init__(self, ip, cert, policies, tls_max=None, ciphers=None):
         import http.server
         self.policies = policies
         self.requests = []
@@ -394,6 +447,13 @@ class PolicyServer:
         self.srv = http.server.ThreadingHTTPServer((ip, 443), Handler)
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(*cert)
+        if ciphers is not None:
+            ctx.set_ciphers(ciphers)
+        if tls_max is not None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ctx.minimum_version = ssl.TLSVersion.TLSv1
+                ctx.maximum_version = tls_max
         self.srv.socket = ctx.wrap_socket(self.srv.socket, server_side=True)
         self.thread = threading.Thread(target=self.srv.serve_forever,
                                        daemon=True)
@@ -417,6 +477,7 @@ class Session:
                             # them, before their reply (pipelined)
         self.data = []      # one bytes object per DATA, as received
         self.tls = False
+        self.sni = None     # the server name the client sent in TLS
         self.closed = False
 
 
@@ -469,12 +530,14 @@ class Peer:
     answering) or a list of those (one per use, the last one sticks); a key "HOST:ip:" prefix restricts it to one listening
     address.  ext: the EHLO keywords.  after_starttls: bytes sent right
     after the STARTTLS 220.  cert: (crt, key) to offer STARTTLS; with
-    tls_fail the "handshake" is answered with garbage.
+    tls_fail the "handshake" is answered with garbage; tls_max (an
+    ssl.TLSVersion) and ciphers (an OpenSSL cipher list) restrict what it
+    negotiates.  Each session records the SNI name the client sent.
     """
 
     def __init__(self, ips=("127.0.0.1",), port=0, ext=None, replies=None,
                  cert=None, lmtp=False, after_starttls=b"", tls_fail=False,
-                 name="peer.test", unix=None):
+                 name="peer.test", unix=None, tls_max=None, ciphers=None):
         self.ext = ext if ext is not None else [
             "PIPELINING", "SIZE 10485760", "8BITMIME", "ENHANCEDSTATUSCODES",
             "DSN", "SMTPUTF8"]
@@ -483,6 +546,8 @@ class Peer:
         self.lmtp = lmtp
         self.after_starttls = after_starttls
         self.tls_fail = tls_fail
+        self.tls_max = tls_max
+        self.ciphers = ciphers
         self.name = name
         self.sessions = []
         self.lock = threading.Lock()
@@ -599,6 +664,17 @@ class Peer:
                         raise EOFError
                     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
                     ctx.load_cert_chain(*self.cert)
+                    if self.ciphers is not None:
+                        ctx.set_ciphers(self.ciphers)
+                    if self.tls_max is not None:
+                        with warnings.catch_warnings():
+                            warnings.simplefilter("ignore")
+                            ctx.minimum_version = ssl.TLSVersion.TLSv1
+                            ctx.maximum_version = self.tls_max
+
+                    def sni(sobj, name, c, sess=sess):
+                        sess.sni = name
+                    ctx.sni_callback = sni
                     conn = Conn(ctx.wrap_socket(sock, server_side=True))
                     sess.tls = True
                 elif verb == "MAIL":

@@ -1,6 +1,7 @@
 /*
  * fuzz_remote_dns.c — DNS answer handling of posthorn-remote
- * (remote/dns.c): arbitrary octets as an MX, A/AAAA, TLSA and TXT answer.
+ * (remote/dns.c): arbitrary octets as an MX, A/AAAA (with its CNAME
+ * chain), TLSA and TXT answer.
  * The parsers must never read outside the message, must keep their
  * record limits, and must return one of the DNS_* codes.
  */
@@ -21,6 +22,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static struct addrlist al;
 	static struct tlsalist tl;
 	static struct txtlist tx;
+	static char target[NS_MAXDNAME];
 	unsigned char *copy;
 	size_t i;
 	int rc;
@@ -66,6 +68,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (i = 0; i < tx.n; i++)
 		if (tx.len[i] > DNS_TXT_LEN || tx.v[i][tx.len[i]] != '\0')
 			abort();
+	rc = dns_parse_cname_target(copy, size, target);
+	if (rc < -1 || rc > 1 ||
+	    memchr(target, '\0', sizeof(target)) == NULL)
+		abort();
 	(void)dns_answer_secure(copy, size);
 	free(copy);
 	return 0;

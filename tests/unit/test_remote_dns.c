@@ -1,7 +1,8 @@
 /*
  * test_remote_dns.c — DNS answer handling of posthorn-remote (remote/dns.c):
  * MX parsing, preference order and shuffling, null MX, rcodes, malformed
- * answers, address records, TXT records, and the dns_servers override.
+ * answers, address records, the CNAME chain of an address answer, TXT
+ * records, and the dns_servers override.
  * Answers are built here with dn_comp (the code under test only parses
  * them through ns_initparse/ns_parserr).
  */
@@ -10,6 +11,7 @@
 #include <check.h>
 #include <netinet/in.h>
 #include <resolv.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -85,6 +87,29 @@ mx(struct pkt *p, const char *owner, unsigned pref, const char *host)
 	name(p, host);
 	ns_put16((unsigned)(p->len - at - 2), p->b + at);
 	return at;
+}
+
+/* Returns the offset of the record's rdlength field. */
+static size_t
+cname(struct pkt *p, const char *owner, const char *target)
+{
+	size_t at;
+
+	rr_head(p, owner, ns_t_cname, 0);
+	at = p->len - 2;
+	name(p, target);
+	ns_put16((unsigned)(p->len - at - 2), p->b + at);
+	return at;
+}
+
+static void
+a_rr(struct pkt *p, const char *owner)
+{
+	rr_head(p, owner, ns_t_a, 4);
+	p->b[p->len++] = 192;
+	p->b[p->len++] = 0;
+	p->b[p->len++] = 2;
+	p->b[p->len++] = 1;
 }
 
 static void
@@ -287,6 +312,95 @@ START_TEST(addresses)
 }
 END_TEST
 
+/* RFC 7672 2.2.2: where an alias leads (the A/AAAA answer's CNAMEs) */
+START_TEST(cname_target)
+{
+	struct pkt p;
+	struct addrlist al = { .n = 0 };
+	char out[NS_MAXDNAME], a[32], b[32];
+	size_t at;
+	int i;
+
+	/* no CNAME: the question name */
+	start(&p, ns_r_noerror, "mx.a.test", ns_t_a);
+	a_rr(&p, "mx.a.test");
+	done(&p);
+	ck_assert_int_eq(dns_parse_cname_target(p.b, p.len, out), 0);
+	ck_assert_str_eq(out, "mx.a.test");
+
+	/* a chain of two, owner names in any case; the addresses are the
+	 * chain's */
+	start(&p, ns_r_noerror, "mx.a.test", ns_t_a);
+	cname(&p, "MX.A.test", "h1.b.test");
+	cname(&p, "h1.b.test", "h2.c.test");
+	a_rr(&p, "h2.c.test");
+	done(&p);
+	ck_assert_int_eq(dns_parse_cname_target(p.b, p.len, out), 1);
+	ck_assert_str_eq(out, "h2.c.test");
+	ck_assert_int_eq(dns_parse_addrs(p.b, p.len, ns_t_a, 25, &al),
+	    DNS_OK);
+	ck_assert_uint_eq(al.n, 1);
+
+	/* the records in any order */
+	start(&p, ns_r_noerror, "mx.a.test", ns_t_a);
+	a_rr(&p, "h2.c.test");
+	cname(&p, "h1.b.test", "h2.c.test");
+	cname(&p, "mx.a.test", "h1.b.test");
+	done(&p);
+	ck_assert_int_eq(dns_parse_cname_target(p.b, p.len, out), 1);
+	ck_assert_str_eq(out, "h2.c.test");
+
+	/* a CNAME of another name is not the question's */
+	start(&p, ns_r_noerror, "mx.a.test", ns_t_a);
+	cname(&p, "other.a.test", "h1.b.test");
+	a_rr(&p, "mx.a.test");
+	done(&p);
+	ck_assert_int_eq(dns_parse_cname_target(p.b, p.len, out), 0);
+	ck_assert_str_eq(out, "mx.a.test");
+
+	/* a loop */
+	start(&p, ns_r_noerror, "mx.a.test", ns_t_a);
+	cname(&p, "mx.a.test", "h1.b.test");
+	cname(&p, "h1.b.test", "mx.a.test");
+	done(&p);
+	ck_assert_int_eq(dns_parse_cname_target(p.b, p.len, out), -1);
+
+	/* DNS_CNAME_MAX links are followed, one more is too many */
+	start(&p, ns_r_noerror, "c0.test", ns_t_a);
+	for (i = 0; i < DNS_CNAME_MAX; i++) {
+		snprintf(a, sizeof(a), "c%d.test", i);
+		snprintf(b, sizeof(b), "c%d.test", i + 1);
+		cname(&p, a, b);
+	}
+	done(&p);
+	ck_assert_int_eq(dns_parse_cname_target(p.b, p.len, out), 1);
+	snprintf(a, sizeof(a), "c%d.test", DNS_CNAME_MAX);
+	ck_assert_str_eq(out, a);
+	snprintf(b, sizeof(b), "c%d.test", DNS_CNAME_MAX + 1);
+	cname(&p, a, b);
+	done(&p);
+	ck_assert_int_eq(dns_parse_cname_target(p.b, p.len, out), -1);
+
+	/* a CNAME whose target overruns its rdlength */
+	start(&p, ns_r_noerror, "mx.a.test", ns_t_a);
+	at = cname(&p, "mx.a.test", "h1.b.test");
+	ns_put16(3, p.b + at);
+	done(&p);
+	ck_assert_int_eq(dns_parse_cname_target(p.b, p.len, out), -1);
+
+	/* the root as the question name */
+	start(&p, ns_r_noerror, ".", ns_t_a);
+	done(&p);
+	ck_assert_int_eq(dns_parse_cname_target(p.b, p.len, out), 0);
+	ck_assert_str_eq(out, ".");
+
+	/* no question */
+	start(&p, ns_r_noerror, "mx.a.test", ns_t_a);
+	ns_put16(0, p.b + 4);
+	ck_assert_int_eq(dns_parse_cname_target(p.b, p.len, out), -1);
+}
+END_TEST
+
 START_TEST(address_limit)
 {
 	struct pkt p;
@@ -467,6 +581,7 @@ suite(void)
 	tcase_add_test(t, malformed);
 	tcase_add_test(t, addresses);
 	tcase_add_test(t, address_limit);
+	tcase_add_test(t, cname_target);
 	tcase_add_test(t, tlsa);
 	tcase_add_test(t, txt);
 	tcase_add_test(t, server_parse);

@@ -7,7 +7,9 @@
  * has Nagle's algorithm off; a write after a slow reply gets a whole
  * command timeout; the certificate name checks of tls_client_handshake()
  * (no partial wildcards, RFC 7672 3.2.3 / RFC 6125 6.4.3) and the reason
- * a verification failure gives the administrator.
+ * a verification failure gives the administrator; TLS 1.2 at least where
+ * TLS is mandatory, and TLS 1.0 and 1.1 still taken opportunistically;
+ * which kept connections meet the next job's TLS policy.
  */
 #include <arpa/inet.h>
 #include <check.h>
@@ -390,17 +392,19 @@ END_TEST
 
 /* ---- certificate name checks ---- */
 
-/* A self-signed certificate for the DNS name san, written to path (the
- * client trusts it through tls_ca_file); *key and *crt for the server. */
+/* A self-signed certificate for the DNS name san (an RSA key with rsa,
+ * else P-256), written to path (the client trusts it through
+ * tls_ca_file); *key and *crt for the server. */
 static void
-san_cert(const char *san, const char *path, EVP_PKEY **key, X509 **crt)
+san_cert(const char *san, int rsa, const char *path, EVP_PKEY **key,
+    X509 **crt)
 {
 	X509_EXTENSION *ext;
 	X509_NAME *nm;
 	char v[300];
 	FILE *f;
 
-	*key = EVP_EC_gen("P-256");
+	*key = rsa ? EVP_RSA_gen(2048) : EVP_EC_gen("P-256");
 	ck_assert_ptr_nonnull(*key);
 	*crt = X509_new();
 	X509_set_version(*crt, 2);
@@ -424,23 +428,34 @@ san_cert(const char *san, const char *path, EVP_PKEY **key, X509 **crt)
 	fclose(f);
 }
 
-/* Handshake with a forked server presenting a certificate for san,
- * verifying the name host: 1 trusted, 0 refused (err says why). */
+/* The TLS server of these tests, in a child process on sp. */
+struct test_server {
+	const char *san;	/* the certificate's DNS name */
+	int rsa;		/* an RSA key (else P-256) */
+	int max_version;	/* 0: OpenSSL's highest */
+	const char *ciphers;	/* NULL: OpenSSL's default */
+};
+
+/* Handshake with a forked server ts, the client wanting w (its name,
+ * verify, minimum version; the certificate is trusted through
+ * tls_ca_file): 1 with the SSL object freed and *res set, 0 refused
+ * (err says why). */
 static int
-verify_name(const char *san, const char *host, struct buf *err)
+handshake_with(const struct test_server *ts, struct tls_want *w,
+    struct tls_result *res, struct buf *err)
 {
-	char ca[] = "/tmp/test_remote_smtp_ca.XXXXXX", desc[128];
+	char ca[] = "/tmp/test_remote_smtp_ca.XXXXXX";
 	EVP_PKEY *key;
 	X509 *crt;
 	SSL_CTX *ctx, *sctx;
 	SSL *ssl;
 	pid_t pid;
-	int sp[2], fd, trusted, unusable, st;
+	int sp[2], fd, st;
 
 	fd = mkstemp(ca);
 	ck_assert_int_ge(fd, 0);
 	close(fd);
-	san_cert(san, ca, &key, &crt);
+	san_cert(ts->san, ts->rsa, ca, &key, &crt);
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
 	pid = fork();
 	ck_assert_int_ne(pid, -1);
@@ -449,6 +464,14 @@ verify_name(const char *san, const char *host, struct buf *err)
 		sctx = SSL_CTX_new(TLS_server_method());
 		if (sctx == NULL || SSL_CTX_use_certificate(sctx, crt) != 1 ||
 		    SSL_CTX_use_PrivateKey(sctx, key) != 1)
+			_exit(2);
+		if (ts->max_version != 0 && (SSL_CTX_set_min_proto_version(
+		    sctx, TLS1_VERSION) != 1 ||
+		    SSL_CTX_set_max_proto_version(sctx,
+		    ts->max_version) != 1))
+			_exit(2);
+		if (ts->ciphers != NULL &&
+		    SSL_CTX_set_cipher_list(sctx, ts->ciphers) != 1)
 			_exit(2);
 		ssl = SSL_new(sctx);
 		SSL_set_fd(ssl, sp[1]);
@@ -459,8 +482,8 @@ verify_name(const char *san, const char *host, struct buf *err)
 	ctx = tls_client_ctx(ca, err);
 	ck_assert_ptr_nonnull(ctx);
 	buf_reset(err);
-	ssl = tls_client_handshake(ctx, sp[0], host, 1, NULL, 5000, desc,
-	    sizeof(desc), &trusted, &unusable, err);
+	w->timeout_ms = 5000;
+	ssl = tls_client_handshake(ctx, sp[0], w, res, err);
 	if (ssl != NULL)
 		SSL_free(ssl);
 	close(sp[0]);
@@ -469,7 +492,23 @@ verify_name(const char *san, const char *host, struct buf *err)
 	X509_free(crt);
 	EVP_PKEY_free(key);
 	unlink(ca);
-	return ssl != NULL && trusted;
+	return ssl != NULL;
+}
+
+/* Verifying the name host against a certificate for san: 1 trusted, 0
+ * refused (err says why). */
+static int
+verify_name(const char *san, const char *host, struct buf *err)
+{
+	struct test_server ts = { san, 0, 0, NULL };
+	struct tls_want w;
+	struct tls_result res;
+
+	memset(&w, 0, sizeof(w));
+	w.name = host;
+	w.verify = 1;
+	w.min_version = tls_min_version(1);
+	return handshake_with(&ts, &w, &res, err) && res.trusted;
 }
 
 START_TEST(cert_name_checks)
@@ -496,6 +535,175 @@ START_TEST(cert_name_checks)
 }
 END_TEST
 
+/* ---- protocol versions (RFC 8996, RFC 8461 7.2, RFC 7435) ---- */
+
+START_TEST(min_version_policy)
+{
+	ck_assert_int_eq(tls_min_version(1), TLS1_2_VERSION);
+	ck_assert_int_eq(tls_min_version(0), TLS1_VERSION);
+	ck_assert(!smtp_tls_mandatory(SMTP_TLS_MAY));
+	ck_assert(!smtp_tls_mandatory(SMTP_TLS_NONE));
+	ck_assert(smtp_tls_mandatory(SMTP_TLS_ENCRYPT));
+	ck_assert(smtp_tls_mandatory(SMTP_TLS_VERIFY));
+	ck_assert(smtp_tls_mandatory(SMTP_TLS_DANE));
+}
+END_TEST
+
+/* A server that has nothing newer than TLS 1.1 (with RSA key exchange,
+ * which OpenSSL's default security level still allows there). */
+static const struct test_server old_server = {
+	"mx.example.test", 1, TLS1_1_VERSION, "AES128-SHA:@SECLEVEL=0"
+};
+
+START_TEST(old_tls_refused_where_mandatory)
+{
+	struct buf err = BUF_INIT;
+	struct tls_want w;
+	struct tls_result res;
+
+	memset(&w, 0, sizeof(w));
+	w.name = "mx.example.test";
+	w.verify = 1;
+	w.min_version = tls_min_version(1);
+	ck_assert_int_eq(handshake_with(&old_server, &w, &res, &err), 0);
+	ck_assert_int_eq(res.version_refused, 1);
+	ck_assert_int_eq(res.trusted, 0);
+	ck_assert_str_eq(buf_str(&err), "the server offers no TLS version "
+	    "from 1.2 on (tlsv1 alert protocol version)");
+	buf_free(&err);
+}
+END_TEST
+
+START_TEST(old_tls_taken_opportunistically)
+{
+	struct buf err = BUF_INIT;
+	struct tls_want w;
+	struct tls_result res;
+
+	memset(&w, 0, sizeof(w));
+	w.name = "mx.example.test";
+	w.min_version = tls_min_version(0);
+	ck_assert_msg(handshake_with(&old_server, &w, &res, &err) == 1, "%s",
+	    buf_str(&err));
+	ck_assert_int_eq(res.version, TLS1_1_VERSION);
+	ck_assert_int_eq(res.version_refused, 0);
+	ck_assert_str_eq(res.desc, "TLSv1.1/AES128-SHA");
+	buf_free(&err);
+}
+END_TEST
+
+/* ---- reuse of a kept connection under the next job's policy ---- */
+
+/* A connection as the handshake under policy made left it. */
+static void
+made(struct smtp_conn *c, enum smtp_tls policy, int tls, int version,
+    int trusted, const char *name, const char *alt)
+{
+	memset(c, 0, sizeof(*c));
+	c->p.tls = policy;
+	c->tls = tls;
+	c->tls_res.version = version;
+	c->tls_res.trusted = trusted;
+	snprintf(c->tls_name, sizeof(c->tls_name), "%s", name);
+	snprintf(c->tls_alt_name, sizeof(c->tls_alt_name), "%s", alt);
+}
+
+static void
+tlsa_rec(struct tlsa *t, unsigned char usage, unsigned char fill)
+{
+	memset(t, 0, sizeof(*t));
+	t->usage = usage;
+	t->selector = 1;
+	t->mtype = 1;
+	memset(t->data, fill, 32);
+	t->len = 32;
+}
+
+static bool
+ok(const struct smtp_conn *c, enum smtp_tls need, const char *name,
+    const char *alt, const struct tlsalist *tl, const char *why_want)
+{
+	const char *why = "unset";
+	bool r = smtp_conn_satisfies(c, need, name, alt, tl, &why);
+
+	if (r)
+		ck_assert_ptr_null(why);
+	else
+		ck_assert_str_eq(why, why_want);
+	return r;
+}
+
+START_TEST(reuse_policy)
+{
+	static struct smtp_conn c;
+	static struct tlsalist tl;
+	const char *opp = "the connection's TLS was opportunistic";
+	const char *nover = "the connection's certificate was not verified "
+	    "for the host";
+	const char *nodane = "the connection was not authenticated by the "
+	    "host's current TLSA records";
+
+	/* opportunistic and no TLS: anything will do */
+	made(&c, SMTP_TLS_MAY, 0, 0, 0, "mx.a.test", "");
+	ck_assert(ok(&c, SMTP_TLS_MAY, "mx.a.test", NULL, NULL, ""));
+	ck_assert(ok(&c, SMTP_TLS_NONE, "mx.a.test", NULL, NULL, ""));
+	/* mandatory TLS: never a connection without it, or with TLS that
+	 * was only opportunistic (any version, certificate not enforced) */
+	ck_assert(!ok(&c, SMTP_TLS_ENCRYPT, "mx.a.test", NULL, NULL,
+	    "the connection is not encrypted"));
+	made(&c, SMTP_TLS_MAY, 1, TLS1_3_VERSION, 1, "mx.a.test", "");
+	ck_assert(!ok(&c, SMTP_TLS_ENCRYPT, "mx.a.test", NULL, NULL, opp));
+	ck_assert(!ok(&c, SMTP_TLS_VERIFY, "mx.a.test", NULL, NULL, opp));
+	ck_assert(!ok(&c, SMTP_TLS_DANE, "mx.a.test", NULL, &tl, opp));
+	made(&c, SMTP_TLS_ENCRYPT, 1, TLS1_2_VERSION, 0, "mx.a.test", "");
+	ck_assert(ok(&c, SMTP_TLS_ENCRYPT, "mx.a.test", NULL, NULL, ""));
+	ck_assert(!ok(&c, SMTP_TLS_VERIFY, "mx.a.test", NULL, NULL, nover));
+	c.tls_res.version = TLS1_1_VERSION;
+	ck_assert(!ok(&c, SMTP_TLS_ENCRYPT, "mx.a.test", NULL, NULL,
+	    "the connection's TLS is older than 1.2"));
+	/* verify: a certificate verified under tls=verify for that name */
+	made(&c, SMTP_TLS_VERIFY, 1, TLS1_3_VERSION, 1, "mx.a.test", "");
+	ck_assert(ok(&c, SMTP_TLS_VERIFY, "MX.A.test", NULL, NULL, ""));
+	ck_assert(ok(&c, SMTP_TLS_ENCRYPT, "mx.b.test", NULL, NULL, ""));
+	ck_assert(!ok(&c, SMTP_TLS_VERIFY, "mx.b.test", NULL, NULL, nover));
+	ck_assert(!ok(&c, SMTP_TLS_DANE, "mx.a.test", NULL, &tl, nodane));
+	c.tls_res.trusted = 0;
+	ck_assert(!ok(&c, SMTP_TLS_VERIFY, "mx.a.test", NULL, NULL, nover));
+	/* dane: authenticated by a record still published, same names */
+	tlsa_rec(&tl.v[0], 3, 0xaa);
+	tlsa_rec(&tl.v[1], 2, 0xbb);
+	tl.n = 2;
+	made(&c, SMTP_TLS_DANE, 1, TLS1_3_VERSION, 1, "h1.provider.test",
+	    "mx.a.test");
+	c.tls_res.dane = 1;
+	tlsa_rec(&c.tls_res.match, 2, 0xbb);
+	ck_assert(ok(&c, SMTP_TLS_DANE, "h1.provider.test", "mx.a.test", &tl,
+	    ""));
+	ck_assert(ok(&c, SMTP_TLS_ENCRYPT, "mx.a.test", NULL, NULL, ""));
+	ck_assert(!ok(&c, SMTP_TLS_VERIFY, "h1.provider.test", NULL, NULL,
+	    nover));
+	ck_assert(!ok(&c, SMTP_TLS_DANE, "mx.a.test", "h1.provider.test",
+	    &tl, nodane));
+	ck_assert(!ok(&c, SMTP_TLS_DANE, "h1.provider.test", NULL, &tl,
+	    nodane));
+	ck_assert(!ok(&c, SMTP_TLS_DANE, "h1.provider.test", "mx.a.test",
+	    NULL, nodane));
+	tl.n = 1;	/* the record that matched is gone */
+	ck_assert(!ok(&c, SMTP_TLS_DANE, "h1.provider.test", "mx.a.test",
+	    &tl, nodane));
+	tl.n = 2;
+	tl.v[1].data[31] ^= 1;	/* ... or changed */
+	ck_assert(!ok(&c, SMTP_TLS_DANE, "h1.provider.test", "mx.a.test",
+	    &tl, nodane));
+	tl.v[1].data[31] ^= 1;
+	c.tls_res.dane = 0;	/* TLS only: no usable record then */
+	ck_assert(!ok(&c, SMTP_TLS_DANE, "h1.provider.test", "mx.a.test",
+	    &tl, nodane));
+	ck_assert_str_eq(smtp_tls_name(SMTP_TLS_DANE), "dane");
+	ck_assert_str_eq(smtp_tls_name(SMTP_TLS_MAY), "may");
+}
+END_TEST
+
 static Suite *
 suite(void)
 {
@@ -510,6 +718,10 @@ suite(void)
 	tcase_add_test(t, dsn_passed_on);
 	tcase_add_test(t, trust_store_lazy);
 	tcase_add_test(t, cert_name_checks);
+	tcase_add_test(t, min_version_policy);
+	tcase_add_test(t, old_tls_refused_where_mandatory);
+	tcase_add_test(t, old_tls_taken_opportunistically);
+	tcase_add_test(t, reuse_policy);
 	suite_add_tcase(s, t);
 	t = tcase_create("timing");
 	tcase_set_timeout(t, 30);
