@@ -226,5 +226,6 @@ main(int argc, char **argv)
 	}
 	if (rc < 0)
 		die(1, "protocol error", why);
+	stream_free(&ctl);
 	return 0;
 }
