@@ -41,7 +41,13 @@ def fail(why):
     sys.exit(1)
 
 
+_dirs = []
+
+
 def _cleanup():
+    """Kill what we started, then remove the instances' directories (in
+    that order: a queue still running would write into a directory being
+    removed, and leave it behind)."""
     for p in _procs:
         if p.poll() is None:
             try:
@@ -52,6 +58,8 @@ def _cleanup():
                 p.wait(5)
             except subprocess.TimeoutExpired:
                 pass
+    for d in _dirs:
+        shutil.rmtree(d, True)
 
 
 atexit.register(_cleanup)
@@ -259,7 +267,7 @@ class Instance:
                  relay_networks="127.0.0.0/8", mailboxes="alice /tmp/\n",
                  real_queue=None):
         self.dir = tempfile.mkdtemp(prefix="posthorn-smtpd-e2e-")
-        atexit.register(shutil.rmtree, self.dir, True)
+        _dirs.append(self.dir)
         os.chmod(self.dir, 0o755)
         # private copies: the checkout may not be reachable by nobody
         bindir = os.path.join(self.dir, "bin")
