@@ -314,6 +314,19 @@ verdict_qid(const struct buf *r)
 	return r->data + 17;
 }
 
+/* submit() e (then free it), which must be queued: its queue id in qid. */
+static void
+submit_queued(int64_t peer, struct envelope *e, int logfd, char *qid,
+    size_t qidsz)
+{
+	struct buf reply = BUF_INIT;
+
+	submit(peer, e, logfd, &reply);
+	snprintf(qid, qidsz, "%s", verdict_qid(&reply));
+	buf_free(&reply);
+	envelope_free(e);
+}
+
 static void
 stored(const char *qid, struct spool_rec *rec)
 {
@@ -346,7 +359,6 @@ START_TEST(served_untrusted)
 {
 	struct envelope e;
 	struct spool_rec rec;
-	struct buf reply = BUF_INIT;
 	char logpath[] = "/tmp/test_queue_inject.log.XXXXXX";
 	char log[4096], want[512];
 	char qid[64];
@@ -363,13 +375,11 @@ START_TEST(served_untrusted)
 
 	/* a stranger claims all four */
 	claim(&e, "192.0.2.66", "mx.example.net", "alice", "double-bounce");
-	submit(STRANGER, &e, logfd, &reply);
-	snprintf(qid, sizeof(qid), "%s", verdict_qid(&reply));
+	submit_queued(STRANGER, &e, logfd, qid, sizeof(qid));
 	stored(qid, &rec);
 	assert_local_label(&rec.env);
 	ck_assert_int_eq(rec.env.uid, STRANGER);
 	spool_rec_free(&rec);
-	envelope_free(&e);
 	logged(logfd, log, sizeof(log));
 	snprintf(want, sizeof(want), "posthorn-queue[%ld]: "
 	    "event=untrusted_fields qid=%s uid=%d "
@@ -382,12 +392,10 @@ START_TEST(served_untrusted)
 	/* sendmail's envelope from the same stranger: stored as sent,
 	 * nothing logged but the queued line */
 	claim(&e, "local", NULL, NULL, "local");
-	submit(STRANGER, &e, logfd, &reply);
-	snprintf(qid, sizeof(qid), "%s", verdict_qid(&reply));
+	submit_queued(STRANGER, &e, logfd, qid, sizeof(qid));
 	stored(qid, &rec);
 	assert_local_label(&rec.env);
 	spool_rec_free(&rec);
-	envelope_free(&e);
 	logged(logfd, log, sizeof(log));
 	ck_assert_msg(strstr(log, "untrusted_fields") == NULL, "log: %s", log);
 	snprintf(want, sizeof(want), "event=queued qid=%s from=<a@example.org>"
@@ -398,15 +406,13 @@ START_TEST(served_untrusted)
 
 	/* posthorn-smtpd's uid: the session's facts are kept */
 	claim(&e, "192.0.2.1", "mx.example.net", "alice", "ESMTPSA");
-	submit(SMTPD_UID, &e, logfd, &reply);
-	snprintf(qid, sizeof(qid), "%s", verdict_qid(&reply));
+	submit_queued(SMTPD_UID, &e, logfd, qid, sizeof(qid));
 	stored(qid, &rec);
 	ck_assert_str_eq(rec.env.client_addr, "192.0.2.1");
 	ck_assert_str_eq(rec.env.client_helo, "mx.example.net");
 	ck_assert_str_eq(rec.env.auth, "alice");
 	ck_assert_str_eq(rec.env.protocol, "ESMTPSA");
 	spool_rec_free(&rec);
-	envelope_free(&e);
 	logged(logfd, log, sizeof(log));
 	ck_assert_msg(strstr(log, "untrusted_fields") == NULL, "log: %s", log);
 	snprintf(want, sizeof(want), "event=queued qid=%s from=<a@example.org>"
@@ -415,7 +421,6 @@ START_TEST(served_untrusted)
 	ck_assert_msg(strstr(log, want) != NULL, "log: %s", log);
 
 	close(logfd);
-	buf_free(&reply);
 	ck_assert_int_eq(rm_rf(spool), 0);
 }
 END_TEST
@@ -440,7 +445,7 @@ fake_journal(const struct iovec *iov, int n)
 START_TEST(served_log_priority)
 {
 	struct envelope e;
-	struct buf reply = BUF_INIT, want = BUF_INIT;
+	struct buf want = BUF_INIT;
 	char logpath[] = "/tmp/test_queue_inject.log.XXXXXX";
 	char v[64], qid[64];
 	struct stat st;
@@ -462,9 +467,7 @@ START_TEST(served_log_priority)
 	log_init("posthorn-queue");
 
 	claim(&e, "192.0.2.66", "mx.example.net", "alice", "double-bounce");
-	submit(STRANGER, &e, logfd, &reply);
-	snprintf(qid, sizeof(qid), "%s", verdict_qid(&reply));
-	envelope_free(&e);
+	submit_queued(STRANGER, &e, logfd, qid, sizeof(qid));
 	buf_printf(&want, "|PRIORITY=5|SYSLOG_IDENTIFIER=posthorn-queue|"
 	    "EVENT=untrusted_fields|QID=%s|UID=%d|"
 	    "FIELDS=client,helo,auth,protocol|"
@@ -475,9 +478,7 @@ START_TEST(served_log_priority)
 	buf_reset(&want);
 
 	claim(&e, "local", "client.example", NULL, "ESMTP");
-	submit(STRANGER, &e, logfd, &reply);
-	snprintf(qid, sizeof(qid), "%s", verdict_qid(&reply));
-	envelope_free(&e);
+	submit_queued(STRANGER, &e, logfd, qid, sizeof(qid));
 	buf_printf(&want, "|PRIORITY=6|SYSLOG_IDENTIFIER=posthorn-queue|"
 	    "EVENT=untrusted_fields|QID=%s|UID=%d|FIELDS=helo,protocol|"
 	    "ACTION=replaced by the local label|", qid, STRANGER);
@@ -485,7 +486,6 @@ START_TEST(served_log_priority)
 	    "journal: %s", buf_str(&jseen));
 
 	close(logfd);
-	buf_free(&reply);
 	buf_free(&want);
 	buf_free(&jseen);
 	ck_assert_int_eq(rm_rf(spool), 0);
