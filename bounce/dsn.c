@@ -34,15 +34,6 @@
 #define DIAG_MAX	900	/* sanitised diagnostic text */
 #define COPY_CHUNK	16384
 
-static bool
-has_8bit(const char *s)
-{
-	for (; *s != '\0'; s++)
-		if ((unsigned char)*s & 0x80)
-			return true;
-	return false;
-}
-
 /* A mailbox as RFC 5321 has it (the envelope layer parsed it already;
  * this is the check that keeps the notice's header lines well formed).
  * A quoted local part may hold '<', '>' or ',': inside its quotes it is
@@ -281,11 +272,11 @@ plan_charsets(const struct dsn_input *in, struct dsn_plan *plan)
 	for (i = 0; i < e->nrcpts; i++) {
 		if (!covered(in, i))
 			continue;
-		if (has_8bit(e->rcpts[i].addr))
+		if (str_has_8bit(e->rcpts[i].addr))
 			plan->status_8bit = true;
 	}
 	plan->human_8bit = plan->status_8bit ||
-	    (in->double_bounce && e->sender != NULL && has_8bit(e->sender));
+	    (in->double_bounce && e->sender != NULL && str_has_8bit(e->sender));
 	plan->global = e->smtputf8 || plan->status_8bit;
 	if (plan->orig == DSN_ORIG_FULL)
 		plan->orig_8bit = plan->scan.hdr_8bit || plan->scan.body_8bit;
@@ -293,7 +284,7 @@ plan_charsets(const struct dsn_input *in, struct dsn_plan *plan)
 		plan->orig_8bit = plan->scan.hdr_8bit;
 	plan->eightbit = plan->human_8bit || plan->status_8bit ||
 	    plan->orig_8bit;
-	plan->smtputf8 = has_8bit(in->to);
+	plan->smtputf8 = str_has_8bit(in->to);
 }
 
 int
@@ -770,7 +761,7 @@ status_rcpt(const struct dsn_input *in, const struct rcpt *r, struct buf *b,
 
 	dsn_status(in->kind, r->dsn, st);
 	if (buf_printf(b, "\nFinal-Recipient: %s; %s\n",
-	    has_8bit(r->addr) ? "utf-8" : "rfc822", r->addr) == -1)
+	    str_has_8bit(r->addr) ? "utf-8" : "rfc822", r->addr) == -1)
 		goto out;
 	if (r->orcpt != NULL && put_orcpt(b, r->orcpt, t) == -1)
 		goto out;

@@ -61,6 +61,23 @@ is_atext(unsigned char c)
 }
 
 bool
+mem_has_8bit(const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if ((unsigned char)s[i] >= 0x80)
+			return true;
+	return false;
+}
+
+bool
+str_has_8bit(const char *s)
+{
+	return s != NULL && mem_has_8bit(s, strlen(s));
+}
+
+bool
 utf8_valid(const char *s, size_t len)
 {
 	const unsigned char *p = (const unsigned char *)s;

@@ -77,5 +77,9 @@ bool addr_domain_eq(const char *a, const char *b);
 void addr_lower(char *s);
 /* Is s valid UTF-8 (no overlongs, no surrogates)? */
 bool utf8_valid(const char *s, size_t len);
+/* Does s[0..n), or the string s (NULL: no), hold an octet >= 0x80?  An
+ * address or domain that does needs SMTPUTF8 or IDNA. */
+bool mem_has_8bit(const char *s, size_t n);
+bool str_has_8bit(const char *s);
 
 #endif

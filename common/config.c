@@ -192,15 +192,6 @@ strlist_contains_domain(const struct strlist *l, const char *domain)
 	return false;
 }
 
-static bool
-has_8bit(const char *s)
-{
-	for (; *s != '\0'; s++)
-		if ((unsigned char)*s >= 0x80)
-			return true;
-	return false;
-}
-
 /* domain in the list, as written or (UTF-8) in its A-label form */
 static bool
 contains_domain_idn(const struct strlist *l, const char *domain)
@@ -210,7 +201,7 @@ contains_domain_idn(const struct strlist *l, const char *domain)
 
 	if (strlist_contains_domain(l, domain))
 		return true;
-	return has_8bit(domain) &&
+	return str_has_8bit(domain) &&
 	    idna_domain_ascii(domain, alabel, sizeof(alabel), &why) == 0 &&
 	    strlist_contains_domain(l, alabel);
 }
@@ -382,7 +373,7 @@ set_domains(struct strlist *l, const char *v, const char **why)
 			return -1;
 		addr_lower(l->v[i]);
 		addr_domain_canon(l->v[i]);	/* as addresses are parsed */
-		if (!has_8bit(d))
+		if (!str_has_8bit(d))
 			continue;
 		alabel[0] = '.';
 		if (idna_domain_ascii(d, alabel + 1, sizeof(alabel) - 1,

@@ -503,15 +503,6 @@ envelope_decode_frame(struct envelope *e, char tag, const char *payload,
 	return r;
 }
 
-static bool
-has_8bit(const char *s)
-{
-	for (; s != NULL && *s != '\0'; s++)
-		if ((unsigned char)*s >= 0x80)
-			return true;
-	return false;
-}
-
 int
 envelope_decode(const char *p, size_t len, struct envelope *e,
     const char **why)
@@ -544,9 +535,9 @@ envelope_decode(const char *p, size_t len, struct envelope *e,
 	}
 	if (!e->smtputf8) {
 		for (i = 0; i < e->nrcpts; i++)
-			if (has_8bit(e->rcpts[i].addr))
+			if (str_has_8bit(e->rcpts[i].addr))
 				break;
-		if (i < e->nrcpts || has_8bit(e->sender)) {
+		if (i < e->nrcpts || str_has_8bit(e->sender)) {
 			*why = "non-ASCII address without SMTPUTF8";
 			return -1;
 		}

@@ -10,18 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/addr.h"
 #include "common/idna.h"
-
-static bool
-has_8bit(const char *s, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if ((unsigned char)s[i] >= 0x80)
-			return true;
-	return false;
-}
 
 int
 idna_domain_ascii(const char *domain, char *out, size_t outsz,
@@ -31,7 +21,7 @@ idna_domain_ascii(const char *domain, char *out, size_t outsz,
 	size_t n = strlen(domain), i;
 	int rc;
 
-	if (!has_8bit(domain, n)) {
+	if (!mem_has_8bit(domain, n)) {
 		if (n >= outsz) {
 			*why = "domain too long";
 			return -1;
@@ -71,7 +61,7 @@ idna_addr_ascii(const char *addr, char *out, size_t outsz)
 	const char *at = strrchr(addr, '@'), *why;
 	size_t ll;
 
-	if (at == NULL || has_8bit(addr, (size_t)(at - addr)))
+	if (at == NULL || mem_has_8bit(addr, (size_t)(at - addr)))
 		return -1;
 	ll = (size_t)(at - addr) + 1;	/* "local@" */
 	if (ll >= outsz)

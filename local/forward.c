@@ -24,6 +24,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/addr.h"
 #include "common/agent.h"
 #include "common/envelope.h"
 #include "common/qclient.h"
@@ -45,15 +46,6 @@ forward_orcpt(const struct lctx *c, struct buf *out)
 	return xtext_encode(c->rcpt, strlen(c->rcpt), out);
 }
 
-static bool
-ascii_only(const char *s)
-{
-	for (; *s != '\0'; s++)
-		if ((unsigned char)*s > 0x7f)
-			return false;
-	return true;
-}
-
 static int
 build_env(const struct lctx *c, char *const *addrs, const bool *own,
     size_t n, struct envelope *e)
@@ -71,9 +63,9 @@ build_env(const struct lctx *c, char *const *addrs, const bool *own,
 	e->body = c->body;
 	/* the message's own SMTPUTF8, or an address of the expansion that
 	 * needs it (the queue refuses a non-ASCII address without it) */
-	e->smtputf8 = c->smtputf8 || !ascii_only(c->sender);
+	e->smtputf8 = c->smtputf8 || str_has_8bit(c->sender);
 	for (i = 0; i < n; i++)
-		if (!ascii_only(addrs[i]))
+		if (str_has_8bit(addrs[i]))
 			e->smtputf8 = true;
 	if (envelope_set_sender(e, c->sender) == -1 ||
 	    envelope_set_str(&e->client_addr, "local") == -1 ||

@@ -539,15 +539,6 @@ extract_rcpts(struct job *j)
 		}
 }
 
-static bool
-has_8bit(const char *s)
-{
-	for (; *s != '\0'; s++)
-		if ((unsigned char)*s >= 128)
-			return true;
-	return false;
-}
-
 /* The envelope of recipients [first, first + n). */
 static void
 build_envelope(struct job *j, size_t first, size_t n)
@@ -719,9 +710,9 @@ deliver(struct opts *o, struct config *cfg)
 		extract_rcpts(&j);
 	if (j.rcpts.l.n == 0)
 		fatal(EX_USAGE, "no recipients found", NULL);
-	j.utf8 = o->smtputf8 || has_8bit(j.sender);
+	j.utf8 = o->smtputf8 || str_has_8bit(j.sender);
 	for (i = 0; i < j.rcpts.l.n; i++)
-		j.utf8 = j.utf8 || has_8bit(j.rcpts.l.v[i]);
+		j.utf8 = j.utf8 || str_has_8bit(j.rcpts.l.v[i]);
 	new_headers(&j, &head);
 	per = cfg->max_recipients > SIZE_MAX ? SIZE_MAX :
 	    (size_t)cfg->max_recipients;

@@ -21,6 +21,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "common/addr.h"
 #include "common/agent.h"
 #include "common/idna.h"
 #include "remote/smtp.h"
@@ -42,15 +43,6 @@ fail(struct smtp_conn *c, const char *dsn, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(c->err.text, sizeof(c->err.text), fmt, ap);
 	va_end(ap);
-}
-
-bool
-str_has_8bit(const char *s)
-{
-	for (; *s != '\0'; s++)
-		if ((unsigned char)*s >= 0x80)
-			return true;
-	return false;
 }
 
 /* Octets that must never appear in a command argument. */

@@ -139,7 +139,6 @@ bool smtp_conn_satisfies(const struct smtp_conn *c, enum smtp_tls tls,
 bool smtp_tls_mandatory(enum smtp_tls t);
 /* "may", "none", "encrypt", "verify", "dane" (the routes option). */
 const char *smtp_tls_name(enum smtp_tls t);
-bool str_has_8bit(const char *s);
 /* Copy dsn into out with its class digit replaced by cls ('4'/'5'). */
 void dsn_with_class(const char *dsn, char cls, char out[16]);
 /* Parse one EHLO keyword line ("SIZE 1000", "PIPELINING") into ext and

@@ -486,6 +486,20 @@ START_TEST(test_helpers)
 }
 END_TEST
 
+/* The 8-bit check every component uses to decide on SMTPUTF8 / IDNA. */
+START_TEST(test_has_8bit)
+{
+	ck_assert(!str_has_8bit("plain@example.org"));
+	ck_assert(!str_has_8bit(""));
+	ck_assert(!str_has_8bit(NULL));
+	ck_assert(str_has_8bit("j\xc3\xb6rg@example.org"));
+	ck_assert(str_has_8bit("a@\x80"));
+	ck_assert(!mem_has_8bit("ab\xc3", 2));	/* only the first n */
+	ck_assert(mem_has_8bit("ab\xc3", 3));
+	ck_assert(!mem_has_8bit("", 0));
+}
+END_TEST
+
 static Suite *
 addr_suite(void)
 {
@@ -507,6 +521,7 @@ addr_suite(void)
 	tcase_add_test(tc, test_utf8_valid);
 	tcase_add_test(tc, test_domain_valid);
 	tcase_add_test(tc, test_helpers);
+	tcase_add_test(tc, test_has_8bit);
 	suite_add_tcase(s, tc);
 	return s;
 }
