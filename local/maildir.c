@@ -16,7 +16,9 @@
  * when tmp/ or new/ turns out to be missing (an existing Maildir costs no
  * mkdir or stat), each new directory's parent fsync'd so that a crash
  * cannot take a fresh Maildir (and the message in it) away; the parent
- * directory must exist.
+ * directory must exist.  The path is resolved first through directories
+ * that only root and we can change (common/safepath.c), the Maildir
+ * itself included; otherwise the delivery is deferred.
  *
  * Runs as the mailbox owner; paths come from the administrator's tables or
  * the user's passwd entry, never from the message.
@@ -30,7 +32,9 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "common/buf.h"
 #include "common/io.h"
+#include "common/safepath.h"
 #include "local/local.h"
 
 #define NAME_TRIES 5
@@ -252,19 +256,25 @@ maildir_deliver(const struct lctx *c, const char *dir, struct lresult *r)
 {
 	char d[4096], sub[4200], name[512], tmp[4800], new[5000];
 	const char *what = "tmp";
-	size_t len;
+	struct buf why = BUF_INIT;
 	off_t size;
 	int fd, e, rc;
 
-	len = strlen(dir);
-	while (len > 1 && dir[len - 1] == '/')
-		len--;
-	if (len >= sizeof(d)) {
-		res_errno(r, ENAMETOOLONG, "maildir", dir);
+	/* through directories only we (and root) can change: see
+	 * common/safepath.h */
+	rc = safepath_resolve(dir, geteuid(), SAFEPATH_LAST_DIR, d,
+	    sizeof(d), &why);
+	if (rc != 0) {
+		if (rc == -2)
+			res_set(r, 'T', "4.2.0", "maildir %s: unsafe path: "
+			    "%s, not written (fix the permissions)", dir,
+			    buf_str(&why));
+		else
+			res_errno(r, errno, "maildir", dir);
+		buf_free(&why);
 		return;
 	}
-	memcpy(d, dir, len);
-	d[len] = '\0';
+	buf_free(&why);
 	rc = deliver_anon(c, d, new, sizeof(new), &what);
 	if (rc == -1 && errno == ENOENT) {	/* no Maildir (yet) */
 		if (ensure_maildir(d, sub, sizeof(sub)) != 0)

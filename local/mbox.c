@@ -14,8 +14,12 @@
  * with mboxrd ">From " quoting, a final newline and a blank line.  The
  * file must be a regular file with one link, owned by our uid, and is
  * opened without following symbolic links; it is created 0600 when
- * missing (and its directory fsync'd at once).  "/dev/null" is accepted
- * as the classic discard target.
+ * missing (and its directory fsync'd at once).  The directories on the
+ * way are resolved first (common/safepath.c): each must belong to root or
+ * to us and not be writable by everyone unless sticky, so that nobody
+ * else can swap them between the spawner's owner check and our open;
+ * otherwise the delivery is deferred.  "/dev/null" is accepted as the
+ * classic discard target.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,8 +31,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/buf.h"
 #include "common/io.h"
 #include "common/log.h"
+#include "common/safepath.h"
 #include "local/local.h"
 
 #define STALE_LOCK	600	/* seconds */
@@ -392,16 +398,31 @@ unsafe_mbox(struct lresult *r, const char *path, const char *why)
 }
 
 void
-mbox_deliver(const struct lctx *c, const char *path, struct lresult *r)
+mbox_deliver(const struct lctx *c, const char *given, struct lresult *r)
 {
-	char lock[4200];
+	char lock[4200], path[4096];
+	struct buf why = BUF_INIT;
 	time_t deadline;
-	int fd, dot, e, tries = 0;
+	int fd, dot, e, rc, tries = 0;
 
-	if (strcmp(path, "/dev/null") == 0) {
+	if (strcmp(given, "/dev/null") == 0) {
 		res_set(r, 'D', "2.0.0", "discarded (/dev/null)");
 		return;
 	}
+	/* through directories only we (and root) can change: see
+	 * common/safepath.h; the mbox itself is checked once open */
+	rc = safepath_resolve(given, geteuid(), 0, path, sizeof(path), &why);
+	if (rc != 0) {
+		if (rc == -2)
+			res_set(r, 'T', "4.2.0", "mailbox %s: unsafe path: "
+			    "%s, not written (fix the permissions)", given,
+			    buf_str(&why));
+		else
+			res_errno(r, errno, "mailbox", given);
+		buf_free(&why);
+		return;
+	}
+	buf_free(&why);
 	if (snprintf(lock, sizeof(lock), "%s.lock", path) >=
 	    (int)sizeof(lock)) {
 		res_errno(r, ENAMETOOLONG, "mailbox", path);

@@ -434,6 +434,55 @@ START_TEST(test_mbox_unsafe)
 }
 END_TEST
 
+/* A directory on the way that another user could change (theirs, or
+ * world-writable without the sticky bit) lets them swap in a link after
+ * the owner was decided: deferred, nothing written through it. */
+START_TEST(test_unsafe_path)
+{
+	struct lresult r;
+
+	if (geteuid() != 0)
+		return;	/* chown to another uid needs root */
+	ck_assert_int_eq(mkdir(tp("theirs"), 0755), 0);
+	ck_assert_int_eq(chown(tp("theirs"), 54321, 54321), 0);
+	mbox_deliver(&ctx, tp("theirs/box"), &r);
+	ck_assert_int_eq(r.status, 'T');
+	ck_assert_str_eq(r.dsn, "4.2.0");
+	ck_assert_ptr_nonnull(strstr(r.text, "unsafe path: directory"));
+	ck_assert_ptr_nonnull(strstr(r.text, "owned by uid 54321"));
+	ck_assert_int_eq(access(tp("theirs/box"), F_OK), -1);
+	maildir_deliver(&ctx, tp("theirs/md/"), &r);
+	ck_assert_int_eq(r.status, 'T');
+	ck_assert_str_eq(r.dsn, "4.2.0");
+	ck_assert_int_eq(access(tp("theirs/md"), F_OK), -1);
+	/* their link into our own directory is not followed either */
+	ck_assert_int_eq(mkdir(tp("mine"), 0700), 0);
+	ck_assert_int_eq(symlink(tp("mine"), tp("via")), 0);
+	ck_assert_int_eq(lchown(tp("via"), 54321, 54321), 0);
+	mbox_deliver(&ctx, tp("via/box"), &r);
+	ck_assert_int_eq(r.status, 'T');
+	ck_assert_ptr_nonnull(strstr(r.text, "symbolic link"));
+	ck_assert_int_eq(access(tp("mine/box"), F_OK), -1);
+	/* ours is, and the mailbox is written where it points */
+	ck_assert_int_eq(lchown(tp("via"), 0, 0), 0);
+	mbox_deliver(&ctx, tp("via/box"), &r);
+	ck_assert_int_eq(r.status, 'D');
+	ck_assert_int_eq(access(tp("mine/box"), F_OK), 0);
+	maildir_deliver(&ctx, tp("via/md/"), &r);
+	ck_assert_int_eq(r.status, 'D');
+	ck_assert_int_eq(access(tp("mine/md/new"), F_OK), 0);
+	/* world-writable, not sticky */
+	ck_assert_int_eq(mkdir(tp("open"), 0700), 0);
+	ck_assert_int_eq(chmod(tp("open"), 0777), 0);
+	mbox_deliver(&ctx, tp("open/box"), &r);
+	ck_assert_int_eq(r.status, 'T');
+	ck_assert_ptr_nonnull(strstr(r.text, "writable by everyone"));
+	ck_assert_int_eq(chmod(tp("open"), 01777), 0);
+	mbox_deliver(&ctx, tp("open/box"), &r);
+	ck_assert_int_eq(r.status, 'D');
+}
+END_TEST
+
 START_TEST(test_mbox_lock_timeout)
 {
 	struct lresult r;
@@ -885,6 +934,7 @@ suite(void)
 	tcase_add_test(tc, test_diagnostics_name_paths);
 	tcase_add_test(tc, test_mbox);
 	tcase_add_test(tc, test_mbox_unsafe);
+	tcase_add_test(tc, test_unsafe_path);
 	tcase_add_test(tc, test_mbox_lock_timeout);
 	tcase_add_test(tc, test_mbox_fcntl_lock_timeout);
 	tcase_add_test(tc, test_mbox_foreign_dotlock);
