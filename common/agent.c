@@ -257,17 +257,16 @@ agent_job_done(struct stream *ctl)
 /* ---- scheduler side --------------------------------------------------- */
 
 int
-agent_job_send(int ctlfd, enum agent_kind_of_job kind,
-    const struct envelope *e, const uint32_t *index, const char *domain,
-    int msgfd)
+agent_job_encode(enum agent_kind_of_job kind, const struct envelope *e,
+    const uint32_t *index, const char *domain, struct buf *out)
 {
-	struct buf out = BUF_INIT, env = BUF_INIT, idx = BUF_INIT;
+	struct buf env = BUF_INIT, idx = BUF_INIT;
 	const char *fields[3];
 	char k[8];
 	size_t i;
 	int r = -1;
 
-	if (e->nrcpts == 0 || msgfd < 0) {
+	if (e->nrcpts == 0) {
 		errno = EINVAL;
 		return -1;
 	}
@@ -279,15 +278,33 @@ agent_job_send(int ctlfd, enum agent_kind_of_job kind,
 	fields[0] = k;
 	fields[1] = domain != NULL ? domain : "";
 	fields[2] = buf_str(&idx);
-	if (frame_put_fields(&out, 'J', fields, 3) == -1 ||
+	if (frame_put_fields(out, 'J', fields, 3) == -1 ||
 	    envelope_encode(e, &env) == -1 ||
-	    frame_put(&out, 'E', env.data, env.len) == -1)
+	    frame_put(out, 'E', env.data, env.len) == -1)
 		goto out;
-	r = io_send_fd(ctlfd, out.data, out.len, msgfd, AGENT_SEND_TIMEOUT_MS);
+	r = 0;
 out:
-	buf_free(&out);
 	buf_free(&env);
 	buf_free(&idx);
+	return r;
+}
+
+int
+agent_job_send(int ctlfd, enum agent_kind_of_job kind,
+    const struct envelope *e, const uint32_t *index, const char *domain,
+    int msgfd)
+{
+	struct buf out = BUF_INIT;
+	int r = -1;
+
+	if (msgfd < 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (agent_job_encode(kind, e, index, domain, &out) == 0)
+		r = io_send_fd(ctlfd, out.data, out.len, msgfd,
+		    AGENT_SEND_TIMEOUT_MS);
+	buf_free(&out);
 	return r == 0 ? 0 : -1;
 }
 

@@ -92,8 +92,13 @@ struct agent_result {
 	char text[512];
 	char relay[300];
 };
-/* Send a job (the envelope e with its recipients already restricted to
- * the job's, index[] their queue indexes) with msgfd attached. */
+/* Append a job's frames (the envelope e with its recipients already
+ * restricted to the job's, index[] their queue indexes) to out; the
+ * message descriptor goes with their first byte.  0, or -1. */
+int agent_job_encode(enum agent_kind_of_job kind, const struct envelope *e,
+    const uint32_t *index, const char *domain, struct buf *out);
+/* Encode and send a job with msgfd attached, waiting for room (up to a
+ * minute): for tests and callers without an event loop. */
 int agent_job_send(int ctlfd, enum agent_kind_of_job kind,
     const struct envelope *e, const uint32_t *index, const char *domain,
     int msgfd);

@@ -443,10 +443,9 @@ io_set_cloexec(int fd, int on)
 
 /* ---- descriptor passing --------------------------------------------- */
 
-int
-io_send_fd(int sock, const void *p, size_t n, int fd, int timeout_ms)
+ssize_t
+io_send_fd_nowait(int sock, const void *p, size_t n, int fd)
 {
-	int64_t deadline = deadline_of(timeout_ms);
 	union {
 		struct cmsghdr h;
 		char b[CMSG_SPACE(sizeof(int))];
@@ -456,9 +455,7 @@ io_send_fd(int sock, const void *p, size_t n, int fd, int timeout_ms)
 	struct iovec iov;
 	ssize_t r;
 
-	if (fd < 0)
-		return write_dl(sock, p, n, deadline);
-	if (n == 0) {
+	if (n == 0 || fd < 0) {
 		errno = EINVAL;	/* a stream socket needs a byte to carry it */
 		return -1;
 	}
@@ -475,13 +472,31 @@ io_send_fd(int sock, const void *p, size_t n, int fd, int timeout_ms)
 	c->cmsg_type = SCM_RIGHTS;
 	c->cmsg_len = CMSG_LEN(sizeof(int));
 	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	do
+		r = sendmsg(sock, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (r == -1 && errno == EINTR);
+	if (r == 0) {	/* cannot happen for n > 0; never report it as sent */
+		errno = EAGAIN;
+		return -1;
+	}
+	return r;
+}
+
+int
+io_send_fd(int sock, const void *p, size_t n, int fd, int timeout_ms)
+{
+	int64_t deadline = deadline_of(timeout_ms);
+	ssize_t r;
+
+	if (fd < 0)
+		return write_dl(sock, p, n, deadline);
 	for (;;) {
 		if (wait_fd(sock, POLLOUT, deadline) == -1)
 			return -1;
-		r = sendmsg(sock, &mh, MSG_NOSIGNAL);
-		if (r >= 0)
+		r = io_send_fd_nowait(sock, p, n, fd);
+		if (r > 0)
 			break;
-		if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK)
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
 			return -1;
 	}
 	/* the descriptor went with the first byte; the rest is plain data */

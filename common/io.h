@@ -121,6 +121,11 @@ int stream_take_fd(struct stream *s);
 int stream_send_fd(struct stream *s, const void *p, size_t n, int fd);
 /* Same on a bare socket fd. */
 int io_send_fd(int sock, const void *p, size_t n, int fd, int timeout_ms);
+/* One sendmsg() of p[0..n) (n > 0) with descriptor fd attached to its
+ * first byte, without waiting (MSG_DONTWAIT): the octets sent (at least
+ * one, and fd went with them), or -1 (errno EAGAIN: no room yet, nothing
+ * sent).  For an event loop that writes the rest when there is room. */
+ssize_t io_send_fd_nowait(int sock, const void *p, size_t n, int fd);
 
 /* Switch to TLS on an established SSL object whose handshake is done
  * (stream takes ownership).  Buffered plaintext input must have been

@@ -66,8 +66,11 @@ struct agent {
 	char name[32];
 	pid_t pid;		/* our child, or -1 */
 	uint64_t spawn_id;	/* started by the spawner, or 0 */
-	int fd;			/* our end of the control socket */
+	int fd;			/* our end of the control socket (non-blocking) */
 	struct buf in;
+	struct buf out;		/* job frames not yet sent (EPOLLOUT) */
+	int out_fd;		/* the message descriptor to go with out's
+				   first byte, or -1 once sent */
 	sd_event_source *io, *timer, *child;
 	int exited;		/* the process is gone (reaped / X frame) */
 	int idle;		/* alive, between jobs, fd open */
@@ -124,6 +127,19 @@ agents_kill_all(void)
 			agent_kill(a);
 }
 
+/* Forget what was not sent (the agent is closed, or its socket broke). */
+static void
+discard_out(struct agent *a)
+{
+	buf_reset(&a->out);
+	if (a->out_fd != -1) {
+		close(a->out_fd);
+		a->out_fd = -1;
+	}
+	if (a->io != NULL)
+		sd_event_source_set_io_events(a->io, EPOLLIN);
+}
+
 static void
 agent_free(struct agent *a)
 {
@@ -135,9 +151,12 @@ agent_free(struct agent *a)
 		sd_event_source_disable_unref(a->child);
 	if (a->fd != -1)
 		close(a->fd);
+	if (a->out_fd != -1)
+		close(a->out_fd);
 	if (a->idle)
 		nidle--;
 	buf_free(&a->in);
+	buf_free(&a->out);
 	if (a->prev != NULL)
 		a->prev->next = a->next;
 	else
@@ -165,6 +184,7 @@ agent_close(struct agent *a)
 		close(a->fd);
 		a->fd = -1;
 	}
+	discard_out(a);
 	if (a->idle) {
 		a->idle = 0;
 		nidle--;
@@ -292,7 +312,8 @@ agent_parse(struct agent *a, const char **why)
  * The message descriptor for one agent: a new open file description of
  * the round's message file, so that agents working on the same message
  * at once do not share a file offset (posthorn-remote seeks and reads).
- * Falls back to the round's descriptor.  Close with msgfd_done().
+ * Falls back to a duplicate of the round's descriptor.  The caller owns
+ * it; -1 (errno) if even that fails.
  */
 static int
 job_msgfd(const struct job *j)
@@ -302,14 +323,71 @@ job_msgfd(const struct job *j)
 
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", j->round->msgfd);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
-	return fd >= 0 ? fd : j->round->msgfd;
+	return fd >= 0 ? fd : fcntl(j->round->msgfd, F_DUPFD_CLOEXEC, 0);
 }
 
-static void
-msgfd_done(const struct job *j, int fd)
+/*
+ * Write what is pending in a->out without waiting; the rest goes when
+ * the socket has room (EPOLLOUT, agent_io_cb).  A job can be far larger
+ * than the socket's buffer (a remote job carries every recipient of its
+ * domain), and an agent started by the spawner reads nothing until the
+ * spawner has started it: a blocking write here would stop the whole
+ * scheduler.  0 (sent, or waiting for room), -1 (errno) on a broken
+ * socket.
+ */
+static int
+agent_flush(struct agent *a)
 {
-	if (fd != j->round->msgfd)
-		close(fd);
+	ssize_t n;
+
+	while (a->out.len > 0) {
+		if (a->out_fd != -1) {
+			n = io_send_fd_nowait(a->fd, a->out.data, a->out.len,
+			    a->out_fd);
+			if (n > 0) {	/* the descriptor went with it */
+				close(a->out_fd);
+				a->out_fd = -1;
+			}
+		} else
+			n = send(a->fd, a->out.data, a->out.len,
+			    MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n > 0) {
+			buf_consume(&a->out, (size_t)n);
+			continue;
+		}
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		return -1;
+	}
+	if (a->io != NULL)
+		sd_event_source_set_io_events(a->io, a->out.len > 0 ?
+		    EPOLLIN | EPOLLOUT : EPOLLIN);
+	return 0;
+}
+
+/* Queue job j's frames for agent a, with a descriptor of the message of
+ * its own, and send what fits now.  0, or -1 (errno). */
+static int
+agent_queue_job(struct agent *a, struct job *j, const struct envelope *e)
+{
+	int mfd;
+
+	if (a->out_fd != -1) {	/* the last job's first byte is not even
+				   sent: it cannot have said it was done */
+		errno = EPROTO;
+		return -1;
+	}
+	mfd = job_msgfd(j);
+	if (mfd < 0)
+		return -1;
+	if (agent_job_encode(j->kind, e, j->idx, j->domain, &a->out) == -1) {
+		close(mfd);
+		return -1;
+	}
+	a->out_fd = mfd;
+	return agent_flush(a);
 }
 
 /* Send job j to agent a (idle or just done) and arm its time limit. */
@@ -318,13 +396,11 @@ agent_send_job(struct agent *a, struct job *j)
 {
 	struct envelope e;
 	uint64_t now;
-	int r, mfd;
+	int r;
 
 	r = job_envelope(j, &e);
 	if (r == 0) {
-		mfd = job_msgfd(j);
-		r = agent_job_send(a->fd, j->kind, &e, j->idx, j->domain, mfd);
-		msgfd_done(j, mfd);
+		r = agent_queue_job(a, j, &e);
 		free(e.rcpts);
 	}
 	if (r == -1)
@@ -527,10 +603,20 @@ agent_drain(struct agent *a)
 static int
 agent_io_cb(sd_event_source *src, int fd, uint32_t revents, void *arg)
 {
+	struct agent *a = arg;
+
 	(void)src;
 	(void)fd;
-	(void)revents;
-	(void)agent_drain(arg);
+	if ((revents & EPOLLOUT) != 0 && agent_flush(a) == -1) {
+		/* it went away (or broke the socket): what it said before
+		 * is read below, then its end; the time limit covers the
+		 * rest */
+		log_msg(LOG_ERR, "agent", "qid", a->job != NULL ?
+		    a->job->round->ent->qid : "-", "agent", a->name, "reason",
+		    "cannot send the job", "detail", strerror(errno), NULL);
+		discard_out(a);
+	}
+	(void)agent_drain(a);
 	return 0;
 }
 
@@ -745,7 +831,7 @@ static int
 launch(struct agent *a, struct job *j, const char *path)
 {
 	struct envelope e;
-	int sv[2], r, mfd;
+	int sv[2], r;
 	pid_t pid;
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1)
@@ -756,10 +842,16 @@ launch(struct agent *a, struct job *j, const char *path)
 		return -1;
 	}
 	a->jobs = 1;
-	mfd = job_msgfd(j);
+	a->fd = sv[0];
+	if (io_set_nonblock(sv[0], 1) == -1) {
+		close(sv[1]);
+		free(e.rcpts);
+		return -1;
+	}
 	if (j->cls != CLASS_BOUNCE && a->s->spawnfd >= 0) {
-		r = agent_job_send(sv[0], j->kind, &e, j->idx, j->domain, mfd);
-		msgfd_done(j, mfd);
+		/* what fits in the socket now; the rest once the agent the
+		 * spawner starts reads it */
+		r = agent_queue_job(a, j, &e);
 		if (++next_spawn_id > SPAWN_ID_MAX)
 			next_spawn_id = 1;
 		if (r == 0 && j->cls == CLASS_LOCAL) {
@@ -772,7 +864,6 @@ launch(struct agent *a, struct job *j, const char *path)
 			    next_spawn_id, a->key, a->own_mailbox, sv[1]);
 		free(e.rcpts);
 		close(sv[1]);
-		a->fd = sv[0];
 		if (r == 0)
 			a->spawn_id = next_spawn_id;
 		return r;
@@ -781,15 +872,12 @@ launch(struct agent *a, struct job *j, const char *path)
 	if (pid == 0)
 		child_exec(path, a->name, sv[1]);
 	close(sv[1]);
-	a->fd = sv[0];
 	if (pid == -1) {
-		msgfd_done(j, mfd);
 		free(e.rcpts);
 		return -1;
 	}
 	a->pid = pid;
-	r = agent_job_send(sv[0], j->kind, &e, j->idx, j->domain, mfd);
-	msgfd_done(j, mfd);
+	r = agent_queue_job(a, j, &e);
 	free(e.rcpts);
 	return r;
 }
@@ -809,6 +897,7 @@ agent_start(struct job *j)
 	}
 	a->s = s;
 	a->fd = -1;
+	a->out_fd = -1;
 	a->pid = -1;
 	a->job = j;
 	a->cls = j->cls;
@@ -835,7 +924,8 @@ agent_start(struct job *j)
 	}
 	if ((a->pid > 0 && sd_event_add_child(s->ev, &a->child, a->pid,
 	    WEXITED, agent_child_cb, a) < 0) ||
-	    sd_event_add_io(s->ev, &a->io, a->fd, EPOLLIN, agent_io_cb, a) < 0
+	    sd_event_add_io(s->ev, &a->io, a->fd, a->out.len > 0 ?
+	    EPOLLIN | EPOLLOUT : EPOLLIN, agent_io_cb, a) < 0
 	    || sd_event_add_time(s->ev, &a->timer, CLOCK_MONOTONIC,
 	    now + agent_limit(s, j) * 1000000ULL, 1000000, agent_timer_cb,
 	    a) < 0) {
