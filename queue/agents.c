@@ -525,7 +525,8 @@ agent_next(struct agent *a)
 
 	if (agent_reusable(a))
 		next = sched_take_waiting(a->s, a->cls, a->cls == CLASS_LOCAL ?
-		    NULL : old->domain, a->spawn_id != 0 ? a->key : NULL);
+		    NULL : old->domain, a->spawn_id != 0 ? a->key : NULL,
+		    a->own_mailbox);
 	if (next != NULL) {
 		a->job = next;
 		next->agent = a;

@@ -307,18 +307,22 @@ job_finished(struct job *j, const char *reason)
 
 struct job *
 sched_take_waiting(struct sched *s, enum job_class c, const char *domain,
-    const char *rcpt)
+    const char *rcpt, bool own_mailbox)
 {
 	struct jobq *q = &s->wait[c];
 	struct job *j, *prev = NULL;
+	const struct rcpt *r;
 
 	if (s->stopping)
 		return NULL;
 	for (j = q->head; j != NULL; prev = j, j = j->next) {
 		if (domain != NULL && strcmp(j->domain, domain) != 0)
 			continue;
-		if (rcpt != NULL && (j->kind != JOB_DELIVER || strcmp(
-		    j->round->rec.env.rcpts[j->idx[0]].addr, rcpt) != 0))
+		r = &j->round->rec.env.rcpts[j->idx[0]];
+		/* a local agent the spawner started for "bob" must not get
+		 * "\bob" (own mailbox only), nor the reverse: it refuses */
+		if (rcpt != NULL && (j->kind != JOB_DELIVER ||
+		    strcmp(r->addr, rcpt) != 0 || r->own_mailbox != own_mailbox))
 			continue;
 		if (prev != NULL)
 			prev->next = j->next;

@@ -114,10 +114,10 @@ void job_finished(struct job *j, const char *reason);
  * was already reported (a protocol error). */
 int job_result(struct job *j, const struct agent_result *r);
 /* Take a waiting job of class c for domain (NULL: any) and, for local
- * jobs, recipient rcpt (NULL: any) out of its queue, counted as running
- * (agent reuse); NULL if none. */
+ * jobs, recipient rcpt (NULL: any) with the same own-mailbox mark out of
+ * its queue, counted as running (agent reuse); NULL if none. */
 struct job *sched_take_waiting(struct sched *s, enum job_class c,
-    const char *domain, const char *rcpt);
+    const char *domain, const char *rcpt, bool own_mailbox);
 /* The envelope of a job's recipients (shallow: shares the round's
  * strings; free with free(e->rcpts) only). */
 int job_envelope(const struct job *j, struct envelope *e);
