@@ -9,6 +9,7 @@
 #ifndef POSTHORN_QUEUE_INDEX_H
 #define POSTHORN_QUEUE_INDEX_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,6 +27,8 @@ struct qent {
 				   could not be stored (sched.c); freed with
 				   the entry */
 	size_t unsaved_len;
+	bool remove_retry;	/* its removal failed (sched.c): the next
+				   round only tries that again */
 };
 
 struct qindex {

@@ -501,7 +501,8 @@ round_free(struct round *rd)
 	s->rounds--;
 }
 
-static void
+/* 0 removed, -1 the queue file is still there (logged). */
+static int
 remove_message(struct sched *s, struct qent *ent, bool fresh)
 {
 	char path[4096];
@@ -510,14 +511,15 @@ remove_message(struct sched *s, struct qent *ent, bool fresh)
 	 * it, a left-over env/QID is known to be a finished message's
 	 * (SPOOL.md "Removal") */
 	if (rec_path(s, fresh ? "incoming" : "msg", ent->qid, "", path,
-	    sizeof(path)) == 0 && unlink(path) == -1 && errno != ENOENT) {
+	    sizeof(path)) == -1 || (unlink(path) == -1 && errno != ENOENT)) {
 		log_msg(LOG_ERR, "remove", "qid", ent->qid, "reason",
-		    strerror(errno), NULL);
-		return;
+		    strerror(errno), "action", "retried later", NULL);
+		return -1;
 	}
 	if (rec_path(s, "env", ent->qid, "", path, sizeof(path)) == 0)
 		(void)unlink(path);
 	log_msg(LOG_INFO, "removed", "qid", ent->qid, NULL);
+	return 0;
 }
 
 /* A message that stays queued after its first round leaves incoming/
@@ -541,11 +543,24 @@ round_end(struct round *rd)
 	struct qent *ent = rd->ent;
 	int64_t now = now_sec();
 
-	if (policy_done(&rd->rec) || rd->removing) {
-		remove_message(s, ent, rd->fresh);
+	if ((policy_done(&rd->rec) || rd->removing) &&
+	    remove_message(s, ent, rd->fresh) == 0) {
 		rd->ent = NULL;
 		round_free(rd);
 		qindex_del(&s->ix, ent);
+	} else if (policy_done(&rd->rec) || rd->removing) {
+		/* the file could not be removed (EIO, EROFS): forgetting it
+		 * would have the next scan of incoming/, or a restart,
+		 * deliver it again.  It stays known, with what was
+		 * delivered stored, and its next round only removes it. */
+		ent->remove_retry = true;
+		if (round_store(rd) == 0 && rd->fresh)
+			move_to_msg(s, ent->qid);
+		if (qindex_schedule(&s->ix, ent, now + (int64_t)(
+		    s->cfg.retry_min > 0 ? s->cfg.retry_min : 60)) == -1)
+			log_msg(LOG_ERR, "schedule", "qid", ent->qid, "reason",
+			    "out of memory", NULL);
+		round_free(rd);
 	} else {
 		rd->rec.next_try = policy_next_try(&rd->rec, now,
 		    s->cfg.retry_min, s->cfg.retry_max, rnd_next(s));
@@ -780,7 +795,10 @@ start_round(struct sched *s, struct qent *ent)
 			    now_sec() + 60);
 		return;
 	}
-	if (make_delivery_jobs(rd) > 0)
+	if (ent->remove_retry) {	/* done or removed on request */
+		rd->removing = true;
+		round_end(rd);
+	} else if (make_delivery_jobs(rd) > 0)
 		dispatch(s);
 	else
 		round_advance(rd);
