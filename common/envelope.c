@@ -503,6 +503,25 @@ envelope_decode_frame(struct envelope *e, char tag, const char *payload,
 	return r;
 }
 
+size_t
+envelope_count_rcpts(const char *p, size_t len, size_t max)
+{
+	const char *pl;
+	size_t plen, used, n = 0;
+	char tag;
+
+	while (len > 0 && n <= max) {
+		if (frame_decode(p, len, len, &tag, &pl, &plen, &used) !=
+		    FRAME_OK)
+			break;
+		if (tag == 'R')
+			n++;
+		p += used;
+		len -= used;
+	}
+	return n;
+}
+
 int
 envelope_decode(const char *p, size_t len, struct envelope *e,
     const char **why)

@@ -91,6 +91,11 @@ int envelope_set_str(char **field, const char *value);
  * get control octets replaced by '?' and are cut at 1024 / 512 octets, a
  * malformed dsn is left out; an out-of-range enum is an error (EINVAL). */
 int envelope_encode(const struct envelope *e, struct buf *out);
+/* The number of recipient (R) frames in an encoded envelope, counted
+ * without decoding anything, stopping at the first malformed frame or
+ * once past max: so that a huge list is refused before it is decoded
+ * (each decoded recipient takes far more memory than its frame). */
+size_t envelope_count_rcpts(const char *p, size_t len, size_t max);
 /* Decode frames from p[0..len) (exactly the envelope's frames; no other
  * data) into e, which must be as envelope_init() left it; on error the
  * caller still envelope_free()s it.  0 ok, -1 with *why.  The tags are

@@ -3,9 +3,10 @@
  * forkserver.h).
  *
  * Trust: nothing from peers is read here; a connection is accepted and
- * handed to a child.  Resource use is bounded by max_children, and per
- * client address by forkserver_per_source() (one client cannot take every
- * process); a failing accept (EMFILE, ENFILE, ENOBUFS) pauses that
+ * handed to a child.  Resource use is bounded by max_children, per
+ * client address by forkserver_per_source() and per local user by
+ * forkserver_per_uid() (one client cannot take every process); a failing
+ * accept (EMFILE, ENFILE, ENOBUFS) pauses that
  * listener briefly instead of spinning.
  */
 #include <dirent.h>
@@ -13,6 +14,8 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -74,6 +77,17 @@ struct forkserver {
 static unsigned per_source;		/* 0: no limit */
 static const char *per_source_refusal;
 static const struct cidrlist *per_source_exempt;
+static unsigned per_uid;		/* 0: no limit */
+static bool (*per_uid_trusted)(uid_t, void *);
+static void *per_uid_arg;
+
+void
+forkserver_per_uid(unsigned max, bool (*trusted)(uid_t, void *), void *arg)
+{
+	per_uid = max;
+	per_uid_trusted = trusted;
+	per_uid_arg = arg;
+}
 
 void
 forkserver_per_source(unsigned max, const char *refusal,
@@ -84,14 +98,37 @@ forkserver_per_source(unsigned max, const char *refusal,
 	per_source_exempt = exempt;
 }
 
-/* The client's address as 16 octets; 0 for anything but IPv4/IPv6, and
- * for the exempt networks. */
+/* The client's address as 16 octets, and the limit for it in *max; 0
+ * for no limit (the exempt networks and uids, other families).  A unix
+ * socket peer's key is its uid after 12 octets of 0xfe, which no IPv6
+ * address we would see starts with. */
 static int
-source_key(const struct sockaddr_storage *ss, unsigned char key[16])
+source_key(int conn, const struct sockaddr_storage *ss,
+    unsigned char key[16], unsigned *max)
 {
-	if (per_source_exempt != NULL && cidrlist_match(per_source_exempt,
-	    (const struct sockaddr *)ss))
+	if (ss->ss_family == AF_UNIX) {
+		struct ucred cr;
+		socklen_t len = sizeof(cr);
+		uint32_t uid;
+
+		if (per_uid == 0)
+			return 0;
+		if (getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cr, &len) ==
+		    -1 || len != sizeof(cr))
+			return 0;	/* the queue treats it as a stranger */
+		if (cr.uid == 0 || (per_uid_trusted != NULL &&
+		    per_uid_trusted(cr.uid, per_uid_arg)))
+			return 0;
+		memset(key, 0xfe, 12);
+		uid = (uint32_t)cr.uid;
+		memcpy(key + 12, &uid, 4);
+		*max = per_uid;
+		return 1;
+	}
+	if (per_source == 0 || (per_source_exempt != NULL &&
+	    cidrlist_match(per_source_exempt, (const struct sockaddr *)ss)))
 		return 0;
+	*max = per_source;
 	if (ss->ss_family == AF_INET6) {
 		memcpy(key, &((const struct sockaddr_in6 *)(const void *)ss)->
 		    sin6_addr, 16);
@@ -146,10 +183,20 @@ source_end(struct forkserver *fs, pid_t pid, const struct worker *w)
 /* Over the limit for its address: say why (if it fits in the socket
  * buffer, never waiting) and close. */
 static void
-source_refuse(int conn, const struct sockaddr_storage *ss)
+source_refuse(int conn, const struct sockaddr_storage *ss,
+    const unsigned char key[16])
 {
 	char ip[64];
+	uint32_t uid;
 
+	if (ss->ss_family == AF_UNIX) {
+		close(conn);
+		memcpy(&uid, key + 12, 4);
+		snprintf(ip, sizeof(ip), "%lu", (unsigned long)uid);
+		log_msg(LOG_WARNING, "too_many_connections", "uid", ip,
+		    "limit", "per user", (char *)NULL);
+		return;
+	}
 	if (per_source_refusal != NULL)
 		(void)send(conn, per_source_refusal,
 		    strlen(per_source_refusal), MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -578,6 +625,7 @@ on_accept(sd_event_source *s, int fd, uint32_t revents, void *ud)
 	struct sockaddr_storage ss;
 	unsigned char key[16];
 	socklen_t sl;
+	unsigned limit = 0;
 	int conn, keyed;
 	pid_t pid;
 
@@ -596,9 +644,9 @@ on_accept(sd_event_source *s, int fd, uint32_t revents, void *ud)
 			pause_listening(fs);
 			return 0;
 		}
-		keyed = fs->srcs != NULL && source_key(&ss, key);
-		if (keyed && source_count(fs, key) >= per_source) {
-			source_refuse(conn, &ss);
+		keyed = fs->srcs != NULL && source_key(conn, &ss, key, &limit);
+		if (keyed && source_count(fs, key) >= limit) {
+			source_refuse(conn, &ss, key);
 			continue;
 		}
 		if (fs->max_use > 1) {
@@ -714,7 +762,7 @@ forkserver_run(const int *fds, int n, unsigned max_children,
 	fs.max = max_children > 0 ? max_children : 1;
 	fs.max_use = max_use > 0 ? max_use : 1;
 	raise_fd_limit(fs.max);
-	if (per_source > 0 &&
+	if ((per_source > 0 || per_uid > 0) &&
 	    (fs.srcs = calloc(fs.max, sizeof(*fs.srcs))) == NULL) {
 		log_msg(LOG_ERR, "fatal", "reason", "out of memory",
 		    (char *)NULL);

@@ -67,4 +67,13 @@ struct cidrlist;
 void forkserver_per_source(unsigned max, const char *refusal,
     const struct cidrlist *exempt);
 
+/* On unix sockets: at most max connections at once from one user id
+ * (SO_PEERCRED; 0: no limit, the default), except for the uids trusted()
+ * says yes to (a program of our own, which may need every process): one
+ * local user must not hold every process, and with them the way in for
+ * everyone else's mail.  Over the limit the connection is closed (and
+ * logged).  Set before forkserver_run(). */
+void forkserver_per_uid(unsigned max, bool (*trusted)(uid_t, void *),
+    void *arg);
+
 #endif

@@ -584,7 +584,10 @@ check_envelope(struct inj *j, const struct buf *p, struct spool_rec *rec)
 {
 	const char *why = "malformed envelope";
 
-	if (envelope_decode(p->data != NULL ? p->data : "", p->len,
+	if (envelope_count_rcpts(p->data != NULL ? p->data : "", p->len,
+	    j->o->max_recipients) > j->o->max_recipients)
+		fail(j, 452, "4.5.3", "too many recipients");
+	else if (envelope_decode(p->data != NULL ? p->data : "", p->len,
 	    &rec->env, &why) == -1) {
 		log_msg(LOG_WARNING, "reject", "reason", why, NULL);
 		fail(j, 554, "5.5.0", "malformed envelope");

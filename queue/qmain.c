@@ -29,14 +29,42 @@
 
 #define MAX_USE 1000	/* injections per worker process (forkserver.h) */
 #define MAX_CHILDREN 256	/* injections at once, as posthorn-run's limit */
+#define MAX_PER_USER 32		/* of them from one ordinary local user: the
+				   rest stay for posthorn-smtpd and others */
+#define USER_TIMEOUT_MS (60 * 1000)	/* an ordinary user's client waits
+				   this long at most for its next octets:
+				   sendmail reads the whole message before it
+				   connects */
+
+/* The options for one connection from uid (peer_uid()): an ordinary
+ * user's is not held open for the time an SMTP client may take. */
+static struct inject_opts
+opts_for(const struct inject_opts *o, int64_t uid)
+{
+	struct inject_opts mine = *o;
+
+	mine.peer_uid = uid;
+	if (!identity_trusted(&mine) && mine.timeout_ms > USER_TIMEOUT_MS)
+		mine.timeout_ms = USER_TIMEOUT_MS;
+	return mine;
+}
 
 static int
 injection_child(int conn, void *arg)
 {
-	struct inject_opts *o = arg;
+	struct inject_opts mine = opts_for(arg, peer_uid(conn));
 
-	o->peer_uid = peer_uid(conn);
-	return inject_serve(o, conn, conn) == 0 ? 0 : 1;
+	return inject_serve(&mine, conn, conn) == 0 ? 0 : 1;
+}
+
+/* forkserver_per_uid(): posthorn's own programs are not limited. */
+static bool
+uid_trusted(uid_t uid, void *arg)
+{
+	struct inject_opts mine = *(const struct inject_opts *)arg;
+
+	mine.peer_uid = (int64_t)uid;
+	return identity_trusted(&mine);
 }
 
 /* alias_user's uid (looked up once: a change of that user needs a
@@ -138,11 +166,13 @@ main(int argc, char **argv)
 
 		o.spare_file = true;	/* workers serve many injections */
 		forkserver_at_worker_exit(inject_drop_spares);
+		forkserver_per_uid(MAX_PER_USER, uid_trusted, &o);
 		rc = forkserver_run(&lfd, 1, MAX_CHILDREN, MAX_USE,
 		    injection_child, &o) == 0 ? 0 : 75;
 	} else {
-		o.peer_uid = peer_uid(0);
-		rc = inject_serve(&o, 0, 1) == 0 ? 0 : 1;
+		struct inject_opts mine = opts_for(&o, peer_uid(0));
+
+		rc = inject_serve(&mine, 0, 1) == 0 ? 0 : 1;
 	}
 	config_free(&cfg);
 	return rc;

@@ -259,6 +259,22 @@ START_TEST(test_encode_notes_roundtrip)
 }
 END_TEST
 
+/* Recipients are counted without decoding, and the count stops past
+ * max and at the first malformed frame. */
+START_TEST(test_count_rcpts)
+{
+	static const char env[] = "14:Sa@example.org,14:Rb@example.org,"
+	    "4:N123,14:Rc@example.org,14:Rd@example.org,";
+
+	ck_assert_uint_eq(envelope_count_rcpts(env, sizeof(env) - 1, 10), 3);
+	ck_assert_uint_eq(envelope_count_rcpts(env, sizeof(env) - 1, 1), 2);
+	ck_assert_uint_eq(envelope_count_rcpts(env, sizeof(env) - 1, 0), 1);
+	ck_assert_uint_eq(envelope_count_rcpts(env, 42, 10), 1);
+	ck_assert_uint_eq(envelope_count_rcpts("junk", 4, 10), 0);
+	ck_assert_uint_eq(envelope_count_rcpts("", 0, 10), 0);
+}
+END_TEST
+
 START_TEST(test_decode_limits)
 {
 	struct buf b = BUF_INIT, v = BUF_INIT;
@@ -394,6 +410,7 @@ envelope_suite(void)
 	tcase_add_test(tc, test_many_rcpts);
 	tcase_add_test(tc, test_notify);
 	tcase_add_test(tc, test_xtext);
+	tcase_add_test(tc, test_count_rcpts);
 	suite_add_tcase(s, tc);
 	return s;
 }
