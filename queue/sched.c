@@ -959,11 +959,65 @@ flush_one(struct qent *e, void *arg)
 		(void)qindex_schedule(&fa->s->ix, e, fa->now);
 }
 
+/*
+ * Flushes cost a pass over the whole index, and a domain's a read of
+ * every queued record; ETRN asks for one without authentication.  So a
+ * flush of the same target (a domain, or the whole queue) within
+ * FLUSH_AGAIN_SEC of the last one, and any flush past FLUSH_PER_MIN in a
+ * minute, is ignored (logged): the first one has already made the mail
+ * due, and the retry schedule is not anybody's to shorten at will.
+ */
+#define FLUSH_AGAIN_SEC	5
+#define FLUSH_PER_MIN	30
+#define FLUSH_RECENT	16	/* targets remembered */
+
+static bool
+flush_allowed(const char *domain, int64_t now, const char **why)
+{
+	static struct {
+		char target[ADDR_DOMAIN_MAX + 1];	/* "" for all */
+		int64_t at;
+	} recent[FLUSH_RECENT];
+	static int64_t minute_start;
+	static unsigned in_minute;
+	const char *t = domain != NULL ? domain : "";
+	size_t i, oldest = 0;
+
+	for (i = 0; i < FLUSH_RECENT; i++) {
+		if (recent[i].at != 0 && now - recent[i].at < FLUSH_AGAIN_SEC &&
+		    strcasecmp(recent[i].target, t) == 0) {
+			*why = "flushed seconds ago";
+			return false;
+		}
+		if (recent[i].at < recent[oldest].at)
+			oldest = i;
+	}
+	if (now - minute_start >= 60) {
+		minute_start = now;
+		in_minute = 0;
+	}
+	if (in_minute >= FLUSH_PER_MIN) {
+		*why = "too many flushes this minute";
+		return false;
+	}
+	in_minute++;
+	snprintf(recent[oldest].target, sizeof(recent[oldest].target), "%s",
+	    t);
+	recent[oldest].at = now;
+	return true;
+}
+
 void
 sched_flush(struct sched *s, const char *domain)
 {
 	struct flush_arg fa = { s, domain, now_sec() };
+	const char *why = "";
 
+	if (!flush_allowed(domain, fa.now, &why)) {
+		log_msg(LOG_NOTICE, "flush_ignored", "domain", domain != NULL ?
+		    domain : "", "reason", why, NULL);
+		return;
+	}
 	log_msg(LOG_INFO, "flush", "domain", domain != NULL ? domain : "",
 	    NULL);
 	qindex_each(&s->ix, flush_one, &fa);
