@@ -97,7 +97,7 @@ challenge(struct session *s, const char *b64, struct buf *out)
 	if (end != LINE_CRLF &&
 	    s->cfg->bare_newline != BARE_NEWLINE_NORMALIZE) {
 		wipe(&s->line);
-		session_reply(s, 550, "5.5.2", "Bare <CR> or <LF> not allowed");
+		session_bare_newline(s);
 		return -1;
 	}
 	if (s->line.len == 1 && s->line.data[0] == '*') {

@@ -83,6 +83,23 @@ session_reply(struct session *s, int code, const char *dsn, const char *fmt,
 }
 
 
+/*
+ * A bare CR or LF ended a command line (or an AUTH response) with
+ * bare_newline = reject.  What follows it on the same CRLF line would run
+ * as a command of its own, one a front end that frames by CRLF never saw
+ * (command smuggling): so the session ends here, as Postfix's
+ * smtpd_forbid_bare_newline does.
+ */
+void
+session_bare_newline(struct session *s)
+{
+	log_msg(LOG_NOTICE, "bare_newline", "client", s->peer_ip,
+	    "action", "disconnected", (char *)NULL);
+	stream_printf(&s->io, "521 5.5.2 %s Bare <CR> or <LF> received, "
+	    "closing connection\r\n", s->cfg->hostname);
+	s->done = true;
+}
+
 /* ---- HELO / EHLO ------------------------------------------------------- */
 
 static int
@@ -446,7 +463,7 @@ command(struct session *s)
 	}
 	if (end != LINE_CRLF &&
 	    s->cfg->bare_newline != BARE_NEWLINE_NORMALIZE) {
-		session_reply(s, 550, "5.5.2", "Bare <CR> or <LF> not allowed");
+		session_bare_newline(s);
 		return;
 	}
 	if (memchr(buf_str(&s->line), '\0', s->line.len) != NULL) {

@@ -242,6 +242,9 @@ void txn_bdat(struct session *s, const char *args);	/* checks itself */
 /* "SMTP", "ESMTP", "ESMTPS", "ESMTPSA" (RFC 3848) for Received. */
 const char *session_protocol(const struct session *s);
 /* Replies: code, enhanced status, text. */
+/* A bare CR/LF ended a command line under bare_newline = reject: 521
+ * and the session ends. */
+void session_bare_newline(struct session *s);
 void session_reply(struct session *s, int code, const char *dsn,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
