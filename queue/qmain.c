@@ -120,6 +120,27 @@ bounce_uid(void)
 	return geteuid() == 0 ? uid_of("nobody") : -1;
 }
 
+/*
+ * The idle limit per frame.  posthorn-smtpd passes a message on in pieces
+ * of 16 KiB or more, so a client that stays within smtp_timeout for each
+ * line may send us nothing for as long as its whole session may last
+ * (smtp_session_timeout; 0: a day), plus slack; at most a day (never
+ * overflowing an int of milliseconds).  Ordinary users get far less
+ * (opts_for()).
+ */
+static int
+frame_idle_ms(const struct config *cfg)
+{
+	uint64_t idle = cfg->smtp_session_timeout > 0 ?
+	    cfg->smtp_session_timeout : 86400;
+
+	if (cfg->smtp_timeout > idle)
+		idle = cfg->smtp_timeout;
+	if (idle > 86400)
+		idle = 86400;
+	return (int)(idle + 300) * 1000;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -153,10 +174,7 @@ main(int argc, char **argv)
 	o.alias_uid = alias_uid(&cfg);
 	o.smtpd_uid = smtpd_uid(started_as_root);
 	o.bounce_uid = bounce_uid();
-	/* idle limit per frame: the client's own limit plus slack, at most a
-	 * day (and never overflowing an int of milliseconds) */
-	o.timeout_ms = (int)((cfg.smtp_timeout > 86400 ? 86400 :
-	    cfg.smtp_timeout) + 300) * 1000;
+	o.timeout_ms = frame_idle_ms(&cfg);
 	signal(SIGPIPE, SIG_IGN);
 	n = sd_listen_fds(1);
 	if (n > 1)
