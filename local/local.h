@@ -71,6 +71,12 @@ void res_errno(struct lresult *r, int err, const char *what,
 /* Fold part into total: T beats P beats D (a temporary failure retries
  * the whole delivery; at-least-once). */
 void res_merge(struct lresult *total, const struct lresult *part);
+/* Resolve a mailbox path for our uid through directories only root and
+ * we can change (common/safepath.h; flags SAFEPATH_*) into out: 0, or -1
+ * with the outcome in r (an unsafe path defers with 4.2.0).  what is
+ * "mailbox" or "maildir", for the diagnostic. */
+int res_safe_path(struct lresult *r, const char *what, const char *path,
+    int flags, char *out, size_t outsz);
 
 /* message.c: the bytes every mailbox gets. */
 /* "Return-Path: <sender>\nDelivered-To: <rcpt>\n" */

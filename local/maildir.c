@@ -32,7 +32,6 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "common/buf.h"
 #include "common/io.h"
 #include "common/safepath.h"
 #include "local/local.h"
@@ -256,25 +255,13 @@ maildir_deliver(const struct lctx *c, const char *dir, struct lresult *r)
 {
 	char d[4096], sub[4200], name[512], tmp[4800], new[5000];
 	const char *what = "tmp";
-	struct buf why = BUF_INIT;
 	off_t size;
 	int fd, e, rc;
 
-	/* through directories only we (and root) can change: see
-	 * common/safepath.h */
-	rc = safepath_resolve(dir, geteuid(), SAFEPATH_LAST_DIR, d,
-	    sizeof(d), &why);
-	if (rc != 0) {
-		if (rc == -2)
-			res_set(r, 'T', "4.2.0", "maildir %s: unsafe path: "
-			    "%s, not written (fix the permissions)", dir,
-			    buf_str(&why));
-		else
-			res_errno(r, errno, "maildir", dir);
-		buf_free(&why);
+	/* through directories only we (and root) can change */
+	if (res_safe_path(r, "maildir", dir, SAFEPATH_LAST_DIR, d,
+	    sizeof(d)) != 0)
 		return;
-	}
-	buf_free(&why);
 	rc = deliver_anon(c, d, new, sizeof(new), &what);
 	if (rc == -1 && errno == ENOENT) {	/* no Maildir (yet) */
 		if (ensure_maildir(d, sub, sizeof(sub)) != 0)

@@ -31,10 +31,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "common/buf.h"
 #include "common/io.h"
 #include "common/log.h"
-#include "common/safepath.h"
 #include "local/local.h"
 
 #define STALE_LOCK	600	/* seconds */
@@ -401,28 +399,17 @@ void
 mbox_deliver(const struct lctx *c, const char *given, struct lresult *r)
 {
 	char lock[4200], path[4096];
-	struct buf why = BUF_INIT;
 	time_t deadline;
-	int fd, dot, e, rc, tries = 0;
+	int fd, dot, e, tries = 0;
 
 	if (strcmp(given, "/dev/null") == 0) {
 		res_set(r, 'D', "2.0.0", "discarded (/dev/null)");
 		return;
 	}
-	/* through directories only we (and root) can change: see
-	 * common/safepath.h; the mbox itself is checked once open */
-	rc = safepath_resolve(given, geteuid(), 0, path, sizeof(path), &why);
-	if (rc != 0) {
-		if (rc == -2)
-			res_set(r, 'T', "4.2.0", "mailbox %s: unsafe path: "
-			    "%s, not written (fix the permissions)", given,
-			    buf_str(&why));
-		else
-			res_errno(r, errno, "mailbox", given);
-		buf_free(&why);
+	/* through directories only we (and root) can change; the mbox
+	 * itself is checked once open */
+	if (res_safe_path(r, "mailbox", given, 0, path, sizeof(path)) != 0)
 		return;
-	}
-	buf_free(&why);
 	if (snprintf(lock, sizeof(lock), "%s.lock", path) >=
 	    (int)sizeof(lock)) {
 		res_errno(r, ENAMETOOLONG, "mailbox", path);

@@ -18,6 +18,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/buf.h"
+#include "common/safepath.h"
+
 #include "local/local.h"
 
 void
@@ -107,4 +110,21 @@ res_merge(struct lresult *total, const struct lresult *part)
 {
 	if (rank(part->status) > rank(total->status))
 		*total = *part;
+}
+
+int
+res_safe_path(struct lresult *r, const char *what, const char *path,
+    int flags, char *out, size_t outsz)
+{
+	struct buf why = BUF_INIT;
+	int rc;
+
+	rc = safepath_resolve(path, geteuid(), flags, out, outsz, &why);
+	if (rc == -2)
+		res_set(r, 'T', "4.2.0", "%s %s: unsafe path: %s, not written "
+		    "(fix the permissions)", what, path, buf_str(&why));
+	else if (rc != 0)
+		res_errno(r, errno, what, path);
+	buf_free(&why);
+	return rc == 0 ? 0 : -1;
 }

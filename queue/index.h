@@ -29,6 +29,9 @@ struct qent {
 	size_t unsaved_len;
 	bool remove_retry;	/* its removal failed (sched.c): the next
 				   round only tries that again */
+	int parked;		/* due, but waiting for agents of class
+				   parked - 1 (sched.c); 0: not */
+	struct qent *park_next, *park_prev;
 };
 
 struct qindex {

@@ -55,19 +55,125 @@ rnd_next(struct sched *s)
 }
 
 static size_t
-round_cap(const struct sched *s)
-{
-	return (size_t)(s->cfg.local_concurrency + s->cfg.remote_concurrency)
-	    + 16;
-}
-
-static size_t
 class_limit(const struct sched *s, enum job_class c)
 {
 	uint64_t v = c == CLASS_REMOTE ? s->cfg.remote_concurrency :
 	    s->cfg.local_concurrency;
 
 	return v == 0 ? 1 : (size_t)v;
+}
+
+/* Jobs that may wait for a class's agents before it counts as full:
+ * enough that an agent finishing a job finds the next one for its
+ * domain or recipient among them (reuse), few enough to bound rounds. */
+static size_t
+wait_high(const struct sched *s, enum job_class c)
+{
+	size_t n = 4 * class_limit(s, c);
+
+	return n > 16 ? n : 16;
+}
+
+/* Messages in rounds at once: each holds its record and descriptor.  A
+ * class's rounds are about its agents' jobs plus wait_high() waiting
+ * (see park()), so one slow class cannot take every round. */
+static size_t
+round_cap(const struct sched *s)
+{
+	size_t n = 16;
+	int c;
+
+	for (c = 0; c < NCLASS; c++)
+		n += class_limit(s, (enum job_class)c) +
+		    wait_high(s, (enum job_class)c);
+	return n;
+}
+
+/* ---- parking ------------------------------------------------------------
+ *
+ * A class is full when all its agents are busy and wait_high() jobs wait
+ * for them.  A due message whose every delivery is for full classes (a slow
+ * or unreachable destination holding the remote agents, say) gets no
+ * round: its entry leaves the heap and waits, in order, on its class's
+ * parked list until that class has room again.  Otherwise such messages
+ * would fill every round and starve the other classes: a remote tarpit
+ * would stop local delivery.
+ */
+static bool
+class_full(const struct sched *s, enum job_class c)
+{
+	return s->running[c] >= class_limit(s, c) &&
+	    s->wait[c].n >= wait_high(s, c);
+}
+
+static void
+park(struct sched *s, struct qent *e, enum job_class c)
+{
+	e->parked = (int)c + 1;
+	e->park_next = NULL;
+	e->park_prev = s->parked[c].tail;
+	if (s->parked[c].tail != NULL)
+		s->parked[c].tail->park_next = e;
+	else
+		s->parked[c].head = e;
+	s->parked[c].tail = e;
+	s->parked[c].n++;
+}
+
+/* Take e off its parked list (it is removed, or its turn came). */
+static void
+unpark(struct sched *s, struct qent *e)
+{
+	enum job_class c;
+
+	if (e->parked == 0)
+		return;
+	c = (enum job_class)(e->parked - 1);
+	if (e->park_prev != NULL)
+		e->park_prev->park_next = e->park_next;
+	else
+		s->parked[c].head = e->park_next;
+	if (e->park_next != NULL)
+		e->park_next->park_prev = e->park_prev;
+	else
+		s->parked[c].tail = e->park_prev;
+	s->parked[c].n--;
+	e->parked = 0;
+	e->park_next = e->park_prev = NULL;
+}
+
+/* Make parked messages due again, oldest first, as many per class as it
+ * has room for jobs (sched_kick starts them). */
+static void
+unpark_due(struct sched *s, int64_t now)
+{
+	struct qent *e;
+	size_t room;
+	int c;
+
+	for (c = 0; c < NCLASS; c++) {
+		if (s->parked[c].head == NULL ||
+		    class_full(s, (enum job_class)c))
+			continue;
+		room = wait_high(s, (enum job_class)c);
+		room = s->wait[c].n < room ? room - s->wait[c].n : 1;
+		while (room-- > 0 && (e = s->parked[c].head) != NULL) {
+			unpark(s, e);
+			if (qindex_schedule(&s->ix, e, now) == -1) {
+				log_msg(LOG_ERR, "schedule", "qid", e->qid,
+				    "reason", "out of memory", NULL);
+				park(s, e, (enum job_class)c);
+				break;
+			}
+		}
+	}
+}
+
+static size_t
+parked_total(const struct sched *s)
+{
+	return s->parked[CLASS_LOCAL].n + s->parked[CLASS_REMOTE].n +
+	    s->parked[CLASS_BOUNCE].n;
 }
 
 static int
@@ -303,6 +409,8 @@ job_finished(struct job *j, const char *reason)
 	if (--rd->jobs == 0)
 		round_advance(rd);
 	dispatch(s);
+	if (parked_total(s) > 0)
+		sched_kick(s);	/* a class may have room for them now */
 }
 
 struct job *
@@ -729,6 +837,37 @@ open_message(struct sched *s, const char *qid, struct round *rd,
 	return r;
 }
 
+/*
+ * Park the round's message instead of running it when every recipient
+ * still to be delivered is for a full class (see park()); its notices
+ * wait with it.  True if parked (the round is freed).
+ */
+static bool
+round_parks(struct round *rd)
+{
+	struct sched *s = rd->s;
+	const struct envelope *e = &rd->rec.env;
+	unsigned mask = 0;
+	size_t i;
+	int c;
+
+	for (i = 0; i < e->nrcpts; i++)
+		if (policy_deliverable(&rd->rec, i))
+			mask |= 1u << (config_is_local_domain(&s->cfg,
+			    policy_domain(e->rcpts[i].addr)) ? CLASS_LOCAL :
+			    CLASS_REMOTE);
+	if (mask == 0)
+		return false;
+	for (c = 0; c < NCLASS; c++)
+		if ((mask & (1u << c)) != 0 && !class_full(s,
+		    (enum job_class)c))
+			return false;
+	c = (mask & (1u << CLASS_REMOTE)) != 0 ? CLASS_REMOTE : CLASS_LOCAL;
+	park(s, rd->ent, (enum job_class)c);
+	round_free(rd);		/* clears the entry's round */
+	return true;
+}
+
 static void
 start_round(struct sched *s, struct qent *ent)
 {
@@ -775,8 +914,8 @@ start_round(struct sched *s, struct qent *ent)
 		else if (err != ENOENT)
 			log_msg(LOG_ERR, "spool_read", "qid", ent->qid,
 			    "reason", strerror(err), NULL);
-		rd->ent = NULL;
-		round_free(rd);
+		round_free(rd);		/* clears ent->round: the entry may
+					   stay, and must not point to it */
 		if (r == -2 && err == ENOENT) {
 			/* the queue file is gone (an injector whose fsync
 			 * failed removed it after a first round wrote a
@@ -798,7 +937,9 @@ start_round(struct sched *s, struct qent *ent)
 	if (ent->remove_retry) {	/* done or removed on request */
 		rd->removing = true;
 		round_end(rd);
-	} else if (make_delivery_jobs(rd) > 0)
+	} else if (round_parks(rd))
+		return;
+	else if (make_delivery_jobs(rd) > 0)
 		dispatch(s);
 	else
 		round_advance(rd);
@@ -872,6 +1013,8 @@ sched_remove(struct sched *s, const char *qid)
 			round_end(rd);
 		return;
 	}
+	if (e != NULL)
+		unpark(s, e);
 	picked_drop(s, qid);
 	if (remove_files(s, qid) == 1)
 		log_msg(LOG_INFO, "removed", "qid", qid, "reason",
@@ -908,6 +1051,7 @@ sched_kick(struct sched *s)
 	do {
 		s->kick_again = 0;
 		now = now_sec();
+		unpark_due(s, now);
 		while (!s->stopping && s->rounds < round_cap(s) &&
 		    (e = qindex_peek(&s->ix)) != NULL && e->due <= now)
 			start_round(s, e);

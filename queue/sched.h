@@ -63,6 +63,12 @@ struct sched {
 	struct qindex ix;
 	size_t rounds;		/* active rounds */
 	struct jobq wait[NCLASS];
+	struct {		/* due messages whose every delivery is for a
+				   class with all agents busy and as many
+				   jobs waiting: no round until it has room */
+		struct qent *head, *tail;
+		size_t n;
+	} parked[NCLASS];
 	size_t running[NCLASS];
 	int spawnfd;		/* POSTHORN_SPAWN_FD, or -1 */
 	int lockfd;		/* the spool directory, flock'd (recover.c) */
