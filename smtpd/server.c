@@ -20,11 +20,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,6 +158,44 @@ peer_address(struct session *s, int fd)
 		snprintf(s->peer_ip, sizeof(s->peer_ip), "unknown");
 }
 
+bool
+smtpd_name_has_peer(const char *name, const struct sockaddr_storage *peer)
+{
+	struct addrinfo hints, *res = NULL, *ai;
+	unsigned char tmp[sizeof(struct in6_addr)];
+	bool found = false;
+
+	if (inet_pton(AF_INET, name, tmp) == 1 ||
+	    inet_pton(AF_INET6, name, tmp) == 1)
+		return false;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = peer->ss_family;
+	hints.ai_socktype = SOCK_STREAM;
+	if (getaddrinfo(name, NULL, &hints, &res) != 0)
+		return false;
+	for (ai = res; ai != NULL && !found; ai = ai->ai_next) {
+		if (ai->ai_family == AF_INET && peer->ss_family == AF_INET)
+			found = memcmp(&((const struct sockaddr_in *)(const
+			    void *)ai->ai_addr)->sin_addr, &((const struct
+			    sockaddr_in *)(const void *)peer)->sin_addr,
+			    sizeof(struct in_addr)) == 0;
+		else if (ai->ai_family == AF_INET6 &&
+		    peer->ss_family == AF_INET6)
+			found = memcmp(&((const struct sockaddr_in6 *)(const
+			    void *)ai->ai_addr)->sin6_addr, &((const struct
+			    sockaddr_in6 *)(const void *)peer)->sin6_addr,
+			    sizeof(struct in6_addr)) == 0;
+	}
+	freeaddrinfo(res);
+	return found;
+}
+
+/*
+ * The peer's name for the logs and Received: its PTR name, kept only if
+ * that name resolves back to the peer's address (forward-confirmed, as
+ * Postfix does): whoever controls a PTR record could otherwise put any
+ * name there, such as a large provider's.  "" (unknown) otherwise.
+ */
 static void
 reverse_dns(struct session *s)
 {
@@ -167,6 +207,12 @@ reverse_dns(struct session *s)
 	if (getnameinfo((struct sockaddr *)&s->peer, len, s->peer_name,
 	    sizeof(s->peer_name), NULL, 0, NI_NAMEREQD) != 0)
 		s->peer_name[0] = '\0';
+	else if (!smtpd_name_has_peer(s->peer_name, &s->peer)) {
+		log_msg(LOG_INFO, "reverse_dns", "client", s->peer_ip,
+		    "name", s->peer_name, "reason", "does not resolve back to "
+		    "the address", (char *)NULL);
+		s->peer_name[0] = '\0';
+	}
 }
 
 static void

@@ -244,6 +244,11 @@ const char *session_protocol(const struct session *s);
 /* Replies: code, enhanced status, text. */
 /* A bare CR/LF ended a command line under bare_newline = reject: 521
  * and the session ends. */
+/* server.c: does name resolve (A/AAAA) to the peer's address?  A name
+ * that is an address literal itself never counts (forward-confirmed
+ * reverse DNS). */
+bool smtpd_name_has_peer(const char *name,
+    const struct sockaddr_storage *peer);
 void session_bare_newline(struct session *s);
 void session_reply(struct session *s, int code, const char *dsn,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));

@@ -291,6 +291,19 @@ START_TEST(test_framing_errors)
 }
 END_TEST
 
+/* The PTR name is kept only when it resolves back to the address. */
+START_TEST(test_forward_confirmed_name)
+{
+	struct sockaddr_storage ss;
+
+	ck_assert_int_eq(ip_parse("127.0.0.1", &ss), 0);
+	ck_assert(smtpd_name_has_peer("localhost", &ss));
+	ck_assert(!smtpd_name_has_peer("127.0.0.1", &ss));	/* a literal */
+	ck_assert_int_eq(ip_parse("192.0.2.1", &ss), 0);
+	ck_assert(!smtpd_name_has_peer("localhost", &ss));
+}
+END_TEST
+
 START_TEST(test_normalize_commands)
 {
 	cfg.bare_newline = BARE_NEWLINE_NORMALIZE;
@@ -885,6 +898,7 @@ suite(void)
 	tcase_add_test(tc, test_sequence_errors);
 	tcase_add_test(tc, test_framing_errors);
 	tcase_add_test(tc, test_normalize_commands);
+	tcase_add_test(tc, test_forward_confirmed_name);
 	tcase_add_test(tc, test_simple_verbs);
 	tcase_add_test(tc, test_etrn);
 	tcase_add_test(tc, test_relay_control);
