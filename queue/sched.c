@@ -92,12 +92,12 @@ round_cap(const struct sched *s)
 /* ---- parking ------------------------------------------------------------
  *
  * A class is full when all its agents are busy and wait_high() jobs wait
- * for them.  A due message whose every delivery is for full classes (a slow
- * or unreachable destination holding the remote agents, say) gets no
- * round: its entry leaves the heap and waits, in order, on its class's
- * parked list until that class has room again.  Otherwise such messages
- * would fill every round and starve the other classes: a remote tarpit
- * would stop local delivery.
+ * for them.  Once half the rounds are taken, a due message whose every
+ * delivery is for full classes (a slow or unreachable destination holding
+ * the remote agents, say) gets no round: its entry leaves the heap and
+ * waits, in order, on its class's parked list until that class has room
+ * again.  Otherwise such messages would fill every round and starve the
+ * other classes: a remote tarpit would stop local delivery.
  */
 static bool
 class_full(const struct sched *s, enum job_class c)
@@ -851,6 +851,11 @@ round_parks(struct round *rd)
 	size_t i;
 	int c;
 
+	/* parking costs a second read of the record later: only worth it
+	 * once rounds run short (with room, a full class just gets more
+	 * waiting jobs, as when all the mail is for it) */
+	if (s->rounds < round_cap(s) / 2)
+		return false;
 	for (i = 0; i < e->nrcpts; i++)
 		if (policy_deliverable(&rd->rec, i))
 			mask |= 1u << (config_is_local_domain(&s->cfg,
