@@ -71,6 +71,23 @@ assert_local_label(const struct envelope *e)
 	ck_assert_str_eq(e->protocol, "local");
 }
 
+/* Relabel e's claims from o's uid: the fields reported replaced and the
+ * local-session verdict are as wanted, and e ends with exactly the local
+ * label.  Frees e. */
+static void
+relabel_to_local(const struct inject_opts *o, struct envelope *e,
+    unsigned want_replaced, bool want_local_session)
+{
+	unsigned replaced = 99;
+	bool local_session = !want_local_session;
+
+	ck_assert_int_eq(identity_relabel(o, e, &replaced, &local_session), 0);
+	ck_assert_uint_eq(replaced, want_replaced);
+	ck_assert(local_session == want_local_session);
+	assert_local_label(e);
+	envelope_free(e);
+}
+
 START_TEST(trusted_uids)
 {
 	struct inject_opts o;
@@ -125,20 +142,9 @@ START_TEST(stranger_gets_local_label)
 
 	/* one field is enough to count */
 	claim(&e, "local", NULL, NULL, "double-bounce");
-	ck_assert_int_eq(identity_relabel(&o, &e, &replaced, &local_session),
-	    0);
-	ck_assert_uint_eq(replaced, CLIENT_FIELD_PROTOCOL);
-	ck_assert(!local_session);
-	assert_local_label(&e);
-	envelope_free(&e);
-
+	relabel_to_local(&o, &e, CLIENT_FIELD_PROTOCOL, false);
 	claim(&e, "local", NULL, "bob", "local");
-	ck_assert_int_eq(identity_relabel(&o, &e, &replaced, &local_session),
-	    0);
-	ck_assert_uint_eq(replaced, CLIENT_FIELD_AUTH);
-	ck_assert(!local_session);
-	assert_local_label(&e);
-	envelope_free(&e);
+	relabel_to_local(&o, &e, CLIENT_FIELD_AUTH, false);
 }
 END_TEST
 
@@ -148,24 +154,12 @@ START_TEST(local_label_unchanged)
 {
 	struct inject_opts o;
 	struct envelope e;
-	unsigned replaced = 99;
-	bool local_session = false;
 
 	opts(&o, STRANGER);
 	claim(&e, "local", NULL, NULL, "local");
-	ck_assert_int_eq(identity_relabel(&o, &e, &replaced, &local_session),
-	    0);
-	ck_assert_uint_eq(replaced, 0);
-	ck_assert(local_session);
-	assert_local_label(&e);
-	envelope_free(&e);
-
+	relabel_to_local(&o, &e, 0, true);
 	claim(&e, NULL, NULL, NULL, NULL);
-	ck_assert_int_eq(identity_relabel(&o, &e, &replaced, &local_session),
-	    0);
-	ck_assert_uint_eq(replaced, 0);
-	assert_local_label(&e);
-	envelope_free(&e);
+	relabel_to_local(&o, &e, 0, true);
 }
 END_TEST
 
